@@ -1,0 +1,39 @@
+# The two commands a new user needs: `make run` and `make test`. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-core lint bench package package-test screenshots clean system-deps
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	./scripts/system-deps run
+
+run: system-deps $(STAMP)
+	$(VENV)/bin/callrelay gui
+
+test: $(STAMP)
+	./scripts/system-deps test
+	$(PY) -m ruff check desktop_app tests benchmarks scripts
+	$(PY) -m mypy desktop_app
+	./scripts/with-keyring $(PY) -m pytest -q -p no:cacheprovider
+
+test-core: $(STAMP)
+	./scripts/with-keyring $(PY) -m pytest -q -m "not gui"
+
+lint: $(STAMP)
+	$(PY) -m ruff check desktop_app tests benchmarks scripts
+	$(PY) -m mypy desktop_app
+
+bench: $(STAMP)
+	./scripts/system-deps bench
+	for b in benchmarks/*.py; do ./scripts/with-keyring $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build dist .mypy_cache .ruff_cache

@@ -1,0 +1,182 @@
+"""Settings, declared once.
+
+Each setting's name, type, default and description is declared in ``DECLARED`` below; that
+declaration validates the settings file (a plain JSON file in the data directory) and builds the
+settings page. An undeclared key in the file is an error, not silently ignored. Secrets are never
+settings: they live in the keyring (``desktop_app.keystore``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from desktop_app import paths
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    description: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    section: str = "General"
+
+
+DECLARED: tuple[Setting, ...] = (
+    # HubSpot
+    Setting("hubspot.api_url", str, "https://api.hubapi.com", "Base URL of HubSpot's API.", section="HubSpot"),
+    Setting("hubspot.app_id", str, "", "Your HubSpot app's id (needed to register the recording endpoint).",
+            section="HubSpot"),
+    Setting("hubspot.auth", str, "private-app", "How the app signs in to HubSpot.",
+            choices=("private-app", "oauth"), section="HubSpot"),
+    Setting("hubspot.oauth_client_id", str, "", "OAuth client id of your HubSpot app.", section="HubSpot"),
+    Setting("hubspot.external_account_id", str, "", "The id this app uses for the HubSpot account "
+            "(hs_call_external_account_id); the portal id when empty.", section="HubSpot"),
+    Setting("hubspot.rate_limit_per_10s", int, 100, "Requests per 10 seconds your HubSpot tier allows "
+            "(100 Free/Starter, 190 Professional/Enterprise, 250 with the limit increase).",
+            minimum=1, maximum=1000, section="HubSpot"),
+    Setting("hubspot.daily_limit", int, 250_000, "Requests per day your HubSpot tier allows.",
+            minimum=1, section="HubSpot"),
+    Setting("hubspot.sandbox", bool, True, "Use the local HubSpot emulator (offline demo mode) instead of "
+            "a real account.", section="HubSpot"),
+    # Recording server
+    Setting("server.host", str, "127.0.0.1", "Address the recording server listens on (the tunnel is the "
+            "way in from outside).", section="Recording server"),
+    Setting("server.port", int, 8765, "Port of the recording server (0 picks a free one).",
+            minimum=0, maximum=65535, section="Recording server"),
+    Setting("server.public_url", str, "", "Public base URL of the recording server when you state it "
+            "yourself (otherwise the tunnel's).", section="Recording server"),
+    Setting("server.endpoint_prefix", str, "/retrieve/authenticated/recordings",
+            "Path HubSpot calls to get a recording's link.", section="Recording server"),
+    Setting("server.link_ttl_s", int, 3600, "How long a recording link stays valid, in seconds.",
+            minimum=30, maximum=7 * 86400, section="Recording server"),
+    Setting("server.signature", str, "if-present", "Check HubSpot's request signature (v3) on the "
+            "recording endpoint.", choices=("off", "if-present", "required"), section="Recording server"),
+    Setting("server.max_connections", int, 256, "Connections served at once; more get 503.",
+            minimum=1, maximum=10000, section="Recording server"),
+    Setting("server.idle_timeout_s", float, 30.0, "Seconds an idle or stalled client is kept.",
+            minimum=1, maximum=3600, section="Recording server"),
+    # Tunnel
+    Setting("tunnel.provider", str, "manual", "How HubSpot reaches the recording server.",
+            choices=("ngrok", "cloudflared", "ssh", "manual"), section="Tunnel"),
+    Setting("tunnel.ngrok_domain", str, "", "Reserved ngrok domain (keeps the URL across restarts).",
+            section="Tunnel"),
+    Setting("tunnel.cloudflared_path", str, "cloudflared", "Path of the cloudflared program.", section="Tunnel"),
+    Setting("tunnel.cloudflared_tunnel", str, "", "Named cloudflared tunnel (empty: a quick tunnel).",
+            section="Tunnel"),
+    Setting("tunnel.cloudflared_hostname", str, "", "Hostname of the named cloudflared tunnel.",
+            section="Tunnel"),
+    Setting("tunnel.ssh_host", str, "", "SSH host that forwards to this computer.", section="Tunnel"),
+    Setting("tunnel.ssh_port", int, 22, "SSH port.", minimum=1, maximum=65535, section="Tunnel"),
+    Setting("tunnel.ssh_user", str, "", "SSH user.", section="Tunnel"),
+    Setting("tunnel.ssh_key", str, "", "Private key file for the SSH tunnel.", section="Tunnel"),
+    Setting("tunnel.ssh_remote_port", int, 8765, "Port opened on the SSH host.", minimum=1, maximum=65535,
+            section="Tunnel"),
+    Setting("tunnel.ssh_public_url", str, "", "Public HTTPS URL of your reverse proxy on the SSH host.",
+            section="Tunnel"),
+    Setting("tunnel.check_interval_s", int, 180, "Seconds between reachability checks.", minimum=10,
+            maximum=3600, section="Tunnel"),
+    # Calls
+    Setting("calls.default_region", str, "US", "Region for phone numbers written without a country code "
+            "(two letters, e.g. US, GB, DE).", section="Calls"),
+    Setting("calls.agent", str, "", "Your name as shown in the sync history (the login name when empty).",
+            section="Calls"),
+    Setting("calls.pbx_patterns", list, [], "Extra file-name patterns of your phone system: a list of "
+            '{"name", "regex", "timestamp_format"} (named groups: from, to, direction, timestamp).',
+            section="Calls"),
+    Setting("calls.retention_days", int, 0, "Remove recordings HubSpot has transcribed after this many "
+            "days (0 keeps them).", minimum=0, maximum=3650, section="Calls"),
+    # Window state
+    Setting("ui.geometry", str, "", "Main window geometry (base64).", section="Window"),
+    Setting("ui.last_folder", str, "", "Folder of the last recording opened.", section="Window"),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in DECLARED}
+
+
+class SettingsError(ValueError):
+    """A settings file or value that does not match the declarations."""
+
+
+def validate(name: str, value: Any) -> Any:
+    """Return ``value`` converted to the declared type, or raise SettingsError."""
+    decl = BY_NAME.get(name)
+    if decl is None:
+        raise SettingsError(f"Unknown setting {name!r}")
+    if decl.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if decl.type is not bool and isinstance(value, bool) or not isinstance(value, decl.type):
+        raise SettingsError(f"Setting {name!r} must be {decl.type.__name__}, not {type(value).__name__}")
+    if decl.choices and value not in decl.choices:
+        raise SettingsError(f"Setting {name!r} must be one of {', '.join(decl.choices)}; got {value!r}")
+    if decl.minimum is not None and value < decl.minimum:
+        raise SettingsError(f"Setting {name!r} must be at least {decl.minimum}; got {value!r}")
+    if decl.maximum is not None and value > decl.maximum:
+        raise SettingsError(f"Setting {name!r} must be at most {decl.maximum}; got {value!r}")
+    return value
+
+
+class Settings:
+    """The settings of one data directory. Reads on creation; ``save`` writes atomically."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.settings_file()
+        self._values: dict[str, Any] = {}
+        if self.path.exists():
+            self._values = self._read(self.path)
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"The settings file {path} cannot be read: {exc}") from None
+        if not isinstance(raw, dict):
+            raise SettingsError(f"The settings file {path} must hold a JSON object")
+        return {name: validate(name, value) for name, value in raw.items()}
+
+    def get(self, name: str) -> Any:
+        if name not in BY_NAME:
+            raise SettingsError(f"Unknown setting {name!r}")
+        return self._values.get(name, BY_NAME[name].default)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name)
+
+    def set(self, name: str, value: Any) -> None:  # noqa: A003
+        self._values[name] = validate(name, value)
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        checked = {name: validate(name, value) for name, value in values.items()}
+        self._values.update(checked)
+
+    def reset(self, name: str) -> None:
+        self._values.pop(name, None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {s.name: self.get(s.name) for s in DECLARED}
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self._values, fh, indent=2, sort_keys=True)
+                fh.write("\n")
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def load() -> Settings:
+    return Settings()
