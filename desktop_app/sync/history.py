@@ -1,0 +1,566 @@
+"""The history store: every submission and every attempt at each of its steps, in SQLite.
+
+One row per submission (recording, call details, agent, HubSpot ids) and one row per step attempt
+(step, start, end, outcome, HTTP status, HubSpot's message and correlation id, next retry time).
+WAL mode, a schema version with ordered migrations (the file is copied aside before a migration),
+indexes for the supervisors' queries. Secrets never reach this file: call details are plain data
+and error messages come from ``HubSpotError`` which carries no credentials.
+
+All access goes through one connection guarded by a lock, so writes keep their order whatever
+thread makes them (the pipeline's workers, the GUI's worker pool).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop_app import paths
+
+# Submission status as users and `callrelay history --json` see it.
+QUEUED, RUNNING, READY, TRANSCRIBED, NOT_TRANSCRIBED, FAILED = (
+    "queued", "running", "ready", "transcribed", "not-transcribed", "failed",
+)
+STATUSES = (QUEUED, RUNNING, READY, TRANSCRIBED, NOT_TRANSCRIBED, FAILED)
+UNFINISHED = (QUEUED, RUNNING)
+
+# Step outcomes.
+STARTED, OK, RETRY, FAILED_OUTCOME, ADOPTED, SKIPPED = "started", "ok", "retry", "failed", "adopted", "skipped"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE submissions (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        agent TEXT NOT NULL DEFAULT '',
+        recording_path TEXT NOT NULL,
+        recording_name TEXT NOT NULL,
+        recording_sha256 TEXT,
+        external_id TEXT NOT NULL UNIQUE,
+        details TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        owner_id TEXT NOT NULL DEFAULT '',
+        contact_id TEXT NOT NULL DEFAULT '',
+        from_number TEXT NOT NULL DEFAULT '',
+        to_number TEXT NOT NULL DEFAULT '',
+        duration_ms INTEGER NOT NULL DEFAULT 0,
+        call_timestamp TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        status TEXT NOT NULL,
+        call_id TEXT,
+        portal_id TEXT,
+        error TEXT,
+        error_status INTEGER,
+        error_correlation_id TEXT,
+        next_attempt_at TEXT,
+        ready_at TEXT,
+        transcript_checks INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX submissions_status ON submissions(status, created_at);
+    CREATE INDEX submissions_created ON submissions(created_at);
+    CREATE INDEX submissions_agent ON submissions(agent, created_at);
+    CREATE INDEX submissions_owner ON submissions(owner_id, created_at);
+    CREATE INDEX submissions_contact ON submissions(contact_id, created_at);
+    CREATE INDEX submissions_call ON submissions(call_id);
+    CREATE TABLE steps (
+        id INTEGER PRIMARY KEY,
+        submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        outcome TEXT NOT NULL,
+        http_status INTEGER,
+        message TEXT,
+        correlation_id TEXT,
+        next_retry_at TEXT
+    );
+    CREATE INDEX steps_submission ON steps(submission_id, id);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_at ON events(at);
+    """,
+)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_iso(text: str | None) -> dt.datetime | None:
+    return None if not text else dt.datetime.fromisoformat(text)
+
+
+@dataclass
+class Step:
+    id: int
+    submission_id: int
+    step: str
+    attempt: int
+    started_at: str
+    ended_at: str | None
+    outcome: str
+    http_status: int | None
+    message: str | None
+    correlation_id: str | None
+    next_retry_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "submission_id"}
+
+
+@dataclass
+class Submission:
+    id: int
+    created_at: str
+    updated_at: str
+    agent: str
+    recording_path: str
+    recording_name: str
+    recording_sha256: str | None
+    external_id: str
+    details: dict[str, Any]
+    state: str
+    status: str
+    call_id: str | None
+    portal_id: str | None
+    contact_id: str
+    owner_id: str
+    error: str | None
+    error_status: int | None
+    error_correlation_id: str | None
+    next_attempt_at: str | None
+    ready_at: str | None
+    transcript_checks: int
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return str(self.details.get("title", ""))
+
+    @property
+    def duration_ms(self) -> int:
+        return int(self.details.get("duration_ms", 0) or 0)
+
+    def to_dict(self, *, with_steps: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "agent": self.agent,
+            "recording": self.recording_name,
+            "recording_path": self.recording_path,
+            "recording_sha256": self.recording_sha256,
+            "status": self.status,
+            "state": self.state,
+            "external_id": self.external_id,
+            "call_id": self.call_id,
+            "portal_id": self.portal_id,
+            "contact_id": self.contact_id or None,
+            "owner_id": self.owner_id or None,
+            "details": self.details,
+            "error": self.error,
+            "error_status": self.error_status,
+            "correlation_id": self.error_correlation_id,
+            "next_attempt_at": self.next_attempt_at,
+        }
+        if with_steps:
+            out["steps"] = [s.to_dict() for s in self.steps]
+        return out
+
+
+@dataclass(frozen=True)
+class Query:
+    """A supervisor's filter. Every field is optional; text matches title, numbers, notes and names."""
+
+    statuses: tuple[str, ...] = ()
+    agent: str | None = None
+    owner_id: str | None = None
+    contact_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    text: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if self.statuses:
+            clauses.append(f"status IN ({','.join('?' * len(self.statuses))})")
+            args.extend(self.statuses)
+        for column, value in (("agent", self.agent), ("owner_id", self.owner_id), ("contact_id", self.contact_id)):
+            if value:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if self.since:
+            clauses.append("created_at >= ?")
+            args.append(iso(self.since))
+        if self.until:
+            clauses.append("created_at < ?")
+            args.append(iso(self.until))
+        if self.text:
+            like = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(title LIKE ? ESCAPE '\\' OR recording_name LIKE ? ESCAPE '\\' OR from_number LIKE ? ESCAPE '\\'"
+                " OR to_number LIKE ? ESCAPE '\\' OR external_id LIKE ? ESCAPE '\\' OR call_id LIKE ? ESCAPE '\\'"
+                " OR error LIKE ? ESCAPE '\\')"
+            )
+            args.extend([like] * 7)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+_SUBMISSION_COLUMNS = (
+    "id, created_at, updated_at, agent, recording_path, recording_name, recording_sha256, external_id, details,"
+    " state, status, call_id, portal_id, contact_id, owner_id, error, error_status, error_correlation_id,"
+    " next_attempt_at, ready_at, transcript_checks"
+)
+
+CSV_COLUMNS = (
+    "id", "created_at", "agent", "recording", "status", "state", "title", "from_number", "to_number",
+    "direction", "duration_ms", "owner_id", "contact_id", "call_id", "external_id", "call_url", "error",
+    "correlation_id",
+)
+
+
+class HistoryError(RuntimeError):
+    pass
+
+
+class History:
+    """The history of one data directory (``history.sqlite3``), or of the file given."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.history_db()
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    # -- schema ---------------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self.schema_version
+            if version > len(MIGRATIONS):
+                raise HistoryError(
+                    f"The history file {self.path} was written by a newer Call Relay (schema {version}); "
+                    "update the app to read it."
+                )
+            if version == len(MIGRATIONS):
+                return
+            if version > 0:  # keep a copy of the file as it was before changing it
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                shutil.copy2(self.path, self.path.with_name(f"{self.path.name}.v{version}.bak"))
+            for number in range(version, len(MIGRATIONS)):
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[number]):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number + 1}")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- submissions ----------------------------------------------------------------------------
+    def add_submission(
+        self,
+        *,
+        recording_path: str,
+        recording_name: str,
+        external_id: str,
+        details: dict[str, Any],
+        agent: str,
+        state: str,
+        recording_sha256: str | None = None,
+        status: str = QUEUED,
+    ) -> int:
+        stamp = iso(now())
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO submissions (created_at, updated_at, agent, recording_path, recording_name,"
+                " recording_sha256, external_id, details, title, owner_id, contact_id, from_number, to_number,"
+                " duration_ms, call_timestamp, state, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    stamp, stamp, agent, recording_path, recording_name, recording_sha256, external_id,
+                    json.dumps(details, sort_keys=True), str(details.get("title", "")),
+                    str(details.get("owner_id", "") or ""), str(details.get("contact_id", "") or ""),
+                    str(details.get("from_number", "") or ""), str(details.get("to_number", "") or ""),
+                    int(details.get("duration_ms", 0) or 0), str(details.get("timestamp", "") or ""),
+                    state, status,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    _UPDATABLE = frozenset({
+        "state", "status", "call_id", "portal_id", "recording_sha256", "contact_id", "error", "error_status",
+        "error_correlation_id", "next_attempt_at", "ready_at", "transcript_checks", "details",
+    })
+
+    def update(self, submission_id: int, **fields: Any) -> None:
+        unknown = set(fields) - self._UPDATABLE
+        if unknown:
+            raise HistoryError(f"cannot update {sorted(unknown)}")
+        if "details" in fields:
+            details = fields["details"]
+            fields["details"] = json.dumps(details, sort_keys=True)
+            fields.update({
+                "title": str(details.get("title", "")), "owner_id": str(details.get("owner_id", "") or ""),
+                "from_number": str(details.get("from_number", "") or ""),
+                "to_number": str(details.get("to_number", "") or ""),
+                "duration_ms": int(details.get("duration_ms", 0) or 0),
+                "call_timestamp": str(details.get("timestamp", "") or ""),
+            })
+            if "contact_id" not in fields:
+                fields["contact_id"] = str(details.get("contact_id", "") or "")
+        fields["updated_at"] = iso(now())
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._lock:
+            cur = self._db.execute(
+                f"UPDATE submissions SET {assignments} WHERE id = ?", [*fields.values(), submission_id]
+            )
+            if cur.rowcount != 1:
+                raise HistoryError(f"no submission {submission_id}")
+
+    def get(self, submission_id: int, *, with_steps: bool = True) -> Submission | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE id = ?", (submission_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            sub = _submission(row)
+            if with_steps:
+                sub.steps = self.steps(submission_id)
+            return sub
+
+    def by_external_id(self, external_id: str) -> Submission | None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM submissions WHERE external_id = ?", (external_id,)).fetchone()
+        return None if row is None else self.get(int(row[0]))
+
+    def unfinished(self) -> list[Submission]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE status IN (?, ?) ORDER BY id", UNFINISHED
+            ).fetchall()
+        return [_submission(r) for r in rows]
+
+    def awaiting_transcript(self) -> list[Submission]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE status = ? ORDER BY id", (READY,)
+            ).fetchall()
+        return [_submission(r) for r in rows]
+
+    # -- steps ----------------------------------------------------------------------------------
+    def step_started(self, submission_id: int, step: str) -> int:
+        """Write down that a step is about to talk to HubSpot (before the request is sent)."""
+        with self._lock:
+            attempt = 1 + int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM steps WHERE submission_id = ? AND step = ?", (submission_id, step)
+                ).fetchone()[0]
+            )
+            cur = self._db.execute(
+                "INSERT INTO steps (submission_id, step, attempt, started_at, outcome) VALUES (?,?,?,?,?)",
+                (submission_id, step, attempt, iso(now()), STARTED),
+            )
+            self._db.execute("UPDATE submissions SET updated_at = ? WHERE id = ?", (iso(now()), submission_id))
+            return int(cur.lastrowid or 0)
+
+    def step_ended(
+        self,
+        step_id: int,
+        outcome: str,
+        *,
+        http_status: int | None = None,
+        message: str | None = None,
+        correlation_id: str | None = None,
+        next_retry_at: dt.datetime | None = None,
+    ) -> None:
+        """Write down how a step ended (after HubSpot answered, or failed to)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE steps SET ended_at = ?, outcome = ?, http_status = ?, message = ?, correlation_id = ?,"
+                " next_retry_at = ? WHERE id = ?",
+                (iso(now()), outcome, http_status, message, correlation_id, iso(next_retry_at), step_id),
+            )
+
+    def steps(self, submission_id: int) -> list[Step]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, submission_id, step, attempt, started_at, ended_at, outcome, http_status, message,"
+                " correlation_id, next_retry_at FROM steps WHERE submission_id = ? ORDER BY id",
+                (submission_id,),
+            ).fetchall()
+        return [Step(**dict(r)) for r in rows]
+
+    def open_step(self, submission_id: int, step: str) -> Step | None:
+        """The attempt at ``step`` that was started but never written down as ended (a crash)."""
+        for s in reversed(self.steps(submission_id)):
+            if s.step == step:
+                return s if s.outcome == STARTED else None
+        return None
+
+    # -- events (tunnel URL changes and other app-wide happenings) ------------------------------
+    def add_event(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO events (at, kind, message, data) VALUES (?,?,?,?)",
+                (iso(now()), kind, message, json.dumps(data or {}, sort_keys=True)),
+            )
+
+    def events(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = "SELECT at, kind, message, data FROM events"
+        args: list[Any] = []
+        if kind:
+            sql += " WHERE kind = ?"
+            args.append(kind)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [{"at": r["at"], "kind": r["kind"], "message": r["message"], "data": json.loads(r["data"])}
+                for r in rows]
+
+    # -- supervisors' queries -------------------------------------------------------------------
+    def count(self, query: Query = Query()) -> int:
+        where, args = query.where()
+        with self._lock:
+            return int(self._db.execute(f"SELECT COUNT(*) FROM submissions{where}", args).fetchone()[0])
+
+    def search(
+        self, query: Query = Query(), *, limit: int | None = 200, offset: int = 0, with_steps: bool = False
+    ) -> list[Submission]:
+        """Submissions matching ``query``, newest first, one page at a time."""
+        where, args = query.where()
+        sql = f"SELECT {_SUBMISSION_COLUMNS} FROM submissions{where} ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args = [*args, limit, offset]
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        subs = [_submission(r) for r in rows]
+        if with_steps:
+            for s in subs:
+                s.steps = self.steps(s.id)
+        return subs
+
+    def iter_all(self, query: Query = Query(), *, page: int = 1000) -> Iterator[Submission]:
+        offset = 0
+        while True:
+            batch = self.search(query, limit=page, offset=offset, with_steps=True)
+            yield from batch
+            if len(batch) < page:
+                return
+            offset += page
+
+    def totals_per_day(self, query: Query = Query()) -> list[dict[str, Any]]:
+        where, args = query.where()
+        sql = (
+            f"SELECT substr(created_at, 1, 10) AS day, status, COUNT(*) AS n FROM submissions{where}"
+            " GROUP BY day, status ORDER BY day"
+        )
+        return self._totals(sql, args, "day")
+
+    def totals_per_agent(self, query: Query = Query()) -> list[dict[str, Any]]:
+        where, args = query.where()
+        sql = f"SELECT agent, status, COUNT(*) AS n FROM submissions{where} GROUP BY agent, status ORDER BY agent"
+        return self._totals(sql, args, "agent")
+
+    def _totals(self, sql: str, args: Sequence[Any], key: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(sql, list(args)).fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            entry = out.setdefault(r[key], {key: r[key], "total": 0, **{s: 0 for s in STATUSES}})
+            entry[r["status"]] = r["n"]
+            entry["total"] += r["n"]
+        return list(out.values())
+
+    def export_csv(self, query: Query = Query(), out: io.TextIOBase | None = None) -> str:
+        """CSV of every submission matching ``query`` (all pages); returns the text when ``out`` is None."""
+        buffer = out if out is not None else io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for sub in self.iter_all(query):
+            d = sub.details
+            writer.writerow([
+                sub.id, sub.created_at, sub.agent, sub.recording_name, sub.status, sub.state, d.get("title", ""),
+                d.get("from_number", ""), d.get("to_number", ""), d.get("direction", ""), sub.duration_ms,
+                sub.owner_id, sub.contact_id, sub.call_id or "", sub.external_id, call_url(sub) or "",
+                sub.error or "", sub.error_correlation_id or "",
+            ])
+        return buffer.getvalue() if isinstance(buffer, io.StringIO) and out is None else ""
+
+    def bulk_insert_for_benchmark(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert many finished submissions in one transaction (benchmarks and demo data only)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO submissions (created_at, updated_at, agent, recording_path, recording_name,"
+                    " external_id, details, title, owner_id, contact_id, from_number, to_number, duration_ms,"
+                    " state, status, call_id) VALUES (:created_at, :created_at, :agent, :recording_path,"
+                    " :recording_name, :external_id, :details, :title, :owner_id, :contact_id, :from_number,"
+                    " :to_number, :duration_ms, :state, :status, :call_id)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+
+def call_url(sub: Submission) -> str | None:
+    """The call's page in HubSpot ("Open in HubSpot")."""
+    if not (sub.portal_id and sub.call_id):
+        return None
+    return f"https://app.hubspot.com/contacts/{sub.portal_id}/record/0-48/{sub.call_id}"
+
+
+def _submission(row: sqlite3.Row) -> Submission:
+    data = dict(row)
+    data["details"] = json.loads(data["details"])
+    return Submission(**data)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
