@@ -1,0 +1,375 @@
+"""The trimmed copy of HubSpot's OpenAPI descriptions, and a request checker over it.
+
+The JSON files beside this module are made by ``scripts/trim_openapi.py`` from HubSpot's published
+descriptions (``SOURCE.json`` names the repository, commit and path of each), plus
+``supplement.json`` for the few endpoints those files lack. Both the sandbox (to refuse requests
+HubSpot would refuse) and the client's contract test (to check every request the client sends) use
+``check_request``; neither can drift from HubSpot's descriptions by agreeing with the other.
+
+Schemas are OpenAPI 3.0 schemas; they are checked with ``jsonschema`` (draft 4 semantics, which
+OpenAPI 3.0 schemas follow) after turning ``nullable: true`` into a ``null`` type.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SPEC_DIR = Path(__file__).resolve().parent
+SOURCE_FILE = SPEC_DIR / "SOURCE.json"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def source() -> dict[str, Any]:
+    """Where the copy comes from: ``repository``, ``commit``, ``files`` (name → path there)."""
+    value: dict[str, Any] = json.loads(SOURCE_FILE.read_text(encoding="utf-8"))
+    return value
+
+
+def document_names() -> list[str]:
+    src = source()
+    return sorted([*src["files"], "supplement.json"])
+
+
+@functools.cache
+def document(name: str) -> dict[str, Any]:
+    """One trimmed OpenAPI document, by file name (e.g. ``calls-v3.json``)."""
+    value: dict[str, Any] = json.loads((SPEC_DIR / name).read_text(encoding="utf-8"))
+    return value
+
+
+def _openapi_to_jsonschema(node: Any) -> Any:
+    """OpenAPI 3.0 schema → JSON Schema: ``nullable: true`` adds the ``null`` type."""
+    if isinstance(node, dict):
+        out = {k: _openapi_to_jsonschema(v) for k, v in node.items()}
+        if out.get("nullable") is True:
+            kind = out.get("type")
+            if isinstance(kind, str):
+                out["type"] = [kind, "null"]
+            if "enum" in out and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]
+        return out
+    if isinstance(node, list):
+        return [_openapi_to_jsonschema(v) for v in node]
+    return node
+
+
+FORMAT_CHECKER = jsonschema.FormatChecker()
+
+
+def _is_int32(value: object) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or -(2**31) <= value <= 2**31 - 1
+
+
+def _is_int64(value: object) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or -(2**63) <= value <= 2**63 - 1
+
+
+FORMAT_CHECKER.checks("int32")(_is_int32)
+FORMAT_CHECKER.checks("int64")(_is_int64)
+
+
+@functools.cache
+def _components(name: str) -> Any:
+    return _openapi_to_jsonschema(document(name).get("components", {}))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a request does not match the description (HubSpot's ``ErrorDetail`` fields)."""
+
+    where: str  # "path", "query", "header", "body"
+    name: str  # parameter name, or a JSON path into the body ("properties.hs_timestamp")
+    message: str
+    code: str  # e.g. REQUIRED, INVALID_TYPE, INVALID_ENUM, INVALID_JSON, UNSUPPORTED_MEDIA_TYPE
+
+    def as_error_detail(self) -> dict[str, Any]:
+        return {"message": self.message, "code": self.code, "in": self.name or self.where,
+                "context": {"location": [self.where]}}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str  # upper case
+    path: str  # the template, e.g. /crm/v3/objects/calls/{callId}
+    operation_id: str
+    source: str  # file name of the document
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    parameters: tuple[Mapping[str, Any], ...] = field(repr=False, compare=False, default=())
+
+    @property
+    def security(self) -> list[dict[str, list[str]]] | None:
+        """Alternatives (any one suffices) of {scheme: scopes}; None when the operation needs no auth."""
+        sec = self.raw.get("security", document(self.source).get("security"))
+        if sec is None:
+            return None
+        return [dict(req) for req in sec]
+
+    @property
+    def scopes(self) -> list[str]:
+        """Every OAuth scope that, alone, satisfies this operation."""
+        out: list[str] = []
+        for req in self.security or []:
+            out.extend(req.get("oauth2", []))
+        return out
+
+    @property
+    def rate_limit_exemptions(self) -> list[str]:
+        return list(self.raw.get("x-hubspot-rate-limit-exemptions", []))
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str]:
+        pattern = ""
+        for part in re.split(r"(\{[^}]+\})", self.path):
+            if part.startswith("{") and part.endswith("}"):
+                pattern += f"(?P<{part[1:-1]}>[^/]+)"
+            else:
+                pattern += re.escape(part)
+        return re.compile(pattern + r"/?\Z")
+
+    def match(self, path: str) -> dict[str, str] | None:
+        m = self.regex.match(path)
+        if not m:
+            return None
+        return {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}
+
+    def schema(self, node: Mapping[str, Any]) -> dict[str, Any]:
+        """A self-contained JSON Schema for ``node`` (its ``#/components/...`` refs still resolve)."""
+        return {"allOf": [_openapi_to_jsonschema(dict(node))], "components": _components(self.source)}
+
+    def request_body(self) -> tuple[bool, dict[str, Mapping[str, Any]]]:
+        """(required, {media type: OpenAPI schema}) of the request body; ({}, False) when there is none."""
+        body = self.raw.get("requestBody")
+        if not body:
+            return False, {}
+        if "$ref" in body:
+            body = _deref(document(self.source), body["$ref"])
+        content = body.get("content", {})
+        return bool(body.get("required", False)), {mt: c.get("schema", {}) for mt, c in content.items()}
+
+    def response_schema(self, status: int) -> dict[str, Any] | None:
+        """The JSON Schema of a response with that status (or ``default``), if the description has one."""
+        responses = self.raw.get("responses", {})
+        resp = responses.get(str(status)) or responses.get("default")
+        if not resp:
+            return None
+        if "$ref" in resp:
+            resp = _deref(document(self.source), resp["$ref"])
+        for media, content in resp.get("content", {}).items():
+            if "json" in media or media == "*/*":
+                if "schema" in content:
+                    return self.schema(content["schema"])
+        return None
+
+
+def _deref(doc: Mapping[str, Any], ref: str) -> Any:
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        node = node[part]
+    return node
+
+
+@functools.lru_cache(maxsize=1)
+def load_operations() -> tuple[Operation, ...]:
+    """Every operation of the trimmed copy (templates with fewer parameters sort first)."""
+    ops: list[Operation] = []
+    for name in document_names():
+        doc = document(name)
+        for path, item in doc.get("paths", {}).items():
+            shared = list(item.get("parameters", []))
+            for method in _METHODS:
+                op = item.get(method)
+                if not op:
+                    continue
+                params = {(p["in"], p["name"]): p for p in shared}
+                for p in op.get("parameters", []):
+                    if "$ref" in p:
+                        p = _deref(doc, p["$ref"])
+                    params[(p["in"], p["name"])] = p
+                ops.append(Operation(method.upper(), path, op.get("operationId", f"{method} {path}"), name,
+                                     op, tuple(params.values())))
+    # Literal segments win over parameters: /calls/search before /calls/{callId}.
+    ops.sort(key=lambda o: (o.path.count("{"), -len(o.path)))
+    return tuple(ops)
+
+
+def find_operation(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
+    """The operation a concrete request path (no query) and method map to, and its path parameters."""
+    method = method.upper()
+    for op in load_operations():
+        if op.method != method:
+            continue
+        params = op.match(path)
+        if params is not None:
+            return op, params
+    return None
+
+
+def methods_for(path: str) -> list[str]:
+    """Methods the description allows on a concrete path (empty: the path is unknown)."""
+    return sorted({op.method for op in load_operations() if op.match(path) is not None})
+
+
+def _coerce(raw: str, schema: Mapping[str, Any]) -> Any:
+    """A query/path string converted to the type its schema declares (unchanged when it cannot be)."""
+    kind = schema.get("type")
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            return raw
+    if kind == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(raw.lower(), raw)
+    return raw
+
+
+def _json_path(path: Iterator[Any] | Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _schema_problems(op: Operation, schema: Mapping[str, Any], value: Any, where: str, name: str) -> list[Problem]:
+    validator = jsonschema.Draft4Validator(op.schema(schema), format_checker=FORMAT_CHECKER)
+    problems = []
+    for err in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
+        leaves = [err]
+        if err.validator in ("allOf", "oneOf", "anyOf") and err.context:
+            best = jsonschema.exceptions.best_match(err.context)
+            leaves = [best] if best is not None else leaves
+        for leaf in leaves:
+            code = {"required": "REQUIRED", "type": "INVALID_TYPE", "enum": "INVALID_ENUM",
+                    "format": "INVALID_FORMAT"}.get(str(leaf.validator), "INVALID_VALUE")
+            jpath = _json_path(leaf.absolute_path)
+            missing = re.match(r"'(.+)' is a required property", leaf.message)
+            if leaf.validator == "required" and missing:
+                jpath = f"{jpath}.{missing.group(1)}" if jpath else missing.group(1)
+            label = f"{name}.{jpath}" if name and jpath else (name or jpath)
+            problems.append(Problem(where, label, f"{label or where}: {leaf.message}", code))
+    return problems
+
+
+@dataclass
+class RequestCheck:
+    """What ``check_request`` found: the operation (None: unknown path or method), its parameters, problems."""
+
+    operation: Operation | None
+    path_params: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    problems: list[Problem] = field(default_factory=list)
+    allowed_methods: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.operation is not None and not self.problems
+
+
+def check_request(method: str, url_path: str, query: Mapping[str, list[str]] | str = "",
+                  content_type: str | None = None, body: bytes | None = None) -> RequestCheck:
+    """Check one request against the description: path, method, parameters (required, type, enum),
+    body media type, body JSON, required fields, types and enums. Auth is the caller's business
+    (``Operation.security`` says what the operation accepts).
+
+    ``url_path`` may carry a query string; ``query`` is either a query string or parse_qs output.
+    """
+    parsed = urllib.parse.urlsplit(url_path)
+    path = parsed.path
+    q: dict[str, list[str]] = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+    extra = urllib.parse.parse_qs(query, keep_blank_values=True) if isinstance(query, str) else query
+    for k, v in extra.items():
+        q.setdefault(k, []).extend(v)
+    found = find_operation(method, path)
+    if found is None:
+        return RequestCheck(None, allowed_methods=methods_for(path))
+    op, raw_params = found
+    check = RequestCheck(op)
+    for p in op.parameters:
+        where, name, schema = p["in"], p["name"], p.get("schema", {})
+        if where == "path":
+            value: Any = _coerce(raw_params.get(name, ""), schema)
+            check.path_params[name] = value
+            check.problems += _schema_problems(op, schema, value, "path", name)
+        elif where == "query":
+            if name not in q:
+                if p.get("required"):
+                    check.problems.append(Problem("query", name, f"{name}: required query parameter is missing",
+                                                  "REQUIRED"))
+                continue
+            values = q[name]
+            if schema.get("type") == "array":
+                items = schema.get("items", {})
+                parts = [x for v in values for x in (v.split(",") if not p.get("explode", True) else [v])]
+                value = [_coerce(x, items) for x in parts]
+            else:
+                value = _coerce(values[-1], schema)
+            check.query[name] = value
+            check.problems += _schema_problems(op, schema, value, "query", name)
+    required, media = op.request_body()
+    has_body = bool(body)
+    if media:
+        if not has_body:
+            if required:
+                check.problems.append(Problem("body", "", "The request body is required", "REQUIRED"))
+            return check
+        mt = (content_type or "").split(";")[0].strip().lower()
+        if mt not in media:
+            check.problems.append(Problem("header", "Content-Type",
+                                          f"Content-Type {mt or '(none)'!r} is not accepted; use "
+                                          f"{', '.join(sorted(media))}", "UNSUPPORTED_MEDIA_TYPE"))
+            return check
+        schema = media[mt]
+        assert body is not None
+        if "json" in mt:
+            try:
+                value = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                check.problems.append(Problem("body", "", f"Invalid input JSON: {exc}", "INVALID_JSON"))
+                return check
+        elif mt == "application/x-www-form-urlencoded":
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            props = schema.get("properties", {})
+            value = {k: _coerce(v[-1], props.get(k, {})) for k, v in form.items()}
+        else:
+            value = body
+        check.body = value
+        check.problems += _schema_problems(op, schema, value, "body", "")
+    return check
+
+
+def validate_response(op: Operation, status: int, payload: Any) -> list[str]:
+    """Messages for each way a JSON response body departs from the described response schema."""
+    schema = op.response_schema(status)
+    if schema is None:
+        return []
+    validator = jsonschema.Draft4Validator(schema, format_checker=FORMAT_CHECKER)
+    return [f"{_json_path(e.absolute_path) or '(root)'}: {e.message}" for e in validator.iter_errors(payload)]
+
+
+__all__ = [
+    "Operation",
+    "Problem",
+    "RequestCheck",
+    "check_request",
+    "document",
+    "document_names",
+    "find_operation",
+    "load_operations",
+    "methods_for",
+    "source",
+    "validate_response",
+]
