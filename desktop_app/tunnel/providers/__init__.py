@@ -1,0 +1,1 @@
+"""The tunnel providers: ssh, ngrok, cloudflared, manual."""

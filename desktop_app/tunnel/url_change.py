@@ -1,0 +1,104 @@
+"""Keep HubSpot pointed at the current public URL.
+
+When the tunnel's public base URL changes (a quick tunnel restarted under a new name), HubSpot's
+recording setting (``urlToRetrieveAuthedRecording``) must follow, or every call, old and new, stops
+playing. ``RecordingUrlFollower`` listens to tunnel events and, once per change, reads the setting,
+creates it when missing or updates it (PATCH) when it differs, and records what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from desktop_app.tunnel.base import TunnelEvent, TunnelState
+from desktop_app.tunnel.urls import check_public_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT_PREFIX = "/retrieve/authenticated/recordings"
+
+
+class RecordingSettingClient(Protocol):
+    """The three calls on ``/crm/v3/extensions/calling/{appId}/settings/recording`` this needs."""
+
+    def get_recording_url(self) -> str | None:
+        """The registered ``urlToRetrieveAuthedRecording``, or None when the setting does not exist."""
+
+    def create_recording_url(self, url: str) -> None:
+        """POST the setting."""
+
+    def update_recording_url(self, url: str) -> None:
+        """PATCH the setting."""
+
+
+def endpoint_template(public_base: str, prefix: str = DEFAULT_ENDPOINT_PREFIX) -> str:
+    """The URL HubSpot calls for a recording's link; HubSpot replaces ``%s`` with the external id."""
+    return public_base.rstrip("/") + "/" + prefix.strip("/") + "/%s"
+
+
+class RecordingUrlFollower:
+    """Registers each new public base URL with HubSpot, exactly once per change.
+
+    ``record(event)`` gets a dict for the sync history (``kind`` ``recording-url``, ``action``
+    ``created``/``updated``/``unchanged``/``failed``, ``old``, ``new``, ``message``, ``at``).
+    """
+
+    def __init__(
+        self,
+        client: RecordingSettingClient,
+        *,
+        record: Callable[[dict[str, Any]], None] | None = None,
+        template_for: Callable[[str], str] = endpoint_template,
+        allow_http: bool = False,
+    ) -> None:
+        self._client = client
+        self._record = record
+        self._template_for = template_for
+        self.allow_http = allow_http
+        self._lock = threading.Lock()
+        self._done: str | None = None  # the template last made sure of
+
+    def __call__(self, event: TunnelEvent) -> None:
+        """A tunnel listener: a new URL, or the tunnel coming up (a retry after a failed update)."""
+        if event.public_url and (event.kind == "url" or event.state is TunnelState.UP):
+            self.follow(event.public_url)
+
+    def follow(self, public_base: str) -> dict[str, Any] | None:
+        """Make HubSpot's setting point at ``public_base``; None when this URL was already handled."""
+        with self._lock:  # one change at a time, and each change once
+            try:
+                base = check_public_url(public_base, allow_http=self.allow_http)
+            except ValueError as exc:
+                return self._emit("failed", None, public_base, str(exc))
+            wanted = self._template_for(base)
+            if wanted == self._done:
+                return None
+            try:
+                current = self._client.get_recording_url()
+                if current is None:
+                    self._client.create_recording_url(wanted)
+                    action, message = "created", f"HubSpot now fetches recordings through {base}"
+                elif current != wanted:
+                    self._client.update_recording_url(wanted)
+                    action, message = "updated", f"HubSpot now fetches recordings through {base} (was {current})"
+                else:
+                    action, message = "unchanged", f"HubSpot already fetches recordings through {base}"
+            except Exception as exc:  # noqa: BLE001 - HubSpot's errors carry sentences; keep trying next change
+                return self._emit("failed", None, wanted, f"HubSpot's recording setting could not be updated: {exc}")
+            self._done = wanted
+            return self._emit(action, current, wanted, message)
+
+    def _emit(self, action: str, old: str | None, new: str, message: str) -> dict[str, Any]:
+        entry = {"kind": "recording-url", "action": action, "old": old, "new": new, "message": message,
+                 "at": time.time()}
+        (log.warning if action == "failed" else log.info)("%s", message)
+        if self._record is not None:
+            try:
+                self._record(entry)
+            except Exception:
+                log.exception("recording the URL change in the history failed")
+        return entry
