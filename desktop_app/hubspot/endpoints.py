@@ -1,0 +1,368 @@
+"""Pure request building: each HubSpot operation as a function that returns an ``ApiRequest``.
+
+Nothing here touches the network, the keyring or a clock, so every request can be built and
+checked against HubSpot's descriptions in a test. ``client.HubSpotClient`` sends them. Inputs are
+validated here: a wrong value raises ``ValueError`` with a sentence saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from desktop_app.hubspot import phones
+from desktop_app.hubspot.config import is_loopback_url
+from desktop_app.hubspot.models import AssociationType
+from desktop_app.hubspot.ratelimit import SEARCH, STANDARD
+
+Auth = Literal["bearer", "developer", "none"]
+
+CALL_SOURCE = "INTEGRATIONS_PLATFORM"
+CALL_DIRECTIONS = ("INBOUND", "OUTBOUND")
+CALL_STATUSES = ("BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED", "IN_PROGRESS",
+                 "MISSED", "NO_ANSWER", "QUEUED", "RINGING")
+ASSOCIATION_CATEGORIES = ("HUBSPOT_DEFINED", "INTEGRATOR_DEFINED", "USER_DEFINED", "WORK")
+
+CALL_PROPERTIES = (
+    "hs_timestamp", "hs_call_title", "hubspot_owner_id", "hs_call_body", "hs_call_duration",
+    "hs_call_from_number", "hs_call_to_number", "hs_call_direction", "hs_call_disposition", "hs_call_status",
+    "hs_call_source", "hs_call_app_id", "hs_call_external_id", "hs_call_external_account_id",
+)
+# What a call says about its recording and transcript once HubSpot has processed it.
+TRANSCRIPT_PROPERTIES = (
+    "hs_call_external_id", "hs_call_status", "hs_call_duration", "hs_call_has_transcript",
+    "hs_call_transcription_id", "hs_call_recording_url", "hs_call_authed_url_provider", "hs_call_app_id",
+    "hs_call_external_account_id", "hs_call_source",
+)
+CONTACT_PROPERTIES = ("email", "firstname", "lastname", "phone", "mobilephone", "company", "hubspot_owner_id")
+SEARCH_LIMIT_MAX = 200
+BATCH_MAX = 100
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP request to HubSpot, before auth is added.
+
+    ``auth``: ``bearer`` (access token), ``developer`` (the developer API key as ``hapikey`` when
+    there is one, else the bearer token), ``none``. ``kind`` picks the rate-limit window.
+    ``creates`` marks a request that makes a record: when its answer is lost it may have happened,
+    so it is not retried blindly.
+    """
+
+    operation: str
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    json: Any = None
+    form: tuple[tuple[str, str], ...] | None = None
+    auth: Auth = "bearer"
+    kind: str = STANDARD
+    creates: bool = False
+
+
+def _seg(value: str | int) -> str:
+    text = str(value)
+    if not text:
+        raise ValueError("an id in the path is empty")
+    return urllib.parse.quote(text, safe="")
+
+
+def _app_id(app_id: str | int) -> str:
+    text = str(app_id).strip()
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > 2**31 - 1:
+        raise ValueError(f"The HubSpot app id must be a number (got {text!r}); find it in the app's settings.")
+    return text
+
+
+# --- calling recording settings -----------------------------------------------------------------
+
+def validate_recording_url(url: str, *, allow_http: bool = False) -> str:
+    """Check a URL for ``urlToRetrieveAuthedRecording``: absolute, https (http only for the sandbox or
+    a loopback host when ``allow_http``), with exactly one ``%s`` where the call's external id goes."""
+    url = url.strip()
+    if url.count("%s") != 1:
+        raise ValueError("The recording URL must contain %s exactly once (HubSpot puts the call's external "
+                         f"id there); got {url!r}.")
+    parts = urllib.parse.urlsplit(url.replace("%s", "EXTERNALID"))
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"The recording URL must be an absolute https:// URL; got {url!r}.")
+    if "EXTERNALID" in parts.netloc:
+        raise ValueError("The %s placeholder belongs in the path or query of the recording URL, not the host.")
+    if parts.scheme == "http" and not (allow_http or is_loopback_url(parts.geturl())):
+        raise ValueError(f"HubSpot fetches recordings only over https://; got {url!r}.")
+    return url
+
+
+def recording_settings_get(app_id: str | int) -> ApiRequest:
+    return ApiRequest("recording_settings.get", "GET",
+                      f"/crm/v3/extensions/calling/{_app_id(app_id)}/settings/recording", auth="developer")
+
+
+def recording_settings_create(app_id: str | int, url: str, *, allow_http: bool = False) -> ApiRequest:
+    return ApiRequest("recording_settings.create", "POST",
+                      f"/crm/v3/extensions/calling/{_app_id(app_id)}/settings/recording",
+                      json={"urlToRetrieveAuthedRecording": validate_recording_url(url, allow_http=allow_http)},
+                      auth="developer")
+
+
+def recording_settings_update(app_id: str | int, url: str, *, allow_http: bool = False) -> ApiRequest:
+    return ApiRequest("recording_settings.update", "PATCH",
+                      f"/crm/v3/extensions/calling/{_app_id(app_id)}/settings/recording",
+                      json={"urlToRetrieveAuthedRecording": validate_recording_url(url, allow_http=allow_http)},
+                      auth="developer")
+
+
+def calling_settings_delete(app_id: str | int) -> ApiRequest:
+    """Remove the app's calling settings. HubSpot describes no DELETE for the recording settings
+    alone; this is the DELETE it does describe, on ``/settings`` (it removes them all)."""
+    return ApiRequest("calling_settings.delete", "DELETE", f"/crm/v3/extensions/calling/{_app_id(app_id)}/settings",
+                      auth="developer")
+
+
+def recordings_ready(engagement_id: str | int) -> ApiRequest:
+    """Tell HubSpot the call's recording can be fetched (``engagementId`` is an int64 there)."""
+    text = str(engagement_id).strip()
+    if not text.isdigit():
+        raise ValueError(f"The call id must be a number; got {text!r}.")
+    return ApiRequest("recordings.ready", "POST", "/crm/v3/extensions/calling/recordings/ready",
+                      json={"engagementId": int(text)})
+
+
+# --- calls --------------------------------------------------------------------------------------
+
+def hubspot_timestamp(when: dt.datetime) -> str:
+    """``hs_timestamp`` in ISO 8601 UTC with milliseconds; a naive datetime is refused."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("The call's start time needs a time zone.")
+    return when.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class CallDetails:
+    """What the app knows about one call, in its own terms (duration in milliseconds)."""
+
+    external_id: str
+    timestamp: dt.datetime
+    duration_ms: int
+    title: str = ""
+    body: str = ""
+    owner_id: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    direction: str | None = None
+    disposition: str | None = None
+    status: str = "COMPLETED"
+
+
+def call_properties(call: CallDetails, *, app_id: str | int, external_account_id: str) -> dict[str, str]:
+    """The call's HubSpot properties. ``hs_call_duration`` is in milliseconds (HubSpot's calls guide;
+    the integration guide's "seconds" is wrong for this property)."""
+    if not call.external_id or "/" in call.external_id:
+        raise ValueError("The call's external id must be non-empty and hold no '/'.")
+    if call.duration_ms < 0:
+        raise ValueError("The call's duration cannot be negative.")
+    if call.direction is not None and call.direction not in CALL_DIRECTIONS:
+        raise ValueError(f"The call's direction must be INBOUND or OUTBOUND; got {call.direction!r}.")
+    if call.status not in CALL_STATUSES:
+        raise ValueError(f"The call's status must be one of {', '.join(CALL_STATUSES)}; got {call.status!r}.")
+    if not external_account_id:
+        raise ValueError("The external account id is empty (set it, or the portal id, first).")
+    props = {
+        "hs_timestamp": hubspot_timestamp(call.timestamp),
+        "hs_call_title": call.title,
+        "hs_call_body": call.body,
+        "hs_call_duration": str(int(call.duration_ms)),
+        "hs_call_status": call.status,
+        "hs_call_source": CALL_SOURCE,
+        "hs_call_app_id": _app_id(app_id),
+        "hs_call_external_id": call.external_id,
+        "hs_call_external_account_id": str(external_account_id),
+    }
+    optional = {
+        "hubspot_owner_id": call.owner_id, "hs_call_from_number": call.from_number,
+        "hs_call_to_number": call.to_number, "hs_call_direction": call.direction,
+        "hs_call_disposition": call.disposition,
+    }
+    props.update({k: v for k, v in optional.items() if v})
+    return props
+
+
+@dataclass(frozen=True)
+class AssociationTarget:
+    """A record to associate a call with, and the association type(s) to use."""
+
+    to_id: str
+    types: tuple[AssociationType, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        if not self.types:
+            raise ValueError("An association needs at least one association type.")
+        for t in self.types:
+            if t.category not in ASSOCIATION_CATEGORIES:
+                raise ValueError(f"Unknown association category {t.category!r}.")
+        return {"to": {"id": str(self.to_id)}, "types": [t.as_spec() for t in self.types]}
+
+
+def _create_input(properties: Mapping[str, str], associations: Sequence[AssociationTarget]) -> dict[str, Any]:
+    bad = [k for k, v in properties.items() if not isinstance(v, str)]
+    if bad:
+        raise ValueError(f"HubSpot property values are strings; not: {', '.join(bad)}")
+    return {"properties": dict(properties), "associations": [a.as_json() for a in associations]}
+
+
+def calls_create(properties: Mapping[str, str], associations: Sequence[AssociationTarget] = ()) -> ApiRequest:
+    return ApiRequest("calls.create", "POST", "/crm/v3/objects/calls",
+                      json=_create_input(properties, associations), creates=True)
+
+
+def calls_batch_create(items: Sequence[tuple[Mapping[str, str], Sequence[AssociationTarget]]]) -> ApiRequest:
+    if not 1 <= len(items) <= BATCH_MAX:
+        raise ValueError(f"A batch holds 1 to {BATCH_MAX} calls; got {len(items)}.")
+    return ApiRequest("calls.batch_create", "POST", "/crm/v3/objects/calls/batch/create",
+                      json={"inputs": [_create_input(p, a) for p, a in items]}, creates=True)
+
+
+def _search_body(filter_groups: list[dict[str, Any]], properties: Iterable[str], limit: int,
+                 after: str | None) -> dict[str, Any]:
+    if not 1 <= limit <= SEARCH_LIMIT_MAX:
+        raise ValueError(f"A search returns 1 to {SEARCH_LIMIT_MAX} results per page.")
+    return {"filterGroups": filter_groups, "properties": list(properties), "limit": limit,
+            "after": after or "0", "sorts": []}
+
+
+def _eq(prop: str, value: str) -> dict[str, Any]:
+    return {"propertyName": prop, "operator": "EQ", "value": value}
+
+
+def calls_search_by_external_id(external_id: str, properties: Iterable[str] = TRANSCRIPT_PROPERTIES,
+                                limit: int = 10) -> ApiRequest:
+    if not external_id:
+        raise ValueError("The external id to search for is empty.")
+    body = _search_body([{"filters": [_eq("hs_call_external_id", external_id)]}], properties, limit, None)
+    return ApiRequest("calls.search", "POST", "/crm/v3/objects/calls/search", json=body, kind=SEARCH)
+
+
+def calls_batch_read_by_external_id(external_ids: Sequence[str],
+                                    properties: Iterable[str] = TRANSCRIPT_PROPERTIES) -> ApiRequest:
+    if not 1 <= len(external_ids) <= BATCH_MAX:
+        raise ValueError(f"A batch read holds 1 to {BATCH_MAX} ids; got {len(external_ids)}.")
+    body = {"idProperty": "hs_call_external_id", "inputs": [{"id": str(i)} for i in external_ids],
+            "properties": list(properties), "propertiesWithHistory": []}
+    return ApiRequest("calls.batch_read", "POST", "/crm/v3/objects/calls/batch/read", json=body)
+
+
+def calls_read(call_id: str | int, properties: Iterable[str] = TRANSCRIPT_PROPERTIES,
+               associations: Iterable[str] = ()) -> ApiRequest:
+    params = [("properties", p) for p in properties] + [("associations", a) for a in associations]
+    return ApiRequest("calls.read", "GET", f"/crm/v3/objects/calls/{_seg(call_id)}", params=tuple(params))
+
+
+# --- associations -------------------------------------------------------------------------------
+
+def association_labels(from_type: str, to_type: str) -> ApiRequest:
+    return ApiRequest("associations.labels", "GET",
+                      f"/crm/v4/associations/{_seg(from_type)}/{_seg(to_type)}/labels")
+
+
+def association_create(from_type: str, from_id: str | int, to_type: str, to_id: str | int,
+                       types: Sequence[AssociationType]) -> ApiRequest:
+    body = AssociationTarget(str(to_id), tuple(types)).as_json()["types"]
+    return ApiRequest("associations.create", "PUT",
+                      f"/crm/v4/objects/{_seg(from_type)}/{_seg(from_id)}/associations/{_seg(to_type)}/{_seg(to_id)}",
+                      json=body)
+
+
+def association_batch_create(from_type: str, to_type: str, pairs: Sequence[tuple[str, str]],
+                             types: Sequence[AssociationType]) -> ApiRequest:
+    if not 1 <= len(pairs) <= BATCH_MAX:
+        raise ValueError(f"A batch holds 1 to {BATCH_MAX} associations; got {len(pairs)}.")
+    inputs = [{"from": {"id": str(f)}, **AssociationTarget(str(t), tuple(types)).as_json()} for f, t in pairs]
+    return ApiRequest("associations.batch_create", "POST",
+                      f"/crm/v4/associations/{_seg(from_type)}/{_seg(to_type)}/batch/create",
+                      json={"inputs": inputs})
+
+
+# --- contacts -----------------------------------------------------------------------------------
+
+def contact_filters_email(email: str) -> list[dict[str, Any]]:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise ValueError(f"Not an email address: {email!r}")
+    return [{"filters": [_eq("email", email)]}]
+
+
+def contact_filters_name(name: str) -> list[dict[str, Any]]:
+    parts = name.split()
+    if not parts:
+        raise ValueError("The name to search for is empty.")
+    if len(parts) == 1:
+        return [{"filters": [_eq("firstname", parts[0])]}, {"filters": [_eq("lastname", parts[0])]}]
+    first, last = " ".join(parts[:-1]), parts[-1]
+    return [{"filters": [_eq("firstname", first), _eq("lastname", last)]}]
+
+
+def contact_filters_phone(number: str, region: str = "US") -> list[dict[str, Any]]:
+    """One filter group per phone property (groups are ORed), each matching any stored form."""
+    forms = phones.variants(number, region)
+    if not forms:
+        raise ValueError("The phone number to search for is empty.")
+    return [{"filters": [{"propertyName": prop, "operator": "IN", "values": forms}]}
+            for prop in phones.PHONE_PROPERTIES]
+
+
+def contacts_search(filter_groups: list[dict[str, Any]], properties: Iterable[str] = CONTACT_PROPERTIES,
+                    limit: int = 20, after: str | None = None) -> ApiRequest:
+    return ApiRequest("contacts.search", "POST", "/crm/v3/objects/contacts/search",
+                      json=_search_body(filter_groups, properties, limit, after), kind=SEARCH)
+
+
+def contacts_create(properties: Mapping[str, str]) -> ApiRequest:
+    return ApiRequest("contacts.create", "POST", "/crm/v3/objects/contacts",
+                      json=_create_input(properties, ()), creates=True)
+
+
+# --- owners, dispositions, account ----------------------------------------------------------------
+
+def owners_page(after: str | None = None, limit: int = 100) -> ApiRequest:
+    params = [("limit", str(limit)), ("archived", "false")] + ([("after", after)] if after else [])
+    return ApiRequest("owners.list", "GET", "/crm/v3/owners", params=tuple(params))
+
+
+def call_dispositions() -> ApiRequest:
+    return ApiRequest("calls.dispositions", "GET", "/calling/v1/dispositions")
+
+
+def account_details() -> ApiRequest:
+    return ApiRequest("account.details", "GET", "/account-info/v3/details")
+
+
+# --- OAuth --------------------------------------------------------------------------------------
+
+def oauth_exchange_code(code: str, *, client_id: str, client_secret: str, redirect_uri: str) -> ApiRequest:
+    if not (code and client_id and client_secret):
+        raise ValueError("The OAuth code exchange needs the code, the client id and the client secret.")
+    form = (("grant_type", "authorization_code"), ("client_id", client_id), ("client_secret", client_secret),
+            ("redirect_uri", redirect_uri), ("code", code))
+    return ApiRequest("oauth.token", "POST", "/oauth/v1/token", form=form, auth="none")
+
+
+def oauth_refresh(refresh_token: str, *, client_id: str, client_secret: str) -> ApiRequest:
+    if not (refresh_token and client_id and client_secret):
+        raise ValueError("Refreshing the OAuth token needs the refresh token, the client id and the secret.")
+    form = (("grant_type", "refresh_token"), ("client_id", client_id), ("client_secret", client_secret),
+            ("refresh_token", refresh_token))
+    return ApiRequest("oauth.refresh", "POST", "/oauth/v1/token", form=form, auth="none")
+
+
+def authorize_url(base: str, *, client_id: str, redirect_uri: str, scopes: Sequence[str], state: str,
+                  optional_scopes: Sequence[str] = ()) -> str:
+    """The browser URL that asks the user to grant the app access."""
+    query = [("client_id", client_id), ("redirect_uri", redirect_uri), ("scope", " ".join(scopes)),
+             ("state", state)]
+    if optional_scopes:
+        query.append(("optional_scope", " ".join(optional_scopes)))
+    return f"{base}?{urllib.parse.urlencode(query, quote_via=urllib.parse.quote)}"

@@ -1,0 +1,260 @@
+"""HubSpot's rate limits, kept on our side so a burst never meets a 429.
+
+One ``RateLimiter`` per account, shared by every thread (``shared_limiter``). It keeps:
+
+- a window of ``limit`` requests per ``interval`` seconds (HubSpot: 100/190/250 per 10 s by tier);
+- a separate window for the search endpoints (about 4 per second per token; their answers may
+  carry no rate-limit headers);
+- a daily budget, which resets at midnight in the account's time zone.
+
+Each request holds a slot from ``acquire`` until its answer arrives; the slot then counts until
+``interval`` seconds after the answer (the server saw the request somewhere between the two, so
+this never undercounts). Each answer's ``X-HubSpot-RateLimit-*`` headers adjust the limits and
+add the use that other programs made of the same account. A 429 ``SECONDLY`` pauses every thread
+until its ``Retry-After``; a ``DAILY`` stop raises at once rather than retrying every second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from desktop_app.hubspot.errors import DAILY, DAILY_LIMIT, RATE_LIMITS, HubSpotError
+
+STANDARD = "standard"
+SEARCH = "search"
+
+H_INTERVAL = "X-HubSpot-RateLimit-Interval-Milliseconds"
+H_MAX = "X-HubSpot-RateLimit-Max"
+H_REMAINING = "X-HubSpot-RateLimit-Remaining"
+H_DAILY = "X-HubSpot-RateLimit-Daily"
+H_DAILY_REMAINING = "X-HubSpot-RateLimit-Daily-Remaining"
+
+
+@dataclass
+class _Slot:
+    done_at: float | None = None  # None while the request is in flight
+
+
+@dataclass
+class _Window:
+    limit: int
+    interval: float
+    slots: list[_Slot] = field(default_factory=list)
+    blocked_until: float = 0.0
+
+    def prune(self, now: float) -> None:
+        horizon = now - self.interval
+        self.slots = [s for s in self.slots if s.done_at is None or s.done_at > horizon]
+
+    def used(self) -> int:
+        return len(self.slots)
+
+    def completed(self) -> int:
+        return sum(1 for s in self.slots if s.done_at is not None)
+
+    def wait_needed(self, now: float) -> float:
+        """Seconds until this window has room (0 when it has room now)."""
+        if now < self.blocked_until:
+            return self.blocked_until - now
+        self.prune(now)
+        if self.used() < self.limit:
+            return 0.0
+        finished = sorted(s.done_at for s in self.slots if s.done_at is not None)
+        excess = self.used() - self.limit  # this many must expire before one more may go
+        if excess < len(finished):
+            return max(0.001, finished[excess] + self.interval - now)
+        return 0.05  # all in flight: wait for an answer (release notifies)
+
+
+@dataclass
+class Ticket:
+    """A request's hold on the limiter, from ``acquire`` to ``release``."""
+
+    kind: str
+    slots: tuple[_Slot, ...]
+
+
+class RateLimiter:
+    """Thread-safe limiter for one HubSpot account (see the module's description)."""
+
+    def __init__(
+        self,
+        *,
+        limit: int = 100,
+        interval: float = 10.0,
+        daily_limit: int = 250_000,
+        search_limit: int = 4,
+        search_interval: float = 1.0,
+        utc_offset_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if limit < 1 or interval <= 0 or search_limit < 1 or search_interval <= 0 or daily_limit < 1:
+            raise ValueError("rate limits must be positive")
+        self._clock = clock
+        self._wall = wall_clock
+        self._cond = threading.Condition()
+        self._windows = {
+            STANDARD: _Window(limit, interval),
+            SEARCH: _Window(search_limit, search_interval),
+        }
+        self.daily_limit = daily_limit
+        self.utc_offset_s = utc_offset_s
+        self._day = self._day_key()
+        self._daily_used = 0
+        self._daily_remaining: int | None = None
+        self._daily_stopped = False
+        self.waited_s = 0.0  # total time threads spent waiting here (for reports and benchmarks)
+        self.pauses_429 = 0
+
+    # --- what the limits are now ---------------------------------------------------------------
+    @property
+    def limit(self) -> int:
+        return self._windows[STANDARD].limit
+
+    @property
+    def interval(self) -> float:
+        return self._windows[STANDARD].interval
+
+    @property
+    def search_limit(self) -> int:
+        return self._windows[SEARCH].limit
+
+    @property
+    def daily_remaining(self) -> int:
+        with self._cond:
+            self._roll_day()
+            local = self.daily_limit - self._daily_used
+            return local if self._daily_remaining is None else min(local, self._daily_remaining)
+
+    def seconds_until_daily_reset(self) -> float:
+        now = self._wall() + self.utc_offset_s
+        midnight = (int(now // 86400) + 1) * 86400
+        return midnight - now
+
+    def _day_key(self) -> int:
+        return int((self._wall() + self.utc_offset_s) // 86400)
+
+    def _roll_day(self) -> None:
+        day = self._day_key()
+        if day != self._day:
+            self._day = day
+            self._daily_used = 0
+            self._daily_remaining = None
+            self._daily_stopped = False
+
+    def _daily_error(self, status: int | None = None) -> HubSpotError:
+        wait = self.seconds_until_daily_reset()
+        hours = wait / 3600
+        return HubSpotError(
+            f"daily API limit reached ({self.daily_limit} requests); resets in {hours:.1f} h",
+            status=status, category=RATE_LIMITS if status else DAILY_LIMIT, policy_name=DAILY,
+            retryable=False, retry_after=wait,
+            agent_message=("The HubSpot account's daily API limit is used up; sending resumes after "
+                           f"midnight in the account's time zone (in about {hours:.1f} h)."),
+        )
+
+    # --- the two calls around each request ------------------------------------------------------
+    def acquire(self, kind: str = STANDARD) -> Ticket:
+        """Wait until a request of ``kind`` may go; raise ``HubSpotError`` (DAILY) when the day's
+        budget is used up."""
+        names = (STANDARD, SEARCH) if kind == SEARCH else (STANDARD,)
+        started = self._clock()
+        with self._cond:
+            while True:
+                self._roll_day()
+                if self._daily_stopped or self._daily_used >= self.daily_limit or (
+                        self._daily_remaining is not None and self._daily_remaining <= 0):
+                    self._daily_stopped = True
+                    raise self._daily_error()
+                now = self._clock()
+                wait = max(self._windows[n].wait_needed(now) for n in names)
+                if wait <= 0:
+                    break
+                self._cond.wait(timeout=wait)
+            slots = tuple(_Slot() for _ in names)
+            for name, slot in zip(names, slots, strict=True):
+                self._windows[name].slots.append(slot)
+            self._daily_used += 1
+            if self._daily_remaining is not None:
+                self._daily_remaining -= 1
+            self.waited_s += self._clock() - started
+        return Ticket(kind, slots)
+
+    def release(self, ticket: Ticket, *, status: int | None = None,
+                headers: Mapping[str, str] | None = None, policy_name: str | None = None,
+                retry_after: float | None = None) -> None:
+        """Record the answer (or its absence) of a request that held ``ticket``."""
+        with self._cond:
+            now = self._clock()
+            for slot in ticket.slots:
+                slot.done_at = now
+            window = self._windows[SEARCH if ticket.kind == SEARCH else STANDARD]
+            if headers:
+                self._adjust(headers, now, ticket.kind)
+            if status == 429:
+                if policy_name == DAILY:
+                    self._daily_stopped = True
+                else:
+                    self.pauses_429 += 1
+                    pause = retry_after if retry_after is not None else window.interval
+                    window.blocked_until = max(window.blocked_until, now + pause)
+            self._cond.notify_all()
+
+    def raise_if_daily_stopped(self, status: int | None = None) -> None:
+        with self._cond:
+            self._roll_day()
+            if self._daily_stopped:
+                raise self._daily_error(status)
+
+    def _adjust(self, headers: Mapping[str, str], now: float, kind: str) -> None:
+        def num(name: str) -> int | None:
+            value = headers.get(name)
+            try:
+                return int(value) if value is not None else None
+            except ValueError:
+                return None
+
+        # The search endpoints' headers (when present) describe the search window.
+        window = self._windows[SEARCH if kind == SEARCH else STANDARD]
+        interval_ms, maximum, remaining = num(H_INTERVAL), num(H_MAX), num(H_REMAINING)
+        if interval_ms and interval_ms > 0:
+            window.interval = interval_ms / 1000.0
+        if maximum and maximum > 0:
+            window.limit = maximum
+        if remaining is not None:
+            window.prune(now)
+            server_used = window.limit - max(0, remaining)
+            missing = server_used - window.completed()
+            for _ in range(max(0, missing)):  # use by others of the same account
+                window.slots.append(_Slot(done_at=now))
+        daily, daily_remaining = num(H_DAILY), num(H_DAILY_REMAINING)
+        if daily and daily > 0:
+            self.daily_limit = daily
+        if daily_remaining is not None:
+            self._daily_remaining = daily_remaining
+            if daily_remaining <= 0:
+                self._daily_stopped = True
+
+
+_SHARED: dict[str, RateLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(key: str, factory: Callable[[], RateLimiter]) -> RateLimiter:
+    """The one limiter of account ``key`` in this process (made by ``factory`` the first time)."""
+    with _SHARED_LOCK:
+        limiter = _SHARED.get(key)
+        if limiter is None:
+            limiter = _SHARED[key] = factory()
+        return limiter
+
+
+def describe(limiter: RateLimiter) -> str:
+    return (f"{limiter.limit} per {limiter.interval:g} s, search {limiter.search_limit}/s, "
+            f"{limiter.daily_remaining} of {limiter.daily_limit} left today "
+            f"(day ends {dt.timedelta(seconds=int(limiter.seconds_until_daily_reset()))} from now)")
