@@ -1,0 +1,157 @@
+"""The one way the UI runs work off its thread.
+
+``run_task(func, *args, on_result=..., on_error=...)`` runs ``func`` on a ``QThreadPool`` and
+delivers its result (or the exception it raised) to the callback **on the GUI thread**. Widgets
+never make threads; they call this. The returned ``Task`` can be cancelled: its callbacks are then
+never called (the function itself runs to its end; long work takes a ``threading.Event`` to stop).
+
+``to_gui(callback)`` wraps a callback that the core calls from its worker threads (the runtime's
+submission listener) so that it runs on the GUI thread instead.
+
+Modelled on MusicBrainz Picard's ``picard/util/thread.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+
+class Task:
+    """A handle on work sent to the pool."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cancel_event = threading.Event()
+        self.done = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread; a signal emitted from a worker is queued to it."""
+
+    deliver = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliver.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _run(self, thunk: Callable[[], None]) -> None:
+        thunk()
+
+
+_relay: _Relay | None = None
+_pending: set[Task] = set()
+_pending_lock = threading.Lock()
+
+
+def _get_relay() -> _Relay:
+    global _relay
+    app = QCoreApplication.instance()
+    if app is None:
+        raise RuntimeError("run_task needs a QApplication")
+    if _relay is None or _relay.thread() is not app.thread():
+        relay = _Relay()
+        relay.moveToThread(app.thread())
+        _relay = relay
+    return _relay
+
+
+def on_gui_thread() -> bool:
+    app = QCoreApplication.instance()
+    return app is not None and QThread.currentThread() is app.thread()
+
+
+def post(thunk: Callable[[], None]) -> None:
+    """Run ``thunk`` on the GUI thread (soon, from its event loop), whatever thread calls this."""
+    _get_relay().deliver.emit(thunk)
+
+
+def to_gui(callback: Callable[..., None]) -> Callable[..., None]:
+    """A callable that, called from any thread, calls ``callback`` with the same arguments on the GUI thread."""
+    _get_relay()  # made now, on the GUI thread
+
+    def marshalled(*args: Any, **kwargs: Any) -> None:
+        post(lambda: callback(*args, **kwargs))
+
+    return marshalled
+
+
+class _Runnable(QRunnable):
+    def __init__(self, task: Task, func: Callable[[], Any],
+                 deliver: Callable[[Any, BaseException | None], None]) -> None:
+        super().__init__()
+        self.task, self.func, self._deliver = task, func, deliver
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        result: Any = None
+        error: BaseException | None = None
+        if not self.task.cancelled:
+            try:
+                result = self.func()
+            except BaseException as exc:  # noqa: BLE001 - every failure goes to on_error
+                error = exc
+                exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
+        self._deliver(result, error)
+
+
+def _default_error(task: Task, exc: BaseException) -> None:
+    log.error("background task %s failed:\n%s", task.name,
+              getattr(exc, "__traceback_text__", "") or repr(exc))
+
+
+def run_task(
+    func: Callable[..., Any],
+    *args: Any,
+    on_result: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    name: str | None = None,
+    pool: QThreadPool | None = None,
+    **kwargs: Any,
+) -> Task:
+    """Run ``func(*args, **kwargs)`` on the pool; its result or error reaches a callback on the GUI thread."""
+    task = Task(name or getattr(func, "__name__", "task"))
+    relay = _get_relay()
+    with _pending_lock:
+        _pending.add(task)
+
+    def finish(result: Any, error: BaseException | None) -> None:
+        with _pending_lock:
+            _pending.discard(task)
+        task.done.set()
+        if task.cancelled:
+            return
+        if error is None:
+            if on_result is not None:
+                on_result(result)
+        elif on_error is not None:
+            on_error(error)
+        else:
+            _default_error(task, error)
+
+    def deliver(result: Any, error: BaseException | None) -> None:
+        relay.deliver.emit(lambda: finish(result, error))
+
+    (pool or QThreadPool.globalInstance()).start(_Runnable(task, lambda: func(*args, **kwargs), deliver))
+    return task
+
+
+def pending() -> int:
+    """How many tasks have not delivered yet (tests wait on this)."""
+    with _pending_lock:
+        return len(_pending)

@@ -1,0 +1,64 @@
+"""The thread helper: work runs on the pool, results and errors arrive on the GUI thread."""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QCoreApplication, QThread
+
+from desktop_app.ui import tasks
+
+
+def test_result_arrives_on_the_gui_thread(qtbot):
+    seen: dict[str, object] = {}
+    gui = QCoreApplication.instance().thread()
+
+    def work(a, b):
+        seen["worker"] = threading.get_ident()
+        return a * b
+
+    def done(result):
+        seen["result"] = result
+        seen["on_gui"] = QThread.currentThread() is gui
+
+    tasks.run_task(work, 6, 7, on_result=done)
+    qtbot.waitUntil(lambda: "result" in seen, timeout=5000)
+    assert seen["result"] == 42
+    assert seen["on_gui"] is True
+    assert seen["worker"] != threading.get_ident()
+
+
+def test_error_goes_to_on_error_with_its_traceback(qtbot):
+    errors: list[BaseException] = []
+
+    def work():
+        raise ValueError("disk full")
+
+    tasks.run_task(work, on_result=lambda r: errors.append(AssertionError("no result expected")),
+                   on_error=errors.append)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert isinstance(errors[0], ValueError) and str(errors[0]) == "disk full"
+    assert "work" in errors[0].__traceback_text__
+
+
+def test_a_cancelled_task_delivers_nothing(qtbot):
+    release = threading.Event()
+    got: list[object] = []
+    task = tasks.run_task(lambda: release.wait(5) and "late", on_result=got.append)
+    task.cancel()
+    release.set()
+    qtbot.waitUntil(task.done.is_set, timeout=5000)
+    qtbot.wait(20)
+    assert got == [] and tasks.pending() == 0
+
+
+def test_to_gui_moves_a_core_callback_to_the_gui_thread(qtbot):
+    gui = QCoreApplication.instance().thread()
+    calls: list[tuple[object, bool]] = []
+    marshalled = tasks.to_gui(lambda value: calls.append((value, QThread.currentThread() is gui)))
+    worker = threading.Thread(target=marshalled, args=("changed",))
+    worker.start()
+    worker.join()
+    assert calls == []  # not called on the worker
+    qtbot.waitUntil(lambda: bool(calls), timeout=5000)
+    assert calls == [("changed", True)]
