@@ -89,6 +89,10 @@ _PORT_REFUSED = ("remote port forwarding failed", "the SSH host refused to open 
                  "by an earlier connection, used by another program, or forwarding is not allowed there)")
 
 
+# ssh's -v lines and its closing statistics, left out of messages
+_NOISE = ("debug", "Transferred:", "Bytes per second:")
+
+
 class SshTunnel(ChildTunnel):
     name = "ssh"
 
@@ -122,7 +126,7 @@ class SshTunnel(ChildTunnel):
                 return TunnelConfigError(message.format(kh=known_hosts_file()))
         if _PORT_REFUSED[0] in text:
             return TunnelError(_PORT_REFUSED[1].format(port=self.cfg.remote_port))
-        lines = [ln for ln in output if not ln.startswith("debug") and ln.strip()]
+        lines = [ln for ln in output if ln.strip() and not ln.startswith(_NOISE)]
         tail = " / ".join(lines[-3:]) or "no output"
         where = f"{self.cfg.user}@{self.cfg.host}:{self.cfg.port}"
         if code is None:
