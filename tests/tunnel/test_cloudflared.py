@@ -1,0 +1,127 @@
+"""The cloudflared provider against a stand-in program on PATH that prints cloudflared's real lines.
+
+A real cloudflared tunnel needs the program and the internet; neither is here."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from tunnel_helpers import alive, wait_for
+
+from desktop_app.tunnel import Backoff, TunnelConfigError, TunnelEvent, TunnelState
+from desktop_app.tunnel.providers.cloudflared import (
+    CloudflaredConfig,
+    CloudflaredOutput,
+    CloudflaredTunnel,
+    build_cloudflared_command,
+)
+
+FAKE = Path(__file__).with_name("fake_cloudflared.py")
+
+
+@pytest.fixture
+def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``cloudflared`` on PATH is the stand-in; it writes its arguments to the returned file."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(FAKE, bin_dir / "cloudflared")
+    (bin_dir / "cloudflared").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    args = tmp_path / "args.txt"
+    monkeypatch.setenv("FAKE_CLOUDFLARED_ARGS", str(args))
+    return args
+
+
+def collect(tunnel: CloudflaredTunnel) -> list[TunnelEvent]:
+    seen: list[TunnelEvent] = []
+    lock = threading.Lock()
+
+    def listener(event: TunnelEvent) -> None:
+        with lock:
+            seen.append(event)
+
+    tunnel.add_listener(listener)
+    return seen
+
+
+def test_quick_tunnel_url_is_read_from_the_output(on_path: Path) -> None:
+    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:8765"))
+    assert tunnel.start() is TunnelState.UP
+    try:
+        url = tunnel.public_url or ""
+        assert url.startswith("https://") and url.endswith(".trycloudflare.com")
+        assert url in " ".join(tunnel._child.output if tunnel._child else [])
+        assert on_path.read_text().split() == ["tunnel", "--no-autoupdate", "--url", "http://127.0.0.1:8765"]
+        pid = tunnel.child_pid
+        assert pid is not None
+    finally:
+        tunnel.stop()
+    assert not alive(pid)
+
+
+def test_named_tunnel_uses_the_hostname(on_path: Path) -> None:
+    cfg = CloudflaredConfig(local_url="http://127.0.0.1:8765", tunnel="calls", hostname="calls.example.com")
+    tunnel = CloudflaredTunnel(cfg)
+    assert tunnel.start() is TunnelState.UP
+    tunnel.stop()
+    assert tunnel.public_url == "https://calls.example.com"
+    assert on_path.read_text().split() == ["tunnel", "--no-autoupdate", "run", "--url", "http://127.0.0.1:8765",
+                                           "calls"]
+
+
+def test_named_tunnel_without_hostname_is_refused() -> None:
+    with pytest.raises(TunnelConfigError, match="tunnel.cloudflared_hostname"):
+        build_cloudflared_command(CloudflaredConfig(local_url="http://x", tunnel="calls"), "cloudflared")
+
+
+def test_missing_program_is_a_clear_error(tmp_path: Path) -> None:
+    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:1", program=str(tmp_path / "nope")))
+    with pytest.raises(TunnelConfigError, match="cloudflared was not found.*tunnel.cloudflared_path"):
+        tunnel.start()
+    assert tunnel.state is TunnelState.STOPPED
+
+
+def test_offline_is_reported_and_retried(on_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "offline")
+    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:8765"), backoff=Backoff(0.05, 0.1))
+    assert tunnel.start() is TunnelState.DOWN
+    try:
+        assert "needs the internet" in (tunnel.last_error or "")
+        assert "no such host" in (tunnel.last_error or "")
+        assert wait_for(lambda: len(on_path.read_text().splitlines()) >= 3, 10)  # retried with back-off
+    finally:
+        tunnel.stop()
+
+
+def test_a_dropped_quick_tunnel_comes_back_under_a_new_url(on_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "die")
+    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:8765"), backoff=Backoff(0.05, 0.1))
+    seen = collect(tunnel)
+    tunnel.start()
+    try:
+        assert wait_for(lambda: len([e for e in seen if e.kind == "url"]) >= 2, 10)
+    finally:
+        tunnel.stop()
+    urls = [e.public_url for e in seen if e.kind == "url"]
+    assert urls[0] != urls[1]
+    down = [e for e in seen if e.kind == "state" and e.state is TunnelState.DOWN]
+    assert down and "connection with edge closed" in down[0].message
+
+
+def test_output_parser_on_real_lines() -> None:
+    out = CloudflaredOutput()
+    for line in [
+        "2023-04-18T14:06:49Z INF +--------------------------------------------------------+",
+        "2023-04-18T14:06:49Z INF |  https://buffalo-marco-cardiff-motel.trycloudflare.com   |",
+    ]:
+        out.feed(line)
+    assert out.url == "https://buffalo-marco-cardiff-motel.trycloudflare.com" and not out.registered
+    out.feed("2022-06-01T16:23:12Z INF Connection c206cf44-945f-4c3c-a85c-af60c6338dc2 registered connIndex=0 "
+             "location=ORD")
+    assert out.registered and out.error is None
+    bad = CloudflaredOutput()
+    bad.feed("failed to unmarshal quick Tunnel: invalid character 'e' looking for beginning of value")
+    assert bad.error is not None and bad.error.startswith("failed to unmarshal quick Tunnel")
