@@ -22,17 +22,20 @@ log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT_PREFIX = "/retrieve/authenticated/recordings"
 
 
+class _Setting(Protocol):
+    @property
+    def url_to_retrieve_authed_recording(self) -> str: ...
+
+
 class RecordingSettingClient(Protocol):
-    """The three calls on ``/crm/v3/extensions/calling/{appId}/settings/recording`` this needs."""
+    """What this needs of ``desktop_app.hubspot.client.HubSpotClient``: the calls on
+    ``/crm/v3/extensions/calling/{appId}/settings/recording``."""
 
-    def get_recording_url(self) -> str | None:
-        """The registered ``urlToRetrieveAuthedRecording``, or None when the setting does not exist."""
+    def get_recording_settings(self) -> _Setting | None: ...
 
-    def create_recording_url(self, url: str) -> None:
-        """POST the setting."""
+    def create_recording_settings(self, url: str) -> object: ...
 
-    def update_recording_url(self, url: str) -> None:
-        """PATCH the setting."""
+    def update_recording_settings(self, url: str) -> object: ...
 
 
 def endpoint_template(public_base: str, prefix: str = DEFAULT_ENDPOINT_PREFIX) -> str:
@@ -78,12 +81,13 @@ class RecordingUrlFollower:
             if wanted == self._done:
                 return None
             try:
-                current = self._client.get_recording_url()
+                setting = self._client.get_recording_settings()
+                current = setting.url_to_retrieve_authed_recording if setting is not None else None
                 if current is None:
-                    self._client.create_recording_url(wanted)
+                    self._client.create_recording_settings(wanted)
                     action, message = "created", f"HubSpot now fetches recordings through {base}"
                 elif current != wanted:
-                    self._client.update_recording_url(wanted)
+                    self._client.update_recording_settings(wanted)
                     action, message = "updated", f"HubSpot now fetches recordings through {base} (was {current})"
                 else:
                     action, message = "unchanged", f"HubSpot already fetches recordings through {base}"
