@@ -1,0 +1,269 @@
+"""Fixes that write a new file and never touch the original: swap channels, merge two legs, convert.
+
+Samples come from ``reader.Reader`` (PyAV or the WAV data chunk); channel edits are done on PCM with
+pydub; files are written by PyAV's FLAC or PCM encoder (no ffmpeg program needed). Two speakers are
+never mixed into one channel. Output goes to ``paths.fixes_dir()`` unless a destination is given,
+and is written to a temporary name first, so a failed fix leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from pydub import AudioSegment
+
+from desktop_app import paths
+from desktop_app.audio.model import ProbeResult
+from desktop_app.audio.probe import probe
+from desktop_app.audio.reader import Reader, ReadError
+
+FORMATS = ("flac", "wav")
+BLOCK_FRAMES = 1 << 16
+
+
+class FixError(Exception):
+    """A fix that cannot be made; the message says why, for the agent."""
+
+
+def _layout(channels: int) -> str:
+    return {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+
+
+class _Writer:
+    """Writes integer PCM blocks (channels, n) as FLAC or WAV, 16 or 24 bits, via a temporary file."""
+
+    def __init__(self, dst: Path, fmt: str, channels: int, rate: int, bits: int) -> None:
+        import av
+
+        self.dst = dst
+        self.tmp = dst.with_name(f".{dst.name}.part")
+        self.bits = bits
+        self.sample_fmt = "s16" if bits == 16 else "s32"
+        codec = "flac" if fmt == "flac" else ("pcm_s16le" if bits == 16 else "pcm_s24le")
+        self.layout = _layout(channels)
+        self.rate = rate
+        self.pts = 0
+        self.out: Any = cast(Any, av.open(str(self.tmp), "w", format=fmt))
+        self.stream: Any = self.out.add_stream(codec, rate=rate, layout=self.layout)
+        self.stream.codec_context.format = self.sample_fmt
+
+    def write(self, x: np.ndarray) -> None:
+        import av
+
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T).reshape(1, -1), format=self.sample_fmt,
+                                           layout=self.layout)
+        frame.sample_rate = self.rate
+        frame.pts = self.pts
+        self.pts += x.shape[1]
+        for packet in self.stream.encode(frame):
+            self.out.mux(packet)
+
+    def close(self) -> Path:
+        for packet in self.stream.encode(None):
+            self.out.mux(packet)
+        self.out.close()
+        os.replace(self.tmp, self.dst)
+        return self.dst
+
+    def abort(self) -> None:
+        try:
+            self.out.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _quantize(x: np.ndarray, bits: int) -> np.ndarray:
+    if bits == 16:
+        return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+    return (np.clip(np.round(x.astype(np.float64) * 8388608.0), -8388608, 8388607).astype(np.int32) << 8)
+
+
+def _target_bits(pr: ProbeResult, reader: Reader) -> int:
+    return 24 if reader.lossless and (pr.bit_depth or 16) > 16 else 16
+
+
+def _readable(src: str | os.PathLike[str]) -> ProbeResult:
+    pr = probe(src)
+    if not pr.readable or not pr.channels:
+        why = pr.findings[0].message if pr.findings else "It cannot be read."
+        raise FixError(f"{Path(src).name} cannot be fixed: {why}")
+    return pr
+
+
+def _destination(dst: str | os.PathLike[str] | None, stem: str, tag: str, fmt: str,
+                 sources: list[Path]) -> Path:
+    if fmt not in FORMATS:
+        raise FixError(f"Unknown output format {fmt!r}: use flac or wav.")
+    if dst is None:
+        safe = re.sub(r"[^\w.+-]+", "_", stem)[:120] or "recording"
+        base = paths.fixes_dir() / f"{safe}{tag}.{fmt}"
+        out, n = base, 1
+        while out.exists():
+            out = base.with_name(f"{safe}{tag}-{n}.{fmt}")
+            n += 1
+        return out
+    out = Path(dst)
+    if out.is_dir():
+        raise FixError(f"{out} is a folder; give a file name.")
+    for s in sources:
+        if out.exists() and s.exists() and out.resolve() == s.resolve():
+            raise FixError("A fix never overwrites its original: choose another output name.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _fmt_of(dst: str | os.PathLike[str] | None, fmt: str | None) -> str:
+    if fmt:
+        return fmt.lower()
+    if dst is not None and Path(dst).suffix.lower() in (".wav", ".flac"):
+        return Path(dst).suffix.lower()[1:]
+    return "flac"
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = None, fmt: str | None = None) -> Path:
+    """Convert any readable recording to FLAC (lossless) or WAV, channels kept; streamed."""
+    pr = _readable(src)
+    fmt = _fmt_of(dst, fmt)
+    out = _destination(dst, Path(src).stem, "", fmt, [Path(src)])
+    reader = Reader(pr)
+    writer: _Writer | None = None
+    try:
+        for block in reader.blocks(BLOCK_FRAMES):
+            if writer is None:
+                writer = _Writer(out, fmt, reader.channels, reader.rate, _target_bits(pr, reader))
+            writer.write(_quantize(block, writer.bits))
+        if writer is None:
+            raise FixError(f"{Path(src).name} holds no audio that can be decoded.")
+        return writer.close()
+    except ReadError as exc:
+        if writer is not None:
+            writer.abort()
+        raise FixError(str(exc)) from None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+
+def _load(pr: ProbeResult) -> AudioSegment:
+    """The whole recording as a pydub AudioSegment (16-bit, or 32-bit holding 24-bit samples)."""
+    reader = Reader(pr)
+    parts: list[bytes] = []
+    bits = 16
+    try:
+        for block in reader.blocks(BLOCK_FRAMES):
+            bits = _target_bits(pr, reader)
+            parts.append(np.ascontiguousarray(_quantize(block, bits).T).tobytes())
+    except ReadError as exc:
+        raise FixError(str(exc)) from None
+    if not parts:
+        raise FixError(f"{Path(pr.path).name} holds no audio that can be decoded.")
+    return AudioSegment(data=b"".join(parts), sample_width=2 if bits == 16 else 4, frame_rate=reader.rate,
+                        channels=reader.channels)
+
+
+def _save(seg: AudioSegment, out: Path, fmt: str) -> Path:
+    width = seg.sample_width
+    samples = np.frombuffer(seg.raw_data, dtype="<i2" if width == 2 else "<i4").reshape(-1, seg.channels).T
+    writer = _Writer(out, fmt, seg.channels, seg.frame_rate, 16 if width == 2 else 24)
+    try:
+        for i in range(0, samples.shape[1], BLOCK_FRAMES):
+            writer.write(samples[:, i:i + BLOCK_FRAMES])
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def swap_channels(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = None,
+                  fmt: str | None = None) -> Path:
+    """Write a copy with channels 1 and 2 exchanged (the caller belongs on channel 1)."""
+    pr = _readable(src)
+    if pr.channels != 2:
+        raise FixError(f"Swapping needs a two-channel recording; {Path(src).name} has {pr.channels}.")
+    fmt = _fmt_of(dst, fmt)
+    out = _destination(dst, Path(src).stem, ".swapped", fmt, [Path(src)])
+    left, right = _load(pr).split_to_mono()
+    return _save(AudioSegment.from_mono_audiosegments(right, left), out, fmt)
+
+
+def _leg(pr: ProbeResult, role: str) -> AudioSegment:
+    seg = _load(pr)
+    if seg.channels == 1:
+        return seg
+    chans = seg.split_to_mono()
+    first = np.frombuffer(chans[0].raw_data, dtype=np.int16 if seg.sample_width == 2 else np.int32)
+    for other in chans[1:]:
+        o = np.frombuffer(other.raw_data, dtype=first.dtype)
+        diff = np.abs(first.astype(np.int64) - o.astype(np.int64))
+        if diff.size and diff.max() > (64 if seg.sample_width == 2 else 64 << 16):
+            raise FixError(f"The {role} file {Path(pr.path).name} has {seg.channels} different channels; "
+                           "merging needs one leg per file (two speakers are never mixed into one channel).")
+    return chans[0]
+
+
+def merge_legs(caller: str | os.PathLike[str], recipient: str | os.PathLike[str],
+               dst: str | os.PathLike[str] | None = None, *,
+               caller_start: datetime | float | None = None, recipient_start: datetime | float | None = None,
+               fmt: str | None = None) -> Path:
+    """One stereo file from two one-leg files: the caller on channel 1, the recipient on channel 2.
+
+    The legs are aligned by their start times (datetimes, or seconds on a common clock); when a start
+    is not given it is read from the file name (``prefill_from_filename``); when neither leg has one,
+    both start together.
+    """
+    from desktop_app.audio.prefill import prefill_from_filename
+
+    pc, pr_ = _readable(caller), _readable(recipient)
+    fmt = _fmt_of(dst, fmt)
+    out = _destination(dst, f"{Path(caller).stem}+{Path(recipient).stem}", ".merged", fmt,
+                       [Path(caller), Path(recipient)])
+    starts: list[float | None] = []
+    for given, path in ((caller_start, caller), (recipient_start, recipient)):
+        if given is None:
+            pf = prefill_from_filename(path)
+            given = datetime.fromisoformat(pf.start) if pf.start else None
+        starts.append(given.timestamp() if isinstance(given, datetime) else given)
+    offset = 0.0
+    if starts[0] is not None and starts[1] is not None:
+        offset = float(starts[1]) - float(starts[0])  # > 0: the recipient's leg starts later
+    if abs(offset) > 24 * 3600:
+        raise FixError(f"The two legs start {abs(offset) / 3600:.0f} hours apart: they are not the same call.")
+    a = _leg(pc, "caller")
+    b = _leg(pr_, "recipient")
+    rate = max(a.frame_rate, b.frame_rate)
+    a, b = a.set_frame_rate(rate), b.set_frame_rate(rate)
+    if offset > 0:
+        b = _pad_front(b, offset)
+    elif offset < 0:
+        a = _pad_front(a, -offset)
+    a, b = _same_length(a, b)
+    return _save(AudioSegment.from_mono_audiosegments(a, b), out, fmt)
+
+
+def _same_length(a: AudioSegment, b: AudioSegment) -> tuple[AudioSegment, AudioSegment]:
+    """Pad the shorter leg with silence at its end (pydub's channel join needs equal lengths)."""
+    if a.sample_width != b.sample_width:
+        width = max(a.sample_width, b.sample_width)
+        a, b = a.set_sample_width(width), b.set_sample_width(width)
+    n = max(int(a.frame_count()), int(b.frame_count()))
+    out = []
+    for seg in (a, b):
+        missing = n - int(seg.frame_count())
+        if missing:
+            seg = seg + AudioSegment(data=b"\0" * missing * seg.frame_width, sample_width=seg.sample_width,
+                                     frame_rate=seg.frame_rate, channels=seg.channels)
+        out.append(seg)
+    return out[0], out[1]
+
+
+def _pad_front(seg: AudioSegment, seconds: float) -> AudioSegment:
+    frames = int(round(seconds * seg.frame_rate))
+    silence = AudioSegment(data=b"\0" * frames * seg.frame_width, sample_width=seg.sample_width,
+                           frame_rate=seg.frame_rate, channels=seg.channels)
+    return silence + seg

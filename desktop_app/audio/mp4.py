@@ -1,0 +1,226 @@
+"""MP4/M4A box headers, read by seeking: tracks, codec, channels, rate, duration; nothing decoded.
+
+Only the boxes on the way to each track's sample description are read (``moov/trak/mdia/{hdlr,mdhd}``
+and ``minf/stbl/stsd``); the sample tables, which grow with the recording's length, are skipped.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"udta"}
+
+
+@dataclass
+class Mp4Info:
+    has_audio: bool = False
+    has_video: bool = False
+    codec: str | None = None
+    channels: int | None = None
+    sample_rate: int | None = None
+    bit_depth: int | None = None
+    duration_s: float | None = None
+    brand_m4a: bool = False
+    needs_demuxer: bool = False  # fragmented or unusual: let PyAV describe it
+    findings: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _boxes(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, box end) of each box in [start, end)."""
+    pos = start
+    while pos + 8 <= end:
+        fh.seek(pos)
+        hdr = fh.read(16)
+        if len(hdr) < 8:
+            return
+        size, kind = struct.unpack(">I4s", hdr[:8])
+        head = 8
+        if size == 1:
+            if len(hdr) < 16:
+                return
+            size = struct.unpack(">Q", hdr[8:16])[0]
+            head = 16
+        elif size == 0:
+            size = end - pos
+        if size < head:
+            raise ValueError(f"box {kind!r} at byte {pos} has an impossible size {size}")
+        yield kind, pos + head, pos + size
+        pos += size
+
+
+def parse(fh: BinaryIO, size: int) -> Mp4Info:
+    info = Mp4Info()
+    moov: tuple[int, int] | None = None
+    seen: set[bytes] = set()
+    try:
+        for kind, payload, end in _boxes(fh, 0, size):
+            if not all(32 <= b < 127 for b in kind):
+                info.findings.append(("unreadable", f"The MP4 file is damaged: no valid box at byte {payload - 8}."))
+                return info
+            seen.add(kind)
+            if kind == b"ftyp":
+                fh.seek(payload)
+                info.brand_m4a = fh.read(4) == b"M4A "
+            if end > size:
+                info.findings.append((
+                    "truncated",
+                    f"The MP4 file is incomplete: its '{kind.decode('latin-1')}' box claims {end - payload} "
+                    f"bytes but the file ends {end - size} bytes early (the recording was cut off)."))
+                if kind == b"moov":
+                    return info
+            if kind == b"moov":
+                moov = (payload, min(end, size))
+    except ValueError as exc:
+        info.findings.append(("unreadable", f"The MP4 file is damaged: {exc}."))
+        return info
+    if moov is None:
+        if b"moof" in seen:
+            info.needs_demuxer = True
+        elif b"mdat" in seen:
+            info.findings.append(("truncated", "The MP4 file was never finished: it has audio data but no index "
+                                  "(the 'moov' box), so no player can read it."))
+        else:
+            info.findings.append(("unreadable", "The MP4 file holds no tracks (no 'moov' box)."))
+        return info
+    for kind, payload, end in _boxes(fh, *moov):
+        if kind == b"mvex":
+            info.needs_demuxer = True
+        if kind == b"trak":
+            _track(fh, payload, end, info)
+    return info
+
+
+def _track(fh: BinaryIO, start: int, end: int, info: Mp4Info) -> None:
+    mdia = _child(fh, start, end, b"mdia")
+    if mdia is None:
+        return
+    handler = None
+    timescale = duration = 0
+    minf = None
+    for kind, payload, bend in _boxes(fh, *mdia):
+        if kind == b"hdlr":
+            fh.seek(payload + 8)
+            handler = fh.read(4)
+        elif kind == b"mdhd":
+            fh.seek(payload)
+            body = fh.read(32)
+            if body[0] == 1:
+                timescale, duration = struct.unpack(">IQ", body[20:32])
+            else:
+                timescale, duration = struct.unpack(">II", body[12:20])
+        elif kind == b"minf":
+            minf = (payload, bend)
+    if handler == b"vide":
+        info.has_video = True
+        return
+    if handler != b"soun" or info.has_audio or minf is None:
+        return
+    info.has_audio = True
+    if timescale:
+        info.duration_s = duration / timescale
+    stbl = _child(fh, *minf, b"stbl")
+    stsd = _child(fh, *stbl, b"stsd") if stbl else None
+    if stsd is None:
+        return
+    entries = list(_boxes(fh, stsd[0] + 8, stsd[1]))
+    if not entries:
+        return
+    fourcc, epayload, eend = entries[0]
+    fh.seek(epayload)
+    entry = fh.read(28)
+    version = struct.unpack(">H", entry[8:10])[0]
+    channels, sample_size = struct.unpack(">HH", entry[16:20])
+    rate = struct.unpack(">I", entry[24:28])[0] >> 16
+    info.channels, info.sample_rate = channels, rate or timescale
+    child_start = epayload + 28 + {1: 16, 2: 36}.get(version, 0)
+    codec = fourcc.decode("latin-1").strip()
+    if fourcc == b"mp4a":
+        codec = "aac"
+        esds = _child(fh, child_start, eend, b"esds")
+        if esds is None:
+            wave = _child(fh, child_start, eend, b"wave")
+            esds = _child(fh, *wave, b"esds") if wave else None
+        if esds is not None:
+            fh.seek(esds[0])
+            codec = _esds(fh.read(min(esds[1] - esds[0], 256)), info)
+    elif fourcc == b"alac":
+        codec = "alac"
+        cookie = _child(fh, child_start, eend, b"alac")
+        if cookie is not None:
+            fh.seek(cookie[0] + 4)
+            c = fh.read(24)
+            if len(c) >= 24:
+                info.bit_depth = c[5]
+                info.channels = c[9]
+                info.sample_rate = struct.unpack(">I", c[20:24])[0] or info.sample_rate
+    elif fourcc == b"fLaC":
+        codec = "flac"
+        info.bit_depth = sample_size
+    elif fourcc in (b"Opus", b"opus"):
+        codec = "opus"
+    elif fourcc in (b".mp3", b"mp3 "):
+        codec = "mp3"
+    elif fourcc in (b"ulaw", b"alaw"):
+        codec = "pcm_mulaw" if fourcc == b"ulaw" else "pcm_alaw"
+    elif fourcc in (b"sowt", b"twos", b"lpcm", b"in24", b"in32", b"fl32"):
+        codec = "pcm"
+        info.bit_depth = sample_size
+    info.codec = codec
+
+
+def _child(fh: BinaryIO, start: int, end: int, want: bytes) -> tuple[int, int] | None:
+    for kind, payload, bend in _boxes(fh, start, end):
+        if kind == want:
+            return payload, bend
+    return None
+
+
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+_AAC_CHANNELS = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 8}
+
+
+def _esds(body: bytes, info: Mp4Info) -> str:
+    """Codec from the ES descriptor (AAC or MP3 in MP4), channels from AAC's AudioSpecificConfig."""
+    i = 4
+    codec = "aac"
+    while i + 2 <= len(body):
+        tag = body[i]
+        i += 1
+        length = 0
+        for _ in range(4):
+            b = body[i]
+            i += 1
+            length = length << 7 | (b & 0x7F)
+            if not b & 0x80:
+                break
+        if tag == 0x03:
+            flags = body[i + 2]
+            i += 3 + (2 if flags & 0x80 else 0) + (2 if flags & 0x20 else 0)
+            if flags & 0x40:
+                i += 1 + body[i]
+        elif tag == 0x04:
+            oti = body[i]
+            if oti in (0x69, 0x6B):
+                return "mp3"
+            if oti not in (0x40, 0x66, 0x67, 0x68):
+                codec = f"mp4a-0x{oti:02x}"
+            i += 13
+        elif tag == 0x05:
+            asc = body[i:i + length]
+            if len(asc) >= 2:
+                freq_index = (asc[0] & 0x07) << 1 | asc[1] >> 7
+                if freq_index == 15 and len(asc) >= 5:
+                    chan_config = (asc[4] >> 3) & 0x0F
+                else:
+                    chan_config = (asc[1] >> 3) & 0x0F
+                    if freq_index < len(_AAC_RATES) and not info.sample_rate:
+                        info.sample_rate = _AAC_RATES[freq_index]
+                if chan_config in _AAC_CHANNELS:
+                    info.channels = _AAC_CHANNELS[chan_config]
+            return codec
+        else:
+            i += length
+    return codec

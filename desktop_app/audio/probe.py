@@ -1,0 +1,502 @@
+"""Header-only probe: what a recording really is, read from its first bytes, never decoded.
+
+WAV/RF64, FLAC and MP4 are parsed here (a few seeks, whatever the file's length); the formats that
+must be converted anyway (MP3, Ogg, WebM/Matroska, AMR, AIFF, ...) are described by PyAV's demuxer.
+``probe`` never raises: what went wrong is carried in ``ProbeResult.findings``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+from desktop_app.audio import mp4 as _mp4
+from desktop_app.audio.model import ProbeResult, Problem
+
+log = logging.getLogger(__name__)
+
+# Container -> (extension we would give it, extensions that are honest for it).
+EXTENSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "wav": (".wav", (".wav", ".wave")),
+    "rf64": (".wav", (".wav", ".rf64", ".bw64")),
+    "flac": (".flac", (".flac",)),
+    "mp4": (".mp4", (".mp4", ".m4a")),
+    "mp3": (".mp3", (".mp3",)),
+    "ogg": (".ogg", (".ogg", ".oga", ".opus")),
+    "webm": (".webm", (".webm",)),
+    "matroska": (".mka", (".mka", ".mkv")),
+    "amr": (".amr", (".amr", ".3ga")),
+    "aac": (".aac", (".aac",)),
+    "aiff": (".aiff", (".aiff", ".aif", ".aifc")),
+    "caf": (".caf", (".caf",)),
+    "asf": (".wma", (".wma", ".asf", ".wmv")),
+}
+
+# WAVE format tags (after WAVE_FORMAT_EXTENSIBLE is resolved to its sub-format).
+WAV_PCM, WAV_FLOAT, WAV_ALAW, WAV_MULAW, WAV_GSM, WAV_EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0x0031, 0xFFFE
+WAV_CODECS = {0x0002: "adpcm_ms", 0x0011: "adpcm_ima_wav", 0x0055: "mp3", 0x0040: "g721", 0x0045: "g726",
+              0x0014: "g723", 0x0022: "truespeech", 0x0092: "ac3"}
+# Tags whose samples analysis reads straight from the file (no decoder).
+RAW_TAGS = (WAV_PCM, WAV_FLOAT, WAV_ALAW, WAV_MULAW)
+
+
+class _Bad(Exception):
+    """A header problem found while parsing: becomes a finding."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _find(result: ProbeResult, code: str, message: str, severity: str = "error") -> None:
+    result.findings.append(Problem(code, severity, message))  # type: ignore[arg-type]
+
+
+def probe(path: str | os.PathLike[str]) -> ProbeResult:
+    """Describe ``path`` from its headers. Never raises for bad input; never decodes audio."""
+    p = Path(path)
+    result = ProbeResult(path=str(path), extension=p.suffix.lower())
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        _find(result, "unreadable", f"There is no file at {p}.")
+        return result
+    except OSError as exc:
+        _find(result, "unreadable", f"The file cannot be reached: {exc.strerror or exc}.")
+        return result
+    if stat.S_ISDIR(st.st_mode):
+        _find(result, "unreadable", "This is a folder, not a recording.")
+        return result
+    if not stat.S_ISREG(st.st_mode):
+        _find(result, "unreadable", "This is not a regular file (a device, pipe or socket).")
+        return result
+    result.size_bytes = st.st_size
+    if st.st_size == 0:
+        _find(result, "empty", "The file is empty (0 bytes): the recording was never written.")
+        return result
+    try:
+        with open(p, "rb") as fh:
+            _probe_open(fh, result, st.st_size)
+    except PermissionError:
+        _find(result, "unreadable", "You are not allowed to read this file (no read permission).")
+    except _Bad as bad:
+        _find(result, bad.code, bad.message)
+    except OSError as exc:
+        _find(result, "unreadable", f"The file cannot be read: {exc.strerror or exc}.")
+    except Exception as exc:  # a parser bug must not become a traceback for the agent
+        log.exception("probe failed on %s", p)
+        _find(result, "unreadable", f"The file's header cannot be understood ({type(exc).__name__}).")
+    _check_extension(result)
+    return result
+
+
+def _check_extension(result: ProbeResult) -> None:
+    if result.container in EXTENSIONS:
+        ext, honest = EXTENSIONS[result.container]
+        if result.container == "mp4" and not result.has_video and result.detected_extension == ".m4a":
+            ext = ".m4a"
+        result.detected_extension = ext
+        result.extension_mismatch = result.extension not in honest
+
+
+def sniff(head: bytes) -> tuple[str | None, int]:
+    """The container named by a file's first bytes, and where it starts (after an ID3 tag)."""
+    offset = 0
+    if head[:3] == b"ID3" and len(head) >= 10:
+        size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
+        offset = 10 + size + (10 if head[5] & 0x10 else 0)
+        return ("flac" if head[offset:offset + 4] == b"fLaC" else "mp3"), offset
+    if head[8:12] == b"WAVE":
+        if head[:4] == b"RIFF":
+            return "wav", 0
+        if head[:4] in (b"RF64", b"BW64"):
+            return "rf64", 0
+    if head[:4] == b"fLaC":
+        return "flac", 0
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip") and head[:4] != b"RIFF":
+        return "mp4", 0
+    if head[:4] == b"OggS":
+        return "ogg", 0
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return ("webm" if b"webm" in head[:64] else "matroska"), 0
+    if head[:5] == b"#!AMR":
+        return "amr", 0
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff", 0
+    if head[:4] == b"caff":
+        return "caf", 0
+    if head[:4] == b"\x30\x26\xb2\x75":
+        return "asf", 0
+    if _adts_frames(head):
+        return "aac", 0
+    if _mpeg_frames(head, 0):
+        return "mp3", 0
+    return None, 0
+
+
+_MPEG_BITRATES = {  # (version is MPEG-1, layer) -> kbit/s by index
+    (True, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (True, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (False, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+}
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mpeg_frame_len(h: bytes) -> int:
+    """Length of the MPEG audio frame whose header is ``h`` (4 bytes), 0 when it is not one."""
+    if len(h) < 4 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
+        return 0
+    version, layer_bits = (h[1] >> 3) & 3, (h[1] >> 1) & 3
+    br_index, sr_index, padding = h[2] >> 4, (h[2] >> 2) & 3, (h[2] >> 1) & 1
+    if version == 1 or layer_bits == 0 or br_index in (0, 15) or sr_index == 3:
+        return 0
+    layer = 4 - layer_bits
+    mpeg1 = version == 3
+    bitrate = _MPEG_BITRATES[(mpeg1, layer)][br_index] * 1000
+    rate = _MPEG_RATES[version][sr_index]
+    if layer == 1:
+        return (12 * bitrate // rate + padding) * 4
+    return (144 if mpeg1 or layer == 2 else 72) * bitrate // rate + padding
+
+
+def _mpeg_frames(head: bytes, offset: int) -> bool:
+    """Two MPEG audio frame headers in a row: an MP3 (one alone could be chance)."""
+    first = _mpeg_frame_len(head[offset:offset + 4])
+    if not first:
+        return False
+    nxt = offset + first
+    if nxt + 4 > len(head):
+        return nxt >= len(head) - 4 and len(head) < 4096  # a file of one frame
+    return _mpeg_frame_len(head[nxt:nxt + 4]) > 0 and (head[nxt + 1] & 0xFE) == (head[offset + 1] & 0xFE)
+
+
+def _adts_frames(head: bytes) -> bool:
+    if len(head) < 7 or head[0] != 0xFF or (head[1] & 0xF6) != 0xF0:
+        return False
+    length = (head[3] & 0x03) << 11 | head[4] << 3 | head[5] >> 5
+    if length < 7:
+        return False
+    if length + 2 > len(head):
+        return len(head) < 4096
+    return head[length] == 0xFF and (head[length + 1] & 0xF6) == 0xF0
+
+
+def _probe_open(fh: BinaryIO, result: ProbeResult, size: int) -> None:
+    head = fh.read(4096)
+    kind, offset = sniff(head)
+    if kind is None:
+        raise _Bad("unreadable", "This is not an audio file Call Relay recognises "
+                   "(its first bytes match no known audio format).")
+    result.container = kind
+    if kind in ("wav", "rf64"):
+        _parse_wav(fh, result, size, rf64=kind == "rf64")
+    elif kind == "flac":
+        _parse_flac(fh, result, size, offset)
+    elif kind == "mp4":
+        info = _mp4.parse(fh, size)
+        for code, message in info.findings:
+            _find(result, code, message)
+        if info.needs_demuxer:
+            _probe_with_pyav(result)
+            return
+        result.has_video = info.has_video
+        result.has_audio = info.has_audio
+        if info.brand_m4a:
+            result.detected_extension = ".m4a"
+        if not info.has_audio and not any(f.code == "truncated" for f in result.findings):
+            _find(result, "no-audio-stream", "The file has no audio track"
+                  + (" (only video)." if info.has_video else "."))
+            return
+        result.codec = info.codec
+        result.channels = info.channels
+        result.sample_rate = info.sample_rate
+        result.bit_depth = info.bit_depth
+        result.duration_s = info.duration_s
+    else:
+        _probe_with_pyav(result)
+
+
+def _fourcc_ok(cid: bytes) -> bool:
+    return len(cid) == 4 and all(32 <= b < 127 for b in cid)
+
+
+def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> None:
+    fh.seek(12)
+    pos = 12
+    data64: int | None = None
+    fmt: bytes | None = None
+    fact: int | None = None
+    data_off: int | None = None
+    data_size = 0
+    while pos + 8 <= size:
+        fh.seek(pos)
+        hdr = fh.read(8)
+        cid, csz = hdr[:4], struct.unpack("<I", hdr[4:8])[0]
+        if not _fourcc_ok(cid):
+            raise _Bad("unreadable", f"The WAV header is damaged: at byte {pos} there is no valid chunk "
+                       "(a chunk size before it is wrong), so the audio cannot be found.")
+        if cid == b"ds64":
+            body = fh.read(min(csz, 28))
+            if len(body) >= 16:
+                data64 = struct.unpack("<Q", body[8:16])[0]
+        elif cid == b"fmt ":
+            if csz < 14 or csz > 4096:
+                raise _Bad("unreadable", f"The WAV header is damaged: its format chunk claims {csz} bytes.")
+            fmt = fh.read(csz)
+        elif cid == b"fact" and csz >= 4:
+            fact = struct.unpack("<I", fh.read(4))[0]
+        elif cid == b"data":
+            data_off = pos + 8
+            data_size = data64 if (rf64 and csz == 0xFFFFFFFF and data64 is not None) else csz
+            break
+        pos += 8 + csz + (csz & 1)
+    if fmt is None:
+        raise _Bad("unreadable", "The WAV header is damaged: it has no format chunk.")
+    tag, channels, rate, byte_rate, block_align = struct.unpack("<HHIIH", fmt[:14])
+    bits = struct.unpack("<H", fmt[14:16])[0] if len(fmt) >= 16 else 0
+    valid_bits = bits
+    if tag == WAV_EXTENSIBLE and len(fmt) >= 40:
+        valid_bits = struct.unpack("<H", fmt[18:20])[0] or bits
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    result.format_tag = tag
+    result.channels = channels
+    result.sample_rate = rate
+    if channels == 0 or rate == 0 or block_align == 0:
+        raise _Bad("unreadable", f"The WAV header is damaged: it says {channels} channels at {rate} Hz "
+                   f"with {block_align}-byte frames.")
+    result.codec = _wav_codec(tag, bits)
+    if tag in (WAV_PCM, WAV_FLOAT):
+        result.bit_depth = valid_bits
+        if bits % 8 or block_align != channels * bits // 8:
+            raise _Bad("unreadable", f"The WAV header is damaged: {bits}-bit samples in {channels} channels "
+                       f"do not fit its {block_align}-byte frames.")
+    elif tag in (WAV_ALAW, WAV_MULAW):
+        result.bit_depth = 8
+    if data_off is None:
+        if pos >= size:
+            raise _Bad("empty", "The WAV file has a header but no audio data.")
+        raise _Bad("unreadable", "The WAV header is damaged: no audio data chunk was found.")
+    available = size - data_off
+    usable = data_size
+    if data_size > available:
+        usable = available
+        claimed = _wav_seconds(tag, data_size, block_align, rate, byte_rate, channels, None)
+        real = _wav_seconds(tag, available, block_align, rate, byte_rate, channels, None)
+        if data_size in (0xFFFFFFFF, 0xFFFFFFFE) and not rf64:
+            why = "its header was never finished (the recording program stopped before writing the length)"
+        else:
+            why = f"the header claims {claimed:.1f} s but only {real:.1f} s is there: the recording was cut off"
+        _find(result, "truncated", f"The file is incomplete: {why}.")
+    elif data_size < available:
+        end = data_off + data_size + (data_size & 1)
+        fh.seek(end)
+        nxt = fh.read(8)
+        trailing = size - end
+        if trailing >= max(block_align, 1) * max(rate // 10, 1) and not _fourcc_ok(nxt[:4]):
+            usable = available
+            claimed = _wav_seconds(tag, data_size, block_align, rate, byte_rate, channels, None)
+            real = _wav_seconds(tag, available, block_align, rate, byte_rate, channels, None)
+            _find(result, "truncated", f"The WAV header's data size is wrong: it claims {claimed:.1f} s but "
+                  f"the file holds {real:.1f} s, so players stop early. Converting rewrites the header.")
+    usable -= usable % block_align
+    result.data_offset = data_off
+    result.data_bytes = usable
+    result.block_align = block_align
+    if usable == 0:
+        raise _Bad("empty", "The WAV file has a header but no audio in it (0 seconds).")
+    result.duration_s = _wav_seconds(tag, usable, block_align, rate, byte_rate, channels,
+                                     fact if usable == data_size else None)
+
+
+def _wav_codec(tag: int, bits: int) -> str:
+    if tag == WAV_PCM:
+        return {8: "pcm_u8", 16: "pcm_s16le", 24: "pcm_s24le", 32: "pcm_s32le"}.get(bits, f"pcm_s{bits}le")
+    if tag == WAV_FLOAT:
+        return "pcm_f64le" if bits == 64 else "pcm_f32le"
+    if tag == WAV_ALAW:
+        return "pcm_alaw"
+    if tag == WAV_MULAW:
+        return "pcm_mulaw"
+    if tag == WAV_GSM:
+        return "gsm_ms"
+    return WAV_CODECS.get(tag, f"wav-format-0x{tag:04x}")
+
+
+def _wav_seconds(tag: int, nbytes: int, block_align: int, rate: int, byte_rate: int, channels: int,
+                 fact: int | None) -> float:
+    if tag in RAW_TAGS:
+        return (nbytes // block_align) / rate
+    if tag == WAV_GSM:
+        return (nbytes // block_align) * 320 / rate
+    if fact:
+        return fact / rate
+    return nbytes / byte_rate if byte_rate else 0.0
+
+
+# --- FLAC ---------------------------------------------------------------------------------------
+
+_CRC8 = []
+for _i in range(256):
+    _c = _i
+    for _ in range(8):
+        _c = ((_c << 1) ^ 0x07) & 0xFF if _c & 0x80 else (_c << 1) & 0xFF
+    _CRC8.append(_c)
+
+
+def _crc8(data: bytes) -> int:
+    c = 0
+    for b in data:
+        c = _CRC8[c ^ b]
+    return c
+
+
+def _parse_flac(fh: BinaryIO, result: ProbeResult, size: int, offset: int) -> None:
+    pos = offset + 4
+    info: bytes | None = None
+    while True:
+        fh.seek(pos)
+        hdr = fh.read(4)
+        if len(hdr) < 4:
+            raise _Bad("truncated", "The FLAC file ends inside its header: the recording was cut off.")
+        last, btype, length = hdr[0] & 0x80, hdr[0] & 0x7F, int.from_bytes(hdr[1:4], "big")
+        if btype == 127:
+            raise _Bad("unreadable", "The FLAC header is damaged (invalid metadata block).")
+        if btype == 0:
+            info = fh.read(34)
+            if length < 34 or len(info) < 34:
+                raise _Bad("unreadable", "The FLAC header is damaged (short STREAMINFO).")
+        pos += 4 + length
+        if last:
+            break
+        if pos > size:
+            raise _Bad("truncated", "The FLAC file ends inside its header: the recording was cut off.")
+    if info is None:
+        raise _Bad("unreadable", "The FLAC header is damaged (no STREAMINFO block).")
+    max_block = int.from_bytes(info[2:4], "big")
+    rate = info[10] << 12 | info[11] << 4 | info[12] >> 4
+    channels = ((info[12] >> 1) & 7) + 1
+    bits = ((info[12] & 1) << 4 | info[13] >> 4) + 1
+    total = (info[13] & 0x0F) << 32 | int.from_bytes(info[14:18], "big")
+    result.codec, result.channels, result.sample_rate, result.bit_depth = "flac", channels, rate, bits
+    if rate == 0:
+        raise _Bad("unreadable", "The FLAC header is damaged (sample rate 0).")
+    if pos >= size:
+        raise _Bad("empty", "The FLAC file has a header but no audio in it.")
+    fh.seek(pos)
+    sync = fh.read(2)
+    if len(sync) < 2 or sync[0] != 0xFF or (sync[1] & 0xFE) != 0xF8:
+        raise _Bad("unreadable", "The FLAC file is damaged: its first audio frame is not where the header "
+                   "ends.")
+    result.duration_s = total / rate if total else None
+    # The last frame's header says where it starts: a file cut short ends before the header's total.
+    end = _flac_last_frame_end(fh, pos, size, max_block)
+    if end is not None:
+        if total and end < total - max(max_block, 1):
+            _find(result, "truncated", f"The FLAC file is incomplete: its header promises {total / rate:.1f} s "
+                  f"but the audio stops at {end / rate:.1f} s (the file was cut off).")
+            result.duration_s = end / rate
+        elif not total:
+            result.duration_s = end / rate
+    if result.duration_s is None:
+        result.duration_s = 0.0
+
+
+_BLOCK_SIZES = {1: 192, 2: 576, 3: 1152, 4: 2304, 5: 4608, 8: 256, 9: 512, 10: 1024, 11: 2048, 12: 4096,
+                13: 8192, 14: 16384, 15: 32768}
+
+
+def _flac_last_frame_end(fh: BinaryIO, audio_start: int, size: int, max_block: int) -> int | None:
+    """Sample position where the last intact frame header's frame ends (reads only the file's tail)."""
+    tail_len = min(size - audio_start, 256 * 1024)
+    fh.seek(size - tail_len)
+    tail = fh.read(tail_len)
+    i = len(tail) - 2
+    while i >= 0:
+        i = tail.rfind(b"\xff", 0, i + 1)
+        if i < 0:
+            break
+        hit = _flac_frame_header(tail, i, max_block)
+        if hit is not None:
+            return hit
+        i -= 1
+    return None
+
+
+def _flac_frame_header(buf: bytes, i: int, max_block: int) -> int | None:
+    if i + 6 > len(buf) or (buf[i + 1] & 0xFE) != 0xF8:
+        return None
+    variable = buf[i + 1] & 1
+    bs_code, sr_code = buf[i + 2] >> 4, buf[i + 2] & 0x0F
+    ch_code, ss_code = buf[i + 3] >> 4, (buf[i + 3] >> 1) & 7
+    if bs_code == 0 or sr_code == 15 or ch_code > 10 or ss_code == 3 or buf[i + 3] & 1:
+        return None
+    j = i + 4
+    first = buf[j]
+    n = 0
+    while n < 8 and first & (0x80 >> n):
+        n += 1
+    if n == 1 or n > 7:
+        return None
+    value = first & (0x7F >> n) if n else first
+    for k in range(1, max(n, 1)):
+        if j + k >= len(buf) or buf[j + k] & 0xC0 != 0x80:
+            return None
+        value = value << 6 | (buf[j + k] & 0x3F)
+    j += max(n, 1)
+    if bs_code == 6:
+        block = buf[j] + 1 if j < len(buf) else 0
+        j += 1
+    elif bs_code == 7:
+        block = int.from_bytes(buf[j:j + 2], "big") + 1
+        j += 2
+    else:
+        block = _BLOCK_SIZES.get(bs_code, 0)
+    if sr_code == 12:
+        j += 1
+    elif sr_code in (13, 14):
+        j += 2
+    if j >= len(buf) or _crc8(buf[i:j]) != buf[j]:
+        return None
+    start = value if variable else value * max_block
+    return int(start + block)
+
+
+# --- everything else: PyAV's demuxer (opens the container, reads headers, decodes nothing) --------
+
+def _probe_with_pyav(result: ProbeResult) -> None:
+    import av
+
+    try:
+        container = av.open(result.path, "r", timeout=5.0)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise _Bad("unreadable", f"The file cannot be opened as {result.container or 'audio'}: "
+                   f"{getattr(exc, 'strerror', None) or exc}.") from None
+    with container:
+        result.has_video = bool(container.streams.video)
+        audio = container.streams.audio
+        if not audio:
+            result.has_audio = False
+            raise _Bad("no-audio-stream", "The file has no audio track" +
+                       (" (only video)." if result.has_video else "."))
+        stream = audio[0]
+        cc = stream.codec_context
+        result.codec = {"mp3float": "mp3", "mp2float": "mp2", "aac_fixed": "aac"}.get(cc.name, cc.name)
+        result.channels = cc.channels
+        result.sample_rate = cc.sample_rate
+        raw_bits = int(getattr(cc, "bits_per_raw_sample", 0) or 0)
+        result.bit_depth = raw_bits or None
+        if stream.duration is not None and stream.time_base is not None:
+            result.duration_s = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            result.duration_s = container.duration / 1_000_000
+        fmt_name = container.format.name
+        if result.container == "matroska" and "webm" in fmt_name and cc.name in ("opus", "vorbis"):
+            result.container = "webm"
