@@ -1,0 +1,258 @@
+"""What HubSpot does after "recording ready": fetch the recording and decide on a transcript.
+
+1. Call the registered ``urlToRetrieveAuthedRecording`` with ``%s`` replaced by the call's
+   ``hs_call_external_id`` and ``?externalAccountId=…&appId=…`` added, signed like HubSpot signs
+   app requests (v3: ``X-HubSpot-Signature-v3`` and ``X-HubSpot-Request-Timestamp``).
+2. Read ``authenticatedUrl`` from the JSON answer and download it with ``Range`` requests: the
+   start (``bytes=0-…``), a seek to the middle, then the rest; each must be a ``206`` whose
+   ``Content-Range`` agrees with the others, and the middle must equal the same bytes of the whole.
+3. Check the bytes: WAV, FLAC or MP4, more than one channel, channels not identical
+   (``desktop_app.audio.inspect`` when that module is present, otherwise PyAV directly).
+4. Transcribe only when the call's owner has a paid Sales/Service seat and the account's monthly
+   analysis limit is not reached. Otherwise, and on any failure above, record the reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+SUPPORTED = ("wav", "flac", "mp4")
+
+
+def _sign_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
+    from desktop_app.server.signature import sign_v3
+
+    return sign_v3(client_secret, method, uri, body, timestamp_ms)
+
+
+@dataclass
+class FetchRecord:
+    """One attempt, readable by tests (``Sandbox.fetch_log``) and summarised in the call's properties."""
+
+    call_id: str
+    external_id: str = ""
+    status: str = "pending"  # pending, transcribed, not_transcribed
+    reason: str = ""  # a code (see REASONS) when not transcribed
+    detail: str = ""
+    retrieve_url: str = ""
+    authenticated_url: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    container: str = ""
+    channels: int | None = None
+    size: int = 0
+    transcript_id: str = ""
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+
+REASONS = {
+    "missing_properties": "The call lacks hs_call_external_id, hs_call_app_id, hs_call_external_account_id or "
+                          "hs_call_source=INTEGRATIONS_PLATFORM, so HubSpot cannot ask for its recording.",
+    "no_recording_setting": "No urlToRetrieveAuthedRecording is registered for the call's app.",
+    "retrieve_failed": "The recording endpoint did not answer with an authenticatedUrl.",
+    "download_failed": "The authenticatedUrl could not be downloaded.",
+    "range_not_supported": "The recording URL did not answer Range requests with 206 Partial Content.",
+    "unsupported_format": "The file is not WAV, FLAC or MP4.",
+    "bad_audio": "The audio cannot be decoded.",
+    "one_channel": "All speakers are on one channel; HubSpot needs one speaker per channel.",
+    "identical_channels": "Both channels carry the same audio; HubSpot needs one speaker per channel.",
+    "no_owner": "The call has no owner; only calls of users with a paid Sales or Service seat are transcribed.",
+    "owner_without_paid_seat": "The call's owner has no paid Sales or Service Hub seat.",
+    "analysis_limit_reached": "The account reached its monthly conversation analysis limit.",
+}
+
+
+class FetchFailed(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or REASONS[reason])
+        self.reason = reason
+        self.detail = detail or REASONS[reason]
+
+
+def sniff_container(head: bytes) -> str:
+    if len(head) >= 12 and head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "mp4"
+    return ""
+
+
+def _parse_content_range(value: str | None) -> tuple[int, int, int] | None:
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        span, total = value[6:].split("/")
+        first, last = span.split("-")
+        return int(first), int(last), int(total)
+    except ValueError:
+        return None
+
+
+class Downloader:
+    """Range downloads of one URL, each request logged into the record."""
+
+    def __init__(self, session: requests.Session, record: FetchRecord, timeout: float) -> None:
+        self.session, self.record, self.timeout = session, record, timeout
+
+    def get_range(self, url: str, first: int, last: int | None) -> tuple[int, bytes, tuple[int, int, int] | None,
+                                                                          str]:
+        header = f"bytes={first}-{'' if last is None else last}"
+        try:
+            resp = self.session.get(url, headers={"Range": header}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            self.record.requests.append({"method": "GET", "url": url, "range": header, "status": None,
+                                         "error": type(exc).__name__})
+            raise FetchFailed("download_failed", f"GET {header}: {type(exc).__name__}: {exc}") from None
+        body = resp.content
+        self.record.requests.append({"method": "GET", "url": url, "range": header, "status": resp.status_code,
+                                     "bytes": len(body), "content_range": resp.headers.get("Content-Range"),
+                                     "content_type": resp.headers.get("Content-Type")})
+        return resp.status_code, body, _parse_content_range(resp.headers.get("Content-Range")), \
+            resp.headers.get("Content-Type", "")
+
+    def download(self, url: str, target: Path, chunk: int, max_bytes: int) -> int:
+        status, body, crange, ctype = self.get_range(url, 0, chunk - 1)
+        if status == 200:
+            self.record.warnings.append("range_not_supported: the first Range request got 200 with the whole file; "
+                                        "seeking in HubSpot's player will not work")
+            raise FetchFailed("range_not_supported", "The recording URL answered a Range request with 200, not 206")
+        if status != 206 or crange is None:
+            raise FetchFailed("download_failed", f"GET bytes=0-{chunk - 1} answered {status}"
+                              + ("" if crange else " without a valid Content-Range"))
+        if "octet-stream" not in ctype and not ctype.startswith("audio/"):
+            self.record.warnings.append(f"content_type: {ctype or '(none)'} (HubSpot asks for application/octet-stream)")
+        first, last, total = crange
+        if first != 0 or last != len(body) - 1:
+            raise FetchFailed("download_failed", f"Content-Range {first}-{last} does not match the {len(body)} bytes sent")
+        if total > max_bytes:
+            raise FetchFailed("download_failed", f"The recording is {total} bytes, more than {max_bytes}")
+        middle: tuple[int, bytes] | None = None
+        if total > len(body):  # a seek to the middle, as a listener would
+            mid = total // 2
+            status, mbody, mrange, _ = self.get_range(url, mid, min(total - 1, mid + chunk - 1))
+            if status != 206 or mrange is None or mrange[0] != mid or mrange[2] != total:
+                raise FetchFailed("range_not_supported", f"A seek to byte {mid} answered {status} "
+                                  f"(Content-Range {mrange})")
+            middle = (mid, mbody)
+        with open(target, "wb") as fh:
+            fh.write(body)
+            pos = len(body)
+            step = max(chunk, 4 * 1024 * 1024)
+            while pos < total:
+                status, part, prange, _ = self.get_range(url, pos, min(total - 1, pos + step - 1))
+                if status != 206 or prange is None or prange[0] != pos or prange[2] != total or not part:
+                    raise FetchFailed("download_failed", f"GET bytes={pos}- answered {status} (Content-Range {prange})")
+                fh.write(part)
+                pos += len(part)
+        if middle is not None:
+            with open(target, "rb") as fh:
+                fh.seek(middle[0])
+                if fh.read(len(middle[1])) != middle[1]:
+                    raise FetchFailed("download_failed", "The bytes of the seek to the middle differ from the same "
+                                      "bytes read in order")
+        return total
+
+
+def inspect_audio(path: Path) -> tuple[int | None, bool, str]:
+    """(channels, identical_channels, problem) of a file; problem is a REASONS code or ""."""
+    try:
+        audio = importlib.import_module("desktop_app.audio")
+        inspect = audio.inspect
+    except (ImportError, AttributeError):
+        inspect = None
+    if inspect is not None:
+        result = inspect(str(path), analyse=True)
+        channels = result.probe.channels
+        identical = bool(result.analysis.identical_channels) if result.analysis is not None else False
+        if not result.probe.readable:
+            return channels, identical, "bad_audio"
+        return channels, identical, ""
+    return _inspect_with_av(path)
+
+
+def _inspect_with_av(path: Path, seconds: float = 60.0) -> tuple[int | None, bool, str]:
+    import av
+    import numpy as np
+
+    try:
+        with av.open(str(path)) as container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is None:
+                return None, False, "bad_audio"
+            channels = int(stream.channels)  # type: ignore[attr-defined]
+            if channels < 2:
+                return channels, False, ""
+            identical = True
+            decoded = 0.0
+            for frame in container.decode(stream):
+                audio_frame: Any = frame
+                data = audio_frame.to_ndarray()
+                planes = data if audio_frame.format.is_planar else data.reshape(-1, channels).T
+                if not np.array_equal(planes[0], planes[1]):
+                    identical = False
+                    break
+                decoded += audio_frame.samples / float(audio_frame.sample_rate or 1)
+                if decoded >= seconds:
+                    break
+            return channels, identical, ""
+    except (av.FFmpegError, ValueError, StopIteration):
+        return None, False, "bad_audio"
+
+
+def fetch(retrieve_template: str, external_id: str, external_account_id: str, app_id: str, client_secret: str,
+          record: FetchRecord, *, chunk: int = 256 * 1024, timeout: float = 30.0,
+          max_bytes: int = 2 * 1024**3) -> Path:
+    """Steps 1–3 of the module docstring; returns the downloaded file (the caller deletes it)."""
+    base = retrieve_template.replace("%s", urllib.parse.quote(external_id, safe=""))
+    query = urllib.parse.urlencode({"externalAccountId": external_account_id, "appId": app_id})
+    url = f"{base}{'&' if '?' in base else '?'}{query}"
+    record.retrieve_url = url
+    session = requests.Session()
+    session.trust_env = False  # loopback URLs: never through a proxy from the environment
+    session.headers["User-Agent"] = "HubSpot Connect 2.0 (http://dev.hubspot.com/) (sandbox)"
+    try:
+        timestamp = int(time.time() * 1000)
+        signature = _sign_v3(client_secret, "GET", url, b"", timestamp)
+        headers = {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": str(timestamp),
+                   "Accept": "application/json"}
+        try:
+            resp = session.get(url, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            record.requests.append({"method": "GET", "url": url, "status": None, "error": type(exc).__name__})
+            raise FetchFailed("retrieve_failed", f"GET {url}: {type(exc).__name__}: {exc}") from None
+        record.requests.append({"method": "GET", "url": url, "status": resp.status_code, "signed": True})
+        if resp.status_code != 200:
+            raise FetchFailed("retrieve_failed", f"The recording endpoint answered {resp.status_code}")
+        try:
+            payload = resp.json()
+            authed = str(payload["authenticatedUrl"])
+        except (ValueError, KeyError, TypeError):
+            raise FetchFailed("retrieve_failed", "The recording endpoint's answer has no authenticatedUrl") from None
+        record.authenticated_url = authed
+        fd, name = tempfile.mkstemp(prefix="sandbox-recording-", suffix=".bin")
+        os.close(fd)
+        target = Path(name)
+        try:
+            record.size = Downloader(session, record, timeout).download(authed, target, chunk, max_bytes)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return target
+    finally:
+        session.close()

@@ -1,0 +1,1158 @@
+"""The sandbox: a local HubSpot on loopback, strict like HubSpot.
+
+Each request is matched to an operation of the trimmed OpenAPI copy (``desktop_app.hubspot.spec``),
+then: fault rules, authentication and scopes, rate limits, the request checked against the
+description (parameters, body, required fields, types, enums), and only then the operation. Every
+answer has HubSpot's shape; errors are HubSpot's ``Error``. See docs/ARCHITECTURE.md ("Sandbox").
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import logging
+import secrets
+import socket
+import struct
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop_app.hubspot import spec
+from desktop_app.sandbox import crm, fetcher
+from desktop_app.sandbox.errors import ApiError, not_found, validation
+from desktop_app.sandbox.faults import Fault, Faults, alias_of, parse_spec
+from desktop_app.sandbox.limits import Limiter, RateLimits
+from desktop_app.sandbox.state import Store
+
+log = logging.getLogger(__name__)
+
+# Scopes of the private-app token the sandbox hands out: what the app needs, nothing more.
+PRIVATE_APP_SCOPES = (
+    "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.owners.read",
+    "crm.objects.companies.read", "crm.objects.deals.read", "tickets", "crm.objects.calls.read",
+)
+DEVELOPER_SCOPES = ("developers-read", "developers-write")
+ANY_TOKEN_SCOPE = "oauth"  # granted to every token (HubSpot lists it for endpoints any token may call)
+OWNER_SEEDS = (
+    # id, email, first, last, userId, paid Sales/Service seat
+    ("71000001", "alice.agent@example.com", "Alice", "Agent", 9100001, True),
+    ("71000002", "bob.caller@example.com", "Bob", "Caller", 9100002, True),
+    ("71000003", "carol.viewer@example.com", "Carol", "Viewer", 9100003, False),
+)
+CONTACT_SEEDS = (
+    # firstname, lastname, email, phone, mobilephone, company
+    ("Jane", "Doe", "jane.doe@example.com", "+16175550142", "", "Acme Corp"),
+    ("John", "Smith", "john.smith@example.com", "(617) 555-0199", "", "Acme Corp"),
+    ("Maria", "Garcia", "maria.garcia@example.org", "", "6175550123", ""),
+    ("Hans", "Müller", "hans.mueller@example.de", "+49 30 1234567", "030 7654321", "Beispiel GmbH"),
+    ("Lee", "Chen", "lee.chen@example.com", "", "+1 (415) 555-0100", ""),
+    ("Priya", "Patel", "priya.patel@example.co.uk", "020 7946 0018", "+44 7700 900123", ""),
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_token: str  # a private-app token with PRIVATE_APP_SCOPES
+    app_id: int
+    developer_api_key: str  # hapikey of the developer account that owns the app
+    client_id: str  # OAuth client id of the app
+    client_secret: str  # OAuth client secret (also signs the recording fetch, v3)
+    portal_id: int
+
+    @classmethod
+    def generate(cls) -> Credentials:
+        return cls(
+            access_token=f"pat-na1-{uuid.uuid4()}",
+            app_id=1_000_000 + secrets.randbelow(8_999_999),
+            developer_api_key=str(uuid.uuid4()),
+            client_id=str(uuid.uuid4()),
+            client_secret=str(uuid.uuid4()),
+            portal_id=10_000_000 + secrets.randbelow(89_999_999),
+        )
+
+
+@dataclass
+class RequestRecord:
+    """One request as the sandbox saw it (secrets redacted)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    status: int
+    alias: str = ""
+    operation_id: str = ""
+    auth: str = ""  # private-app, oauth, developer-api-key, none
+    content_type: str = ""
+    body: bytes = b""
+    json: Any = None
+    correlation_id: str = ""
+    fault: str = ""
+    error_category: str = ""
+    time: float = 0.0
+    duration_ms: float = 0.0
+
+
+@dataclass
+class Outcome:
+    status: int
+    payload: Any = None  # JSON value, or None for an empty body
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    network: str = ""  # "", "reset", "timeout"
+    seconds: float = 0.0
+    raw: bytes | None = None  # a non-JSON body
+
+
+@dataclass
+class _Ctx:
+    op: spec.Operation
+    alias: str
+    path_params: dict[str, Any]
+    query: dict[str, Any]
+    body: Any
+    principal: dict[str, Any]
+    raw_query: dict[str, list[str]]
+
+
+def _redact_query(query: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {k: (["<redacted>"] if k in ("hapikey", "client_secret", "refresh_token", "code") else v)
+            for k, v in query.items()}
+
+
+class Sandbox:
+    """A local HubSpot. ``start()`` returns once it listens; ``stop()`` ends it. A context manager too.
+
+    ``faults``: a ``Faults`` object, or a text spec (see ``desktop_app.sandbox.faults``).
+    ``limits``: the rate limits (``RateLimits``). ``analysis_limit``: transcriptions a month before
+    HubSpot's account-wide cap stops them (None: no cap). ``state_file``: SQLite file to keep the
+    objects and credentials in across restarts (None: memory only).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, state_file: str | Path | None = None,
+                 faults: Faults | str | None = None, *, limits: RateLimits | None = None,
+                 analysis_limit: int | None = None, token_ttl_s: int = 1800, rotate_refresh_tokens: bool = True,
+                 seed: bool = True, check_responses: bool = True, fetch_chunk: int = 256 * 1024,
+                 fetch_timeout_s: float = 30.0) -> None:
+        self.host = host
+        self.port = port
+        self.store = Store(Path(state_file) if state_file is not None else None)
+        if isinstance(faults, str):
+            self.faults = Faults(parse_spec(faults))
+        else:
+            self.faults = faults if faults is not None else Faults()
+        self.limiter = Limiter(limits or RateLimits())
+        self.analysis_limit = analysis_limit
+        self.token_ttl_s = token_ttl_s
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.check_responses = check_responses
+        self.fetch_chunk = fetch_chunk
+        self.fetch_timeout_s = fetch_timeout_s
+        self.requests: list[RequestRecord] = []
+        self.response_problems: list[str] = []
+        self.fetch_log: list[fetcher.FetchRecord] = []
+        self._fetch_done = threading.Condition()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self.credentials = self._load_credentials()
+        if seed and not self.store.get("meta", "seeded"):
+            self._seed()
+
+    # ----------------------------------------------------------------------------------- lifecycle
+    def start(self) -> Sandbox:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self.host, self.port), _Handler, self)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name=f"sandbox:{self.port}", daemon=True)
+        self._thread.start()
+        log.info("sandbox listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        for worker in list(self._workers):
+            worker.join(timeout=self.fetch_timeout_s + 5)
+        self.store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The ``HUBSPOT_*`` variables every ``callrelay`` command reads when set."""
+        c = self.credentials
+        return {
+            "HUBSPOT_URL": self.url,
+            "HUBSPOT_ACCESS_TOKEN": c.access_token,
+            "HUBSPOT_APP_ID": str(c.app_id),
+            "HUBSPOT_DEVELOPER_API_KEY": c.developer_api_key,
+            "HUBSPOT_CLIENT_SECRET": c.client_secret,
+            "HUBSPOT_PORTAL_ID": str(c.portal_id),
+        }
+
+    def set_limits(self, limits: RateLimits) -> None:
+        self.limiter = Limiter(limits)
+
+    # ------------------------------------------------------------------------------ seeds, creds
+    def _load_credentials(self) -> Credentials:
+        saved = self.store.get("meta", "credentials")
+        if saved:
+            creds = Credentials(**saved)
+        else:
+            creds = Credentials.generate()
+            self.store.put("meta", "credentials", asdict(creds))
+        if not self.store.get("tokens", creds.access_token):
+            self.store.put("tokens", creds.access_token, {"kind": "private-app", "scopes": list(PRIVATE_APP_SCOPES),
+                                                          "expires_at": None, "user_id": OWNER_SEEDS[0][4]})
+        return creds
+
+    def _seed(self) -> None:
+        stamp = crm.now_iso()
+        for oid, email, first, last, user_id, paid in OWNER_SEEDS:
+            self.store.put("owners", oid, {"id": oid, "email": email, "firstName": first, "lastName": last,
+                                           "userId": user_id, "userIdIncludingInactive": user_id, "type": "PERSON",
+                                           "createdAt": stamp, "updatedAt": stamp, "archived": False,
+                                           "teams": [], "paid_seat": paid})
+        for first, last, email, phone, mobile, company in CONTACT_SEEDS:
+            props = {"firstname": first, "lastname": last, "email": email, "company": company}
+            if phone:
+                props["phone"] = phone
+            if mobile:
+                props["mobilephone"] = mobile
+            self._create_object("contacts", {k: v for k, v in props.items() if v})
+        for kind, name in (("companies", "Acme Corp"), ("deals", "Acme renewal"), ("tickets", "Acme support")):
+            oid = str(self.store.next_id(kind, 3001))
+            self.store.put(kind, oid, {"id": oid, "kind": kind, "properties": {"name": name, "hs_object_id": oid},
+                                       "createdAt": stamp, "updatedAt": stamp})
+        self.store.put("meta", "seeded", True)
+
+    # --------------------------------------------------------------------------- test accessors
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call: ``{"id", "properties", "createdAt", "updatedAt"}``, oldest first."""
+        return sorted(({k: v for k, v in o.items() if k != "kind"} for o in self.store.values("calls")),
+                      key=lambda o: int(o["id"]))
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        obj = self.store.get("calls", str(call_id))
+        return None if obj is None else {k: v for k, v in obj.items() if k != "kind"}
+
+    def contacts(self) -> list[dict[str, Any]]:
+        return sorted(({k: v for k, v in o.items() if k != "kind"} for o in self.store.values("contacts")),
+                      key=lambda o: int(o["id"]))
+
+    def owners(self) -> list[dict[str, Any]]:
+        """Owners with the sandbox-only ``paid_seat`` flag."""
+        return sorted(self.store.values("owners"), key=lambda o: o["id"])
+
+    def companies(self) -> list[dict[str, Any]]:
+        return self.store.values("companies")
+
+    def deals(self) -> list[dict[str, Any]]:
+        return self.store.values("deals")
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return self.store.values("tickets")
+
+    def associations(self) -> list[dict[str, Any]]:
+        """Every association: ``{"fromType", "fromId", "toType", "toId", "types": [{category, typeId}]}``
+        (both directions are listed, as HubSpot keeps both)."""
+        return sorted(self.store.values("associations"), key=lambda a: (a["fromType"], a["fromId"], a["toType"],
+                                                                        a["toId"]))
+
+    def recording_setting(self, app_id: int | None = None) -> dict[str, Any] | None:
+        value = self.store.get("settings", str(app_id if app_id is not None else self.credentials.app_id))
+        return None if value is None else dict(value)
+
+    def ready_marked(self) -> list[str]:
+        """Ids of the calls marked "recording ready", in order."""
+        marks = self.store.get("meta", "ready") or []
+        return [str(m) for m in marks]
+
+    def transcripts(self) -> list[dict[str, Any]]:
+        return self.store.values("transcripts")
+
+    def set_owner_seat(self, owner_id: str, paid: bool) -> None:
+        with self.store.lock:
+            owner = self.store.get("owners", owner_id)
+            if owner is None:
+                raise KeyError(owner_id)
+            self.store.put("owners", owner_id, {**owner, "paid_seat": paid})
+
+    def add_contact(self, **properties: str) -> str:
+        """A contact created directly (not through the API); returns its id."""
+        return str(self._create_object("contacts", dict(properties))["id"])
+
+    def issue_token(self, scopes: list[str] | tuple[str, ...], *, kind: str = "oauth", ttl_s: int | None = None,
+                    refresh: bool = False) -> str | tuple[str, str]:
+        """A token with exactly ``scopes``; ``kind`` "oauth" (expires after ``ttl_s``, default the sandbox's
+        token lifetime) or "private-app". With ``refresh`` also a refresh token: ``(access, refresh)``."""
+        if kind == "private-app":
+            token = f"pat-na1-{uuid.uuid4()}"
+            self.store.put("tokens", token, {"kind": kind, "scopes": list(scopes), "expires_at": None,
+                                             "user_id": OWNER_SEEDS[0][4]})
+            return token
+        access, refresh_token = self._issue_oauth(list(scopes), ttl_s)
+        return (access, refresh_token) if refresh else access
+
+    def expire_token(self, token: str) -> None:
+        with self.store.lock:
+            rec = self.store.get("tokens", token)
+            if rec is not None:
+                self.store.put("tokens", token, {**rec, "expires_at": time.time() - 1})
+
+    def wait_for_fetch(self, call_id: str, timeout: float = 30.0) -> fetcher.FetchRecord:
+        """The finished fetch of a call marked ready (raises TimeoutError when none finishes in time)."""
+        deadline = time.monotonic() + timeout
+        with self._fetch_done:
+            while True:
+                done = [r for r in self.fetch_log if r.call_id == str(call_id) and r.done]
+                if done:
+                    return done[-1]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no recording fetch of call {call_id} finished within {timeout} s")
+                self._fetch_done.wait(left)
+
+    def requests_for(self, alias: str) -> list[RequestRecord]:
+        return [r for r in list(self.requests) if r.alias == alias]
+
+    # ------------------------------------------------------------------------------- processing
+    def process(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Outcome:
+        """One request, from its method, target (path and query), headers (lower-case names) and body."""
+        started = time.monotonic()
+        correlation = str(uuid.uuid4())
+        split = urllib.parse.urlsplit(target)
+        path = split.path
+        raw_query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
+        content_type = headers.get("content-type", "")
+        record = RequestRecord(method, path, _redact_query(raw_query), 0, content_type=content_type, body=body,
+                               correlation_id=correlation, time=time.time())
+        if body and "json" in content_type:
+            try:
+                record.json = json.loads(body)
+            except ValueError:
+                record.json = None
+        outcome: Outcome
+        fault: Fault | None = None
+        try:
+            found = spec.find_operation(method, path)
+            if found is None:
+                allowed = spec.methods_for(path)
+                if allowed:
+                    raise ApiError(405, "VALIDATION_ERROR", f"{method} is not allowed on {path}; use "
+                                   f"{', '.join(allowed)}", headers=[("Allow", ", ".join(allowed))])
+                raise not_found(f"No operation {method} {path} (the sandbox implements the operations of "
+                                "desktop_app/hubspot/spec)")
+            op, _ = found
+            record.alias = alias_of(op.method, op.path)
+            record.operation_id = op.operation_id
+            fault = self.faults.take(record.alias, op.operation_id, op.method, op.path)
+            if fault is not None:
+                record.fault = fault.action
+                if fault.action == "status":
+                    raise self._fault_error(fault)
+                if fault.action in ("reset", "timeout"):
+                    outcome = Outcome(0, network=fault.action, seconds=fault.seconds)
+                    return outcome
+                if fault.action == "slow":
+                    self._stopping.wait(fault.seconds)
+            principal = self._authenticate(op, headers, raw_query)
+            record.auth = principal.get("kind", "none")
+            rate_headers: list[tuple[str, str]] = []
+            if principal.get("kind") not in (None, "none"):
+                verdict = self.limiter.check(principal["key"], search="ten-secondly" in op.rate_limit_exemptions,
+                                             daily_headers=principal["kind"] != "oauth")
+                rate_headers = list(verdict.headers)
+                if not verdict.allowed:
+                    raise self._rate_limit_error(verdict.policy, verdict.retry_after_s, rate_headers)
+            checked = spec.check_request(method, target, content_type=content_type or None, body=body or None)
+            if checked.problems:
+                problems = checked.problems
+                raise validation(
+                    "Invalid input: " + "; ".join(p.message for p in problems),
+                    errors=[p.as_error_detail() for p in problems],
+                )
+            ctx = _Ctx(op, record.alias, checked.path_params, checked.query, checked.body, principal, raw_query)
+            handler = _HANDLERS.get(record.alias)
+            if handler is None:  # pragma: no cover - every alias has a handler
+                raise ApiError(501, "NOT_IMPLEMENTED", f"{record.alias} is not implemented by the sandbox")
+            outcome = handler(self, ctx)
+            outcome.headers = rate_headers + outcome.headers
+            if fault is not None and fault.action == "lost":
+                outcome.network = "reset"
+            if self.check_responses and outcome.payload is not None and 200 <= outcome.status < 300:
+                for problem in spec.validate_response(op, outcome.status, outcome.payload):
+                    self.response_problems.append(f"{record.alias} {outcome.status}: {problem}")
+        except ApiError as err:
+            outcome = Outcome(err.status, err.body(correlation), list(err.headers))
+            record.error_category = err.category
+        except Exception as exc:  # an answer, never a dropped connection, on a sandbox bug
+            log.exception("sandbox error on %s %s", method, path)
+            internal = ApiError(500, "INTERNAL_ERROR", f"Sandbox error: {type(exc).__name__}: {exc}")
+            outcome = Outcome(500, internal.body(correlation))
+            record.error_category = internal.category
+        finally:
+            if "outcome" in locals():
+                record.status = outcome.status
+            record.duration_ms = (time.monotonic() - started) * 1000
+            self.requests.append(record)
+        outcome.headers.append(("X-HubSpot-Correlation-Id", correlation))
+        return outcome
+
+    def _fault_error(self, fault: Fault) -> ApiError:
+        if fault.status == 429:
+            return self._rate_limit_error(fault.policy, 1 if fault.policy == "SECONDLY" else 3600, [])
+        category = "INTERNAL_ERROR" if fault.status >= 500 else "VALIDATION_ERROR"
+        return ApiError(fault.status, category, f"Injected fault: HTTP {fault.status}")
+
+    def _rate_limit_error(self, policy: str, retry_after: int, headers: list[tuple[str, str]]) -> ApiError:
+        which = "daily" if policy == "DAILY" else "secondly"
+        return ApiError(429, "RATE_LIMITS", f"You have reached your {which} limit.", headers=[
+            *headers, ("Retry-After", str(retry_after))],
+            extra={"errorType": "RATE_LIMIT", "policyName": policy,
+                   "groupName": f"publicapi:{'daily' if policy == 'DAILY' else 'ten-secondly'}:"
+                                f"{self.credentials.portal_id}"})
+
+    # --------------------------------------------------------------------------------- auth
+    def _authenticate(self, op: spec.Operation, headers: dict[str, str],
+                      query: dict[str, list[str]]) -> dict[str, Any]:
+        security = op.security
+        if not security:
+            return {"kind": "none"}
+        wanted = op.scopes
+        hapikey = query["hapikey"][-1] if query.get("hapikey") else None
+        auth = headers.get("authorization", "")
+        if hapikey is not None:
+            if hapikey != self.credentials.developer_api_key:
+                raise ApiError(401, "INVALID_AUTHENTICATION", "The API key provided is invalid. View or manage your "
+                               "API key here: https://app.hubspot.com/l/api-key/")
+            if not any(s in DEVELOPER_SCOPES for s in wanted):
+                raise ApiError(401, "INVALID_AUTHENTICATION", "This endpoint does not accept a developer API key "
+                               "(hapikey); use an access token.")
+            return {"kind": "developer-api-key", "key": "developer", "scopes": list(DEVELOPER_SCOPES)}
+        if not auth:
+            raise ApiError(401, "INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports "
+                           "OAuth 2.0 authentication and you can find more details at "
+                           "https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "INVALID_AUTHENTICATION", "Authentication credentials not found: the Authorization "
+                           "header must be 'Bearer <token>'.")
+        rec = self.store.get("tokens", token.strip())
+        if rec is None:
+            raise ApiError(401, "INVALID_AUTHENTICATION", "Authentication credentials not found. The access token "
+                           "is not known to this account.")
+        if rec.get("expires_at") is not None and rec["expires_at"] <= time.time():
+            ago = max(0, int(time.time() - rec["expires_at"]))
+            raise ApiError(401, "EXPIRED_AUTHENTICATION", f"The OAuth token used to make this call expired {ago} "
+                           "second(s) ago.", context={"expiredAt": [str(int(rec["expires_at"] * 1000))]})
+        have = set(rec.get("scopes", [])) | {ANY_TOKEN_SCOPE}
+        if wanted and not have.intersection(wanted):
+            raise ApiError(403, "MISSING_SCOPES", "This app hasn't been granted all required scopes to make this "
+                           "call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+                           errors=[{"message": "One or more of the following scopes are required.",
+                                    "context": {"requiredGranularScopes": sorted(set(wanted))[:20]}}],
+                           links={"scopes": "https://developers.hubspot.com/scopes"})
+        return {"kind": rec["kind"], "key": "app", "scopes": sorted(have), "token": token.strip(),
+                "user_id": rec.get("user_id")}
+
+    def _issue_oauth(self, scopes: list[str], ttl_s: int | None = None) -> tuple[str, str]:
+        access = f"sbx-oauth-{secrets.token_urlsafe(24)}"
+        refresh = f"sbx-refresh-{uuid.uuid4()}"
+        ttl = self.token_ttl_s if ttl_s is None else ttl_s
+        self.store.put("tokens", access, {"kind": "oauth", "scopes": scopes, "expires_at": time.time() + ttl,
+                                          "user_id": OWNER_SEEDS[0][4], "refresh": refresh})
+        self.store.put("refresh_tokens", refresh, {"scopes": scopes, "user_id": OWNER_SEEDS[0][4], "valid": True})
+        return access, refresh
+
+    # ----------------------------------------------------------------------------- objects
+    def _owner_ids(self) -> set[str]:
+        return {o["id"] for o in self.store.values("owners") if not o.get("archived")}
+
+    def _create_object(self, kind: str, properties: dict[str, str]) -> dict[str, Any]:
+        with self.store.lock:
+            oid = str(self.store.next_id(kind, 40_000_000_001 if kind == "calls" else 101))
+            stamp = crm.now_iso()
+            props = dict(properties)
+            props.update({"hs_object_id": oid, crm.CREATED_PROP[kind]: stamp, crm.MODIFIED_PROP[kind]: stamp})
+            obj = {"id": oid, "kind": kind, "properties": props, "createdAt": stamp, "updatedAt": stamp}
+            self.store.put(kind, oid, obj)
+            return obj
+
+    def _update_object(self, kind: str, oid: str, properties: dict[str, str]) -> dict[str, Any]:
+        with self.store.lock:
+            obj = self.store.get(kind, oid)
+            if obj is None:
+                raise not_found(f"Object {kind} {oid} not found")
+            stamp = crm.now_iso()
+            props = {**obj["properties"], **properties, crm.MODIFIED_PROP[kind]: stamp}
+            obj = {**obj, "properties": props, "updatedAt": stamp}
+            self.store.put(kind, oid, obj)
+            return obj
+
+    def _set_call_properties(self, call_id: str, properties: dict[str, str]) -> None:
+        """Internal writes (read-only properties included), as HubSpot's own processes do."""
+        self._update_object("calls", call_id, properties)
+
+    def _exists(self, kind: str, oid: str) -> bool:
+        return self.store.get(kind, str(oid)) is not None
+
+    def _associate(self, from_kind: str, from_id: str, to_kind: str, to_id: str,
+                   types: list[dict[str, Any]]) -> None:
+        for kind, oid in ((from_kind, from_id), (to_kind, to_id)):
+            if not self._exists(kind, oid):
+                raise not_found(f"No {kind} with id {oid}")
+        for spec_ in types:
+            type_id = int(spec_["associationTypeId"])
+            category = spec_["associationCategory"]
+            if category != "HUBSPOT_DEFINED" or crm.ASSOCIATION_TYPES.get((from_kind, to_kind)) != type_id:
+                raise validation(f"{category} association type {type_id} is not valid from {from_kind} to {to_kind}"
+                                 f" (GET /crm/v4/associations/{from_kind}/{to_kind}/labels lists the valid ones)",
+                                 context={"associationTypeId": [str(type_id)]})
+        with self.store.lock:
+            for a_kind, a_id, b_kind, b_id, inverse in ((from_kind, from_id, to_kind, to_id, False),
+                                                        (to_kind, to_id, from_kind, from_id, True)):
+                key = f"{a_kind}:{a_id}:{b_kind}:{b_id}"
+                current = self.store.get("associations", key) or {"fromType": a_kind, "fromId": str(a_id),
+                                                                  "toType": b_kind, "toId": str(b_id), "types": []}
+                for spec_ in types:
+                    tid = int(spec_["associationTypeId"])
+                    tid = crm.INVERSE_TYPE[tid] if inverse else tid
+                    entry = {"category": spec_["associationCategory"], "typeId": tid}
+                    if entry not in current["types"]:
+                        current["types"].append(entry)
+                self.store.put("associations", key, current)
+
+    def _check_create_associations(self, kind: str, associations: list[dict[str, Any]]) -> None:
+        for assoc in associations:
+            to_id = str(assoc["to"]["id"])
+            to_kind = None
+            for spec_ in assoc["types"]:
+                for (a, b), tid in crm.ASSOCIATION_TYPES.items():
+                    if a == kind and tid == spec_["associationTypeId"]:
+                        to_kind = b
+            if to_kind is None:
+                raise validation(f"Association type(s) {[t['associationTypeId'] for t in assoc['types']]} are not "
+                                 f"valid from {kind}")
+            if not self._exists(to_kind, to_id):
+                raise validation(f"No {to_kind[:-1]} with id {to_id} to associate with",
+                                 context={"id": [to_id]})
+
+    def _create_with_associations(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        props = crm.check_properties(kind, body.get("properties", {}), creating=True, owners=self._owner_ids(),
+                                     portal_id=self.credentials.portal_id)
+        associations = body.get("associations") or []
+        self._check_create_associations(kind, associations)
+        if kind == "contacts" and props.get("email"):
+            email = props["email"].lower()
+            for other in self.store.values("contacts"):
+                if (other["properties"].get("email") or "").lower() == email:
+                    raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {other['id']}",
+                                   context={"existingId": [other["id"]]})
+        obj = self._create_object(kind, props)
+        for assoc in associations:
+            types = assoc["types"]
+            to_kind = next(b for (a, b), tid in crm.ASSOCIATION_TYPES.items()
+                           if a == kind and tid == types[0]["associationTypeId"])
+            self._associate(kind, obj["id"], to_kind, str(assoc["to"]["id"]), types)
+        return obj
+
+    # ---------------------------------------------------------------------- recording fetch
+    def _start_fetch(self, call_id: str) -> None:
+        record = fetcher.FetchRecord(call_id=call_id)
+        with self._fetch_done:
+            self.fetch_log.append(record)
+        worker = threading.Thread(target=self._run_fetch, args=(record,), name=f"sandbox-fetch:{call_id}",
+                                  daemon=True)
+        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+        worker.start()
+
+    def _run_fetch(self, record: fetcher.FetchRecord) -> None:
+        path: Path | None = None
+        try:
+            call = self.store.get("calls", record.call_id)
+            props = call["properties"] if call else {}
+            record.external_id = props.get("hs_call_external_id") or ""
+            app_id = props.get("hs_call_app_id") or ""
+            account = props.get("hs_call_external_account_id") or ""
+            if not (record.external_id and app_id and account and props.get("hs_call_source") ==
+                    "INTEGRATIONS_PLATFORM"):
+                raise fetcher.FetchFailed("missing_properties")
+            try:
+                app_number = int(float(app_id))
+            except ValueError:
+                raise fetcher.FetchFailed("no_recording_setting", f"hs_call_app_id {app_id!r} is no app id") from None
+            setting = self.recording_setting(app_number)
+            if not setting:
+                raise fetcher.FetchFailed("no_recording_setting", f"No recording URL is registered for app {app_number}")
+            path = fetcher.fetch(setting["urlToRetrieveAuthedRecording"], record.external_id, account,
+                                 str(app_number), self.credentials.client_secret, record, chunk=self.fetch_chunk,
+                                 timeout=self.fetch_timeout_s)
+            with open(path, "rb") as fh:
+                record.container = fetcher.sniff_container(fh.read(16))
+            if record.container not in fetcher.SUPPORTED:
+                raise fetcher.FetchFailed("unsupported_format")
+            channels, identical, problem = fetcher.inspect_audio(path)
+            record.channels = channels
+            if problem:
+                raise fetcher.FetchFailed(problem)
+            if channels is None or channels < 2:
+                raise fetcher.FetchFailed("one_channel")
+            if identical:
+                raise fetcher.FetchFailed("identical_channels")
+            owner_id = props.get("hubspot_owner_id") or ""
+            owner = self.store.get("owners", owner_id) if owner_id else None
+            if owner is None:
+                raise fetcher.FetchFailed("no_owner")
+            if not owner.get("paid_seat"):
+                raise fetcher.FetchFailed("owner_without_paid_seat",
+                                          f"Owner {owner_id} ({owner.get('email')}) has no paid Sales or Service seat")
+            month_key = "analysed:" + time.strftime("%Y-%m", time.gmtime())
+            with self.store.lock:
+                used = int(self.store.get("meta", month_key) or 0)
+                if self.analysis_limit is not None and used >= self.analysis_limit:
+                    raise fetcher.FetchFailed("analysis_limit_reached",
+                                              f"{used} of {self.analysis_limit} analyses used this month")
+                self.store.put("meta", month_key, used + 1)
+            transcript_id = self._make_transcript(record.call_id, channels, "HUBSPOT_GENERATED")
+            record.transcript_id = transcript_id
+            record.status = "transcribed"
+            self._set_call_properties(record.call_id, {
+                "hs_call_has_transcript": "true", "hs_call_transcription_id": transcript_id,
+                "sandbox_transcript_status": "TRANSCRIBED", "sandbox_transcript_reason": ""})
+        except fetcher.FetchFailed as failed:
+            record.status, record.reason, record.detail = "not_transcribed", failed.reason, failed.detail
+            if self.store.get("calls", record.call_id) is not None:
+                self._set_call_properties(record.call_id, {
+                    "hs_call_has_transcript": "false", "sandbox_transcript_status": "NOT_TRANSCRIBED",
+                    "sandbox_transcript_reason": failed.reason})
+        except Exception as exc:  # pragma: no cover - logged, and visible in the record
+            log.exception("sandbox recording fetch of call %s", record.call_id)
+            record.status, record.reason, record.detail = "not_transcribed", "download_failed", repr(exc)
+        finally:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            record.finished_at = time.time()
+            with self._fetch_done:
+                self._fetch_done.notify_all()
+
+    def _make_transcript(self, call_id: str, channels: int, source: str,
+                         utterances: list[dict[str, Any]] | None = None) -> str:
+        tid = str(self.store.next_id("transcripts", 880_000_001))
+        stamp = crm.now_iso()
+        if utterances is None:
+            utterances = [{"speaker": {"id": str(ch), "name": f"Channel {ch}"},
+                           "text": f"(sandbox transcript: speaker on channel {ch})", "languageCode": "en-US",
+                           "startTimeMillis": 1000 * (ch - 1), "endTimeMillis": 1000 * ch} for ch in range(1, channels + 1)]
+        self.store.put("transcripts", tid, {
+            "id": tid, "engagementId": int(call_id), "transcriptSource": source, "createdAt": stamp, "updatedAt": stamp,
+            "transcriptUtterances": [{**u, "id": f"{tid}-{i}"} for i, u in enumerate(utterances)]})
+        return tid
+
+
+# ------------------------------------------------------------------------------------ handlers
+Handler = Callable[[Sandbox, _Ctx], Outcome]
+
+
+def _object_kind_from(ctx: _Ctx, name: str) -> str:
+    kind = crm.object_type(str(ctx.path_params[name]))
+    if kind is None:
+        raise validation(f"Unknown object type {ctx.path_params[name]!r}")
+    return kind
+
+
+def _app_id(sb: Sandbox, ctx: _Ctx) -> int:
+    app_id = int(ctx.path_params["appId"])
+    if app_id != sb.credentials.app_id:
+        raise ApiError(404, "OBJECT_NOT_FOUND", f"App {app_id} does not exist or does not belong to this developer "
+                       "account")
+    return app_id
+
+
+def _check_recording_url(url: str) -> None:
+    if "%s" not in url:
+        raise validation("urlToRetrieveAuthedRecording must contain %s (replaced by the call's external id)",
+                         context={"urlToRetrieveAuthedRecording": [url]})
+    parts = urllib.parse.urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise validation("urlToRetrieveAuthedRecording must be an https URL (the sandbox also takes http on loopback)",
+                         context={"urlToRetrieveAuthedRecording": [url]})
+
+
+def h_settings_get(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    setting = sb.recording_setting(_app_id(sb, ctx))
+    if setting is None:
+        raise not_found(f"No recording settings for app {ctx.path_params['appId']}")
+    return Outcome(200, setting)
+
+
+def h_settings_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    app_id = _app_id(sb, ctx)
+    url = ctx.body["urlToRetrieveAuthedRecording"]
+    _check_recording_url(url)
+    with sb.store.lock:
+        if sb.recording_setting(app_id) is not None:
+            raise ApiError(409, "CONFLICT", f"Recording settings already exist for app {app_id}; use PATCH to change "
+                           "them")
+        sb.store.put("settings", str(app_id), {"urlToRetrieveAuthedRecording": url})
+    return Outcome(200, {"urlToRetrieveAuthedRecording": url})
+
+
+def h_settings_update(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    app_id = _app_id(sb, ctx)
+    with sb.store.lock:
+        current = sb.recording_setting(app_id)
+        if current is None:
+            raise not_found(f"No recording settings for app {app_id}; create them with POST first")
+        url = ctx.body.get("urlToRetrieveAuthedRecording")
+        if url is not None:
+            _check_recording_url(url)
+            current["urlToRetrieveAuthedRecording"] = url
+        sb.store.put("settings", str(app_id), current)
+    return Outcome(200, current)
+
+
+def h_recordings_ready(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    call_id = str(ctx.body["engagementId"])
+    if not sb._exists("calls", call_id):
+        raise not_found(f"No call engagement with id {call_id}")
+    with sb.store.lock:
+        marks = sb.store.get("meta", "ready") or []
+        sb.store.put("meta", "ready", [*marks, call_id])
+    sb._start_fetch(call_id)
+    return Outcome(204)
+
+
+def h_transcripts_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    call_id = str(ctx.body["engagementId"])
+    if not sb._exists("calls", call_id):
+        raise not_found(f"No call engagement with id {call_id}")
+    tid = sb._make_transcript(call_id, 0, "INTEGRATOR_GENERATED", list(ctx.body["transcriptCreateUtterances"]))
+    sb._set_call_properties(call_id, {"hs_call_has_transcript": "true", "hs_call_transcription_id": tid})
+    return Outcome(201, {"id": tid})
+
+
+def h_transcripts_get(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    rec = sb.store.get("transcripts", str(ctx.path_params["transcriptId"]))
+    if rec is None:
+        raise not_found(f"No transcript {ctx.path_params['transcriptId']}")
+    return Outcome(200, rec)
+
+
+def _wanted_props(ctx: _Ctx) -> list[str]:
+    value = ctx.query.get("properties") or []
+    return [p for v in value for p in str(v).split(",") if p]
+
+
+def h_object_create(kind: str) -> Handler:
+    def handler(sb: Sandbox, ctx: _Ctx) -> Outcome:
+        obj = sb._create_with_associations(kind, ctx.body)
+        return Outcome(201, crm.public_object(obj, list(ctx.body.get("properties", {}))))
+    return handler
+
+
+def h_calls_batch_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    inputs = ctx.body["inputs"]
+    if len(inputs) > 100:
+        raise validation("A batch takes at most 100 inputs")
+    started = crm.now_iso()
+    owners = sb._owner_ids()
+    for item in inputs:  # all or nothing, like HubSpot: check every input before creating any
+        crm.check_properties("calls", item.get("properties", {}), creating=True, owners=owners,
+                             portal_id=sb.credentials.portal_id)
+        sb._check_create_associations("calls", item.get("associations") or [])
+    results = [crm.public_object(sb._create_with_associations("calls", item), list(item.get("properties", {})))
+               for item in inputs]
+    return Outcome(201, {"status": "COMPLETE", "results": results, "startedAt": started,
+                         "completedAt": crm.now_iso()})
+
+
+def h_calls_batch_read(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    started = crm.now_iso()
+    wanted = list(ctx.body.get("properties") or [])
+    results, errors = [], []
+    for item in ctx.body["inputs"]:
+        obj = sb.store.get("calls", str(item["id"]))
+        if obj is None:
+            errors.append(str(item["id"]))
+        else:
+            results.append(crm.public_object(obj, wanted))
+    payload: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                               "completedAt": crm.now_iso()}
+    if errors:
+        payload["numErrors"] = 1
+        payload["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some "
+                              "CALL objects, they may be deleted or not exist.", "context": {"ids": errors},
+                              "errors": [], "links": {}}]
+        return Outcome(207, payload)
+    return Outcome(200, payload)
+
+
+def h_search(kind: str) -> Handler:
+    def handler(sb: Sandbox, ctx: _Ctx) -> Outcome:
+        return Outcome(200, crm.search(sb.store.values(kind), ctx.body))
+    return handler
+
+
+def h_object_get(kind: str, param: str) -> Handler:
+    def handler(sb: Sandbox, ctx: _Ctx) -> Outcome:
+        oid = str(ctx.path_params[param])
+        id_prop = ctx.query.get("idProperty")
+        obj = None
+        if id_prop:
+            obj = next((o for o in sb.store.values(kind) if o["properties"].get(id_prop) == oid), None)
+        else:
+            obj = sb.store.get(kind, oid)
+        if obj is None:
+            raise not_found(f"Object not found. objectId are usually numeric. ({kind} {oid})")
+        out = crm.public_object(obj, _wanted_props(ctx))
+        assoc_kinds = [crm.object_type(a) for v in ctx.query.get("associations") or [] for a in str(v).split(",")]
+        if assoc_kinds:
+            out["associations"] = {}
+            for to_kind in filter(None, assoc_kinds):
+                links = [a for a in sb.store.values("associations") if a["fromType"] == kind and a["fromId"] == obj["id"]
+                         and a["toType"] == to_kind]
+                if links:
+                    out["associations"][to_kind] = {"results": [
+                        {"id": a["toId"], "type": f"{kind[:-1]}_to_{to_kind[:-1]}"} for a in links]}
+        return Outcome(200, out)
+    return handler
+
+
+def h_calls_update(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    oid = str(ctx.path_params["callId"])
+    if not sb._exists("calls", oid):
+        raise not_found(f"Object not found. (calls {oid})")
+    props = crm.check_properties("calls", ctx.body.get("properties", {}), creating=False, owners=sb._owner_ids(),
+                                 portal_id=sb.credentials.portal_id)
+    obj = sb._update_object("calls", oid, props)
+    return Outcome(200, crm.public_object(obj, list(props)))
+
+
+def _assoc_result(from_kind: str, from_id: str, to_kind: str, to_id: str, labels: list[str]) -> dict[str, Any]:
+    return {"fromObjectTypeId": crm.TYPE_IDS[from_kind], "fromObjectId": str(from_id),
+            "toObjectTypeId": crm.TYPE_IDS[to_kind], "toObjectId": str(to_id), "labels": labels}
+
+
+def _default_spec(from_kind: str, to_kind: str) -> dict[str, Any]:
+    type_id = crm.ASSOCIATION_TYPES.get((from_kind, to_kind))
+    if type_id is None:
+        raise validation(f"There is no default association from {from_kind} to {to_kind}")
+    return {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
+
+
+def h_assoc_default(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
+    from_id, to_id = str(ctx.path_params["fromObjectId"]), str(ctx.path_params["toObjectId"])
+    spec_ = _default_spec(from_kind, to_kind)
+    sb._associate(from_kind, from_id, to_kind, to_id, [spec_])
+    now = crm.now_iso()
+    return Outcome(200, {"status": "COMPLETE", "results": [{"from": {"id": from_id}, "to": {"id": to_id},
+                                                            "associationSpec": spec_}],
+                         "startedAt": now, "completedAt": now})
+
+
+def h_assoc_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    from_kind, to_kind = _object_kind_from(ctx, "objectType"), _object_kind_from(ctx, "toObjectType")
+    from_id, to_id = str(ctx.path_params["objectId"]), str(ctx.path_params["toObjectId"])
+    sb._associate(from_kind, from_id, to_kind, to_id, list(ctx.body))
+    return Outcome(201, _assoc_result(from_kind, from_id, to_kind, to_id, []))
+
+
+def h_assoc_list(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    from_kind, to_kind = _object_kind_from(ctx, "objectType"), _object_kind_from(ctx, "toObjectType")
+    oid = str(ctx.path_params["objectId"])
+    if not sb._exists(from_kind, oid):
+        raise not_found(f"No {from_kind} with id {oid}")
+    links = [a for a in sb.associations() if a["fromType"] == from_kind and a["fromId"] == oid
+             and a["toType"] == to_kind]
+    return Outcome(200, {"results": [{"toObjectId": a["toId"], "associationTypes": [
+        {"category": t["category"], "typeId": t["typeId"], "label": None} for t in a["types"]]} for a in links]})
+
+
+def h_assoc_batch_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
+    started = crm.now_iso()
+    results = []
+    for item in ctx.body["inputs"]:
+        sb._associate(from_kind, str(item["from"]["id"]), to_kind, str(item["to"]["id"]), list(item["types"]))
+        results.append(_assoc_result(from_kind, item["from"]["id"], to_kind, item["to"]["id"], []))
+    return Outcome(201, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": crm.now_iso()})
+
+
+def h_assoc_batch_default(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
+    spec_ = _default_spec(from_kind, to_kind)
+    started = crm.now_iso()
+    results = []
+    for item in ctx.body["inputs"]:
+        sb._associate(from_kind, str(item["from"]["id"]), to_kind, str(item["to"]["id"]), [spec_])
+        results.append({"from": {"id": str(item["from"]["id"])}, "to": {"id": str(item["to"]["id"])},
+                        "associationSpec": spec_})
+    return Outcome(200, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": crm.now_iso()})
+
+
+def h_assoc_labels(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
+    type_id = crm.ASSOCIATION_TYPES.get((from_kind, to_kind))
+    results = [] if type_id is None else [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]
+    return Outcome(200, {"results": results})
+
+
+def _public_owner(owner: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in owner.items() if k != "paid_seat"}
+
+
+def h_owners_list(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    limit = int(ctx.query.get("limit", 100))
+    if not 1 <= limit <= 500:
+        raise validation(f"limit must be between 1 and 500, got {limit}")
+    archived = bool(ctx.query.get("archived", False))
+    email = ctx.query.get("email")
+    owners = [o for o in sb.owners() if bool(o.get("archived")) == archived
+              and (not email or o["email"].lower() == str(email).lower())]
+    after = str(ctx.query.get("after") or "0")
+    start = int(after) if after.isdigit() else 0
+    page = owners[start:start + limit]
+    out: dict[str, Any] = {"results": [_public_owner(o) for o in page]}
+    if start + limit < len(owners):
+        nxt = str(start + limit)
+        out["paging"] = {"next": {"after": nxt, "link": f"{sb.url}/crm/v3/owners?after={nxt}&limit={limit}"}}
+    return Outcome(200, out)
+
+
+def h_owners_get(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    owner = sb.store.get("owners", str(ctx.path_params["ownerId"]))
+    if owner is None:
+        raise not_found(f"Owner {ctx.path_params['ownerId']} not found")
+    return Outcome(200, _public_owner(owner))
+
+
+def h_dispositions(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    return Outcome(200, [{"id": did, "label": label} for did, label in crm.DISPOSITIONS])
+
+
+def h_account_details(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    return Outcome(200, {"portalId": sb.credentials.portal_id, "accountType": "STANDARD", "timeZone": "US/Eastern",
+                         "companyCurrency": "USD", "additionalCurrencies": [], "utcOffset": "-05:00",
+                         "utcOffsetMilliseconds": -18_000_000, "uiDomain": "app.hubspot.com",
+                         "dataHostingLocation": "na1"})
+
+
+def _oauth_error(status: str, message: str) -> ApiError:
+    return ApiError(400, "VALIDATION_ERROR", message, extra={"status": status})
+
+
+def h_oauth_authorize(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    if ctx.query["client_id"] != sb.credentials.client_id:
+        raise _oauth_error("BAD_CLIENT_ID", "Authorization failed: unknown client_id")
+    redirect = str(ctx.query["redirect_uri"])
+    parts = urllib.parse.urlsplit(redirect)
+    if not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost"))):
+        raise _oauth_error("BAD_REDIRECT_URI", "redirect_uri must be https, or http on loopback")
+    scopes = [s for s in (str(ctx.query["scope"]) + " " + str(ctx.query.get("optional_scope", ""))).split() if s]
+    code = secrets.token_urlsafe(24)
+    sb.store.put("auth_codes", code, {"redirect_uri": redirect, "scopes": scopes, "expires_at": time.time() + 600})
+    query = {"code": code}
+    if ctx.query.get("state") is not None:
+        query["state"] = str(ctx.query["state"])
+    location = f"{redirect}{'&' if parts.query else '?'}{urllib.parse.urlencode(query)}"
+    return Outcome(302, None, [("Location", location)])
+
+
+def h_oauth_token(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    form = dict(ctx.body or {})
+    for key in ("client_secret", "refresh_token"):  # the description also allows these in the query
+        if key in ctx.query and key not in form:
+            form[key] = ctx.query[key]
+    grant = form.get("grant_type")
+    if form.get("client_id") != sb.credentials.client_id:
+        raise _oauth_error("BAD_CLIENT_ID", "missing or unknown client id")
+    if form.get("client_secret") != sb.credentials.client_secret:
+        raise _oauth_error("BAD_CLIENT_SECRET", "missing or invalid client secret")
+    with sb.store.lock:
+        if grant == "authorization_code":
+            code = sb.store.get("auth_codes", str(form.get("code")))
+            if code is None or code["expires_at"] < time.time():
+                raise _oauth_error("BAD_AUTH_CODE", "missing or unknown auth code")
+            if form.get("redirect_uri") != code["redirect_uri"]:
+                raise _oauth_error("BAD_REDIRECT_URI", "redirect_uri does not match the one of the authorization")
+            sb.store.delete("auth_codes", str(form.get("code")))
+            scopes = code["scopes"]
+        elif grant == "refresh_token":
+            old = str(form.get("refresh_token"))
+            rec = sb.store.get("refresh_tokens", old)
+            if rec is None or not rec.get("valid"):
+                raise _oauth_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+            scopes = rec["scopes"]
+            if sb.rotate_refresh_tokens:
+                sb.store.put("refresh_tokens", old, {**rec, "valid": False})
+        else:
+            raise _oauth_error("UNSUPPORTED_GRANT_TYPE", f"grant_type {grant!r} is not supported by the sandbox")
+        access, refresh = sb._issue_oauth(scopes)
+        if grant == "refresh_token" and not sb.rotate_refresh_tokens:
+            sb.store.delete("refresh_tokens", refresh)
+            refresh = str(form.get("refresh_token"))
+            sb.store.put("tokens", access, {**sb.store.get("tokens", access), "refresh": refresh})
+    return Outcome(200, {"access_token": access, "refresh_token": refresh, "expires_in": sb.token_ttl_s,
+                         "token_type": "bearer", "token_use": "access_token", "hub_id": sb.credentials.portal_id,
+                         "scopes": scopes, "user_id": OWNER_SEEDS[0][4]})
+
+
+def h_access_token_info(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    token = str(ctx.path_params["token"])
+    rec = sb.store.get("tokens", token)
+    if rec is None or rec["kind"] != "oauth" or rec["expires_at"] <= time.time():
+        raise not_found("Token not found or expired")
+    return Outcome(200, {"token": token, "user": OWNER_SEEDS[0][1], "hub_domain": "sandbox.example.com",
+                         "scopes": rec["scopes"], "hub_id": sb.credentials.portal_id, "app_id": sb.credentials.app_id,
+                         "expires_in": max(0, int(rec["expires_at"] - time.time())), "user_id": OWNER_SEEDS[0][4],
+                         "token_type": "access"})
+
+
+def h_refresh_token_info(sb: Sandbox, ctx: _Ctx) -> Outcome:
+    token = str(ctx.path_params["token"])
+    rec = sb.store.get("refresh_tokens", token)
+    if rec is None or not rec.get("valid"):
+        raise not_found("Refresh token not found")
+    return Outcome(200, {"token": token, "user": OWNER_SEEDS[0][1], "hub_domain": "sandbox.example.com",
+                         "scopes": rec["scopes"], "hub_id": sb.credentials.portal_id,
+                         "client_id": sb.credentials.client_id, "user_id": OWNER_SEEDS[0][4], "token_type": "refresh"})
+
+
+_HANDLERS: dict[str, Handler] = {
+    "settings.get": h_settings_get,
+    "settings.create": h_settings_create,
+    "settings.update": h_settings_update,
+    "recordings.ready": h_recordings_ready,
+    "transcripts.create": h_transcripts_create,
+    "transcripts.get": h_transcripts_get,
+    "calls.create": h_object_create("calls"),
+    "calls.batch_create": h_calls_batch_create,
+    "calls.batch_read": h_calls_batch_read,
+    "calls.search": h_search("calls"),
+    "calls.get": h_object_get("calls", "callId"),
+    "calls.update": h_calls_update,
+    "contacts.create": h_object_create("contacts"),
+    "contacts.search": h_search("contacts"),
+    "contacts.get": h_object_get("contacts", "contactId"),
+    "associations.default": h_assoc_default,
+    "associations.create": h_assoc_create,
+    "associations.list": h_assoc_list,
+    "associations.batch_create": h_assoc_batch_create,
+    "associations.batch_default": h_assoc_batch_default,
+    "associations.labels": h_assoc_labels,
+    "owners.list": h_owners_list,
+    "owners.get": h_owners_get,
+    "dispositions": h_dispositions,
+    "account.details": h_account_details,
+    "oauth.authorize": h_oauth_authorize,
+    "oauth.token": h_oauth_token,
+    "oauth.access_token_info": h_access_token_info,
+    "oauth.refresh_token_info": h_refresh_token_info,
+}
+
+
+# ---------------------------------------------------------------------------------------- HTTP
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler],
+                 sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("sandbox: connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "HubSpot-sandbox"
+    sys_version = ""
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        log.debug("sandbox %s - " + format, self.address_string(), *args)
+
+    def _dispatch(self) -> None:
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        else:
+            body = self.rfile.read(int(length)) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        outcome = self.server.sandbox.process(self.command, self.path, headers, body)
+        if outcome.network == "timeout":
+            self.server.sandbox._stopping.wait(outcome.seconds)
+            self._drop(reset=False)
+            return
+        if outcome.network == "reset":
+            self._drop(reset=True)
+            return
+        data = outcome.raw if outcome.raw is not None else (
+            b"" if outcome.payload is None else json.dumps(outcome.payload).encode("utf-8"))
+        self.send_response(outcome.status)
+        sent = {name.lower() for name, _ in outcome.headers}
+        for name, value in outcome.headers:
+            self.send_header(name, value)
+        if data and "content-type" not in sent:
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD" and data:
+            self.wfile.write(data)
+
+    def _read_chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return bytes(out)
+            out += self.rfile.read(size)
+            self.rfile.readline()
+
+    def _drop(self, *, reset: bool) -> None:
+        """End the connection without an answer: a TCP reset, or a plain close after a stall."""
+        try:
+            if reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+        self.close_connection = True
+        import io
+
+        self.wfile = io.BytesIO()  # nothing left to flush to the closed socket
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch  # noqa: N815
+
