@@ -150,7 +150,7 @@ class Tunnel:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        thread = self._thread
+        thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(30)
         self._close_quietly()

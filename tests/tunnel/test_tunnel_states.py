@@ -103,3 +103,12 @@ def test_backoff_doubles_to_its_maximum_and_resets() -> None:
     assert [b.next() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     b.reset()
     assert b.next() == 0.5
+
+
+def test_a_stopped_tunnel_can_be_started_again(origin: Origin) -> None:
+    tunnel = ManualTunnel(origin.local_url, check=ReachabilityCheck(origin.probe_url), allow_http=True)
+    assert tunnel.start() is TunnelState.UP
+    tunnel.stop()
+    assert tunnel.state is TunnelState.STOPPED
+    assert tunnel.start() is TunnelState.UP
+    tunnel.stop()

@@ -68,6 +68,9 @@ class ChildTunnel(Tunnel):
             if self._ready.wait(0.05):
                 deadline_hit = False
                 break
+            if self._stopping.is_set():
+                child.stop()
+                raise TunnelError(f"the {self.name} tunnel was stopped while opening")
             if self._exited.is_set() or not child.running():
                 child.stop()
                 raise self._failure(child.output, child.returncode)
