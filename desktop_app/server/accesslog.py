@@ -1,0 +1,134 @@
+"""The access log: one JSON line per request, tokens redacted, in ``paths.logs_dir()/access.log``.
+
+Each line records what a user (or the sync pipeline) needs to tell what HubSpot really did: time,
+client, method, path (with the token cut short), status, the Range asked for, body bytes sent,
+duration, whether the request carried HubSpot's signature (``signed``: ``valid``, ``invalid``,
+``absent``, ``unchecked``), and which recording (``sha256``) and call (``external_id``) it was about.
+``fetches_for(external_id)`` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from desktop_app import paths
+
+LOG_NAME = "access.log"
+MAX_BYTES = 16 * 1024 * 1024  # then access.log becomes access.log.1 (one old file kept)
+logger = logging.getLogger("desktop_app.server.access")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One logged request about a call's recording."""
+
+    time: float
+    kind: str  # "endpoint" (HubSpot asked for the link) or "recording" (the file was read)
+    method: str
+    status: int
+    range: str | None
+    bytes: int
+    duration_ms: float
+    signed: str | None
+    sha256: str | None
+    external_id: str | None
+    client: str
+    user_agent: str | None
+
+
+class AccessLog:
+    """Appends lines to the access log; buffered, flushed by ``flush()`` (the server calls it often)."""
+
+    def __init__(self, path: Path | None = None, *, max_bytes: int = MAX_BYTES) -> None:
+        self.path = path or paths.logs_dir() / LOG_NAME
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._fh: IO[str] | None = None
+        self._size = 0
+
+    def _open(self) -> IO[str]:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8", buffering=256 * 1024)  # noqa: SIM115
+            self._size = self._fh.tell()
+        return self._fh
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = _ENCODER.encode(record)
+        with self._lock:
+            fh = self._open()
+            fh.write(line + "\n")
+            self._size += len(line) + 1
+            if self._size > self.max_bytes:
+                self._rotate()
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s", line)
+
+    def _rotate(self) -> None:
+        assert self._fh is not None
+        self._fh.close()
+        self._fh = None
+        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+def read_entries(path: Path | None = None) -> Iterator[dict[str, Any]]:
+    """Every parsed line of the access log, oldest first (the rotated file too)."""
+    path = path or paths.logs_dir() / LOG_NAME
+    for candidate in (path.with_name(path.name + ".1"), path):
+        try:
+            fh = open(candidate, encoding="utf-8")  # noqa: SIM115
+        except FileNotFoundError:
+            continue
+        with fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a crash
+                if isinstance(entry, dict):
+                    yield entry
+
+
+def fetches_for(external_id: str, *, path: Path | None = None) -> list[Fetch]:
+    """The requests about the call ``external_id``: HubSpot asking for its link and reading the file
+    through a link issued for it. An empty list means HubSpot never came for it."""
+    out: list[Fetch] = []
+    for e in read_entries(path):
+        if e.get("external_id") != external_id or e.get("kind") not in ("endpoint", "recording"):
+            continue
+        out.append(
+            Fetch(
+                time=float(e.get("time", 0)),
+                kind=str(e["kind"]),
+                method=str(e.get("method", "")),
+                status=int(e.get("status", 0)),
+                range=e.get("range"),
+                bytes=int(e.get("bytes", 0)),
+                duration_ms=float(e.get("duration_ms", 0)),
+                signed=e.get("signed"),
+                sha256=e.get("sha256"),
+                external_id=e.get("external_id"),
+                client=str(e.get("client", "")),
+                user_agent=e.get("user_agent"),
+            )
+        )
+    return out

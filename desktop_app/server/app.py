@@ -1,0 +1,423 @@
+"""The recording server: HubSpot's recording endpoint, signed links, Range serving, health check.
+
+``RecordingServer(store).start()`` binds (127.0.0.1 by default), runs its own event loop on a
+background thread and returns once it listens; ``stop()`` closes it. The GUI embeds it; ``callrelay
+serve`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from desktop_app import __version__, keystore
+from desktop_app.server import ranges, runinfo
+from desktop_app.server.accesslog import AccessLog
+from desktop_app.server.core import Connection, FileSegment, HttpServer, Request
+from desktop_app.server.links import LinkSigner, redact
+from desktop_app.server.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_v3
+from desktop_app.sync.recordings import RecordingStore, StoredRecording
+
+log = logging.getLogger("desktop_app.server")
+
+SIGNATURE_MODES = ("off", "if-present", "required")
+DEFAULT_PREFIX = "/retrieve/authenticated/recordings"
+RECORDINGS_PATH = "/recordings/"
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_CORS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified"),
+    ("Cross-Origin-Resource-Policy", "cross-origin"),
+]
+_FORBIDDEN = b"Forbidden\n"
+_CONDITIONAL = frozenset(("if-match", "if-none-match", "if-modified-since", "if-unmodified-since"))
+_OCTET = "Content-Type: application/octet-stream\r\n"
+
+
+def _ascii_filename(name: str) -> str:
+    return "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name) or "recording"
+
+
+def content_disposition(filename: str) -> str:
+    return f"attachment; filename=\"{_ascii_filename(filename)}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _clean_base(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"A public URL must look like https://host[/path]; got {url!r}")
+    return url.strip().rstrip("/")
+
+
+class RecordingServer:
+    def __init__(
+        self,
+        store: RecordingStore,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        public_url: str | None = None,
+        signing_key: str | None = None,
+        client_secret: str | None = None,
+        signature_mode: str = "if-present",
+        link_ttl_s: float = 3600,
+        endpoint_prefix: str = DEFAULT_PREFIX,
+        max_connections: int = 256,
+        idle_timeout_s: float = 30.0,
+    ) -> None:
+        if signature_mode not in SIGNATURE_MODES:
+            raise ValueError(f"signature_mode must be one of {', '.join(SIGNATURE_MODES)}")
+        prefix = "/" + endpoint_prefix.strip("/")
+        if prefix in ("/", RECORDINGS_PATH.rstrip("/"), "/healthz"):
+            raise ValueError(f"The endpoint prefix {endpoint_prefix!r} clashes with the server's own paths")
+        self.store = store
+        self.host = host
+        self._requested_port = port
+        self._public_url = _clean_base(public_url) if public_url else None
+        self.links = LinkSigner(signing_key or keystore.get_or_create(keystore.LINK_SIGNING_KEY))
+        self.client_secret = client_secret or None
+        self.signature_mode = signature_mode
+        self.link_ttl_s = link_ttl_s
+        self.endpoint_prefix = prefix
+        self.max_connections = max_connections
+        self.idle_timeout_s = idle_timeout_s
+        self.access_log = AccessLog()
+        self.instance = secrets.token_hex(8)
+        self._port = 0
+        self._http: HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._started_at = 0.0
+        self._started_mono = 0.0
+        self._recordings: dict[str, tuple[StoredRecording, str]] = {}
+
+    # -- public state ---------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def local_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self._port}"
+
+    @property
+    def public_url(self) -> str | None:
+        return self._public_url
+
+    @public_url.setter
+    def public_url(self, url: str | None) -> None:
+        self.set_public_url(url)
+
+    def set_public_url(self, url: str | None) -> None:
+        """The base URL HubSpot reaches this server at (the tunnel's); None: links use the local URL."""
+        self._public_url = _clean_base(url) if url else None
+        if self.running:
+            self._write_runinfo()
+
+    @property
+    def base_url(self) -> str:
+        return self._public_url or self.local_url
+
+    def make_link(self, sha256: str, ttl_s: float | None = None, *, external_id: str = "") -> str:
+        """A signed link to the stored recording ``sha256``, valid for ``ttl_s`` (default link_ttl_s)."""
+        if self.store.get(sha256) is None:
+            raise KeyError(f"No stored recording has the hash {sha256!r}")
+        token = self.links.make(sha256, self.link_ttl_s if ttl_s is None else ttl_s, external_id=external_id)
+        return f"{self.base_url}{RECORDINGS_PATH}{token}"
+
+    def recording_endpoint_template(self) -> str:
+        """The URL to register with HubSpot (``urlToRetrieveAuthedRecording``)."""
+        return f"{self.base_url}{self.endpoint_prefix}/%s"
+
+    # -- start / stop ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Listen and serve on a background thread; returns once listening. Raises OSError when the
+        address cannot be bound (port taken)."""
+        if self.running:
+            return
+        http = HttpServer(
+            self._handle,
+            self.access_log.write,
+            max_connections=self.max_connections,
+            idle_timeout_s=self.idle_timeout_s,
+            server_name=f"CallRelay/{__version__}",
+        )
+        http.on_tick = self.access_log.flush
+        try:
+            _, self._port = http.bind(self.host, self._requested_port)
+        except OSError:
+            http.loop.close()
+            raise
+        self._http = http
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio_loop = http.loop
+            http.start_serving()
+            asyncio_loop.call_soon(ready.set)
+            try:
+                asyncio_loop.run_forever()
+            finally:
+                http.close()
+                self.store.close()
+                asyncio_loop.close()
+
+        self._started_at = time.time()
+        self._started_mono = time.monotonic()
+        self._thread = threading.Thread(target=run, name="recording-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        self._write_runinfo()
+        log.info("Recording server listening on %s", self.local_url)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving (closes every connection) and remove run/server.json."""
+        http, thread = self._http, self._thread
+        if http is None or thread is None:
+            return
+        if thread.is_alive():
+            http.loop.call_soon_threadsafe(http.loop.stop)
+            thread.join(timeout)
+        self._http = None
+        self._thread = None
+        runinfo.remove(self.instance)
+        self.access_log.close()
+        log.info("Recording server stopped")
+
+    def __enter__(self) -> RecordingServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _write_runinfo(self) -> None:
+        runinfo.write({
+            "pid": os.getpid(),
+            "host": self.host,
+            "port": self._port,
+            "local_url": self.local_url,
+            "public_url": self._public_url,
+            "started_at": self._started_at,
+            "instance": self.instance,
+            "endpoint_template": self.recording_endpoint_template(),
+        })
+
+    # -- requests -------------------------------------------------------------------------------
+    def _handle(self, conn: Connection, req: Request) -> None:
+        path = req.path
+        if path.startswith(RECORDINGS_PATH):
+            self._serve_recording(conn, req, path[len(RECORDINGS_PATH):])
+        elif path.startswith(self.endpoint_prefix + "/"):
+            self._serve_endpoint(conn, req, path[len(self.endpoint_prefix) + 1:])
+        elif path == "/healthz":
+            self._serve_health(conn, req)
+        else:
+            record = {"kind": "other", "path": path[:200]}
+            self._json(conn, req, 404, {"message": "Not found"}, record)
+
+    def _json(self, conn: Connection, req: Request, status: int, data: dict[str, Any],
+              record: dict[str, Any], extra: list[tuple[str, str]] | None = None) -> None:
+        body = json.dumps(data).encode("utf-8")
+        headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")] + (extra or [])
+        conn.respond(req, status, headers, body, record=record)
+
+    def _serve_health(self, conn: Connection, req: Request) -> None:
+        data = {
+            "status": "ok",
+            "app": "callrelay",
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self._started_mono, 3),
+            "instance": self.instance,
+        }
+        self._json(conn, req, 200, data, {"kind": "health", "path": req.path},
+                   [("Access-Control-Allow-Origin", "*")])
+
+    # -- the endpoint HubSpot calls -------------------------------------------------------------
+    def _check_signature(self, req: Request) -> str:
+        sig = req.headers.get(SIGNATURE_HEADER.lower())
+        ts = req.headers.get(TIMESTAMP_HEADER.lower())
+        if sig is None and ts is None:
+            return "absent"
+        if self.signature_mode == "off" or not self.client_secret:
+            return "unchecked"
+        host = req.headers.get("host", "")
+        candidates = []
+        if self._public_url:
+            candidates.append(self._public_url + req.target)
+        candidates += [f"https://{host}{req.target}", f"http://{host}{req.target}"]
+        for uri in candidates:
+            if verify_v3(self.client_secret, req.method, uri, req.body, ts, sig):
+                return "valid"
+        return "invalid"
+
+    def _serve_endpoint(self, conn: Connection, req: Request, raw_id: str) -> None:
+        external_id = unquote(raw_id)
+        record: dict[str, Any] = {"kind": "endpoint", "path": req.target[:300], "external_id": external_id,
+                                  "user_agent": req.headers.get("user-agent")}
+        signed = record["signed"] = self._check_signature(req)
+        if req.method not in ("GET", "HEAD"):
+            self._json(conn, req, 405, {"message": "Use GET"}, record, [("Allow", "GET, HEAD")])
+            return
+        if signed == "invalid" or (self.signature_mode == "required" and signed != "valid"):
+            if signed == "absent":
+                log.warning("Refused an unsigned request for %r (signature checks are required)", external_id)
+            self._json(conn, req, 401, {"message": "Invalid or missing HubSpot signature"}, record)
+            return
+        if signed == "absent" and self.signature_mode == "if-present" and self.client_secret:
+            log.info("Request for %r came without HubSpot's signature", external_id)
+        query = parse_qs(req.query, keep_blank_values=True)
+        account = (query.get("externalAccountId") or [""])[0]
+        app_id = (query.get("appId") or [""])[0]
+        missing = [n for n, v in (("externalAccountId", account), ("appId", app_id)) if not v]
+        if not external_id or missing:
+            what = ", ".join((["externalId"] if not external_id else []) + missing)
+            self._json(conn, req, 400, {"message": f"Missing {what}"}, record)
+            return
+        share = self.store.lookup(external_id)
+        rec = self._recording(share.sha256) if share else None
+        if share is None or rec is None:
+            self._json(conn, req, 404, {"message": "Unknown externalId"}, record)
+            return
+        record["sha256"] = share.sha256
+        if share.app_id != app_id or share.external_account_id != account:
+            self._json(conn, req, 403, {"message": "This call was logged for another app or account"}, record)
+            return
+        token = self.links.make(share.sha256, self.link_ttl_s, external_id=external_id)
+        self._json(conn, req, 200, {"authenticatedUrl": f"{self.base_url}{RECORDINGS_PATH}{token}"}, record)
+
+    # -- the recordings -------------------------------------------------------------------------
+    def _recording(self, sha256: str) -> StoredRecording | None:
+        cached = self._recordings.get(sha256)
+        if cached is not None:
+            return cached[0]
+        rec = self.store.get(sha256)
+        if rec is not None:
+            self._recordings[sha256] = (rec, self._render_head(rec))
+        return rec
+
+    @staticmethod
+    def _render_head(rec: StoredRecording) -> str:
+        """The header lines every answer about this recording carries, rendered once."""
+        lines = _CORS + [
+            ("Accept-Ranges", "bytes"),
+            ("ETag", f'"{rec.sha256}"'),
+            ("Last-Modified", ranges.http_date(rec.mtime)),
+            ("Cache-Control", "private, max-age=3600"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Content-Disposition", content_disposition(rec.filename)),
+        ]
+        return "".join(f"{name}: {value}\r\n" for name, value in lines)
+
+    def _open(self, sha256: str) -> tuple[StoredRecording, str, int, int] | None:
+        """The recording, its header block, an open fd on it and its size; the catalogue is asked
+        again when the cached entry's file is gone (removed by retention in another process)."""
+        for _ in range(2):
+            rec = self._recording(sha256)
+            if rec is None:
+                return None
+            try:
+                fd = os.open(rec.path, os.O_RDONLY | _O_BINARY)
+            except OSError:
+                self._recordings.pop(sha256, None)
+                continue
+            return rec, self._recordings[sha256][1], fd, os.fstat(fd).st_size
+        return None
+
+    def _serve_recording(self, conn: Connection, req: Request, token: str) -> None:
+        record: dict[str, Any] = {"kind": "recording", "path": RECORDINGS_PATH + redact(token),
+                                  "range": req.headers.get("range")}
+        claims = self.links.verify(token)
+        opened = None
+        if claims is not None:
+            record["sha256"] = claims.sha256
+            if claims.external_id:
+                record["external_id"] = claims.external_id
+            opened = self._open(claims.sha256)
+        if opened is None:
+            record["user_agent"] = req.headers.get("user-agent")
+            conn.respond(req, 403, [("Content-Type", "text/plain")], _FORBIDDEN, record=record)
+            return
+        rec, head, fd, size = opened
+        if req.method == "GET" or req.method == "HEAD":
+            self._send_file(conn, req, rec, head, fd, size, record)
+            return
+        os.close(fd)
+        if req.method == "OPTIONS":  # CORS preflight
+            conn.respond(req, 204, _CORS + [
+                ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
+                ("Access-Control-Allow-Headers", "Range, If-Range, If-None-Match, If-Modified-Since"),
+                ("Access-Control-Max-Age", "86400"),
+            ], record=record)
+        else:
+            conn.respond(req, 405, [("Allow", "GET, HEAD, OPTIONS")], b"", record=record)
+
+    def _send_file(self, conn: Connection, req: Request, rec: StoredRecording, head: str, fd: int,
+                   size: int, record: dict[str, Any]) -> None:
+        etag = f'"{rec.sha256}"'
+        mtime = rec.mtime
+        h = req.headers
+        if not _CONDITIONAL.isdisjoint(h):  # preconditions, RFC 9110 section 13.2.2
+            status = self._preconditions(h, etag, mtime)
+            if status:
+                os.close(fd)
+                conn.respond(req, status, head, b"", record=record)
+                return
+        range_header = h.get("range")
+        chosen: list[tuple[int, int]] | None = None
+        if range_header is not None and req.method == "GET":
+            if_range = h.get("if-range")
+            if if_range is None or ranges.if_range_matches(if_range, etag, mtime):
+                chosen = ranges.parse_range(range_header, size)
+        if chosen is None:  # the whole file
+            conn.respond(req, 200, _OCTET + head, [FileSegment(fd, 0, size)], record=record, fd=fd)
+        elif not chosen:
+            os.close(fd)
+            conn.respond(req, 416, f"{head}Content-Range: bytes */{size}\r\n", b"", record=record)
+        elif len(chosen) == 1:
+            first, last = chosen[0]
+            conn.respond(req, 206, f"{_OCTET}{head}Content-Range: bytes {first}-{last}/{size}\r\n",
+                         [FileSegment(fd, first, last - first + 1)], record=record, fd=fd)
+        else:
+            boundary = secrets.token_hex(12)
+            body: list[bytes | FileSegment] = []
+            for first, last in chosen:
+                body.append(
+                    f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+                    f"Content-Range: bytes {first}-{last}/{size}\r\n\r\n".encode("ascii")
+                )
+                body.append(FileSegment(fd, first, last - first + 1))
+            body.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+            conn.respond(req, 206, f"Content-Type: multipart/byteranges; boundary={boundary}\r\n{head}",
+                         body, record=record, fd=fd)
+
+    @staticmethod
+    def _preconditions(h: dict[str, str], etag: str, mtime: float) -> int:
+        """412 or 304 when a precondition says so, else 0."""
+        if_match = h.get("if-match")
+        if if_match is not None and ranges.if_match_fails(if_match, etag):
+            return 412
+        if if_match is None and "if-unmodified-since" in h:
+            ius = ranges.parse_http_date(h["if-unmodified-since"])
+            if ius is not None and int(mtime) > ius:
+                return 412
+        inm = h.get("if-none-match")
+        if inm is not None:
+            return 304 if ranges.none_match(inm, etag) else 0
+        if "if-modified-since" in h:
+            ims = ranges.parse_http_date(h["if-modified-since"])
+            if ims is not None and int(mtime) <= ims:
+                return 304
+        return 0

@@ -1,0 +1,498 @@
+"""A small HTTP/1.1 server core: asyncio's selector loop, httptools' parser, ``os.sendfile``.
+
+Why not a framework: see "Recording server" in docs/ARCHITECTURE.md (measured here, aiohttp and
+Starlette serve random 64 KiB ranges at a tenth of nginx's rate or less). This core does only what
+the recording server needs: keep-alive and pipelining, responses made of byte strings and file
+segments (sent zero-copy with ``os.sendfile`` straight from the non-blocking socket, falling back to
+read+send where the OS has no sendfile), back-pressure (a connection stops reading while its
+response waits on the socket), idle/slow-client time-outs, a connection cap answered with 503, and
+one access-log record per response, written when the response ends or the client hangs up.
+
+Everything runs on one event-loop thread; ``handler(conn, request)`` is called there and must
+answer synchronously with ``conn.respond(...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import Any
+
+import httptools
+
+log = logging.getLogger("desktop_app.server")
+
+MAX_HEADER_BYTES = 32 * 1024
+MAX_BODY_BYTES = 64 * 1024
+RECV_BYTES = 256 * 1024
+LINGER_S = 2.0  # how long a closing connection may take to read the client's end
+_HAS_SENDFILE = hasattr(os, "sendfile") and sys.platform != "win32"
+_FALLBACK_CHUNK = 256 * 1024
+_REASONS = {
+    200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified", 400: "Bad Request",
+    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    408: "Request Timeout", 412: "Precondition Failed", 413: "Content Too Large",
+    416: "Range Not Satisfiable", 431: "Request Header Fields Too Large",
+    500: "Internal Server Error", 503: "Service Unavailable",
+}
+
+
+class Request:
+    """One parsed request. ``headers`` has lower-case names; repeated fields joined with ", "."""
+
+    __slots__ = ("method", "target", "path", "query", "headers", "body", "keep_alive", "client", "received")
+
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes, keep_alive: bool,
+                 client: str) -> None:
+        self.method = method
+        self.target = target  # the request-target as sent (path and query, still percent-encoded)
+        path, _, query = target.partition("?")
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.client = client
+        self.received = time.monotonic()
+
+
+class FileSegment:
+    """Bytes ``offset .. offset+count`` of an open file (the response closes the fd when done)."""
+
+    __slots__ = ("fd", "offset", "count")
+
+    def __init__(self, fd: int, offset: int, count: int) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.count = count
+
+
+class _End:
+    """Marks where one response ends in a connection's output queue."""
+
+    __slots__ = ("record", "fd", "close", "started", "body_bytes")
+
+    def __init__(self, record: dict[str, Any], fd: int | None, close: bool, started: float) -> None:
+        self.record = record
+        self.fd = fd
+        self.close = close
+        self.started = started
+        self.body_bytes = 0
+
+
+def _reason(status: int) -> str:
+    return _REASONS.get(status, "Unknown")
+
+
+class Connection:
+    """One client connection: parses requests, queues responses, sends them."""
+
+    def __init__(self, server: HttpServer, sock: socket.socket, client: str, over_cap: bool) -> None:
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.client = client
+        self.over_cap = over_cap
+        self.parser = httptools.HttpRequestParser(self)
+        self.out: collections.deque[Any] = collections.deque()
+        self.reading = False
+        self.writing = False
+        self.closing = False  # response sent with Connection: close; waiting for the client's end
+        self.closed = False
+        self.peer_closed = False
+        self.closing_since = 0.0
+        self.last_activity = time.monotonic()
+        self.request_started: float | None = None
+        self._reset_request()
+
+    # -- parser callbacks (httptools) -----------------------------------------------------------
+    def _reset_request(self) -> None:
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body = bytearray()
+        self._header_bytes = 0
+
+    def on_message_begin(self) -> None:
+        self._reset_request()
+        self.request_started = time.monotonic()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _TooLarge(431)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _TooLarge(431)
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1").strip()
+        old = self._headers.get(key)
+        self._headers[key] = text if old is None else f"{old}, {text}"
+
+    def on_body(self, body: bytes) -> None:
+        self._body += body
+        if len(self._body) > MAX_BODY_BYTES:
+            raise _TooLarge(413)
+
+    def on_message_complete(self) -> None:
+        self.request_started = None
+        request = Request(self.parser.get_method().decode("latin-1"), self._url.decode("latin-1"),
+                          self._headers, bytes(self._body), self.parser.should_keep_alive(), self.client)
+        self._reset_request()
+        if self.closing:
+            return  # a pipelined request after one that closes the connection: not answered
+        if self.over_cap:
+            self.respond(request, 503, [("Retry-After", "1")], b"Too many connections\n",
+                         record={"kind": "other"}, close=True)
+            return
+        try:
+            self.server.handler(self, request)
+        except Exception:  # a bug: answer 500, keep serving others
+            log.exception("Error while answering %s %s", request.method, request.path)
+            self.respond(request, 500, [], b"Internal error\n", record={"kind": "other"}, close=True)
+
+    # -- responses ------------------------------------------------------------------------------
+    def respond(
+        self,
+        request: Request,
+        status: int,
+        headers: list[tuple[str, str]] | str,
+        body: bytes | list[bytes | FileSegment] = b"",
+        *,
+        record: dict[str, Any],
+        fd: int | None = None,
+        close: bool = False,
+        content_length: int | None = None,
+        send_body: bool = True,
+    ) -> None:
+        """Queue a response. ``headers`` are (name, value) pairs or a block already rendered as
+        "Name: value\r\n" lines. ``body`` is bytes or a list of bytes and file segments; ``fd`` (the
+        file the segments read) is closed when the response ends. ``content_length`` overrides the
+        computed length (HEAD answers); ``send_body=False`` queues only the head."""
+        parts = [body] if isinstance(body, bytes) else body
+        if content_length is None:
+            content_length = sum(len(p) if isinstance(p, bytes) else p.count for p in parts)
+        close = close or not request.keep_alive or self.closing
+        head = [f"HTTP/1.1 {status} {_reason(status)}\r\nDate: {self.server.date()}\r\nServer: {self.server.server_name}\r\n"]
+        if isinstance(headers, str):
+            head.append(headers)
+        else:
+            head.extend(f"{name}: {value}\r\n" for name, value in headers)
+        if status != 304 and status != 204:
+            head.append(f"Content-Length: {content_length}\r\n")
+        head.append("Connection: close\r\n\r\n" if close else "\r\n")
+        self.out.append(("".join(head).encode("latin-1"), False))
+        if send_body and request.method != "HEAD":
+            for p in parts:
+                if isinstance(p, bytes):
+                    if p:
+                        self.out.append((p, True))
+                elif p.count:
+                    self.out.append(p)
+        rec = record
+        rec.setdefault("method", request.method)
+        rec["status"] = status
+        rec["client"] = request.client
+        end = _End(rec, fd, close, request.received)
+        self.out.append(end)
+        if close:
+            self.closing = True
+
+    # -- I/O ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._want_read(True)
+
+    def _want_read(self, on: bool) -> None:
+        if on and not self.reading:
+            self.server.loop.add_reader(self.fd, self._on_readable)
+            self.reading = True
+        elif not on and self.reading:
+            self.server.loop.remove_reader(self.fd)
+            self.reading = False
+
+    def _want_write(self, on: bool) -> None:
+        if on and not self.writing:
+            self.server.loop.add_writer(self.fd, self._on_writable)
+            self.writing = True
+        elif not on and self.writing:
+            self.server.loop.remove_writer(self.fd)
+            self.writing = False
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort("reset")
+            return
+        self.last_activity = time.monotonic()
+        if not data:
+            if self.out:
+                self._want_read(False)  # half-closed: finish the answers, then close
+                self.closing = self.peer_closed = True
+            else:
+                self.abort("eof")
+            return
+        if self.closing:
+            return  # draining the client's side before closing
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(400)
+        except httptools.HttpParserError as exc:  # a callback's exception arrives as the context
+            self._reject(exc.__context__.status if isinstance(exc.__context__, _TooLarge) else 400)
+        self._flush()
+
+    def _reject(self, status: int) -> None:
+        req = Request("?", "", {}, b"", False, self.client)
+        self.respond(req, status, [], f"{_reason(status)}\n".encode(), record={"kind": "other"}, close=True)
+
+    def _on_writable(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        out = self.out
+        sock = self.sock
+        while out:
+            item = out[0]
+            if type(item) is tuple:
+                data, is_body = item
+                try:
+                    n = sock.send(data)  # no MSG_MORE: measured, it made the sendfile after it 3x slower
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError:
+                    self.abort("reset")
+                    return
+                if n:
+                    self.last_activity = time.monotonic()
+                    if is_body:
+                        self._end_of_queue_head().body_bytes += n
+                if n < len(data):
+                    out[0] = (memoryview(data)[n:], is_body)
+                    self._wait_writable()
+                    return
+                out.popleft()
+            elif type(item) is FileSegment:
+                try:
+                    n = self._send_file(item)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError:
+                    self.abort("reset")
+                    return
+                if n:
+                    self.last_activity = time.monotonic()
+                    self._end_of_queue_head().body_bytes += n
+                    item.offset += n
+                    item.count -= n
+                if item.count > 0:
+                    self._wait_writable()
+                    return
+                out.popleft()
+            else:  # _End
+                out.popleft()
+                self._finish(item, aborted=False)
+                if item.close:
+                    self._close_gracefully()
+                    return
+        if self.writing:
+            self._want_write(False)
+        if self.peer_closed:
+            self.abort("eof")
+        elif not self.closed and not self.closing:
+            self._want_read(True)
+
+    def _send_file(self, seg: FileSegment) -> int:
+        if _HAS_SENDFILE:
+            return os.sendfile(self.fd, seg.fd, seg.offset, min(seg.count, 1 << 30))
+        os.lseek(seg.fd, seg.offset, os.SEEK_SET)
+        chunk = os.read(seg.fd, min(seg.count, _FALLBACK_CHUNK))
+        if not chunk:
+            raise OSError("file shrank while it was being sent")
+        return self.sock.send(chunk)
+
+    def _end_of_queue_head(self) -> _End:
+        for item in self.out:
+            if type(item) is _End:
+                return item
+        raise AssertionError("a response without its end marker")
+
+    def _wait_writable(self) -> None:
+        # back-pressure: stop reading new requests until this answer is on its way
+        self._want_read(False)
+        self._want_write(True)
+
+    def _finish(self, end: _End, *, aborted: bool) -> None:
+        if end.fd is not None:
+            os.close(end.fd)
+        rec = end.record
+        rec["time"] = time.time()
+        rec["bytes"] = end.body_bytes
+        rec["duration_ms"] = (time.monotonic() - end.started) * 1000
+        if aborted:
+            rec["aborted"] = True
+        self.server.log_request(rec)
+
+    def _close_gracefully(self) -> None:
+        """Send FIN, read what the client still sends, close on its end or after LINGER_S."""
+        self._want_write(False)
+        self.closing = True
+        self.closing_since = time.monotonic()
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.abort("reset")
+            return
+        self._want_read(True)
+
+    def abort(self, why: str) -> None:
+        """Close now; responses still queued are logged as aborted (a client hanging up mid-body,
+        as Chromium does on every seek, is normal)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._want_read(False)
+        self._want_write(False)
+        for item in self.out:
+            if type(item) is _End:
+                self._finish(item, aborted=True)
+        self.out.clear()
+        self.server.forget(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        log.debug("connection from %s closed (%s)", self.client, why)
+
+    def sweep(self, now: float, idle_timeout: float) -> None:
+        if self.closing and not self.out and now - self.closing_since > LINGER_S:
+            self.abort("closed")
+        elif now - self.last_activity > idle_timeout:
+            self.abort("idle")
+        elif self.request_started is not None and now - self.request_started > idle_timeout:
+            self.abort("slow request")
+
+
+class _TooLarge(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class HttpServer:
+    """The listening socket and its connections, on one asyncio selector loop."""
+
+    def __init__(
+        self,
+        handler: Callable[[Connection, Request], None],
+        log_request: Callable[[dict[str, Any]], None],
+        *,
+        max_connections: int,
+        idle_timeout_s: float,
+        server_name: str,
+    ) -> None:
+        self.handler = handler
+        self.log_request = log_request
+        self.max_connections = max_connections
+        self.idle_timeout_s = idle_timeout_s
+        self.server_name = server_name
+        self.loop: asyncio.AbstractEventLoop = asyncio.SelectorEventLoop()
+        self.conns: set[Connection] = set()
+        self.listener: socket.socket | None = None
+        self._date_at = 0
+        self._date = ""
+        self._sweeper: asyncio.TimerHandle | None = None
+        self.on_tick: Callable[[], None] | None = None
+
+    def date(self) -> str:
+        now = int(time.time())
+        if now != self._date_at:
+            self._date_at = now
+            self._date = formatdate(now, usegmt=True)
+        return self._date
+
+    def bind(self, host: str, port: int) -> tuple[str, int]:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(1024)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.listener = sock
+        addr = sock.getsockname()
+        return str(addr[0]), int(addr[1])
+
+    def start_serving(self) -> None:
+        assert self.listener is not None
+        self.loop.add_reader(self.listener.fileno(), self._on_accept)
+        self._schedule_sweep()
+
+    def _on_accept(self) -> None:
+        assert self.listener is not None
+        for _ in range(64):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of file descriptors: pause accepting a moment
+                log.warning("accept failed: %s", exc)
+                self.loop.remove_reader(self.listener.fileno())
+                self.loop.call_later(0.1, self._resume_accept)
+                return
+            if len(self.conns) >= self.max_connections + 64:
+                sock.close()  # far beyond the cap: not even a 503
+                continue
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            conn = Connection(self, sock, str(addr[0]), over_cap=len(self.conns) >= self.max_connections)
+            self.conns.add(conn)
+            conn.start()
+
+    def _resume_accept(self) -> None:
+        if self.listener is not None:
+            self.loop.add_reader(self.listener.fileno(), self._on_accept)
+
+    def forget(self, conn: Connection) -> None:
+        self.conns.discard(conn)
+
+    def _schedule_sweep(self) -> None:
+        interval = min(1.0, self.idle_timeout_s / 4)
+        self._sweeper = self.loop.call_later(interval, self._sweep)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.conns):
+            conn.sweep(now, self.idle_timeout_s)
+        if self.on_tick is not None:
+            self.on_tick()
+        self._schedule_sweep()
+
+    def close(self) -> None:
+        """Stop listening and close every connection (called on the loop's thread)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self.listener is not None:
+            self.loop.remove_reader(self.listener.fileno())
+            self.listener.close()
+            self.listener = None
+        for conn in list(self.conns):
+            conn.abort("server stopping")

@@ -1,0 +1,97 @@
+"""RFC 9110 byte ranges and validators, as pure functions (the server and the tests share none of
+this: the tests check the answers against their own reading of the RFC)."""
+
+from __future__ import annotations
+
+from email.utils import formatdate, parsedate_to_datetime
+
+MAX_RANGES = 64  # more range-specs than this (before coalescing) and the Range header is ignored
+
+
+def parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
+    """The satisfiable ranges of a ``Range`` header, as inclusive ``(first, last)`` pairs.
+
+    ``None`` means the header is to be ignored (malformed, another unit, too many ranges): serve the
+    whole file. An empty list means no range is satisfiable (416). Overlapping and adjacent ranges
+    are coalesced and sorted.
+    """
+    unit, eq, spec = header.partition("=")
+    if not eq or unit.lower() != "bytes":
+        return None
+    specs = [s.strip(" \t") for s in spec.split(",")]
+    specs = [s for s in specs if s]
+    if not specs or len(specs) > MAX_RANGES:
+        return None
+    ranges: list[tuple[int, int]] = []
+    for item in specs:
+        first_s, dash, last_s = item.partition("-")
+        if not dash:
+            return None
+        if first_s:
+            if not first_s.isdigit() or not first_s.isascii() or (last_s and not (last_s.isdigit() and last_s.isascii())):
+                return None
+            first = int(first_s)
+            last = int(last_s) if last_s else size - 1
+            if last_s and last < first:
+                return None
+            if first >= size:
+                continue  # unsatisfiable
+            ranges.append((first, min(last, size - 1)))
+        else:
+            if not last_s or not last_s.isdigit() or not last_s.isascii():
+                return None
+            suffix = int(last_s)
+            if suffix == 0 or size == 0:
+                continue
+            ranges.append((max(0, size - suffix), size - 1))
+    return coalesce(ranges)
+
+
+def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if out and first <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
+
+
+def http_date(ts: float) -> str:
+    return formatdate(int(ts), usegmt=True)
+
+
+def parse_http_date(value: str) -> int | None:
+    try:
+        return int(parsedate_to_datetime(value.strip()).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _etags(value: str) -> list[str]:
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
+def _opaque(tag: str) -> str:
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def none_match(header: str, etag: str) -> bool:
+    """``If-None-Match`` matches (weak comparison): the client's copy is current."""
+    tags = _etags(header)
+    return "*" in tags or any(_opaque(t) == etag for t in tags)
+
+
+def if_match_fails(header: str, etag: str) -> bool:
+    """``If-Match`` fails (strong comparison)."""
+    tags = _etags(header)
+    return not ("*" in tags or etag in tags)
+
+
+def if_range_matches(header: str, etag: str, mtime: float) -> bool:
+    """``If-Range`` holds: an entity tag compared strongly, or a date equal to Last-Modified."""
+    value = header.strip()
+    if value.startswith('"') or value.startswith("W/"):
+        return value == etag
+    date = parse_http_date(value)
+    return date is not None and date == int(mtime)
