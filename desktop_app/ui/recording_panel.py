@@ -1,0 +1,317 @@
+"""One recording on the Upload & Log page: inspection card, call details, Upload & Log, steps, result.
+
+Everything slow runs through ``tasks.run_task``: inspection, fixes, the submission (the runtime's
+``submit`` then its blocking ``run_submission``). The runtime's listener brings each change of the
+submission back to the GUI thread (``update_submission``), so the steps fill in as they happen.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.sync import history as h
+from desktop_app.ui import tasks
+from desktop_app.ui.details_form import CallDetailsForm
+from desktop_app.ui.explain import explain
+from desktop_app.ui.inspection_card import InspectionCard
+from desktop_app.ui.steps_view import StepsView
+
+
+def _inspect(path: str, progress: Any, cancel: threading.Event) -> tuple[Any, list[Any]]:
+    from desktop_app.audio.verdicts import fixes_for, inspect
+
+    inspection = inspect(path, progress=progress, cancel=cancel)
+    return inspection, fixes_for(inspection)
+
+
+def _prefill(path: str) -> Any:
+    try:
+        from desktop_app.audio.prefill import prefill_from_filename
+    except ImportError:  # the audio package's prefill is not there yet
+        return None
+    return prefill_from_filename(path)
+
+
+def _apply_fix(fix: Any, path: str, second: str | None) -> str:
+    from desktop_app.audio import fixes
+
+    if fix.kind == "swap":
+        return str(fixes.swap_channels(path))
+    if fix.kind == "merge":
+        assert second
+        return str(fixes.merge_legs(path, second))
+    return str(fixes.convert(path, fmt=fix.fmt))
+
+
+class RecordingPanel(QWidget):
+    changed = Signal()  # status text or readiness changed (the queue list shows it)
+    inspected = Signal()
+    finished = Signal(object)  # the final Submission of a run
+
+    def __init__(self, path: str, *, region: str = "US", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.original_path = path
+        self.path = path
+        self.runtime: Any = None
+        self.inspection: Any = None
+        self.fixes: list[Any] = []
+        self.submission_id: int | None = None
+        self.submission: h.Submission | None = None
+        self.running = False
+        self.status_text = "inspecting"
+        self.error = ""
+        self._cancel = threading.Event()
+
+        self.card = InspectionCard()
+        self.form = CallDetailsForm(region=region)
+        self.steps = StepsView()
+        self.upload_button = QPushButton("&Upload && Log")
+        self.upload_button.setToolTip("Upload the recording and log the call in HubSpot (Ctrl+Enter)")
+        self.upload_button.setEnabled(False)
+        self.why_not = QLabel("")
+        self.why_not.setWordWrap(True)
+        self.retry_button = QPushButton("&Retry")
+        self.retry_button.hide()
+        self.open_button = QPushButton("Open in &HubSpot")
+        self.open_button.hide()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        details_box = QGroupBox("Call details")
+        QVBoxLayout(details_box).addWidget(self.form)
+        steps_box = QGroupBox("Upload && Log")
+        sb = QVBoxLayout(steps_box)
+        actions = QHBoxLayout()
+        actions.addWidget(self.upload_button)
+        actions.addWidget(self.retry_button)
+        actions.addWidget(self.open_button)
+        actions.addStretch(1)
+        sb.addLayout(actions)
+        sb.addWidget(self.why_not)
+        sb.addWidget(self.steps)
+        sb.addWidget(self.message)
+
+        inner = QWidget()
+        col = QVBoxLayout(inner)
+        col.addWidget(self.card)
+        col.addWidget(details_box)
+        col.addWidget(steps_box)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self.form.validityChanged.connect(lambda _v: self.refresh())
+        self.upload_button.clicked.connect(self.upload)
+        self.retry_button.clicked.connect(self.retry)
+        self.open_button.clicked.connect(self.open_in_hubspot)
+        self.card.fixRequested.connect(self.request_fix)
+        self.setTabOrder(self.form.notes, self.upload_button)
+        self.inspect()
+        tasks.run_task(_prefill, path, name="prefill", on_result=self._prefilled, on_error=lambda _e: None)
+
+    # -- inspection ------------------------------------------------------------------------------
+    def inspect(self) -> None:
+        self.inspection = None
+        self.status_text = "inspecting"
+        self.card.progress.show()
+        progress = tasks.to_gui(self.card.set_progress)
+        path = self.path
+        tasks.run_task(_inspect, path, progress, self._cancel, name="inspect",
+                       on_result=lambda r: self._inspected(path, *r),
+                       on_error=lambda e: self._inspect_failed(path, e))
+        self.refresh()
+
+    def _inspected(self, path: str, inspection: Any, fixes: list[Any]) -> None:
+        if path != self.path:
+            return
+        self.inspection, self.fixes = inspection, fixes
+        self.card.show_inspection(path, inspection, fixes)
+        self.status_text = "ready to fill in" if inspection.uploadable else "cannot be uploaded"
+        if inspection.probe.duration_s:
+            self.form.prefill(duration_s=inspection.probe.duration_s)
+        self.refresh()
+        self.inspected.emit()
+
+    def _inspect_failed(self, path: str, exc: BaseException) -> None:
+        if path == self.path:
+            self.card.show_failure(path, f"The file could not be inspected: {exc}")
+            self.status_text = "cannot be uploaded"
+            self.refresh()
+            self.inspected.emit()
+
+    def _prefilled(self, prefill: Any) -> None:
+        if prefill is None:
+            return
+        self.form.prefill(start=prefill.start, duration_s=prefill.duration_s, from_number=prefill.from_number,
+                          to_number=prefill.to_number, direction=prefill.direction)
+
+    # -- fixes -----------------------------------------------------------------------------------
+    def request_fix(self, fix: Any) -> None:
+        second = None
+        if fix.needs_second_file:
+            second, _f = QFileDialog.getOpenFileName(self, "The other leg of this call", str(Path(self.path).parent),
+                                                     "Audio (*.wav *.flac *.mp3 *.m4a *.mp4 *.ogg *.opus)")
+            if not second:
+                return
+        self.apply_fix(fix, second)
+
+    def apply_fix(self, fix: Any, second: str | None = None) -> tasks.Task:
+        """Write the fixed file (in a worker) and inspect it; it replaces this recording's file."""
+        self.status_text = "fixing"
+        for b in self.card.fix_buttons:
+            b.setEnabled(False)
+        self.refresh()
+        return tasks.run_task(_apply_fix, fix, self.path, second, name=f"fix-{fix.kind}",
+                              on_result=self._fixed, on_error=self._fix_failed)
+
+    def _fixed(self, new_path: str) -> None:
+        self.path = new_path
+        self.card.player.stop()
+        self.inspect()
+
+    def _fix_failed(self, exc: BaseException) -> None:
+        for b in self.card.fix_buttons:
+            b.setEnabled(True)
+        self.status_text = "fix failed"
+        self.message.setText(f"✗ The fix could not be made: {exc}")
+        self.refresh()
+
+    # -- readiness -------------------------------------------------------------------------------
+    def blockers(self) -> list[str]:
+        """Why Upload & Log is not possible now (empty: it is)."""
+        out = []
+        if self.running:
+            out.append("Uploading…")
+        elif self.submission_id is not None:
+            out.append("Already submitted." if self.submission is None or self.submission.status != h.FAILED
+                       else "Failed: use Retry.")
+        if self.inspection is None:
+            out.append("The recording is being inspected.")
+        elif not self.inspection.uploadable:
+            out.append("The recording cannot be uploaded as it is (see the verdicts; a fix may help).")
+        if self.runtime is None:
+            out.append("Connecting to HubSpot…")
+        out.extend(self.form.errors().values())
+        return out
+
+    def can_upload(self) -> bool:
+        return not self.blockers()
+
+    def refresh(self) -> None:
+        reasons = self.blockers()
+        self.upload_button.setEnabled(not reasons)
+        self.why_not.setText("" if not reasons or self.submission_id is not None else
+                             "Not yet: " + " ".join(r for r in reasons[:3]))
+        self.changed.emit()
+
+    def set_runtime(self, runtime: Any, region: str) -> None:
+        self.runtime = runtime
+        self.form.set_client(getattr(runtime, "client", None), region)
+        self.refresh()
+
+    # -- Upload & Log ----------------------------------------------------------------------------
+    def upload(self) -> None:
+        if not self.can_upload():
+            return
+        details = self.form.details()
+        self.running = True
+        self.status_text = "uploading"
+        self.message.setText("")
+        self.refresh()
+        tasks.run_task(self.runtime.submit, Path(self.path), details, name="submit",
+                       on_result=self._submitted, on_error=self._run_failed)
+
+    def _submitted(self, submission_id: int) -> None:
+        self.submission_id = submission_id
+        self._run()
+
+    def _run(self) -> None:
+        assert self.submission_id is not None
+        self.running = True
+        self.refresh()
+        tasks.run_task(self.runtime.run_submission, self.submission_id, name="run-submission",
+                       on_result=self._ran, on_error=self._run_failed)
+
+    def retry(self) -> None:
+        if self.submission_id is None or self.running:
+            return
+        self.retry_button.hide()
+        self.message.setText("")
+        self.running = True
+        self.status_text = "retrying"
+        self.refresh()
+        sid = self.submission_id
+
+        def again() -> Any:
+            self.runtime.retry(sid)
+            return self.runtime.run_submission(sid)
+
+        tasks.run_task(again, name="retry", on_result=self._ran, on_error=self._run_failed)
+
+    def update_submission(self, sub: h.Submission) -> None:
+        """The runtime reported a change (already on the GUI thread)."""
+        if sub.id != self.submission_id:
+            return
+        self.submission = sub
+        self.steps.show_submission(sub)
+        self.status_text = sub.status
+        self.changed.emit()
+
+    def _ran(self, sub: h.Submission) -> None:
+        self.running = False
+        self.update_submission(sub)
+        if sub.status in (h.READY, h.TRANSCRIBED, h.NOT_TRANSCRIBED):
+            self.message.setText("✓ The call is in HubSpot" + (" and the recording is ready for transcription."
+                                                               if sub.status == h.READY else "."))
+            self.open_button.setVisible(bool(h.call_url(sub)))
+            self.retry_button.hide()
+        elif sub.status == h.FAILED:
+            self.show_error(sub.error or "failed", sub.error_status, sub.error_correlation_id)
+        else:
+            self.message.setText(f"Waiting to try again ({sub.error or 'HubSpot was busy'}).")
+        self.refresh()
+        self.finished.emit(sub)
+
+    def _run_failed(self, exc: BaseException) -> None:
+        self.running = False
+        self.show_error(str(exc), getattr(exc, "status", None), getattr(exc, "correlation_id", None))
+        self.status_text = "failed"
+        self.refresh()
+        self.finished.emit(self.submission)
+
+    def show_error(self, message: str, status: int | None, correlation_id: str | None) -> None:
+        self.error = message
+        lines = [f"✗ HubSpot said: {message}" if status else f"✗ {message}", explain(status, message)]
+        if status:
+            lines.append(f"HTTP {status}" + (f" · correlation id {correlation_id}" if correlation_id else ""))
+        self.message.setText("\n".join(lines))
+        self.retry_button.setVisible(self.submission_id is not None)
+
+    def open_in_hubspot(self) -> None:
+        url = h.call_url(self.submission) if self.submission else None
+        if url:
+            QDesktopServices.openUrl(QUrl(url))
+
+    def close_panel(self) -> None:
+        self._cancel.set()
+        self.card.player.stop()

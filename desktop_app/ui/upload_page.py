@@ -1,0 +1,184 @@
+"""The Upload & Log page: a queue of recordings (dropped or picked) and one panel for each."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.sync import history as h
+from desktop_app.ui import tasks
+from desktop_app.ui.recording_panel import RecordingPanel
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".mp4", ".ogg", ".opus", ".webm", ".amr", ".gsm", ".aac")
+FILE_FILTER = "Audio recordings (" + " ".join(f"*{s}" for s in AUDIO_SUFFIXES) + ");;All files (*)"
+
+
+def expand(paths: list[str]) -> list[str]:
+    """Files as given, folders as the audio files they hold (sorted); runs in a worker."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            for root, _dirs, files in os.walk(p):
+                out.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(AUDIO_SUFFIXES))
+        elif os.path.isfile(p):
+            out.append(p)
+    return out
+
+
+class UploadPage(QWidget):
+    folderUsed = Signal(str)
+    panelAdded = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None, *, region: str = "US", last_folder: str = "") -> None:
+        super().__init__(parent)
+        self.region = region
+        self.last_folder = last_folder
+        self.runtime: Any = None
+        self.owners: list[tuple[str, str]] = []
+        self.outcomes: list[tuple[str, str]] = []
+        self.panels: list[RecordingPanel] = []
+        self.setAcceptDrops(True)
+
+        self.queue = QListWidget()
+        self.queue.setAccessibleName("Recordings")
+        self.stack = QStackedWidget()
+        self.empty = QLabel("Drop call recordings (or folders) here, or press “Open recordings…” (Ctrl+O).\n\n"
+                            "Each one is inspected: format, the two channels (caller, recipient) and what to fix.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.stack.addWidget(self.empty)
+        self.open_button = QPushButton("&Open recordings…")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setEnabled(False)
+
+        left = QWidget()
+        lcol = QVBoxLayout(left)
+        lcol.setContentsMargins(0, 0, 0, 0)
+        lcol.addWidget(self.open_button)
+        lcol.addWidget(self.queue, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.remove_button)
+        row.addStretch(1)
+        lcol.addLayout(row)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(self.stack)
+        split.setStretchFactor(1, 1)
+        split.setSizes([220, 780])
+        QVBoxLayout(self).addWidget(split)
+
+        self.open_button.clicked.connect(self.pick_files)
+        self.remove_button.clicked.connect(self.remove_current)
+        self.queue.currentRowChanged.connect(self._select)
+
+    # -- adding ----------------------------------------------------------------------------------
+    def pick_files(self) -> None:
+        files, _f = QFileDialog.getOpenFileNames(self, "Open call recordings", self.last_folder, FILE_FILTER)
+        if files:
+            self.add_paths(files)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    def add_paths(self, paths: list[str]) -> tasks.Task:
+        """Queue recordings (folders are listed in a worker)."""
+        return tasks.run_task(expand, list(paths), name="list-files", on_result=self._add_files)
+
+    def _add_files(self, files: list[str]) -> None:
+        for f in files:
+            self.add_file(f)
+        if files:
+            self.last_folder = str(Path(files[-1]).parent)
+            self.folderUsed.emit(self.last_folder)
+
+    def add_file(self, path: str) -> RecordingPanel:
+        panel = RecordingPanel(path, region=self.region)
+        panel.form.set_owners(self.owners)
+        panel.form.set_outcomes(self.outcomes)
+        if self.runtime is not None:
+            panel.set_runtime(self.runtime, self.region)
+        item = QListWidgetItem(Path(path).name)
+        self.queue.addItem(item)
+        self.stack.addWidget(panel)
+        self.panels.append(panel)
+        panel.changed.connect(lambda p=panel, i=item: self._label(p, i))
+        self._label(panel, item)
+        self.queue.setCurrentItem(item)
+        self.remove_button.setEnabled(True)
+        self.panelAdded.emit(panel)
+        return panel
+
+    def _label(self, panel: RecordingPanel, item: QListWidgetItem) -> None:
+        item.setText(f"{Path(panel.path).name}\n{panel.status_text}")
+        item.setToolTip(panel.path)
+
+    def _select(self, row: int) -> None:
+        self.stack.setCurrentWidget(self.panels[row] if 0 <= row < len(self.panels) else self.empty)
+
+    def remove_current(self) -> None:
+        row = self.queue.currentRow()
+        if not (0 <= row < len(self.panels)) or self.panels[row].running:
+            return
+        panel = self.panels.pop(row)
+        panel.close_panel()
+        self.queue.takeItem(row)
+        self.stack.removeWidget(panel)
+        panel.deleteLater()
+        self.remove_button.setEnabled(bool(self.panels))
+
+    def current(self) -> RecordingPanel | None:
+        row = self.queue.currentRow()
+        return self.panels[row] if 0 <= row < len(self.panels) else None
+
+    def upload_current(self) -> None:
+        panel = self.current()
+        if panel is not None:
+            panel.upload()
+
+    # -- the runtime -----------------------------------------------------------------------------
+    def set_runtime(self, runtime: Any, region: str) -> None:
+        self.runtime, self.region = runtime, region
+        for panel in self.panels:
+            panel.set_runtime(runtime, region)
+        client = getattr(runtime, "client", None)
+        if client is not None:
+            tasks.run_task(client.owners, name="owners", on_result=self._owners, on_error=lambda _e: None)
+            tasks.run_task(client.call_dispositions, name="dispositions", on_result=self._outcomes,
+                           on_error=lambda _e: None)
+
+    def _owners(self, owners: list[Any]) -> None:
+        self.owners = [(str(o.id), o.name) for o in owners]
+        for panel in self.panels:
+            panel.form.set_owners(self.owners)
+
+    def _outcomes(self, dispositions: list[Any]) -> None:
+        self.outcomes = [(str(d.id), d.label) for d in dispositions]
+        for panel in self.panels:
+            panel.form.set_outcomes(self.outcomes)
+
+    def update_submission(self, sub: h.Submission) -> None:
+        for panel in self.panels:
+            panel.update_submission(sub)

@@ -1,0 +1,91 @@
+"""The Upload & Log page on real files: inspection, verdicts, lanes, fixes, the form's validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ui_helpers import speech, write_wav
+
+from desktop_app.ui import tasks
+from desktop_app.ui.upload_page import UploadPage
+
+
+def stereo(tmp: Path, name="2026-11-20_10-00-00_OUT_+12025550142_+12025550199.wav") -> Path:
+    return write_wav(tmp / name, [speech(4, start=0.2, freq=220), speech(4, start=1.1, freq=340, level=0.4)])
+
+
+def mono(tmp: Path, name: str, start: float, freq: float) -> Path:
+    return write_wav(tmp / name, [speech(4, start=start, freq=freq)])
+
+
+def _wait_inspected(qtbot, page, n):
+    qtbot.waitUntil(lambda: len(page.panels) == n and all(p.inspection is not None for p in page.panels),
+                    timeout=20000)
+
+
+def test_dropped_files_are_inspected_with_lanes_and_verdicts(qtbot, tmp_path):
+    page = UploadPage()
+    qtbot.addWidget(page)
+    good, bad = stereo(tmp_path), mono(tmp_path, "caller-leg.wav", 0.2, 220)
+    page.add_paths([str(good), str(bad)])
+    _wait_inspected(qtbot, page, 2)
+    good_panel, mono_panel = page.panels
+    assert good_panel.inspection.uploadable
+    assert good_panel.card.waveform.lane_names() == ["Caller", "Recipient"]
+    assert "stereo" in good_panel.card.facts.text() and "8 kHz" in good_panel.card.facts.text()
+    assert mono_panel.card.waveform.lane_names() == ["Caller"]
+    assert "mono" in mono_panel.inspection.codes()
+    assert any("⚠" in t for t in mono_panel.card.verdict_texts())
+    labels = [b.text() for b in mono_panel.card.fix_buttons]
+    assert any(label.startswith("Merge") for label in labels)
+    assert len(good_panel.card.player.solo_buttons) == 3  # both, caller, recipient
+
+
+def test_merging_two_legs_makes_a_stereo_recording(qtbot, tmp_path):
+    page = UploadPage()
+    qtbot.addWidget(page)
+    caller = mono(tmp_path, "caller-leg.wav", 0.2, 220)
+    recipient = mono(tmp_path, "recipient-leg.wav", 1.0, 340)
+    page.add_paths([str(caller)])
+    _wait_inspected(qtbot, page, 1)
+    panel = page.panels[0]
+    merge = next(f for f in panel.fixes if f.kind == "merge")
+    panel.apply_fix(merge, str(recipient))
+    qtbot.waitUntil(lambda: panel.path != str(caller) and panel.inspection is not None, timeout=20000)
+    assert panel.inspection.probe.channels == 2
+    assert "mono" not in panel.inspection.codes()
+    assert panel.card.waveform.lane_names() == ["Caller", "Recipient"]
+    assert Path(panel.path).exists() and caller.exists()  # the original is kept
+
+
+def test_folder_drop_lists_its_audio_files(qtbot, tmp_path):
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    stereo(folder, "a.wav")
+    stereo(folder, "b.wav")
+    (folder / "notes.txt").write_text("not audio")
+    page = UploadPage()
+    qtbot.addWidget(page)
+    page.add_paths([str(folder)])
+    _wait_inspected(qtbot, page, 2)
+    assert sorted(Path(p.path).name for p in page.panels) == ["a.wav", "b.wav"]
+    assert page.last_folder == str(folder)
+
+
+def test_bad_then_good_number_is_marked_where_it_is(qtbot, tmp_path):
+    page = UploadPage()
+    qtbot.addWidget(page)
+    page.show()
+    page.add_paths([str(stereo(tmp_path, "call.wav"))])
+    _wait_inspected(qtbot, page, 1)
+    form = page.panels[0].form
+    form.from_number.setText("555 12")
+    assert "from_number" in form.errors()
+    assert form.errors_["from_number"].isVisible() and form.from_number.property("invalid") is True
+    assert form.errors_["from_number"].text() == form.errors()["from_number"]
+    form.from_number.setText("(202) 555-0142")
+    form.from_number.editingFinished.emit()
+    assert "from_number" not in form.errors()
+    assert not form.errors_["from_number"].isVisible() and form.from_number.text() == "+12025550142"
+    assert not page.panels[0].upload_button.isEnabled()  # no runtime, no contact yet
+    assert tasks.pending() >= 0
