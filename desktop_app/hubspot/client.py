@@ -192,7 +192,6 @@ class HubSpotClient:
 
     def send(self, req: ApiRequest) -> requests.Response:
         """Send ``req`` and return the successful (2xx) response, or raise ``HubSpotError``."""
-        url = self.config.base_url + req.path
         refreshed = False
         attempt = 0
         while True:
@@ -201,11 +200,11 @@ class HubSpotClient:
             ticket = self.limiter.acquire(req.kind)
             started = time.monotonic()
             try:
-                resp = self.session.request(
-                    req.method, url, params=[*req.params, *auth_params] or None,
-                    json=req.json if req.form is None else None, data=list(req.form) if req.form else None,
-                    headers=headers, timeout=(self.config.connect_timeout, self.config.read_timeout),
-                    allow_redirects=False)
+                prepared = self.session.prepare_request(
+                    endpoints.http_request(req, self.config.base_url, headers=headers, extra_params=auth_params))
+                env = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+                resp = self.session.send(prepared, timeout=(self.config.connect_timeout, self.config.read_timeout),
+                                         allow_redirects=False, **env)
             except requests.RequestException as exc:
                 self.limiter.release(ticket)
                 err = errors.from_exception(exc, secrets=self._secrets(), operation=req.operation,
@@ -295,10 +294,6 @@ class HubSpotClient:
         if current.url_to_retrieve_authed_recording != url:
             return self.update_recording_settings(url, app_id)
         return current
-
-    def delete_calling_settings(self, app_id: str | int | None = None) -> None:
-        """Remove the app's calling settings (HubSpot has no DELETE for the recording URL alone)."""
-        self.send(endpoints.calling_settings_delete(self._app_id(app_id)))
 
     def mark_recording_ready(self, call_id: str | int) -> None:
         """``POST /crm/v3/extensions/calling/recordings/ready``: HubSpot may now fetch and transcribe."""

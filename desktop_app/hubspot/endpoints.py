@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import requests
+
 from desktop_app.hubspot import phones
 from desktop_app.hubspot.config import is_loopback_url
 from desktop_app.hubspot.models import AssociationType
@@ -62,6 +64,15 @@ class ApiRequest:
     auth: Auth = "bearer"
     kind: str = STANDARD
     creates: bool = False
+
+
+def http_request(req: ApiRequest, base_url: str, *, headers: Mapping[str, str] | None = None,
+                 extra_params: Sequence[tuple[str, str]] = ()) -> requests.Request:
+    """The ``requests.Request`` for ``req`` against ``base_url`` (auth goes in ``headers``/``extra_params``)."""
+    params = [*req.params, *extra_params]
+    return requests.Request(
+        req.method, base_url.rstrip("/") + req.path, params=params or None, headers=dict(headers or {}),
+        json=req.json if req.form is None else None, data=list(req.form) if req.form else None)
 
 
 def _seg(value: str | int) -> str:
@@ -113,13 +124,6 @@ def recording_settings_update(app_id: str | int, url: str, *, allow_http: bool =
     return ApiRequest("recording_settings.update", "PATCH",
                       f"/crm/v3/extensions/calling/{_app_id(app_id)}/settings/recording",
                       json={"urlToRetrieveAuthedRecording": validate_recording_url(url, allow_http=allow_http)},
-                      auth="developer")
-
-
-def calling_settings_delete(app_id: str | int) -> ApiRequest:
-    """Remove the app's calling settings. HubSpot describes no DELETE for the recording settings
-    alone; this is the DELETE it does describe, on ``/settings`` (it removes them all)."""
-    return ApiRequest("calling_settings.delete", "DELETE", f"/crm/v3/extensions/calling/{_app_id(app_id)}/settings",
                       auth="developer")
 
 

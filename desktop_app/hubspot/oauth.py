@@ -78,7 +78,8 @@ class LoopbackReceiver:
         self._server = http.server.HTTPServer((host, port), Handler)
         self._outcome = outcome
         self._done = done
-        self._thread = threading.Thread(target=self._server.serve_forever, name="oauth-loopback", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="oauth-loopback",
+                                        daemon=True)
         self._thread.start()
 
     @property

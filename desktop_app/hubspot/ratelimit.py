@@ -3,8 +3,8 @@
 One ``RateLimiter`` per account, shared by every thread (``shared_limiter``). It keeps:
 
 - a window of ``limit`` requests per ``interval`` seconds (HubSpot: 100/190/250 per 10 s by tier);
-- a separate window for the search endpoints (about 4 per second per token; their answers may
-  carry no rate-limit headers);
+- a separate window for the search endpoints (about 4 per second per token; HubSpot's
+  descriptions exempt them from the ten-second window, and their answers may carry no headers);
 - a daily budget, which resets at midnight in the account's time zone.
 
 Each request holds a slot from ``acquire`` until its answer arrives; the slot then counts until
@@ -75,7 +75,7 @@ class Ticket:
     """A request's hold on the limiter, from ``acquire`` to ``release``."""
 
     kind: str
-    slots: tuple[_Slot, ...]
+    slot: _Slot
 
 
 class RateLimiter:
@@ -162,7 +162,7 @@ class RateLimiter:
     def acquire(self, kind: str = STANDARD) -> Ticket:
         """Wait until a request of ``kind`` may go; raise ``HubSpotError`` (DAILY) when the day's
         budget is used up."""
-        names = (STANDARD, SEARCH) if kind == SEARCH else (STANDARD,)
+        window = self._windows[kind]
         started = self._clock()
         with self._cond:
             while True:
@@ -172,18 +172,17 @@ class RateLimiter:
                     self._daily_stopped = True
                     raise self._daily_error()
                 now = self._clock()
-                wait = max(self._windows[n].wait_needed(now) for n in names)
+                wait = window.wait_needed(now)
                 if wait <= 0:
                     break
                 self._cond.wait(timeout=wait)
-            slots = tuple(_Slot() for _ in names)
-            for name, slot in zip(names, slots, strict=True):
-                self._windows[name].slots.append(slot)
+            slot = _Slot()
+            window.slots.append(slot)
             self._daily_used += 1
             if self._daily_remaining is not None:
                 self._daily_remaining -= 1
             self.waited_s += self._clock() - started
-        return Ticket(kind, slots)
+        return Ticket(kind, slot)
 
     def release(self, ticket: Ticket, *, status: int | None = None,
                 headers: Mapping[str, str] | None = None, policy_name: str | None = None,
@@ -191,9 +190,8 @@ class RateLimiter:
         """Record the answer (or its absence) of a request that held ``ticket``."""
         with self._cond:
             now = self._clock()
-            for slot in ticket.slots:
-                slot.done_at = now
-            window = self._windows[SEARCH if ticket.kind == SEARCH else STANDARD]
+            ticket.slot.done_at = now
+            window = self._windows[ticket.kind]
             if headers:
                 self._adjust(headers, now, ticket.kind)
             if status == 429:
@@ -205,12 +203,6 @@ class RateLimiter:
                     window.blocked_until = max(window.blocked_until, now + pause)
             self._cond.notify_all()
 
-    def raise_if_daily_stopped(self, status: int | None = None) -> None:
-        with self._cond:
-            self._roll_day()
-            if self._daily_stopped:
-                raise self._daily_error(status)
-
     def _adjust(self, headers: Mapping[str, str], now: float, kind: str) -> None:
         def num(name: str) -> int | None:
             value = headers.get(name)
@@ -220,7 +212,7 @@ class RateLimiter:
                 return None
 
         # The search endpoints' headers (when present) describe the search window.
-        window = self._windows[SEARCH if kind == SEARCH else STANDARD]
+        window = self._windows[kind]
         interval_ms, maximum, remaining = num(H_INTERVAL), num(H_MAX), num(H_REMAINING)
         if interval_ms and interval_ms > 0:
             window.interval = interval_ms / 1000.0

@@ -1,0 +1,116 @@
+"""Fixtures for the HubSpot client's tests, and the contract check.
+
+**Contract check.** Every request the client sends to a HubSpot stand-in during these tests (the
+sandbox or a scripted server) is recorded at the transport (``HTTPAdapter.send``) and, when the
+test ends, validated against HubSpot's OpenAPI descriptions (the trimmed copy in
+``desktop_app/hubspot/spec``): path, method, parameters, media type, body schema, plus the auth
+the operation accepts. A request that does not match fails the test that sent it, whatever the
+server answered — so the sandbox cannot drift from HubSpot by agreeing with the client.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from hs_support import Scripted
+from requests.adapters import HTTPAdapter
+
+from desktop_app import USER_AGENT
+from desktop_app.hubspot import spec
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A request as it left the client (after auth was added)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+
+
+@dataclass
+class ContractRecorder:
+    bases: set[str] = field(default_factory=set)
+    sent: list[Sent] = field(default_factory=list)
+    checked: set[str] = field(default_factory=set)  # operationIds validated in this session
+
+    def watch(self, base_url: str) -> None:
+        """Treat requests to ``base_url`` as requests to HubSpot."""
+        self.bases.add(base_url.rstrip("/"))
+
+    def record(self, request: requests.PreparedRequest) -> None:
+        url = request.url or ""
+        if any(url.startswith(b + "/") for b in self.bases):
+            body = request.body.encode() if isinstance(request.body, str) else request.body
+            self.sent.append(Sent(str(request.method), url, dict(request.headers), body))
+
+
+def contract_problems(sent: Sent) -> tuple[str | None, list[str]]:
+    """(operationId, problems) of one sent request, judged by HubSpot's descriptions alone."""
+    parts = urllib.parse.urlsplit(sent.url)
+    check = spec.check_request(sent.method, parts.path, parts.query, sent.headers.get("Content-Type"),
+                               sent.body)
+    if check.operation is None:
+        return None, [f"{sent.method} {parts.path} is no operation HubSpot describes "
+                      f"(methods there: {check.allowed_methods or 'none'})"]
+    problems = [p.message for p in check.problems]
+    op = check.operation
+    query = urllib.parse.parse_qs(parts.query)
+    bearer = sent.headers.get("Authorization", "")
+    if sent.headers.get("User-Agent") != USER_AGENT:
+        problems.append(f"User-Agent is {sent.headers.get('User-Agent')!r}, not {USER_AGENT!r}")
+    security = op.security
+    if not security:  # the operation takes no auth (the token endpoint): none may be sent
+        if bearer or "hapikey" in query:
+            problems.append("credentials sent to an operation that takes none")
+    else:
+        developer_ok = "/extensions/calling/" in op.path and "/settings" in op.path
+        if "hapikey" in query:
+            if not developer_ok:
+                problems.append("the developer API key was sent to an operation that does not take it")
+            if bearer:
+                problems.append("both a developer API key and a bearer token were sent")
+        elif not (bearer.startswith("Bearer ") and len(bearer) > len("Bearer ")):
+            problems.append("no bearer token sent to an operation that needs one")
+    return op.operation_id, problems
+
+
+_RECORDER = ContractRecorder()
+_real_send = HTTPAdapter.send
+
+
+def _recording_send(self: HTTPAdapter, request: requests.PreparedRequest, *args: Any,
+                    **kwargs: Any) -> requests.Response:
+    _RECORDER.record(request)
+    return _real_send(self, request, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def contract(monkeypatch: pytest.MonkeyPatch) -> Iterator[ContractRecorder]:
+    """Records this test's requests to watched servers and validates them when the test ends."""
+    monkeypatch.setattr(HTTPAdapter, "send", _recording_send)
+    _RECORDER.bases.clear()
+    _RECORDER.sent.clear()
+    yield _RECORDER
+    failures = []
+    for sent in _RECORDER.sent:
+        op_id, problems = contract_problems(sent)
+        if op_id:
+            _RECORDER.checked.add(op_id)
+        failures += [f"{sent.method} {urllib.parse.urlsplit(sent.url).path}: {p}" for p in problems]
+    _RECORDER.sent.clear()
+    assert not failures, "requests that HubSpot's descriptions do not allow:\n" + "\n".join(failures)
+
+
+@pytest.fixture
+def scripted(contract: ContractRecorder) -> Iterator[Scripted]:
+    server = Scripted()
+    contract.watch(server.url)
+    yield server
+    server.stop()
