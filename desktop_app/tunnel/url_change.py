@@ -106,3 +106,16 @@ class RecordingUrlFollower:
             except Exception:
                 log.exception("recording the URL change in the history failed")
         return entry
+
+
+class _History(Protocol):
+    def add_event(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None: ...
+
+
+def history_recorder(history: _History) -> Callable[[dict[str, Any]], None]:
+    """The ``record`` callback writing each URL change into the sync history's events."""
+
+    def record(entry: dict[str, Any]) -> None:
+        history.add_event(str(entry["kind"]), str(entry["message"]), entry)
+
+    return record
