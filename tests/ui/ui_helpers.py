@@ -14,7 +14,7 @@ STATUS_CYCLE = ("transcribed", "ready", "failed", "queued", "running", "not-tran
 
 
 def fill_history(history: h.History, n: int, *, start: dt.datetime | None = None, agents=("ana", "ben"),
-                 statuses=STATUS_CYCLE) -> None:
+                 statuses=STATUS_CYCLE, prefix: str = "ext") -> None:
     """``n`` submissions, one a minute back from ``start``, statuses and agents cycling."""
     start = start or dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
     rows = []
@@ -24,7 +24,7 @@ def fill_history(history: h.History, n: int, *, start: dt.datetime | None = None
                    "contact_id": str(500 + i % 7)}
         rows.append({
             "created_at": h.iso(start - dt.timedelta(minutes=i)), "agent": agents[i % len(agents)],
-            "recording_path": f"/rec/{i}.wav", "recording_name": f"{i}.wav", "external_id": f"ext-{i}",
+            "recording_path": f"/rec/{i}.wav", "recording_name": f"{i}.wav", "external_id": f"{prefix}-{i}",
             "details": json.dumps(details), "title": details["title"], "owner_id": details["owner_id"],
             "contact_id": details["contact_id"], "from_number": details["from_number"],
             "to_number": details["to_number"], "duration_ms": details["duration_ms"], "state": "ready_marked",

@@ -1,0 +1,284 @@
+"""The Sync history page: filters, the lazy table, a detail pane with the step timeline, actions.
+
+Filters become a ``history.Query`` and go to the store (SQL), never to a proxy over loaded rows, so
+they cover all 100,000 rows and not only the pages already fetched. Totals per day and the CSV
+export use the same query; both run in workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import Any
+
+from PySide6.QtCore import QDate, QItemSelectionModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.sync import history as h
+from desktop_app.ui import tasks
+from desktop_app.ui.history_model import (
+    Column,
+    HistoryModel,
+    day_range,
+    format_duration,
+    format_time,
+)
+from desktop_app.ui.status_chip import CHIP_COLOURS, StatusChipDelegate
+from desktop_app.ui.steps_view import MARKS, STEP_LABELS
+
+
+def export_csv(history: h.History, query: h.Query, path: str) -> int:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        history.export_csv(query, out=fh)  # type: ignore[arg-type]
+    return history.count(query)
+
+
+def detail_html(sub: h.Submission) -> str:
+    e = html.escape
+    d = sub.details
+    rows = [
+        ("Recording", sub.recording_name), ("Title", sub.title), ("Agent", sub.agent),
+        ("From → to", f"{d.get('from_number', '')} → {d.get('to_number', '')} ({d.get('direction', '')})"),
+        ("Duration", format_duration(sub.duration_ms)), ("Contact", sub.contact_id), ("Owner", sub.owner_id),
+        ("Call id", sub.call_id or ""), ("External id", sub.external_id),
+    ]
+    colour = CHIP_COLOURS.get(sub.status, "#7f8c8d")
+    out = [f"<p><span style='background:{colour};color:white'>&nbsp;{e(sub.status)}&nbsp;</span> "
+           f"submitted {e(format_time(sub.created_at))}</p><table>"]
+    out += [f"<tr><td><b>{e(k)}</b>&nbsp;</td><td>{e(str(v))}</td></tr>" for k, v in rows if v]
+    out.append("</table>")
+    if sub.error:
+        out.append(f"<p style='color:#c0392b'><b>HubSpot said:</b> {e(sub.error)}"
+                   + (f"<br>HTTP {sub.error_status}" if sub.error_status else "")
+                   + (f"<br>Correlation id: {e(sub.error_correlation_id)}" if sub.error_correlation_id else "")
+                   + "</p>")
+    out.append("<h4>Steps</h4><table>")
+    for s in sub.steps:
+        extra = []
+        if s.http_status:
+            extra.append(f"HTTP {s.http_status}")
+        if s.message:
+            extra.append(e(s.message))
+        if s.correlation_id:
+            extra.append(f"correlation id {e(s.correlation_id)}")
+        out.append(f"<tr><td>{MARKS.get(s.outcome, '?')}</td><td>{e(format_time(s.started_at))}</td>"
+                   f"<td>{e(STEP_LABELS.get(s.step, s.step))} (attempt {s.attempt})</td>"
+                   f"<td>{e(s.outcome)}</td><td>{' · '.join(extra)}</td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+class HistoryPage(QWidget):
+    retried = Signal(list)
+    exported = Signal(str, int)
+    totalsShown = Signal()
+
+    def __init__(self, history: h.History, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.runtime: Any = None
+        self.model = HistoryModel(history, self)
+
+        self.status = QComboBox()
+        self.status.setAccessibleName("Status filter")
+        self.status.addItem("All statuses", "")
+        for s in h.STATUSES:
+            self.status.addItem(s, s)
+        self.use_since = QCheckBox("From")
+        self.since = QDateEdit(calendarPopup=True, displayFormat="yyyy-MM-dd")
+        self.since.setDate(QDate.currentDate().addDays(-7))
+        self.use_until = QCheckBox("to")
+        self.until = QDateEdit(calendarPopup=True, displayFormat="yyyy-MM-dd")
+        self.until.setDate(QDate.currentDate())
+        self.agent = QLineEdit(placeholderText="Agent")
+        self.owner = QLineEdit(placeholderText="Owner id")
+        self.text = QLineEdit(placeholderText="Search titles, numbers, ids, errors")
+        self.text.setClearButtonEnabled(True)
+        for w, name in ((self.agent, "Agent filter"), (self.owner, "Owner filter"), (self.text, "Text filter")):
+            w.setAccessibleName(name)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setItemDelegateForColumn(Column.STATUS, StatusChipDelegate(self.table))
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.horizontalHeader().setSectionResizeMode(Column.TITLE, QHeaderView.ResizeMode.Stretch)
+        self.table.setColumnWidth(Column.TIME, 130)
+        self.table.setColumnWidth(Column.STATUS, 120)
+        self.table.setAccessibleName("Submissions")
+        self.detail = QTextBrowser()
+        self.detail.setOpenExternalLinks(False)
+        self.detail.setAccessibleName("Submission details")
+        self.retry_button = QPushButton("&Retry selected")
+        self.open_button = QPushButton("Open in &HubSpot")
+        self.export_button = QPushButton("&Export CSV…")
+        self.refresh_button = QPushButton("Re&fresh")
+        self.count_label = QLabel("")
+        self.totals = QLabel("")
+        self.totals.setWordWrap(True)
+        self.totals.setTextFormat(Qt.TextFormat.RichText)
+
+        filters = QHBoxLayout()
+        for w in (self.status, self.use_since, self.since, self.use_until, self.until, self.agent, self.owner):
+            filters.addWidget(w)
+        filters.addWidget(self.text, 1)
+        actions = QHBoxLayout()
+        for w in (self.retry_button, self.open_button, self.export_button, self.refresh_button):
+            actions.addWidget(w)
+        actions.addStretch(1)
+        actions.addWidget(self.count_label)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        right = QWidget()
+        rcol = QVBoxLayout(right)
+        rcol.setContentsMargins(0, 0, 0, 0)
+        rcol.addWidget(self.detail, 1)
+        rcol.addWidget(QLabel("<b>Per day</b>"))
+        rcol.addWidget(self.totals)
+        split.addWidget(right)
+        split.setSizes([700, 340])
+        col = QVBoxLayout(self)
+        col.addLayout(filters)
+        col.addWidget(split, 1)
+        col.addLayout(actions)
+
+        self._debounce = QTimer(self, singleShot=True, interval=250)
+        self._debounce.timeout.connect(self.apply_filters)
+        self.status.currentIndexChanged.connect(lambda _i: self.apply_filters())
+        for cb in (self.use_since, self.use_until):
+            cb.toggled.connect(lambda _c: self.apply_filters())
+        for de in (self.since, self.until):
+            de.dateChanged.connect(lambda _d: self._debounce.start())
+        for le in (self.agent, self.owner, self.text):
+            le.textChanged.connect(lambda _t: self._debounce.start())
+        self.table.selectionModel().selectionChanged.connect(lambda *_a: self._selection_changed())
+        self.model.loaded.connect(self._loaded)
+        self.model.failed.connect(self.count_label.setText)
+        self.retry_button.clicked.connect(self.retry_selected)
+        self.open_button.clicked.connect(self.open_selected)
+        self.export_button.clicked.connect(self.export_dialog)
+        self.refresh_button.clicked.connect(self.apply_filters)
+        self._selection_changed()
+        self.apply_filters()
+
+    # -- filters ---------------------------------------------------------------------------------
+    def query(self) -> h.Query:
+        start = self.since.date().toPython() if self.use_since.isChecked() else None
+        end = self.until.date().toPython() if self.use_until.isChecked() else None
+        since, until = day_range(start, end)  # type: ignore[arg-type]
+        status = self.status.currentData()
+        return h.Query(statuses=(status,) if status else (), agent=self.agent.text().strip() or None,
+                       owner_id=self.owner.text().strip() or None, since=since, until=until,
+                       text=self.text.text().strip() or None)
+
+    def apply_filters(self) -> None:
+        query = self.query()
+        self.model.set_query(query)
+        tasks.run_task(self.history.totals_per_day, query, name="totals", on_result=self._show_totals)
+
+    def _loaded(self) -> None:
+        self.count_label.setText(f"{self.model.total:,} submissions ({self.model.rowCount():,} loaded)")
+        self._selection_changed()
+
+    def _show_totals(self, rows: list[dict[str, Any]]) -> None:
+        lines = []
+        for r in rows[-14:][::-1]:
+            parts = [f"{r['total']} total"] + [f"{r[s]} {s}" for s in h.STATUSES if r.get(s)]
+            lines.append(f"<b>{html.escape(r['day'])}</b>: {', '.join(parts)}")
+        self.totals.setText("<br>".join(lines) or "No submissions.")
+        self.totals_rows = rows
+        self.totalsShown.emit()
+
+    # -- selection -------------------------------------------------------------------------------
+    def selected(self) -> list[h.Submission]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.submission(r) for r in rows]
+
+    def select_row(self, row: int) -> None:
+        self.table.selectionModel().select(
+            self.model.index(row, 0),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+
+    def _selection_changed(self) -> None:
+        subs = self.selected()
+        self.retry_button.setEnabled(self.runtime is not None and any(s.status == h.FAILED for s in subs))
+        self.open_button.setEnabled(len(subs) == 1 and h.call_url(subs[0]) is not None)
+        if len(subs) == 1:
+            sid = subs[0].id
+            tasks.run_task(self.history.get, sid, name="detail",
+                           on_result=lambda sub: self._show_detail(sid, sub))
+        else:
+            self.detail.setHtml(f"<p>{len(subs)} submissions selected.</p>" if subs else
+                                "<p>Select a submission to see its steps.</p>")
+
+    def _show_detail(self, sid: int, sub: h.Submission | None) -> None:
+        current = self.selected()
+        if sub is not None and len(current) == 1 and current[0].id == sid:
+            self.detail.setHtml(detail_html(sub))
+            self.shown_detail = sub
+
+    # -- actions ---------------------------------------------------------------------------------
+    def set_runtime(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self._selection_changed()
+
+    def retry_selected(self) -> list[int]:
+        """Put the selected failed submissions back in the queue and run them (in workers)."""
+        ids = [s.id for s in self.selected() if s.status == h.FAILED]
+        if not ids or self.runtime is None:
+            return []
+        runtime = self.runtime
+        for sid in ids:
+            def again(sid: int = sid) -> Any:
+                runtime.retry(sid)
+                return runtime.run_submission(sid)
+            tasks.run_task(again, name="retry", on_result=self.model.update_submission,
+                           on_error=lambda e: self.count_label.setText(f"Retry failed: {e}"))
+        self.retried.emit(ids)
+        return ids
+
+    def open_selected(self) -> None:
+        subs = self.selected()
+        url = h.call_url(subs[0]) if len(subs) == 1 else None
+        if url:
+            QDesktopServices.openUrl(QUrl(url))
+
+    def export_dialog(self) -> None:
+        name = f"callrelay-history-{dt.date.today().isoformat()}.csv"
+        path, _f = QFileDialog.getSaveFileName(self, "Export the history (current filter)", name, "CSV (*.csv)")
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str) -> tasks.Task:
+        return tasks.run_task(export_csv, self.history, self.query(), path, name="export",
+                              on_result=lambda n: self._exported(path, n),
+                              on_error=lambda e: self.count_label.setText(f"Export failed: {e}"))
+
+    def _exported(self, path: str, n: int) -> None:
+        self.count_label.setText(f"Exported {n:,} submissions to {path}")
+        self.exported.emit(path, n)
+
+    def update_submission(self, sub: h.Submission) -> None:
+        self.model.update_submission(sub)
+        current = self.selected()
+        if len(current) == 1 and current[0].id == sub.id:
+            self._selection_changed()
