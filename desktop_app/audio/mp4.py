@@ -80,6 +80,7 @@ def parse(fh: BinaryIO, size: int) -> Mp4Info:
         if b"moof" in seen:
             info.needs_demuxer = True
         elif b"mdat" in seen:
+            info.findings.clear()
             info.findings.append(("truncated", "The MP4 file was never finished: it has audio data but no index "
                                   "(the 'moov' box), so no player can read it."))
         else:

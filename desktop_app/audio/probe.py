@@ -488,7 +488,7 @@ def _probe_with_pyav(result: ProbeResult) -> None:
                        (" (only video)." if result.has_video else "."))
         stream = audio[0]
         cc = stream.codec_context
-        result.codec = {"mp3float": "mp3", "mp2float": "mp2", "aac_fixed": "aac"}.get(cc.name, cc.name)
+        result.codec = str(getattr(cc.codec, "canonical_name", None) or cc.name)
         result.channels = cc.channels
         result.sample_rate = cc.sample_rate
         raw_bits = int(getattr(cc, "bits_per_raw_sample", 0) or 0)

@@ -20,6 +20,9 @@ from desktop_app.audio.probe import RAW_TAGS, WAV_ALAW, WAV_FLOAT, WAV_MULAW
 log = logging.getLogger(__name__)
 
 
+MAX_GAP_S = 600  # a gap in the timestamps longer than this is not filled beyond it
+
+
 class ReadError(Exception):
     """The samples cannot be read at all (the message is a sentence for the agent)."""
 
@@ -51,6 +54,7 @@ class Reader:
         self.channels = probe.channels or 0
         self.rate = probe.sample_rate or 0
         self.frames = 0
+        self._pos = 0  # samples decoded so far (frame by frame)
         self.errors = 0
         self.error_at_s: float | None = None
         self.lossless = True
@@ -108,12 +112,26 @@ class Reader:
                 "pcm_")
             pending: list[np.ndarray] = []
             have = 0
+            origin: int | None = None
+            tolerance = max(2, self.rate // 100)
             for frame in self._frames(container, stream):
                 arr = _frame_to_float(frame)
                 if arr.shape[0] != self.channels:
                     continue
+                if frame.pts is not None and frame.time_base is not None:
+                    at = int(round(float(frame.pts * frame.time_base) * self.rate))
+                    if origin is None:
+                        origin = at
+                    gap = at - origin - self._pos
+                    if gap > tolerance:  # frames were dropped (a damaged stretch): keep time with silence
+                        self._error(f"{gap} samples missing")
+                        gap = min(gap, self.rate * MAX_GAP_S)
+                        pending.append(np.zeros((self.channels, gap), dtype=np.float32))
+                        have += gap
+                        self._pos += gap
                 pending.append(arr)
                 have += arr.shape[1]
+                self._pos += arr.shape[1]
                 if have >= frames_per_block:
                     block = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
                     self.frames += block.shape[1]
@@ -141,10 +159,10 @@ class Reader:
             except (av.error.FFmpegError, ValueError) as exc:
                 self._error(exc)
 
-    def _error(self, exc: Exception) -> None:
+    def _error(self, exc: Exception | str) -> None:
         self.errors += 1
         if self.error_at_s is None:
-            self.error_at_s = self.frames / self.rate if self.rate else 0.0
+            self.error_at_s = self._pos / self.rate if self.rate else 0.0
         log.debug("decode error in %s: %s", self.path, exc)
 
 

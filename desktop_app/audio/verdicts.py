@@ -28,8 +28,8 @@ RISKY_CODECS = {"pcm_mulaw": "G.711 µ-law", "pcm_alaw": "G.711 A-law", "pcm_f64
 NAMES = {"wav": "WAV", "rf64": "RF64 (WAV over 4 GB)", "flac": "FLAC", "mp4": "MP4", "mp3": "MP3", "ogg": "Ogg",
          "webm": "WebM", "matroska": "Matroska", "amr": "AMR", "aac": "raw AAC (ADTS)", "aiff": "AIFF",
          "caf": "Core Audio (CAF)", "asf": "Windows Media"}
-CODEC_NAMES = {"gsm_ms": "GSM 6.10", "opus": "Opus", "vorbis": "Vorbis", "mp3": "MP3", "amrnb": "AMR-NB",
-               "amrwb": "AMR-WB", "adpcm_ms": "Microsoft ADPCM", "adpcm_ima_wav": "IMA ADPCM"}
+CODEC_NAMES = {"gsm_ms": "GSM 6.10", "opus": "Opus", "vorbis": "Vorbis", "mp3": "MP3", "amr_nb": "AMR-NB",
+               "amr_wb": "AMR-WB", "adpcm_ms": "Microsoft ADPCM", "adpcm_ima_wav": "IMA ADPCM"}
 
 VERY_SHORT_S = 2.0
 LOW_RATE_HZ = 8000
@@ -43,7 +43,7 @@ def _p(code: str, severity: str, message: str) -> Problem:
 def judge(pr: ProbeResult, analysis: Analysis | None = None, analysis_error: str | None = None) -> list[Problem]:
     problems: list[Problem] = list(pr.findings)
     codes = {p.code for p in problems}
-    if not pr.readable:
+    if not pr.readable or pr.codec is None:
         return problems
     if analysis_error:
         problems.append(_p("unreadable", "error", f"The audio cannot be decoded: {analysis_error}"))
@@ -100,7 +100,9 @@ def judge(pr: ProbeResult, analysis: Analysis | None = None, analysis_error: str
 
 def _judge_analysis(pr: ProbeResult, a: Analysis, codes: set[str]) -> list[Problem]:
     out: list[Problem] = []
-    if a.decode_errors:
+    cut_at_end = ("truncated" in codes and a.decode_errors == 1 and a.decode_error_at_s is not None
+                  and pr.duration_s is not None and a.decode_error_at_s >= pr.duration_s - TRUNCATION_TOLERANCE_S)
+    if a.decode_errors and not cut_at_end:
         at = f" (first at {_clock(a.decode_error_at_s)})" if a.decode_error_at_s is not None else ""
         out.append(_p("unreadable", "warning",
                       f"Part of the audio is damaged: {a.decode_errors} block(s) cannot be decoded{at}, so "
