@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from desktop_app import cli
+
 from . import gen
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
