@@ -891,7 +891,7 @@ def h_assoc_list(sb: Sandbox, ctx: _Ctx) -> Outcome:
     links = [a for a in sb.associations() if a["fromType"] == from_kind and a["fromId"] == oid
              and a["toType"] == to_kind]
     return Outcome(200, {"results": [{"toObjectId": a["toId"], "associationTypes": [
-        {"category": t["category"], "typeId": t["typeId"], "label": None} for t in a["types"]]} for a in links]})
+        {"category": t["category"], "typeId": t["typeId"]} for t in a["types"]]} for a in links]})
 
 
 def h_assoc_batch_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
