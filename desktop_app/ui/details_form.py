@@ -257,7 +257,7 @@ class CallDetailsForm(QWidget):
             self._search_task.cancel()
         self._search_task = tasks.run_task(
             find_contacts, self.client, self.contact_search.text(), self.party_number(), self.region,
-            name="contact-search", on_result=self._show_contacts, on_error=self._search_failed)
+            owner=self, name="contact-search", on_result=self._show_contacts, on_error=self._search_failed)
 
     def _show_contacts(self, found: list[Found]) -> None:
         self.contact_results.clear()
@@ -317,7 +317,7 @@ class CallDetailsForm(QWidget):
             if on_done:
                 on_done(None)
 
-        return tasks.run_task(create, name="create-contact", on_result=done, on_error=failed)
+        return tasks.run_task(create, owner=self, name="create-contact", on_result=done, on_error=failed)
 
     def _create_contact_dialog(self) -> None:
         from desktop_app.ui.dialogs import NewContactDialog

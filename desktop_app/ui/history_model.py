@@ -85,7 +85,7 @@ class HistoryModel(QAbstractTableModel):
         def load() -> tuple[int, list[h.Submission]]:
             return self.history.count(query), self.history.search(query, limit=page, offset=0)
 
-        tasks.run_task(load, name="history-load", on_result=lambda r: self._reset(generation, *r),
+        tasks.run_task(load, owner=self, name="history-load", on_result=lambda r: self._reset(generation, *r),
                        on_error=lambda e: self._failed(generation, e))
 
     def _reset(self, generation: int, total: int, rows: list[h.Submission]) -> None:
@@ -109,7 +109,7 @@ class HistoryModel(QAbstractTableModel):
             return
         self._loading = True
         generation, query, offset, page = self._generation, self.query, len(self._rows), self.page
-        tasks.run_task(self.history.search, query, limit=page, offset=offset, name="history-page",
+        tasks.run_task(self.history.search, query, limit=page, offset=offset, owner=self, name="history-page",
                        on_result=lambda rows: self._append(generation, offset, rows),
                        on_error=lambda e: self._failed(generation, e))
 

@@ -193,7 +193,7 @@ class HistoryPage(QWidget):
     def apply_filters(self) -> None:
         query = self.query()
         self.model.set_query(query)
-        tasks.run_task(self.history.totals_per_day, query, name="totals", on_result=self._show_totals)
+        tasks.run_task(self.history.totals_per_day, query, owner=self, name="totals", on_result=self._show_totals)
 
     def _loaded(self) -> None:
         self.count_label.setText(f"{self.model.total:,} submissions ({self.model.rowCount():,} loaded)")
@@ -224,7 +224,7 @@ class HistoryPage(QWidget):
         self.open_button.setEnabled(len(subs) == 1 and h.call_url(subs[0]) is not None)
         if len(subs) == 1:
             sid = subs[0].id
-            tasks.run_task(self.history.get, sid, name="detail",
+            tasks.run_task(self.history.get, sid, owner=self, name="detail",
                            on_result=lambda sub: self._show_detail(sid, sub))
         else:
             self.detail.setHtml(f"<p>{len(subs)} submissions selected.</p>" if subs else
@@ -251,7 +251,7 @@ class HistoryPage(QWidget):
             def again(sid: int = sid) -> Any:
                 runtime.retry(sid)
                 return runtime.run_submission(sid)
-            tasks.run_task(again, name="retry", on_result=self.model.update_submission,
+            tasks.run_task(again, owner=self, name="retry", on_result=self.model.update_submission,
                            on_error=lambda e: self.count_label.setText(f"Retry failed: {e}"))
         self.retried.emit(ids)
         return ids
@@ -269,7 +269,7 @@ class HistoryPage(QWidget):
             self.export_to(path)
 
     def export_to(self, path: str) -> tasks.Task:
-        return tasks.run_task(export_csv, self.history, self.query(), path, name="export",
+        return tasks.run_task(export_csv, self.history, self.query(), path, owner=self, name="export",
                               on_result=lambda n: self._exported(path, n),
                               on_error=lambda e: self.count_label.setText(f"Export failed: {e}"))
 

@@ -122,7 +122,7 @@ class Player(QWidget):
             self._switch(self._path)
         else:
             path = self._path
-            self._task = tasks.run_task(preview.solo_copy, path, channel, name="solo-copy",
+            self._task = tasks.run_task(preview.solo_copy, path, channel, owner=self, name="solo-copy",
                                         on_result=lambda out: self._switch(out) if self._solo == channel else None,
                                         on_error=self._solo_failed)
 

@@ -127,7 +127,7 @@ class RecordingPanel(QWidget):
         self.card.fixRequested.connect(self.request_fix)
         self.setTabOrder(self.form.notes, self.upload_button)
         self.inspect()
-        tasks.run_task(_prefill, path, name="prefill", on_result=self._prefilled, on_error=lambda _e: None)
+        tasks.run_task(_prefill, path, owner=self, name="prefill", on_result=self._prefilled, on_error=lambda _e: None)
 
     # -- inspection ------------------------------------------------------------------------------
     def inspect(self) -> None:
@@ -136,7 +136,7 @@ class RecordingPanel(QWidget):
         self.card.progress.show()
         progress = tasks.to_gui(self.card.set_progress)
         path = self.path
-        tasks.run_task(_inspect, path, progress, self._cancel, name="inspect",
+        tasks.run_task(_inspect, path, progress, self._cancel, owner=self, name="inspect",
                        on_result=lambda r: self._inspected(path, *r),
                        on_error=lambda e: self._inspect_failed(path, e))
         self.refresh()
@@ -181,7 +181,7 @@ class RecordingPanel(QWidget):
         for b in self.card.fix_buttons:
             b.setEnabled(False)
         self.refresh()
-        return tasks.run_task(_apply_fix, fix, self.path, second, name=f"fix-{fix.kind}",
+        return tasks.run_task(_apply_fix, fix, self.path, second, owner=self, name=f"fix-{fix.kind}",
                               on_result=self._fixed, on_error=self._fix_failed)
 
     def _fixed(self, new_path: str) -> None:
@@ -238,7 +238,7 @@ class RecordingPanel(QWidget):
         self.status_text = "uploading"
         self.message.setText("")
         self.refresh()
-        tasks.run_task(self.runtime.submit, Path(self.path), details, name="submit",
+        tasks.run_task(self.runtime.submit, Path(self.path), details, owner=self, name="submit",
                        on_result=self._submitted, on_error=self._run_failed)
 
     def _submitted(self, submission_id: int) -> None:
@@ -249,7 +249,7 @@ class RecordingPanel(QWidget):
         assert self.submission_id is not None
         self.running = True
         self.refresh()
-        tasks.run_task(self.runtime.run_submission, self.submission_id, name="run-submission",
+        tasks.run_task(self.runtime.run_submission, self.submission_id, owner=self, name="run-submission",
                        on_result=self._ran, on_error=self._run_failed)
 
     def retry(self) -> None:
@@ -266,7 +266,7 @@ class RecordingPanel(QWidget):
             self.runtime.retry(sid)
             return self.runtime.run_submission(sid)
 
-        tasks.run_task(again, name="retry", on_result=self._ran, on_error=self._run_failed)
+        tasks.run_task(again, owner=self, name="retry", on_result=self._ran, on_error=self._run_failed)
 
     def update_submission(self, sub: h.Submission) -> None:
         """The runtime reported a change (already on the GUI thread)."""

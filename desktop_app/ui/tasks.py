@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -122,10 +123,18 @@ def run_task(
     on_error: Callable[[BaseException], None] | None = None,
     name: str | None = None,
     pool: QThreadPool | None = None,
+    owner: QObject | None = None,
     **kwargs: Any,
 ) -> Task:
-    """Run ``func(*args, **kwargs)`` on the pool; its result or error reaches a callback on the GUI thread."""
+    """Run ``func(*args, **kwargs)`` on the pool; its result or error reaches a callback on the GUI thread.
+
+    ``owner`` (by default the object of a bound-method callback): when it has been deleted by the
+    time the work ends, the callbacks are skipped, as they are for a cancelled task.
+    """
     task = Task(name or getattr(func, "__name__", "task"))
+    if owner is None:
+        bound = getattr(on_result, "__self__", None)
+        owner = bound if isinstance(bound, QObject) else None
     relay = _get_relay()
     with _pending_lock:
         _pending.add(task)
@@ -134,7 +143,7 @@ def run_task(
         with _pending_lock:
             _pending.discard(task)
         task.done.set()
-        if task.cancelled:
+        if task.cancelled or (owner is not None and not shiboken6.isValid(owner)):
             return
         if error is None:
             if on_result is not None:

@@ -105,7 +105,7 @@ class UploadPage(QWidget):
 
     def add_paths(self, paths: list[str]) -> tasks.Task:
         """Queue recordings (folders are listed in a worker)."""
-        return tasks.run_task(expand, list(paths), name="list-files", on_result=self._add_files)
+        return tasks.run_task(expand, list(paths), owner=self, name="list-files", on_result=self._add_files)
 
     def _add_files(self, files: list[str]) -> None:
         for f in files:
@@ -165,8 +165,8 @@ class UploadPage(QWidget):
             panel.set_runtime(runtime, region)
         client = getattr(runtime, "client", None)
         if client is not None:
-            tasks.run_task(client.owners, name="owners", on_result=self._owners, on_error=lambda _e: None)
-            tasks.run_task(client.call_dispositions, name="dispositions", on_result=self._outcomes,
+            tasks.run_task(client.owners, owner=self, name="owners", on_result=self._owners, on_error=lambda _e: None)
+            tasks.run_task(client.call_dispositions, owner=self, name="dispositions", on_result=self._outcomes,
                            on_error=lambda _e: None)
 
     def _owners(self, owners: list[Any]) -> None:

@@ -1,0 +1,320 @@
+"""The Settings page, built from ``desktop_app.settings.DECLARED``.
+
+Each declared setting becomes a widget of its type (bool: check box; choices: combo box; int and
+float: spin boxes within the declared bounds; list: JSON text), grouped by the declaration's
+section, with its description as the tooltip and a line beneath. Secrets are separate fields
+written to the keyring (never to the settings file); the stored value is never shown back.
+Reading and writing the keyring (D-Bus) and testing the connection run in workers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app import keystore
+from desktop_app import settings as settings_mod
+from desktop_app.ui import tasks
+
+HIDDEN_SECTIONS = ("Window",)
+SECRETS = (
+    (keystore.HUBSPOT_ACCESS_TOKEN, "Private-app token", "HubSpot"),
+    (keystore.HUBSPOT_CLIENT_SECRET, "App client secret", "HubSpot"),
+    (keystore.HUBSPOT_DEVELOPER_API_KEY, "Developer API key", "HubSpot"),
+    (keystore.NGROK_AUTHTOKEN, "ngrok authtoken", "Tunnel"),
+)
+
+
+def connection_report(client: Any) -> list[str]:
+    """What "Test connection" shows: the portal, then each capability the app needs and whether it works."""
+    from desktop_app.hubspot.errors import HubSpotError
+
+    lines: list[str] = []
+    try:
+        acct = client.account_details()
+        lines.append(f"✓ Connected to portal {acct.portal_id} ({acct.account_type}, {acct.time_zone})")
+    except HubSpotError as exc:
+        return [f"✗ {exc.agent_message}"]
+    checks = (
+        ("Read owners", "crm.objects.owners.read", lambda: client.owners()),
+        ("Search contacts", "crm.objects.contacts.read", lambda: client.search_contacts_by_name("zz-callrelay-test")),
+        ("Read call outcomes", "crm.objects.contacts.read", lambda: client.call_dispositions()),
+    )
+    for label, scope, check in checks:
+        try:
+            check()
+            lines.append(f"✓ {label} ({scope})")
+        except HubSpotError as exc:
+            missing = exc.missing_scopes() if hasattr(exc, "missing_scopes") else []
+            lines.append(f"✗ {label}: missing {', '.join(missing) or scope}" if exc.status == 403
+                         else f"✗ {label}: {exc.agent_message}")
+    return lines
+
+
+def _read_secrets() -> dict[str, bool]:
+    return {name: bool(keystore.get(name)) for name, _l, _s in SECRETS}
+
+
+def _write_secrets(values: dict[str, str]) -> None:
+    for name, value in values.items():
+        keystore.set(name, value)
+
+
+class SettingsPage(QWidget):
+    saved = Signal()
+    tested = Signal(list)
+    secretsLoaded = Signal()
+
+    def __init__(self, settings: settings_mod.Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.runtime: Any = None
+        self.widgets: dict[str, QWidget] = {}
+        self.secret_fields: dict[str, QLineEdit] = {}
+        self.errors: dict[str, QLabel] = {}
+
+        groups: dict[str, QFormLayout] = {}
+        inner = QWidget()
+        col = QVBoxLayout(inner)
+        for decl in settings_mod.DECLARED:
+            if decl.section in HIDDEN_SECTIONS:
+                continue
+            if decl.section not in groups:
+                box = QGroupBox(decl.section)
+                groups[decl.section] = QFormLayout(box)
+                col.addWidget(box)
+            widget = self._widget_for(decl)
+            widget.setToolTip(decl.description)
+            widget.setAccessibleName(decl.name)
+            widget.setAccessibleDescription(decl.description)
+            self.widgets[decl.name] = widget
+            help_text = QLabel(decl.description)
+            help_text.setWordWrap(True)
+            help_text.setStyleSheet("color: palette(placeholder-text); font-size: small;")
+            error = QLabel("")
+            error.setStyleSheet("color: #c0392b;")
+            error.hide()
+            self.errors[decl.name] = error
+            cell = QVBoxLayout()
+            cell.setSpacing(1)
+            cell.addWidget(widget)
+            cell.addWidget(help_text)
+            cell.addWidget(error)
+            groups[decl.section].addRow(decl.name.split(".", 1)[-1].replace("_", " "), cell)
+        for name, label, section in SECRETS:
+            field = QLineEdit()
+            field.setEchoMode(QLineEdit.EchoMode.Password)
+            field.setPlaceholderText("checking the keyring…")
+            field.setAccessibleName(label)
+            field.setToolTip("Kept in the system keyring, never in a file. Leave empty to keep what is stored.")
+            self.secret_fields[name] = field
+            groups[section].addRow(label, field)
+
+        self.test_button = QPushButton("&Test connection")
+        self.signin_button = QPushButton("Sign in with HubSpot (OAuth)…")
+        self.test_result = QLabel("")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout()
+        row.addWidget(self.test_button)
+        row.addWidget(self.signin_button)
+        row.addStretch(1)
+        groups["HubSpot"].addRow(row)
+        groups["HubSpot"].addRow(self.test_result)
+        self.tunnel_state = QLabel("Tunnel: not started")
+        self.tunnel_state.setWordWrap(True)
+        groups["Tunnel"].addRow("State", self.tunnel_state)
+        col.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        self.save_button = QPushButton("&Save")
+        self.revert_button = QPushButton("Re&vert")
+        self.status = QLabel("")
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.revert_button)
+        bottom.addWidget(self.save_button)
+        outer = QVBoxLayout(self)
+        outer.addWidget(scroll, 1)
+        outer.addLayout(bottom)
+
+        self.save_button.clicked.connect(self.save)
+        self.revert_button.clicked.connect(self.load)
+        self.test_button.clicked.connect(self.test_connection)
+        self.signin_button.clicked.connect(self.sign_in)
+        self.load()
+
+    # -- widgets ---------------------------------------------------------------------------------
+    @staticmethod
+    def _widget_for(decl: settings_mod.Setting) -> QWidget:
+        if decl.type is bool:
+            return QCheckBox()
+        if decl.choices:
+            combo = QComboBox()
+            combo.addItems(list(decl.choices))
+            return combo
+        if decl.type is int:
+            spin = QSpinBox()
+            spin.setRange(int(decl.minimum if decl.minimum is not None else -2**31),
+                          int(min(decl.maximum if decl.maximum is not None else 2**31 - 1, 2**31 - 1)))
+            return spin
+        if decl.type is float:
+            dspin = QDoubleSpinBox()
+            dspin.setDecimals(1)
+            dspin.setRange(decl.minimum if decl.minimum is not None else -1e9,
+                           decl.maximum if decl.maximum is not None else 1e9)
+            return dspin
+        if decl.type is list:
+            text = QPlainTextEdit()
+            text.setTabChangesFocus(True)
+            text.setFixedHeight(60)
+            return text
+        return QLineEdit()
+
+    def _set(self, name: str, value: Any) -> None:
+        w = self.widgets[name]
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QComboBox):
+            w.setCurrentText(str(value))
+        elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            w.setValue(value)
+        elif isinstance(w, QPlainTextEdit):
+            w.setPlainText(json.dumps(value, indent=1) if value else "")
+        elif isinstance(w, QLineEdit):
+            w.setText(str(value))
+
+    def _get(self, name: str) -> Any:
+        w = self.widgets[name]
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, QComboBox):
+            return w.currentText()
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            return w.value()
+        if isinstance(w, QPlainTextEdit):
+            text = w.toPlainText().strip()
+            return json.loads(text) if text else []
+        assert isinstance(w, QLineEdit)
+        return w.text().strip()
+
+    def load(self) -> None:
+        for name in self.widgets:
+            self._set(name, self.settings.get(name))
+            self.errors[name].hide()
+        for field in self.secret_fields.values():
+            field.clear()
+        tasks.run_task(_read_secrets, owner=self, name="read-secrets", on_result=self._secrets_read,
+                       on_error=lambda e: self._secrets_read({}, str(e)))
+        self.status.setText("")
+
+    def _secrets_read(self, stored: dict[str, bool], problem: str = "") -> None:
+        for name, field in self.secret_fields.items():
+            field.setPlaceholderText(problem or ("•••••• stored in the keyring" if stored.get(name) else "not set"))
+        self.secretsLoaded.emit()
+
+    # -- saving ----------------------------------------------------------------------------------
+    def values(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values as entered, each checked against its declaration; errors shown where they are."""
+        good: dict[str, Any] = {}
+        bad: dict[str, str] = {}
+        for name in self.widgets:
+            try:
+                good[name] = settings_mod.validate(name, self._get(name))
+            except (settings_mod.SettingsError, ValueError) as exc:
+                bad[name] = str(exc)
+        region = str(good.get("calls.default_region", "US"))
+        if "calls.default_region" in good and not _known_region(region):
+            bad["calls.default_region"] = f"{region!r} is not a region phonenumbers knows (two letters, e.g. US)."
+        for name, label in self.errors.items():
+            label.setText(bad.get(name, ""))
+            label.setVisible(name in bad)
+        return good, bad
+
+    def save(self) -> bool:
+        good, bad = self.values()
+        if bad:
+            self.status.setText(f"✗ {len(bad)} setting(s) need correcting (marked in red).")
+            return False
+        self.settings.update(good)
+        self.settings.save()
+        secrets = {name: f.text() for name, f in self.secret_fields.items() if f.text()}
+        if secrets:
+            tasks.run_task(_write_secrets, secrets, owner=self, name="write-secrets",
+                           on_result=lambda _r: self._secrets_saved(),
+                           on_error=lambda e: self.status.setText(f"✗ The keyring could not be written: {e}"))
+        else:
+            self._secrets_saved()
+        return True
+
+    def _secrets_saved(self) -> None:
+        for f in self.secret_fields.values():
+            f.clear()
+        self.status.setText("✓ Saved. Changes to the server, tunnel or account apply on the next start.")
+        tasks.run_task(_read_secrets, owner=self, name="read-secrets", on_result=self._secrets_read,
+                       on_error=lambda e: self._secrets_read({}, str(e)))
+        self.saved.emit()
+
+    # -- connection ------------------------------------------------------------------------------
+    def set_runtime(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def test_connection(self) -> tasks.Task:
+        self.test_result.setText("Testing…")
+        runtime = self.runtime
+
+        def test() -> list[str]:
+            if runtime is not None and getattr(runtime, "client", None) is not None:
+                return connection_report(runtime.client)
+            from desktop_app.hubspot.client import HubSpotClient
+            from desktop_app.hubspot.config import load_config
+
+            with HubSpotClient(load_config(self.settings)) as client:
+                return connection_report(client)
+
+        return tasks.run_task(test, owner=self, name="test-connection", on_result=self._tested,
+                              on_error=lambda e: self._tested([f"✗ {e}"]))
+
+    def _tested(self, lines: list[str]) -> None:
+        self.test_result.setText("\n".join(lines))
+        self.tested.emit(lines)
+
+    def sign_in(self) -> None:
+        from desktop_app.hubspot.config import load_config
+        from desktop_app.hubspot.oauth import sign_in
+
+        if not self.save():
+            return
+        self.test_result.setText("Waiting for the sign-in in your browser…")
+        tasks.run_task(lambda: sign_in(load_config(self.settings)), owner=self, name="oauth-sign-in",
+                       on_result=lambda t: self.test_result.setText("✓ Signed in to HubSpot. Restart to use it."),
+                       on_error=lambda e: self.test_result.setText(f"✗ {getattr(e, 'agent_message', e)}"))
+
+    def show_tunnel(self, state: str, message: str, url: str | None = None) -> None:
+        self.tunnel_state.setText(f"{state}: {message}" + (f"\n{url}" if url else ""))
+
+
+def _known_region(region: str) -> bool:
+    import phonenumbers
+
+    return region.upper() in phonenumbers.SUPPORTED_REGIONS

@@ -1,0 +1,56 @@
+"""The Settings page: built from the declarations, validated, saved to the file and the keyring."""
+
+from __future__ import annotations
+
+import json
+
+from desktop_app import keystore, paths
+from desktop_app import settings as settings_mod
+from desktop_app.ui.settings_page import SettingsPage
+
+
+def test_every_declared_setting_has_a_widget_except_window_state(qtbot):
+    page = SettingsPage(settings_mod.Settings())
+    qtbot.addWidget(page)
+    shown = set(page.widgets)
+    declared = {s.name for s in settings_mod.DECLARED}
+    assert shown == {n for n in declared if not n.startswith("ui.")}
+    port = page.widgets["server.port"]
+    assert (port.minimum(), port.maximum()) == (0, 65535)
+    assert page.widgets["tunnel.provider"].count() == len(settings_mod.BY_NAME["tunnel.provider"].choices)
+
+
+def test_saving_writes_the_file_and_rejects_a_bad_value_where_it_is(qtbot):
+    page = SettingsPage(settings_mod.Settings())
+    qtbot.addWidget(page)
+    page.show()
+    page.widgets["calls.default_region"].setText("XX")
+    assert page.save() is False
+    assert page.errors["calls.default_region"].isVisible()
+    assert not paths.settings_file().exists()
+    page.widgets["calls.default_region"].setText("GB")
+    page.widgets["server.port"].setValue(9123)
+    page.widgets["tunnel.provider"].setCurrentText("ssh")
+    page.widgets["calls.pbx_patterns"].setPlainText("not json")
+    assert page.save() is False and page.errors["calls.pbx_patterns"].isVisible()
+    page.widgets["calls.pbx_patterns"].setPlainText("[]")
+    with qtbot.waitSignal(page.saved, timeout=5000):
+        assert page.save() is True
+    stored = json.loads(paths.settings_file().read_text())
+    assert stored["calls.default_region"] == "GB" and stored["server.port"] == 9123
+    assert stored["tunnel.provider"] == "ssh"
+    assert settings_mod.Settings().get("server.port") == 9123
+
+
+def test_a_secret_goes_to_the_keyring_and_is_never_shown_back(qtbot):
+    page = SettingsPage(settings_mod.Settings())
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: "keyring" not in page.secret_fields[keystore.HUBSPOT_ACCESS_TOKEN].placeholderText()
+                    or "stored" in page.secret_fields[keystore.HUBSPOT_ACCESS_TOKEN].placeholderText(), timeout=5000)
+    field = page.secret_fields[keystore.HUBSPOT_ACCESS_TOKEN]
+    field.setText("pat-na1-secret-value")
+    with qtbot.waitSignal(page.secretsLoaded, timeout=10000):
+        page.save()
+    assert keystore.get(keystore.HUBSPOT_ACCESS_TOKEN) == "pat-na1-secret-value"
+    assert field.text() == "" and "stored in the keyring" in field.placeholderText()
+    assert "pat-na1" not in paths.settings_file().read_text()
