@@ -156,6 +156,10 @@ class Tunnel:
         self._close_quietly()
         self._set_state(TunnelState.STOPPED, f"the {self.name} tunnel was stopped")
 
+    def close(self) -> None:
+        """The same as ``stop`` (for callers that close handles)."""
+        self.stop()
+
     def check_now(self) -> CheckResult | None:
         """Run the reachability check now (also done on start and every ``check_interval_s``)."""
         url = self._public_url

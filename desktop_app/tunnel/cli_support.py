@@ -9,12 +9,12 @@ or when the tunnel cannot work as configured: the server then keeps serving on t
 from __future__ import annotations
 
 import argparse
+import io
 import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from desktop_app import settings as settings_mod
 from desktop_app.settings import Settings
 from desktop_app.tunnel.base import Tunnel, TunnelConfigError, TunnelEvent
 from desktop_app.tunnel.factory import PROVIDERS, build_tunnel
@@ -47,27 +47,36 @@ class _Server(Protocol):
 
 
 def add_tunnel_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the tunnel flags; a flag the parser already has (``serve``'s own ``--tunnel``) is kept."""
     group = parser.add_argument_group("tunnel", "make the server reachable by HubSpot (settings give the defaults)")
-    group.add_argument("--tunnel", choices=PROVIDERS, default=None,
-                       help="open this tunnel in front of the server and print its public URL")
-    group.add_argument("--tunnel-url", metavar="URL", help="public https base URL (manual; ssh: your reverse proxy)")
-    group.add_argument("--ssh-host", metavar="HOST")
-    group.add_argument("--ssh-port", metavar="PORT", type=int)
-    group.add_argument("--ssh-user", metavar="USER")
-    group.add_argument("--ssh-key", metavar="FILE", help="private key (key authentication only)")
-    group.add_argument("--ssh-remote-port", metavar="PORT", type=int, help="port opened on the SSH host")
-    group.add_argument("--ngrok-domain", metavar="DOMAIN", help="reserved ngrok domain (authtoken: keyring)")
-    group.add_argument("--cloudflared-path", metavar="PATH")
-    group.add_argument("--cloudflared-tunnel", metavar="NAME", help="named tunnel (default: a quick tunnel)")
-    group.add_argument("--cloudflared-hostname", metavar="HOST", help="the named tunnel's hostname")
-    group.add_argument("--tunnel-check-interval", metavar="SECONDS", type=int,
-                       help="seconds between reachability checks through the public URL")
+    taken = set(parser._option_string_actions)  # argparse's only list of its flags
+
+    def add(flag: str, **kwargs: Any) -> None:
+        if flag not in taken:
+            group.add_argument(flag, **kwargs)
+
+    add("--tunnel", choices=PROVIDERS, default=None,
+        help="open this tunnel in front of the server and print its public URL")
+    add("--tunnel-url", metavar="URL", help="public https base URL (manual; ssh: your reverse proxy)")
+    add("--ssh-host", metavar="HOST")
+    add("--ssh-port", metavar="PORT", type=int)
+    add("--ssh-user", metavar="USER")
+    add("--ssh-key", metavar="FILE", help="private key (key authentication only)")
+    add("--ssh-remote-port", metavar="PORT", type=int, help="port opened on the SSH host")
+    add("--ngrok-domain", metavar="DOMAIN", help="reserved ngrok domain (authtoken: keyring)")
+    add("--cloudflared-path", metavar="PATH")
+    add("--cloudflared-tunnel", metavar="NAME", help="named tunnel (default: a quick tunnel)")
+    add("--cloudflared-hostname", metavar="HOST", help="the named tunnel's hostname")
+    add("--tunnel-check-interval", metavar="SECONDS", type=int,
+        help="seconds between reachability checks through the public URL")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for dest, setting in FLAG_SETTINGS.items():
         value = getattr(args, dest, None)
+        if dest == "tunnel_url" and value is None:
+            value = getattr(args, "public_url", None)  # ``serve``'s own --public-url means the same
         if value is None:
             continue
         if setting is None:
@@ -86,7 +95,7 @@ def _default_probe(server: _Server) -> Callable[[str], str] | None:
         except ImportError:
             return None
         store = RecordingStore()
-    return probe_link_factory(store, server, Path(tempfile.mkdtemp(prefix="callrelay-probe-")))
+    return probe_link_factory(store, server)
 
 
 def start_for_serve(
@@ -125,3 +134,12 @@ def start_for_serve(
               file=err, flush=True)
         return None
     return tunnel
+
+
+def open_for_server(provider: str, server: _Server) -> Tunnel | None:
+    """The seam ``callrelay serve`` calls (``desktop_app.server.cli.open_tunnel``): start ``provider``
+    as the settings describe it, in front of ``server``, keep ``server``'s public URL following the
+    tunnel's, and return the tunnel (its ``close()`` stops it). State changes go to stderr. None
+    when the tunnel cannot work as configured (said on stderr); the server keeps serving locally."""
+    args = argparse.Namespace(tunnel=provider)
+    return start_for_serve(args, server, settings_mod.load(), out=io.StringIO())

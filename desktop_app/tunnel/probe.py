@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+import tempfile
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -40,12 +41,13 @@ class _Server(Protocol):
     def make_link(self, sha256: str) -> str: ...
 
 
-def probe_link_factory(store: _Store, server: _Server, workdir: Path) -> Callable[[str], str]:
+def probe_link_factory(store: _Store, server: _Server) -> Callable[[str], str]:
     """Add the probe recording to ``store`` and return ``base -> signed link under base``.
 
     A fresh link is made for each check, so links that expire never fail the check.
     """
-    stored = store.add(write_probe_wav(workdir / "callrelay-probe.wav"))
+    with tempfile.TemporaryDirectory(prefix="callrelay-probe-") as tmp:  # the store keeps its own copy
+        stored = store.add(write_probe_wav(Path(tmp) / "callrelay-probe.wav"))
     sha = str(stored.sha256)
 
     def probe_url(public_base: str) -> str:

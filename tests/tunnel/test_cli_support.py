@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import argparse
 import io
+from collections.abc import Iterator
 
-from tunnel_helpers import Origin, Sshd, free_port
+import pytest
+from tunnel_helpers import Origin, Sshd, alive, free_port
 
+from desktop_app.server import RecordingServer
+from desktop_app.server.accesslog import read_entries
 from desktop_app.settings import Settings
-from desktop_app.tunnel import TunnelState
+from desktop_app.sync.recordings import RecordingStore
+from desktop_app.tunnel import TunnelState, open_for_server
 from desktop_app.tunnel.cli_support import add_tunnel_arguments, overrides_from_args, start_for_serve
+
+
+@pytest.fixture
+def server() -> Iterator[RecordingServer]:
+    srv = RecordingServer(RecordingStore())
+    srv.start()
+    yield srv
+    srv.stop()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,3 +89,67 @@ def test_ssh_through_the_command_line(sshd: Sshd, origin: Origin) -> None:
         assert ("/r/probe", "bytes=0-0") in [(p, h.get("Range")) for p, h in origin.requests]
     finally:
         tunnel.stop()
+
+
+def serve_like_parser() -> argparse.ArgumentParser:
+    """A parser that already has ``serve``'s own ``--tunnel`` and ``--public-url``."""
+    p = argparse.ArgumentParser(prog="callrelay serve")
+    p.add_argument("--public-url", metavar="URL")
+    p.add_argument("--tunnel", choices=("ssh", "ngrok", "cloudflared", "manual"))
+    add_tunnel_arguments(p)
+    return p
+
+
+def test_flags_beside_serves_own(origin: Origin) -> None:
+    args = serve_like_parser().parse_args(["--tunnel", "ssh", "--public-url", "https://calls.example.com",
+                                           "--ssh-host", "relay.example.com"])
+    assert overrides_from_args(args) == {"tunnel.ssh_public_url": "https://calls.example.com",
+                                         "tunnel.ssh_host": "relay.example.com"}
+
+
+def test_real_server_manual_tunnel_with_the_probe_recording(server: RecordingServer) -> None:
+    """The default probe: a tiny recording added to the server's store, fetched through its signed link."""
+    args = parser().parse_args(["--tunnel", "manual", "--tunnel-url", server.local_url])
+    before = {r.sha256 for r in server.store.all()}
+    tunnel = start_for_serve(args, server, Settings(), out=io.StringIO(), err=io.StringIO())
+    assert tunnel is not None
+    try:
+        assert tunnel.state is TunnelState.UP, tunnel.last_error
+        assert tunnel.last_check is not None and tunnel.last_check.step == "all"
+        assert server.public_url == server.local_url
+        added = {r.sha256 for r in server.store.all()} - before
+        assert len(added) == 1
+        server.access_log.flush()
+        probes = [e for e in read_entries() if e.get("kind") == "recording" and e.get("sha256") in added]
+        assert [e.get("status") for e in probes][:2] == [206, 206]  # the Range probe, then the browser's
+    finally:
+        tunnel.close()
+    assert tunnel.state is TunnelState.STOPPED
+
+
+def test_open_for_server_reads_the_settings(sshd: Sshd, server: RecordingServer) -> None:
+    remote = free_port()
+    settings = Settings()
+    settings.update({"tunnel.ssh_host": "127.0.0.1", "tunnel.ssh_port": sshd.port, "tunnel.ssh_user": sshd.user,
+                     "tunnel.ssh_key": str(sshd.client_key), "tunnel.ssh_remote_port": remote,
+                     "tunnel.ssh_public_url": f"http://127.0.0.1:{remote}"})
+    settings.save()
+    tunnel = open_for_server("ssh", server)
+    assert tunnel is not None
+    try:
+        assert tunnel.state is TunnelState.UP, tunnel.last_error
+        assert server.public_url == f"http://127.0.0.1:{remote}"
+        assert server.recording_endpoint_template().startswith(f"http://127.0.0.1:{remote}/")
+        ssh_pid = getattr(tunnel, "child_pid", None)
+        assert ssh_pid is not None
+    finally:
+        tunnel.close()
+    assert not alive(ssh_pid)
+
+
+def test_open_for_server_reports_a_configuration_it_cannot_use(server: RecordingServer,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert open_for_server("ssh", server) is None  # nothing configured
+    err = capsys.readouterr().err
+    assert "cannot start" in err and "tunnel.ssh_" in err and "keeps serving on this computer" in err
+    assert server.public_url is None

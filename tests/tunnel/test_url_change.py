@@ -72,7 +72,7 @@ def test_new_url_patches_once_and_an_older_call_still_plays(
     history = History()
     follower = RecordingUrlFollower(client, record=history_recorder(history), allow_http=True,
                                     template_for=lambda base: endpoint_template(base, server.endpoint_prefix))
-    check = ReachabilityCheck(probe_link_factory(server.store, server, tmp_path), timeout=5)
+    check = ReachabilityCheck(probe_link_factory(server.store, server), timeout=5)
 
     port_a, port_b = free_port(), free_port()
     tunnel_a = ssh_tunnel(sshd, server, port_a, check)

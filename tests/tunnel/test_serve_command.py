@@ -1,0 +1,55 @@
+"""``callrelay serve --tunnel ssh`` as a user runs it: a real process, a real sshd, curl through the
+tunnel, then Ctrl-C (SIGTERM): the ssh child must not outlive it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tunnel_helpers import Sshd, alive, descendants, free_port, wait_for
+
+from desktop_app.settings import Settings
+from desktop_app.tunnel.probe import write_probe_wav
+
+
+def read_until(proc: subprocess.Popen[str], prefix: str, seen: list[str]) -> str:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line.rstrip("\n"))
+        if line.startswith(prefix):
+            return line.rstrip("\n")
+    raise AssertionError(f"no line starting with {prefix!r}; output: {seen}")
+
+
+def test_serve_with_an_ssh_tunnel(sshd: Sshd, tmp_path: Path) -> None:
+    remote = free_port()
+    settings = Settings()
+    settings.update({"tunnel.ssh_host": "127.0.0.1", "tunnel.ssh_port": sshd.port, "tunnel.ssh_user": sshd.user,
+                     "tunnel.ssh_key": str(sshd.client_key), "tunnel.ssh_remote_port": remote,
+                     "tunnel.ssh_public_url": f"http://127.0.0.1:{remote}", "hubspot.sandbox": True})
+    settings.save()
+    audio = write_probe_wav(tmp_path / "call.wav", seconds=0.5)
+    proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "serve", "--port", "0", "--tunnel", "ssh",
+                             "--share", str(audio)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=os.environ.copy())
+    seen: list[str] = []
+    try:
+        public = read_until(proc, "Public URL:", seen)
+        assert public == f"Public URL: http://127.0.0.1:{remote}"
+        read_until(proc, "Shared ", seen)
+        link = read_until(proc, "http", seen)
+        assert link.startswith(f"http://127.0.0.1:{remote}/")
+        out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-r", "0-3", "-o", "-", "-w", "\n%{http_code}",
+                              link], capture_output=True, timeout=20, check=True).stdout
+        body, _, code = out.rpartition(b"\n")
+        assert (code, body) == (b"206", audio.read_bytes()[:4])
+        ssh = [p for p in descendants(proc.pid) if Path(f"/proc/{p}/comm").read_text().strip() == "ssh"]
+        assert len(ssh) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert proc.returncode == 0
+    assert wait_for(lambda: not alive(ssh[0]), 5), "ssh outlived callrelay serve"
