@@ -149,7 +149,15 @@ class HubSpotClient:
         _, refresh, _ = self._tokens
         req = endpoints.oauth_refresh(refresh, client_id=self.config.oauth_client_id,
                                       client_secret=self.config.client_secret)
-        tokens = self._token_call(req)
+        try:
+            tokens = self._token_call(req)
+        except HubSpotError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:  # revoked, rotated away, or a wrong secret
+                raise HubSpotError(exc.message, status=exc.status, category=exc.category,
+                                   correlation_id=exc.correlation_id, operation=req.operation, agent_message=(
+                                       "The HubSpot sign-in has expired or was revoked; sign in to HubSpot again."
+                                   )) from None
+            raise
         self._tokens = (tokens.access_token, tokens.refresh_token or refresh, tokens.expires_at)
         self.token_store.save(TokenSet(tokens.access_token, tokens.refresh_token or refresh, tokens.expires_at,
                                        tokens.scopes, tokens.hub_id))
@@ -330,6 +338,13 @@ class HubSpotClient:
         data = self._call(req)
         result: list[Call] = self._parse(lambda d: [Call.from_json(r) for r in d["results"]], data, req)
         return [c for c in result if c.external_id in (None, external_id)]
+
+    def read_calls(self, call_ids: Sequence[str | int],
+                   properties: Iterable[str] = endpoints.TRANSCRIPT_PROPERTIES) -> BatchResult:
+        """Up to 100 calls by id; ids HubSpot does not know are listed in ``errors`` (a 207 answer)."""
+        req = endpoints.calls_batch_read(call_ids, properties)
+        result: BatchResult = self._parse(BatchResult.from_json, self._call(req), req)
+        return result
 
     def read_calls_by_external_id(self, external_ids: Sequence[str],
                                   properties: Iterable[str] = endpoints.TRANSCRIPT_PROPERTIES) -> BatchResult:

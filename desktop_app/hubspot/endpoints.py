@@ -250,13 +250,23 @@ def calls_search_by_external_id(external_id: str, properties: Iterable[str] = TR
     return ApiRequest("calls.search", "POST", "/crm/v3/objects/calls/search", json=body, kind=SEARCH)
 
 
+def calls_batch_read(ids: Sequence[str | int], properties: Iterable[str] = TRANSCRIPT_PROPERTIES,
+                     id_property: str | None = None) -> ApiRequest:
+    """Read up to 100 calls at once, by record id or, with ``id_property``, by that property's values."""
+    if not 1 <= len(ids) <= BATCH_MAX:
+        raise ValueError(f"A batch read holds 1 to {BATCH_MAX} ids; got {len(ids)}.")
+    body: dict[str, Any] = {"inputs": [{"id": str(i)} for i in ids], "properties": list(properties),
+                            "propertiesWithHistory": []}
+    if id_property:
+        body["idProperty"] = id_property
+    return ApiRequest("calls.batch_read", "POST", "/crm/v3/objects/calls/batch/read", json=body)
+
+
 def calls_batch_read_by_external_id(external_ids: Sequence[str],
                                     properties: Iterable[str] = TRANSCRIPT_PROPERTIES) -> ApiRequest:
-    if not 1 <= len(external_ids) <= BATCH_MAX:
-        raise ValueError(f"A batch read holds 1 to {BATCH_MAX} ids; got {len(external_ids)}.")
-    body = {"idProperty": "hs_call_external_id", "inputs": [{"id": str(i)} for i in external_ids],
-            "properties": list(properties), "propertiesWithHistory": []}
-    return ApiRequest("calls.batch_read", "POST", "/crm/v3/objects/calls/batch/read", json=body)
+    """Batch read with ``idProperty=hs_call_external_id``. HubSpot accepts ``idProperty`` only for
+    properties with unique values; where it refuses, search by external id instead."""
+    return calls_batch_read(external_ids, properties, id_property="hs_call_external_id")
 
 
 def calls_read(call_id: str | int, properties: Iterable[str] = TRANSCRIPT_PROPERTIES,

@@ -46,6 +46,7 @@ def all_builders() -> list[ApiRequest]:
         endpoints.calls_batch_create([(props, [AssociationTarget("51", (CONTACT,))]), (props, [])]),
         endpoints.calls_search_by_external_id("rec-7f3a"),
         endpoints.calls_batch_read_by_external_id(["rec-1", "rec-2"]),
+        endpoints.calls_batch_read(["4011", 4012]),
         endpoints.calls_read("4011", associations=["contacts"]),
         endpoints.association_labels("calls", "contacts"),
         endpoints.association_create("calls", "4011", "contacts", "51", [CONTACT]),
