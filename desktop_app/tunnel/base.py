@@ -137,7 +137,8 @@ class Tunnel:
             if self._thread is not None:
                 raise RuntimeError("this tunnel was already started")
             self._stopping.clear()
-            self._set_state(TunnelState.STARTING, f"opening the {self.name} tunnel")
+            self._wake.clear()
+        self._set_state(TunnelState.STARTING, f"opening the {self.name} tunnel")
         try:
             self._attempt_open()
         except TunnelConfigError:

@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tunnel_helpers import Sshd, alive, descendants, free_port, wait_for
 
 from desktop_app.settings import Settings
 from desktop_app.tunnel.probe import write_probe_wav
+
+pytestmark = pytest.mark.needs_tool("sshd")
 
 
 def read_until(proc: subprocess.Popen[str], prefix: str, seen: list[str]) -> str:

@@ -13,6 +13,8 @@ from tunnel_helpers import Origin, Sshd, alive, free_port, wait_for
 from desktop_app.tunnel import Backoff, ReachabilityCheck, TunnelConfigError, TunnelEvent, TunnelState
 from desktop_app.tunnel.providers.ssh import SshConfig, SshTunnel, build_ssh_command, known_hosts_file
 
+pytestmark = pytest.mark.needs_tool("sshd")
+
 
 def make_config(sshd: Sshd, origin: Origin, remote_port: int) -> SshConfig:
     return SshConfig(host="127.0.0.1", port=sshd.port, user=sshd.user, key=str(sshd.client_key),

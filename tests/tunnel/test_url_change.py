@@ -32,6 +32,7 @@ from desktop_app.tunnel.providers.ssh import SshConfig, SshTunnel
 from desktop_app.tunnel.url_change import history_recorder
 
 OWNER_WITH_SEAT = "71000001"
+pytestmark = pytest.mark.needs_tool("sshd")
 
 
 @pytest.fixture
