@@ -324,13 +324,14 @@ class Sandbox:
                 self.store.put("tokens", token, {**rec, "expires_at": time.time() - 1})
 
     def wait_for_fetch(self, call_id: str, timeout: float = 30.0) -> fetcher.FetchRecord:
-        """The finished fetch of a call marked ready (raises TimeoutError when none finishes in time)."""
+        """The fetch that followed the latest "recording ready" of a call, once finished (TimeoutError when
+        it does not finish in time)."""
         deadline = time.monotonic() + timeout
         with self._fetch_done:
             while True:
-                done = [r for r in self.fetch_log if r.call_id == str(call_id) and r.done]
-                if done:
-                    return done[-1]
+                mine = [r for r in self.fetch_log if r.call_id == str(call_id)]
+                if mine and mine[-1].done:  # the latest "ready" of that call, finished
+                    return mine[-1]
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"no recording fetch of call {call_id} finished within {timeout} s")

@@ -1,0 +1,158 @@
+"""After "recording ready" the sandbox behaves like HubSpot: it asks the registered endpoint for the
+recording (signed, v3), downloads it with Range requests, checks the audio and sets the call's
+transcript properties, or records why it could not."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import requests
+from sandbox_helpers import TinyRecordingServer, bearer
+from test_validation import CALL, assert_error
+
+from desktop_app.sandbox import REASONS, RateLimits, Sandbox
+
+HUBSPOT_DECODES = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'", "%28": "(",
+                   "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
+
+
+def register(sb: Sandbox, http: requests.Session, server: TinyRecordingServer) -> None:
+    c = sb.credentials
+    resp = http.post(f"{sb.url}/crm/v3/extensions/calling/{c.app_id}/settings/recording",
+                     params={"hapikey": c.developer_api_key},
+                     json={"urlToRetrieveAuthedRecording": f"{server.url}/retrieve/%s"})
+    assert resp.status_code == 200, resp.text
+
+
+def log_call(sb: Sandbox, http: requests.Session, external_id: str, **extra: str) -> str:
+    c = sb.credentials
+    props = {**CALL, "hs_call_source": "INTEGRATIONS_PLATFORM", "hs_call_app_id": str(c.app_id),
+             "hs_call_external_id": external_id, "hs_call_external_account_id": str(c.portal_id), **extra}
+    resp = http.post(f"{sb.url}/crm/v3/objects/calls", headers=bearer(c.access_token),
+                     json={"properties": props, "associations": []})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+def mark_ready(sb: Sandbox, http: requests.Session, call_id: str) -> None:
+    resp = http.post(f"{sb.url}/crm/v3/extensions/calling/recordings/ready",
+                     headers=bearer(sb.credentials.access_token), json={"engagementId": int(call_id)})
+    assert resp.status_code == 204 and resp.content == b""
+
+
+def transcript_props(sb: Sandbox, http: requests.Session, call_id: str) -> dict[str, Any]:
+    resp = http.get(f"{sb.url}/crm/v3/objects/calls/{call_id}", headers=bearer(sb.credentials.access_token),
+                    params={"properties": "hs_call_has_transcript,hs_call_transcription_id,sandbox_transcript_status,"
+                                          "sandbox_transcript_reason"})
+    return dict(resp.json()["properties"])
+
+
+def test_a_good_stereo_recording_is_fetched_signed_with_ranges_and_transcribed(
+        sandbox: Sandbox, http: requests.Session, recording_server: TinyRecordingServer) -> None:
+    register(sandbox, http, recording_server)
+    recording_server.map["call/ext 1"] = "stereo.wav"
+    call_id = log_call(sandbox, http, "call/ext 1")
+    mark_ready(sandbox, http, call_id)
+    record = sandbox.wait_for_fetch(call_id, timeout=20)
+    assert record.status == "transcribed", (record.reason, record.detail)
+    assert sandbox.ready_marked() == [call_id]
+
+    # the retrieve request: %s replaced (escaped), the account and app in the query, signed v3
+    (asked,) = recording_server.log.retrieve
+    assert asked["externalId"] == "call/ext 1"
+    assert asked["query"] == {"externalAccountId": [str(sandbox.credentials.portal_id)],
+                              "appId": [str(sandbox.credentials.app_id)]}
+    stamp = asked["headers"]["x-hubspot-request-timestamp"]
+    assert abs(int(stamp) - time.time() * 1000) < 60_000
+    uri = f"{recording_server.url}{asked['target']}"
+    for escape, char in HUBSPOT_DECODES.items():  # HubSpot's guide: these escapes are decoded before hashing
+        uri = uri.replace(escape, char)
+    expected = base64.b64encode(hmac.new(sandbox.credentials.client_secret.encode(),
+                                         f"GET{uri}{stamp}".encode(), hashlib.sha256).digest()).decode()
+    assert asked["headers"]["x-hubspot-signature-v3"] == expected
+
+    # ranges: the start, a seek to the middle, then the rest; all 206
+    ranges = [f["range"] for f in recording_server.log.files]
+    size = (recording_server.files["stereo.wav"]).stat().st_size
+    assert ranges[0] == f"bytes=0-{16 * 1024 - 1}"
+    assert ranges[1].startswith(f"bytes={size // 2}-")
+    assert len(ranges) >= 3 and all(f["status"] == 206 for f in recording_server.log.files)
+    assert record.size == size and record.container == "wav" and record.channels == 2
+
+    props = transcript_props(sandbox, http, call_id)
+    assert props["hs_call_has_transcript"] == "true" and props["sandbox_transcript_status"] == "TRANSCRIBED"
+    transcript = http.get(f"{sandbox.url}/crm/v3/extensions/calling/transcripts/{props['hs_call_transcription_id']}",
+                          headers=bearer(str(sandbox.issue_token(["crm.extensions_calling_transcripts.read"]))))
+    assert transcript.status_code == 200 and transcript.json()["engagementId"] == int(call_id)
+    assert len(transcript.json()["transcriptUtterances"]) == 2
+    assert sandbox.response_problems == []
+
+
+def _outcome(sb: Sandbox, http: requests.Session, server: TinyRecordingServer, ext: str, file: str | None,
+             **extra: str) -> tuple[str, dict[str, Any]]:
+    if file is not None:
+        server.map[ext] = file
+    call_id = log_call(sb, http, ext, **extra)
+    mark_ready(sb, http, call_id)
+    record = sb.wait_for_fetch(call_id, timeout=20)
+    props = transcript_props(sb, http, call_id)
+    if record.status != "transcribed":
+        assert props["hs_call_has_transcript"] == "false"
+        assert props["sandbox_transcript_reason"] == record.reason and record.detail
+    return record.reason or "transcribed", props
+
+
+def test_each_reason_a_recording_is_not_transcribed(sandbox: Sandbox, http: requests.Session,
+                                                    recording_server: TinyRecordingServer) -> None:
+    register(sandbox, http, recording_server)
+    assert _outcome(sandbox, http, recording_server, "m1", "mono.wav")[0] == "one_channel"
+    assert _outcome(sandbox, http, recording_server, "s1", "same.wav")[0] == "identical_channels"
+    assert _outcome(sandbox, http, recording_server, "t1", "notes.txt")[0] == "unsupported_format"
+    assert _outcome(sandbox, http, recording_server, "u1", None)[0] == "retrieve_failed"  # endpoint says 404
+    assert _outcome(sandbox, http, recording_server, "o1", "stereo.wav",
+                    hubspot_owner_id="71000003")[0] == "owner_without_paid_seat"
+    sandbox.set_owner_seat("71000003", True)
+    assert _outcome(sandbox, http, recording_server, "o2", "stereo.wav",
+                    hubspot_owner_id="71000003")[0] == "transcribed"
+    recording_server.honour_range = False
+    assert _outcome(sandbox, http, recording_server, "r1", "stereo.wav")[0] == "range_not_supported"
+    recording_server.honour_range = True
+    missing = log_call(sandbox, http, "x1", hs_call_source="")
+    mark_ready(sandbox, http, missing)
+    assert sandbox.wait_for_fetch(missing).reason == "missing_properties"
+    assert {r.reason for r in sandbox.fetch_log} <= set(REASONS) | {""}
+
+
+def test_the_monthly_analysis_limit_and_an_unregistered_app(http: requests.Session,
+                                                            recording_server: TinyRecordingServer) -> None:
+    with Sandbox(analysis_limit=1, limits=RateLimits(per_interval=1000), fetch_chunk=16 * 1024) as sb:
+        recording_server.map.update({"a": "stereo.wav", "b": "stereo.wav"})
+        first = log_call(sb, http, "a")
+        mark_ready(sb, http, first)
+        assert sb.wait_for_fetch(first).reason == "no_recording_setting"
+        register(sb, http, recording_server)
+        mark_ready(sb, http, first)
+        assert sb.wait_for_fetch(first).status == "transcribed"
+        second = log_call(sb, http, "b")
+        mark_ready(sb, http, second)
+        assert sb.wait_for_fetch(second).reason == "analysis_limit_reached"
+        assert_error(http.post(f"{sb.url}/crm/v3/extensions/calling/recordings/ready",
+                               headers=bearer(sb.credentials.access_token), json={"engagementId": 12345}), 404,
+                     "OBJECT_NOT_FOUND")
+
+
+def test_the_pyav_fallback_sees_channels_the_same_way(recording_server: TinyRecordingServer) -> None:
+    """Used when desktop_app.audio is absent: same verdicts as the audio package on the same files."""
+    from desktop_app.sandbox import fetcher
+
+    files = recording_server.files
+    assert fetcher._inspect_with_av(files["stereo.wav"]) == (2, False, "")
+    assert fetcher._inspect_with_av(files["same.wav"]) == (2, True, "")
+    assert fetcher._inspect_with_av(files["mono.wav"]) == (1, False, "")
+    assert fetcher._inspect_with_av(files["notes.txt"])[2] == "bad_audio"
+    assert fetcher.inspect_audio(files["stereo.wav"]) == (2, False, "")
+    assert fetcher.inspect_audio(files["same.wav"])[:2] == (2, True)
