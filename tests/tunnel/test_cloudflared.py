@@ -5,13 +5,12 @@ A real cloudflared tunnel needs the program and the internet; neither is here.""
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
-from tunnel_helpers import alive, wait_for
+from tunnel_helpers import alive, collect_events, wait_for
 
-from desktop_app.tunnel import Backoff, TunnelConfigError, TunnelEvent, TunnelState
+from desktop_app.tunnel import Backoff, TunnelConfigError, TunnelState
 from desktop_app.tunnel.providers.cloudflared import (
     CloudflaredConfig,
     CloudflaredOutput,
@@ -33,18 +32,6 @@ def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     args = tmp_path / "args.txt"
     monkeypatch.setenv("FAKE_CLOUDFLARED_ARGS", str(args))
     return args
-
-
-def collect(tunnel: CloudflaredTunnel) -> list[TunnelEvent]:
-    seen: list[TunnelEvent] = []
-    lock = threading.Lock()
-
-    def listener(event: TunnelEvent) -> None:
-        with lock:
-            seen.append(event)
-
-    tunnel.add_listener(listener)
-    return seen
 
 
 def test_quick_tunnel_url_is_read_from_the_output(on_path: Path) -> None:
@@ -99,7 +86,7 @@ def test_offline_is_reported_and_retried(on_path: Path, monkeypatch: pytest.Monk
 def test_a_dropped_quick_tunnel_comes_back_under_a_new_url(on_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "die")
     tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:8765"), backoff=Backoff(0.05, 0.1))
-    seen = collect(tunnel)
+    seen = collect_events(tunnel)
     tunnel.start()
     try:
         assert wait_for(lambda: len([e for e in seen if e.kind == "url"]) >= 2, 10)

@@ -4,13 +4,12 @@ and brought back."""
 from __future__ import annotations
 
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from tunnel_helpers import Origin, Sshd, alive, free_port, wait_for
+from tunnel_helpers import Origin, Sshd, alive, collect_events, free_port, wait_for
 
-from desktop_app.tunnel import Backoff, ReachabilityCheck, TunnelConfigError, TunnelEvent, TunnelState
+from desktop_app.tunnel import Backoff, ReachabilityCheck, TunnelConfigError, TunnelState
 from desktop_app.tunnel.providers.ssh import SshConfig, SshTunnel, build_ssh_command, known_hosts_file
 
 pytestmark = pytest.mark.needs_tool("sshd")
@@ -53,14 +52,7 @@ def test_ssh_tunnel_end_to_end_with_sshd_killed_and_back(sshd: Sshd, origin: Ori
     remote_port = free_port()
     tunnel = SshTunnel(make_config(sshd, origin, remote_port), check=ReachabilityCheck(origin.probe_url, timeout=3),
                        check_interval_s=0.5, backoff=Backoff(0.2, 0.5), allow_http=True)
-    seen: list[TunnelEvent] = []
-    lock = threading.Lock()
-
-    def listener(event: TunnelEvent) -> None:
-        with lock:
-            seen.append(event)
-
-    tunnel.add_listener(listener)
+    seen = collect_events(tunnel)
     assert tunnel.start() is TunnelState.UP, tunnel.last_error
     try:
         public = f"http://127.0.0.1:{remote_port}"

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from tunnel_helpers import Origin, wait_for
+from tunnel_helpers import Origin, collect_events, wait_for
 
 from desktop_app.tunnel import (
     Backoff,
@@ -17,21 +15,9 @@ from desktop_app.tunnel import (
 from desktop_app.tunnel.providers.manual import ManualTunnel
 
 
-def events_of(tunnel: ManualTunnel) -> list[TunnelEvent]:
-    seen: list[TunnelEvent] = []
-    lock = threading.Lock()
-
-    def listener(event: TunnelEvent) -> None:
-        with lock:
-            seen.append(event)
-
-    tunnel.add_listener(listener)
-    return seen
-
-
 def test_manual_tunnel_goes_up_after_a_passing_check(origin: Origin) -> None:
     tunnel = ManualTunnel(origin.local_url, check=ReachabilityCheck(origin.probe_url), allow_http=True)
-    seen = events_of(tunnel)
+    seen = collect_events(tunnel)
     assert tunnel.start() is TunnelState.UP
     tunnel.stop()
     assert [(e.kind, str(e.state)) for e in seen] == [
@@ -54,7 +40,7 @@ def test_no_url_is_a_clear_error() -> None:
 def test_degraded_then_up_again_as_checks_change(origin: Origin) -> None:
     tunnel = ManualTunnel(origin.local_url, check=ReachabilityCheck(origin.probe_url), allow_http=True,
                           check_interval_s=0.1)
-    seen = events_of(tunnel)
+    seen = collect_events(tunnel)
     tunnel.start()
     try:
         origin.browser_warning = True
@@ -73,7 +59,7 @@ def test_unreachable_is_down_and_recovers(origin: Origin) -> None:
     comes back when the URL answers again."""
     tunnel = ManualTunnel(origin.local_url + "/gone", check=ReachabilityCheck(origin.probe_url, timeout=2),
                           allow_http=True, check_interval_s=0.1, backoff=Backoff(0.05, 0.2))
-    seen = events_of(tunnel)
+    seen = collect_events(tunnel)
     tunnel.start()
     try:
         assert tunnel.state is TunnelState.DOWN and "404" in (tunnel.last_error or "")
@@ -92,7 +78,7 @@ def test_a_failing_listener_does_not_break_the_tunnel(origin: Origin) -> None:
         raise RuntimeError("listener bug")
 
     tunnel.add_listener(broken)
-    seen = events_of(tunnel)
+    seen = collect_events(tunnel)
     assert tunnel.start() is TunnelState.UP
     tunnel.stop()
     assert [str(e.state) for e in seen if e.kind == "state"] == ["starting", "up", "stopped"]

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from desktop_app.tunnel import Tunnel, TunnelEvent
+
 BROWSER_HINT = "Mozilla/"
 
 
@@ -202,3 +204,16 @@ class Sshd:
         self.proc.wait()
         self.proc = None
         wait_for(lambda: not any(alive(p) for p in pids), 5)
+
+
+def collect_events(tunnel: Tunnel) -> list[TunnelEvent]:
+    """A list that receives every event of ``tunnel`` from now on (from whatever thread)."""
+    seen: list[TunnelEvent] = []
+    lock = threading.Lock()
+
+    def listener(event: TunnelEvent) -> None:
+        with lock:
+            seen.append(event)
+
+    tunnel.add_listener(listener)
+    return seen
