@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from hs_support import Scripted
+from hs_support import BROWSER_AGENT, Scripted
 from requests.adapters import HTTPAdapter
 
 from desktop_app import USER_AGENT
@@ -26,8 +26,6 @@ from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import config_from_env
 from desktop_app.hubspot.ratelimit import RateLimiter
 from desktop_app.sandbox import Sandbox
-
-BROWSER_AGENT = "Mozilla/5.0 (test browser)"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# --- a scripted stand-in for HubSpot ----------------------------------------------------------------
+# Requests a test makes in place of the user's browser (the OAuth pages); the contract check skips them.
+BROWSER_AGENT = "Mozilla/5.0 (test browser)"
+
 
 @dataclass
 class Answer:
