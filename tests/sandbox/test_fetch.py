@@ -8,10 +8,11 @@ import base64
 import hashlib
 import hmac
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
-from sandbox_helpers import TinyRecordingServer, bearer
+from sandbox_helpers import TinyRecordingServer, bearer, write_wav
 from test_validation import CALL, assert_error
 
 from desktop_app.sandbox import REASONS, RateLimits, Sandbox
@@ -156,3 +157,44 @@ def test_the_pyav_fallback_sees_channels_the_same_way(recording_server: TinyReco
     assert fetcher._inspect_with_av(files["notes.txt"])[2] == "bad_audio"
     assert fetcher.inspect_audio(files["stereo.wav"]) == (2, False, "")
     assert fetcher.inspect_audio(files["same.wav"])[:2] == (2, True)
+
+
+def test_against_the_projects_recording_server_with_signatures_required(tmp_path: Path,
+                                                                       http: requests.Session) -> None:
+    """The real recording server (signature checks required) accepts the sandbox's signed fetch; one
+    that knows another client secret refuses it, and the sandbox says so."""
+    from desktop_app.server import RecordingServer
+    from desktop_app.sync.recordings import RecordingStore
+
+    wav = write_wav(tmp_path / "call.wav", seconds=4.0)
+    store = RecordingStore(tmp_path / "store")
+    with Sandbox(limits=RateLimits(per_interval=1000), fetch_chunk=32 * 1024) as sb:
+        c = sb.credentials
+        stored = store.add(wav)
+        for ext in ("rs-ok", "rs-wrong-secret"):
+            store.share(ext, stored.sha256, app_id=str(c.app_id), external_account_id=str(c.portal_id))
+        for secret, ext, expected in ((c.client_secret, "rs-ok", "transcribed"),
+                                      ("another-secret", "rs-wrong-secret", "retrieve_failed")):
+            server = RecordingServer(store, client_secret=secret, signature_mode="required",
+                                     signing_key="k" * 43)
+            server.start()
+            try:
+                url = server.recording_endpoint_template()
+                existing = sb.recording_setting()
+                method = http.patch if existing else http.post
+                resp = method(f"{sb.url}/crm/v3/extensions/calling/{c.app_id}/settings/recording",
+                              params={"hapikey": c.developer_api_key}, json={"urlToRetrieveAuthedRecording": url})
+                assert resp.status_code == 200, resp.text
+                call_id = log_call(sb, http, ext)
+                mark_ready(sb, http, call_id)
+                record = sb.wait_for_fetch(call_id, timeout=20)
+                assert (record.reason or record.status) == expected, (record.reason, record.detail)
+                if expected == "transcribed":
+                    statuses = [r["status"] for r in record.requests]
+                    assert statuses[0] == 200 and set(statuses[1:]) == {206} and len(statuses) >= 4
+                    assert record.size == wav.stat().st_size
+                else:
+                    assert "401" in record.detail
+            finally:
+                server.stop()
+    store.close()
