@@ -16,9 +16,12 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
+from desktop_app.tunnel import orphans
+
 log = logging.getLogger(__name__)
 
 LIBRARY_PATH_VARS = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
+_SIGKILL = int(getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def clean_child_env(env: Mapping[str, str], frozen: bool) -> dict[str, str]:
@@ -72,7 +75,8 @@ class ChildProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else child_env(),
-            start_new_session=True,  # own process group: stop() reaches grandchildren too
+            start_new_session=True,  # own process group: stop() reaches grandchildren too (POSIX)
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),  # the same on Windows
             text=True,
             encoding="utf-8",
             errors="replace",
@@ -80,6 +84,7 @@ class ChildProcess:
         )
         with ChildProcess._live_lock:
             ChildProcess._live.add(self)
+        orphans.remember(self.pid, os.path.basename(self.argv[0]))
         self._reader = threading.Thread(target=self._read, name=f"child-{self.pid}", daemon=True)
         self._reader.start()
 
@@ -113,9 +118,16 @@ class ChildProcess:
 
     def _forget(self) -> None:
         with ChildProcess._live_lock:
+            if self not in ChildProcess._live:
+                return
             ChildProcess._live.discard(self)
+        orphans.forget(self.pid)
 
     def _signal_group(self, sig: int) -> None:
+        if not hasattr(os, "killpg"):  # Windows: the process alone
+            if self._proc.poll() is None:
+                self._proc.kill() if sig == _SIGKILL else self._proc.terminate()
+            return
         try:
             os.killpg(self._proc.pid, sig)
         except (ProcessLookupError, PermissionError):
@@ -129,10 +141,10 @@ class ChildProcess:
             try:
                 self._proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
+                self._signal_group(_SIGKILL)
                 self._proc.wait()
         # the group may outlive its leader (a grandchild): make sure none is left
-        self._signal_group(signal.SIGKILL)
+        self._signal_group(_SIGKILL)
         if threading.current_thread() is not self._reader:
             self._reader.join(timeout)
         self._forget()

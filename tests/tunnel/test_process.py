@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tunnel_helpers import alive, wait_for
 
+from desktop_app.tunnel import orphans
 from desktop_app.tunnel.process import ChildProcess, clean_child_env
 
 
@@ -73,3 +74,28 @@ def test_no_child_is_left_when_the_app_exits(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
     pid = int(pidfile.read_text())
     assert wait_for(lambda: not alive(pid), 5), f"child {pid} was left behind"
+
+
+def test_children_of_a_killed_app_are_stopped_by_the_next_one(tmp_path: Path) -> None:
+    """SIGKILL skips atexit: the child survives its app; the next app's reap stops it."""
+    pidfile = tmp_path / "child.pid"
+    code = textwrap.dedent(f"""
+        import os, pathlib, signal
+        from desktop_app.tunnel.process import ChildProcess
+        child = ChildProcess(["sleep", "60"])
+        pathlib.Path({str(pidfile)!r}).write_text(str(child.pid))
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    subprocess.run([sys.executable, "-c", code], timeout=30)
+    pid = int(pidfile.read_text())
+    try:
+        assert alive(pid), "the child should have outlived its killed app"
+        mine = ChildProcess(["sleep", "60"])  # a child of a live app (this one) is left alone
+        assert orphans.reap_orphans() == [pid]
+        assert wait_for(lambda: not alive(pid), 5)
+        assert mine.running()
+        mine.stop()
+        assert orphans.reap_orphans() == []
+    finally:
+        if alive(pid):
+            os.kill(pid, 9)

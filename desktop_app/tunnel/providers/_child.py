@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from desktop_app.tunnel import orphans
 from desktop_app.tunnel.base import Tunnel, TunnelConfigError, TunnelError
 from desktop_app.tunnel.process import ChildProcess
 
@@ -58,6 +59,7 @@ class ChildTunnel(Tunnel):
 
     def _open(self) -> str:
         argv = list(self._argv())
+        orphans.reap_orphans()  # children of an earlier app that was killed
         self._ready.clear()
         self._exited.clear()
         exit_cb: Callable[[int], None] = self._on_child_exit
