@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from desktop_app import paths
 
@@ -118,9 +118,9 @@ def validate(name: str, value: Any) -> Any:
         raise SettingsError(f"Setting {name!r} must be {decl.type.__name__}, not {type(value).__name__}")
     if decl.choices and value not in decl.choices:
         raise SettingsError(f"Setting {name!r} must be one of {', '.join(decl.choices)}; got {value!r}")
-    if decl.minimum is not None and value < decl.minimum:
+    if decl.minimum is not None and cast(float, value) < decl.minimum:
         raise SettingsError(f"Setting {name!r} must be at least {decl.minimum}; got {value!r}")
-    if decl.maximum is not None and value > decl.maximum:
+    if decl.maximum is not None and cast(float, value) > decl.maximum:
         raise SettingsError(f"Setting {name!r} must be at most {decl.maximum}; got {value!r}")
     return value
 

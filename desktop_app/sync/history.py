@@ -414,14 +414,28 @@ class History:
         message: str | None = None,
         correlation_id: str | None = None,
         next_retry_at: dt.datetime | None = None,
+        submission: dict[str, Any] | None = None,
     ) -> None:
-        """Write down how a step ended (after HubSpot answered, or failed to)."""
+        """Write down how a step ended (after HubSpot answered, or failed to).
+
+        ``submission`` holds fields of the submission to update in the same transaction, so that a
+        crash never leaves a step written down as done while the submission's state says otherwise.
+        """
         with self._lock:
-            self._db.execute(
-                "UPDATE steps SET ended_at = ?, outcome = ?, http_status = ?, message = ?, correlation_id = ?,"
-                " next_retry_at = ? WHERE id = ?",
-                (iso(now()), outcome, http_status, message, correlation_id, iso(next_retry_at), step_id),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "UPDATE steps SET ended_at = ?, outcome = ?, http_status = ?, message = ?, correlation_id = ?,"
+                    " next_retry_at = ? WHERE id = ?",
+                    (iso(now()), outcome, http_status, message, correlation_id, iso(next_retry_at), step_id),
+                )
+                if submission:
+                    sid = self._db.execute("SELECT submission_id FROM steps WHERE id = ?", (step_id,)).fetchone()
+                    self.update(int(sid[0]), **submission)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def steps(self, submission_id: int) -> list[Step]:
         with self._lock:

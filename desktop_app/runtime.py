@@ -1,0 +1,263 @@
+"""The composition root: one object that starts and holds the app's parts (Qt-free).
+
+``Runtime`` puts together the settings, the history, the recording store, the HubSpot client (for a
+real account, or for the in-process sandbox in offline demo mode), the recording server and the
+tunnel, and the submission pipeline over them. The GUI and the ``callrelay`` commands both use it,
+so they behave the same. ``start`` does network work: call it off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from desktop_app import paths
+from desktop_app import settings as settings_mod
+from desktop_app.hubspot import phones
+from desktop_app.hubspot.client import HubSpotClient
+from desktop_app.hubspot.config import ENV_NAMES, HubSpotConfig, config_from_env, load_config
+from desktop_app.hubspot.errors import HubSpotError
+from desktop_app.sync import history as h
+from desktop_app.sync.hubspot_port import ClientPort
+from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy
+from desktop_app.sync.recordings import RecordingStore
+from desktop_app.sync.serverlink import NoServer, ServerLink, fetched_since
+
+log = logging.getLogger(__name__)
+
+
+class SetupError(RuntimeError):
+    """The app cannot start its work as configured (the message says what to change)."""
+
+
+class SubmissionRefused(ValueError):
+    """A recording or its details cannot be submitted as they are (the message says why)."""
+
+
+class _InProcessServerLink:
+    """``ServerPort`` for the server this process runs."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    def recording_endpoint_template(self) -> str:
+        return str(self.server.recording_endpoint_template())
+
+    def fetched_since(self, external_id: str, since: dt.datetime) -> bool:
+        self.server.access_log.flush()
+        return fetched_since(external_id, since, self.server.access_log.path)
+
+
+def sandbox_wanted(settings: settings_mod.Settings, env: Mapping[str, str]) -> bool:
+    """Offline demo mode: the setting says so and no HUBSPOT_* variables name another HubSpot."""
+    return bool(settings.get("hubspot.sandbox")) and not any(env.get(n) for n in ENV_NAMES)
+
+
+class Runtime:
+    """Starts, holds and stops the app's parts. ``own_server=False`` uses the data directory's running
+    recording server instead of starting one (``callrelay upload``)."""
+
+    def __init__(self, settings: settings_mod.Settings | None = None, *, sandbox: bool | None = None,
+                 own_server: bool = True, env: Mapping[str, str] | None = None,
+                 policy: RetryPolicy | None = None) -> None:
+        self.env = os.environ if env is None else env
+        self.settings = settings or settings_mod.load()
+        self.is_sandbox = sandbox_wanted(self.settings, self.env) if sandbox is None else sandbox
+        self.own_server = own_server
+        self.policy = policy or RetryPolicy()
+        self.history = h.History()
+        self.store = RecordingStore()
+        self.sandbox: Any = None
+        self.server: Any = None
+        self.tunnel: Any = None
+        self.client: HubSpotClient | None = None
+        self.config: HubSpotConfig | None = None
+        self.pipeline: Pipeline | None = None
+        self.portal_id = ""
+        self.last_warnings: list[str] = []
+        self._listeners: list[Callable[[h.Submission], None]] = []
+        self._lock = threading.Lock()
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def start(self) -> Runtime:
+        if self.is_sandbox:
+            from desktop_app.sandbox import Sandbox
+
+            self.sandbox = Sandbox(port=0, state_file=paths.sandbox_dir() / "state.json").start()
+            config = config_from_env(self.sandbox.env(), self.settings)
+            config = replace(config, is_sandbox=True)
+        else:
+            config = load_config(self.settings, self.env)
+        if not config.access_token and not config.refresh_token:
+            raise SetupError("No HubSpot account is configured: sign in or paste a private-app token in Settings "
+                             "(or use sandbox mode to try the app offline).")
+        self.config = config
+        self.client = HubSpotClient(config)
+        try:
+            self.portal_id = config.portal_id or str(self.client.account_details().portal_id)
+        except HubSpotError as exc:
+            raise SetupError(f"HubSpot cannot be reached with this account: {exc}") from None
+        if self.own_server:
+            self._start_server(config)
+            link: Any = _InProcessServerLink(self.server)
+        else:
+            try:
+                link = ServerLink.discover()
+            except NoServer as exc:
+                raise SetupError(str(exc)) from None
+        self.pipeline = Pipeline(self.history, self.store, ClientPort(self.client, portal_id=self.portal_id), link,
+                                 policy=self.policy, on_change=self._notify)
+        return self
+
+    def _start_server(self, config: HubSpotConfig) -> None:
+        from desktop_app.server import RecordingServer
+
+        s = self.settings
+        self.server = RecordingServer(
+            self.store, host=s.get("server.host"), port=0 if self.is_sandbox else s.get("server.port"),
+            public_url=s.get("server.public_url") or None, client_secret=config.client_secret or None,
+            signature_mode=s.get("server.signature"), link_ttl_s=s.get("server.link_ttl_s"),
+            endpoint_prefix=s.get("server.endpoint_prefix"), max_connections=s.get("server.max_connections"),
+            idle_timeout_s=s.get("server.idle_timeout_s"),
+        )
+        self.server.start()
+        if self.is_sandbox:  # the emulator fetches over loopback; real HubSpot needs the tunnel's https URL
+            self.server.set_public_url(self.server.local_url)
+        elif not s.get("server.public_url"):
+            from desktop_app.tunnel import open_for_server
+
+            self.tunnel = open_for_server(s.get("tunnel.provider"), self.server)
+
+    def stop(self) -> None:
+        for part in (self.tunnel, self.server, self.sandbox):
+            if part is None:
+                continue
+            try:
+                (part.close if hasattr(part, "close") and not hasattr(part, "stop") else part.stop)()
+            except Exception:  # noqa: BLE001 - stopping the rest matters more
+                log.exception("stopping %s", part)
+        if self.client is not None:
+            self.client.close()
+        self.history.close()
+
+    def __enter__(self) -> Runtime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- listeners -------------------------------------------------------------------------------
+    def add_listener(self, callback: Callable[[h.Submission], None]) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+    def _notify(self, sub: h.Submission) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            try:
+                callback(sub)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the pipeline
+                log.exception("submission listener failed")
+
+    # -- work ------------------------------------------------------------------------------------
+    @property
+    def agent(self) -> str:
+        name = str(self.settings.get("calls.agent") or "")
+        if name:
+            return name
+        try:
+            return getpass.getuser()
+        except Exception:  # noqa: BLE001 - no login name on this system
+            return "agent"
+
+    def _pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise SetupError("The app has not been started.")
+        return self.pipeline
+
+    def submit(self, path: Path, details: CallDetails, agent: str | None = None) -> int:
+        """Record a submission for a checked recording; ``run_submission`` carries it to HubSpot."""
+        sid = self._pipeline().submit(Path(path), details, agent=agent or self.agent)
+        sub = self.history.get(sid)
+        if sub is not None:
+            self._notify(sub)
+        return sid
+
+    def run_submission(self, submission_id: int) -> h.Submission:
+        """Blocking: carry a submission to ready (or failed). Call it from a worker thread."""
+        return self._pipeline().run(submission_id)
+
+    def retry(self, submission_id: int) -> None:
+        self._pipeline().retry(submission_id)
+
+    def check_transcript(self, submission_id: int) -> Outcome:
+        """One look at whether HubSpot transcribed a ready call (schedules the next look)."""
+        return self._pipeline().check_transcript(submission_id)
+
+    def resume_unfinished(self) -> list[int]:
+        return [s.id for s in self.history.unfinished()]
+
+    def details_for_file(self, path: Path, row: Mapping[str, str | None]) -> CallDetails:
+        """Check a recording and build its call details from the file and ``row`` (command-line values).
+
+        Raises SubmissionRefused when the file cannot be uploaded as it is, or a value is wrong.
+        Warnings (a mono file, a silent channel…) are left in ``last_warnings``.
+        """
+        from desktop_app import audio
+
+        inspection = audio.inspect(path, analyse=True)
+        errors = [p.message for p in inspection.problems if p.severity == "error"]
+        if errors:
+            raise SubmissionRefused(" ".join(errors))
+        self.last_warnings = [p.message for p in inspection.problems if p.severity == "warning"]
+        region = str(self.settings.get("calls.default_region"))
+        prefill = audio.prefill_from_filename(path, region=region)
+        duration_s = inspection.probe.duration_s or prefill.duration_s or 0.0
+
+        def number(key: str, fallback: str | None) -> str:
+            raw = row.get(key) or fallback or ""
+            if not raw:
+                return ""
+            e164 = phones.to_e164(raw, region)
+            if not e164:
+                raise SubmissionRefused(f"{raw!r} is not a valid phone number (default region {region}).")
+            return e164
+
+        direction = (row.get("direction") or (prefill.direction or "")).upper()
+        timestamp = row.get("timestamp") or prefill.start or ""
+        details = CallDetails(
+            title=row.get("title") or f"Call {Path(path).stem}",
+            timestamp=timestamp, duration_ms=int(round(duration_s * 1000)),
+            from_number=number("from_number", prefill.from_number), to_number=number("to_number", prefill.to_number),
+            direction=direction if direction in ("INBOUND", "OUTBOUND") else "",
+            owner_id=row.get("owner_id") or "", notes=row.get("notes") or "",
+        )
+        contact = row.get("contact") or ""
+        if contact:
+            details.contact_id = self.resolve_contact(contact)
+        return details
+
+    def resolve_contact(self, text: str) -> str:
+        """A contact id from an id, an email address or a phone number."""
+        assert self.client is not None
+        region = str(self.settings.get("calls.default_region"))
+        try:
+            if "@" in text:
+                found = self.client.search_contacts_by_email(text)
+            elif text.startswith("+") or not text.isdigit():
+                found = self.client.search_contacts_by_phone(text, region)
+            else:
+                return text
+        except HubSpotError as exc:
+            raise SubmissionRefused(f"The contact {text!r} could not be looked up: {exc}") from None
+        if not found:
+            raise SubmissionRefused(f"No HubSpot contact matches {text!r}.")
+        return str(found[0].id)

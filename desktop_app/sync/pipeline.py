@@ -1,0 +1,396 @@
+"""The submission pipeline: a checked recording carried to "ready for transcription", exactly once.
+
+An explicit state machine, one step per transition::
+
+    checked → stored → endpoint_registered → call_logged → associated → ready_marked → transcript_seen
+                                                                                    ↘ not_transcribed
+
+Every step is written down in the history *before* it talks to HubSpot (``step_started``) and
+*after* (``step_ended``, in the same transaction as the submission's new state), so a process killed
+anywhere leaves a record that says exactly what may have happened:
+
+- ``log_call``: the call's ``hs_call_external_id`` is generated once, stored first, and before any
+  create that follows an earlier attempt (a crash, a timeout, a reset, a 5xx) the pipeline searches
+  HubSpot for a call with that external id and adopts it. So a crash or a retry never makes a
+  second call record.
+- ``associate`` uses HubSpot's idempotent association PUT.
+- ``mark_ready``: after an attempt that may have reached HubSpot, the recording server's access log
+  tells whether HubSpot already came for the recording (it does so right after "ready"); only
+  without that evidence is the call marked again.
+
+Transient failures (429, 5xx, timeouts, connection errors) are retried with exponential back-off and
+jitter, honouring ``Retry-After``; permanent ones stop the submission as ``failed`` with HubSpot's
+message and correlation id, to be retried after the user fixes the cause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from desktop_app.sync import history as h
+
+log = logging.getLogger(__name__)
+
+# Pipeline states, in order.
+CHECKED, STORED, ENDPOINT_REGISTERED, CALL_LOGGED, ASSOCIATED, READY_MARKED = (
+    "checked", "stored", "endpoint_registered", "call_logged", "associated", "ready_marked",
+)
+TRANSCRIPT_SEEN, NOT_TRANSCRIBED_STATE = "transcript_seen", "not_transcribed"
+STATES = (CHECKED, STORED, ENDPOINT_REGISTERED, CALL_LOGGED, ASSOCIATED, READY_MARKED, TRANSCRIPT_SEEN)
+
+# step name → (state it starts from, state it leads to)
+STEPS: tuple[tuple[str, str, str], ...] = (
+    ("store", CHECKED, STORED),
+    ("register_endpoint", STORED, ENDPOINT_REGISTERED),
+    ("log_call", ENDPOINT_REGISTERED, CALL_LOGGED),
+    ("associate", CALL_LOGGED, ASSOCIATED),
+    ("mark_ready", ASSOCIATED, READY_MARKED),
+)
+NEXT_STEP = {start: (name, end) for name, start, end in STEPS}
+
+CRASH_ENV = "CALLRELAY_CRASH_AT"  # test hook: "<step>:<before|after>" makes the process die there
+
+
+class TransientError(Exception):
+    """A failure worth retrying: carries what HubSpot said and how long to wait."""
+
+    def __init__(self, message: str, *, status: int | None = None, correlation_id: str | None = None,
+                 retry_after: float | None = None, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.status, self.correlation_id, self.retry_after, self.ambiguous = (
+            status, correlation_id, retry_after, ambiguous)
+
+
+class PermanentError(Exception):
+    """A failure retrying will not fix until the user changes something."""
+
+    def __init__(self, message: str, *, status: int | None = None, correlation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.correlation_id = status, correlation_id
+
+
+class HubSpotPort(Protocol):
+    """What the pipeline needs from HubSpot (``desktop_app.sync.hubspot_port`` adapts the client).
+
+    Each method raises TransientError or PermanentError on failure.
+    """
+
+    portal_id: str
+    app_id: str
+    external_account_id: str
+
+    def ensure_recording_endpoint(self, url_template: str) -> str: ...
+    def find_call(self, external_id: str) -> str | None: ...
+    def create_call(self, external_id: str, details: CallDetails) -> str: ...
+    def associate(self, call_id: str, to_type: str, to_id: str) -> None: ...
+    def mark_ready(self, call_id: str) -> None: ...
+    def transcript_state(self, call_id: str) -> tuple[bool, str | None]: ...
+
+
+class StorePort(Protocol):
+    def add(self, path: Path, *, filename: str | None = None) -> Any: ...
+    def share(self, external_id: str, sha256: str, *, app_id: str, external_account_id: str) -> None: ...
+
+
+class ServerPort(Protocol):
+    """The recording server the call will be fetched from (in-process, or found through run/server.json)."""
+
+    def recording_endpoint_template(self) -> str: ...
+    def fetched_since(self, external_id: str, since: dt.datetime) -> bool: ...
+
+
+@dataclass
+class CallDetails:
+    """What the agent states about the call. Durations are milliseconds, as HubSpot stores them."""
+
+    title: str = ""
+    timestamp: str = ""  # ISO 8601 UTC
+    duration_ms: int = 0
+    from_number: str = ""
+    to_number: str = ""
+    direction: str = ""  # INBOUND / OUTBOUND
+    status: str = "COMPLETED"
+    disposition: str = ""  # an outcome id from HubSpot's call dispositions
+    owner_id: str = ""
+    notes: str = ""
+    contact_id: str = ""
+    company_id: str = ""
+    deal_id: str = ""
+    ticket_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallDetails:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class RetryPolicy:
+    base_s: float = 1.0
+    cap_s: float = 300.0
+    max_attempts: int = 8
+    search_lag_s: float = 3.0  # HubSpot's search index may trail a create by a few seconds
+    ready_evidence_wait_s: float = 10.0
+    transcript_first_check_s: float = 60.0
+    transcript_cap_s: float = 3600.0
+    transcript_deadline_s: float = 86400.0
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return max(0.0, retry_after)
+        delay: float = min(self.cap_s, self.base_s * 2 ** max(0, attempt - 1))
+        return delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
+
+
+@dataclass
+class Outcome:
+    submission: h.Submission
+    finished: bool  # reached ready or failed (nothing more to do now)
+    wait_s: float | None = None  # when not finished: how long until the next attempt is due
+
+
+NOT_TRANSCRIBED_CAUSES = (
+    "the call's owner has no paid Sales Hub or Service Hub seat",
+    "the HubSpot account reached its monthly conversation analysis limit",
+)
+
+
+@dataclass
+class Pipeline:
+    history: h.History
+    store: StorePort
+    hubspot: HubSpotPort
+    server: ServerPort
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    on_change: Callable[[h.Submission], None] | None = None
+    _endpoint_registered: str | None = None
+    _endpoint_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- entry points ----------------------------------------------------------------------------
+    def submit(self, recording: Path, details: CallDetails, *, agent: str) -> int:
+        """Write the submission down (with its external id, generated once) before anything else."""
+        external_id = f"callrelay-{uuid.uuid4()}"
+        return self.history.add_submission(
+            recording_path=str(recording), recording_name=recording.name, external_id=external_id,
+            details=details.to_dict(), agent=agent, state=CHECKED, status=h.QUEUED,
+        )
+
+    def run(self, submission_id: int, *, wait: bool = True) -> h.Submission:
+        """Advance a submission until it is ready or failed; with ``wait``, sleep through back-offs."""
+        while True:
+            outcome = self.advance(submission_id)
+            if outcome.finished or not wait:
+                return outcome.submission
+            self.sleep(outcome.wait_s or 0.0)
+
+    def retry(self, submission_id: int) -> None:
+        """Put a failed submission back in the queue (after the user fixed the cause)."""
+        sub = self._get(submission_id)
+        if sub.status == h.FAILED:
+            self.history.update(submission_id, status=h.QUEUED, error=None, error_status=None,
+                                error_correlation_id=None, next_attempt_at=None)
+
+    def advance(self, submission_id: int) -> Outcome:
+        """Run steps until the submission is ready, failed, or has to wait for a retry."""
+        sub = self._get(submission_id)
+        if sub.status not in h.UNFINISHED:
+            return Outcome(sub, finished=True)
+        due = h.parse_iso(sub.next_attempt_at)
+        if due and due > h.now():
+            return Outcome(sub, finished=False, wait_s=(due - h.now()).total_seconds())
+        if sub.status != h.RUNNING:
+            self.history.update(submission_id, status=h.RUNNING)
+        while True:
+            sub = self._get(submission_id)
+            if sub.state == READY_MARKED:
+                self.history.update(submission_id, status=h.READY, next_attempt_at=None,
+                                    ready_at=sub.ready_at or h.iso(h.now()))
+                return Outcome(self._changed(submission_id), finished=True)
+            step, target = NEXT_STEP[sub.state]
+            wait = self._run_step(sub, step, target)
+            if wait is not None:
+                return Outcome(self._changed(submission_id), finished=wait < 0, wait_s=max(wait, 0.0))
+
+    # -- one step --------------------------------------------------------------------------------
+    def _run_step(self, sub: h.Submission, step: str, target: str) -> float | None:
+        """Run one step; None when it succeeded, else seconds to wait (-1: failed for good)."""
+        previous_attempts = [s for s in sub.steps if s.step == step]
+        step_id = self.history.step_started(sub.id, step)
+        self._crash_point(step, "before")
+        try:
+            fields, status = getattr(self, f"_do_{step}")(sub, previous_attempts)
+        except TransientError as exc:
+            self._crash_point(step, "after")
+            attempts = len(previous_attempts) + 1
+            if attempts >= self.policy.max_attempts:
+                message = f"{exc} (gave up after {attempts} attempts; use Retry)"
+                self._fail(sub, step_id, message, exc.status, exc.correlation_id)
+                return -1.0
+            delay = self.policy.backoff(attempts, exc.retry_after)
+            due = h.now() + dt.timedelta(seconds=delay)
+            self.history.step_ended(
+                step_id, h.RETRY, http_status=exc.status, message=str(exc), correlation_id=exc.correlation_id,
+                next_retry_at=due, submission={"next_attempt_at": h.iso(due), "error": str(exc),
+                                               "error_status": exc.status, "error_correlation_id": exc.correlation_id},
+            )
+            log.info("submission %s: %s will be retried in %.1fs: %s", sub.id, step, delay, exc)
+            return delay
+        except PermanentError as exc:
+            self._crash_point(step, "after")
+            self._fail(sub, step_id, str(exc), exc.status, exc.correlation_id)
+            return -1.0
+        self._crash_point(step, "after")
+        outcome = fields.pop("_outcome", h.OK)
+        self.history.step_ended(
+            step_id, outcome, http_status=status,
+            submission={"state": target, "next_attempt_at": None, "error": None, "error_status": None,
+                        "error_correlation_id": None, **fields},
+        )
+        return None
+
+    def _fail(self, sub: h.Submission, step_id: int, message: str, status: int | None, cid: str | None) -> None:
+        self.history.step_ended(
+            step_id, h.FAILED_OUTCOME, http_status=status, message=message, correlation_id=cid,
+            submission={"status": h.FAILED, "error": message, "error_status": status, "error_correlation_id": cid,
+                        "next_attempt_at": None},
+        )
+        log.warning("submission %s failed: %s", sub.id, message)
+
+    def _do_store(self, sub: h.Submission, _prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
+        try:
+            stored = self.store.add(Path(sub.recording_path), filename=sub.recording_name)
+        except FileNotFoundError:
+            raise PermanentError(f"The recording {sub.recording_path} is no longer there.") from None
+        except OSError as exc:
+            raise PermanentError(f"The recording could not be kept: {exc}") from None
+        sha = str(stored.sha256)
+        self.store.share(sub.external_id, sha, app_id=self.hubspot.app_id,
+                         external_account_id=self.hubspot.external_account_id)
+        return {"recording_sha256": sha}, None
+
+    def _do_register_endpoint(self, sub: h.Submission, _prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
+        template = self.server.recording_endpoint_template()
+        with self._endpoint_lock:
+            if self._endpoint_registered == template:
+                return {"_outcome": h.SKIPPED}, None
+            self.hubspot.ensure_recording_endpoint(template)
+            self._endpoint_registered = template
+        return {}, 200
+
+    def _do_log_call(self, sub: h.Submission, prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
+        if prev:  # an earlier attempt may have created the call: look before creating
+            found = self.hubspot.find_call(sub.external_id)
+            if found is None and any(s.outcome in (h.STARTED, h.RETRY) for s in prev) and self.policy.search_lag_s:
+                self.sleep(self.policy.search_lag_s)
+                found = self.hubspot.find_call(sub.external_id)
+            if found is not None:
+                log.info("submission %s: adopted call %s created by an earlier attempt", sub.id, found)
+                return {"call_id": found, "portal_id": self.hubspot.portal_id, "_outcome": h.ADOPTED}, 200
+        call_id = self.hubspot.create_call(sub.external_id, CallDetails.from_dict(sub.details))
+        return {"call_id": call_id, "portal_id": self.hubspot.portal_id}, 201
+
+    def _do_associate(self, sub: h.Submission, _prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
+        details = CallDetails.from_dict(sub.details)
+        assert sub.call_id
+        targets = [("contacts", details.contact_id), ("companies", details.company_id),
+                   ("deals", details.deal_id), ("tickets", details.ticket_id)]
+        done = False
+        for to_type, to_id in targets:
+            if to_id:
+                self.hubspot.associate(sub.call_id, to_type, to_id)
+                done = True
+        return ({} if done else {"_outcome": h.SKIPPED}), (200 if done else None)
+
+    def _do_mark_ready(self, sub: h.Submission, prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
+        assert sub.call_id
+        maybe_sent = [s for s in prev if s.outcome in (h.STARTED, h.RETRY)]
+        if maybe_sent:
+            since = h.parse_iso(maybe_sent[0].started_at) or h.now()
+            waited = 0.0
+            while True:
+                if self.server.fetched_since(sub.external_id, since):
+                    log.info("submission %s: HubSpot already fetched the recording; ready was received", sub.id)
+                    return {"ready_at": h.iso(h.now()), "_outcome": h.ADOPTED}, 204
+                if waited >= self.policy.ready_evidence_wait_s:
+                    break
+                self.sleep(0.5)
+                waited += 0.5
+        self.hubspot.mark_ready(sub.call_id)
+        return {"ready_at": h.iso(h.now())}, 204
+
+    # -- transcripts -----------------------------------------------------------------------------
+    def check_transcript(self, submission_id: int) -> Outcome:
+        """One look at whether HubSpot transcribed a ready call; schedules the next look with back-off."""
+        sub = self._get(submission_id)
+        if sub.status != h.READY or not sub.call_id:
+            return Outcome(sub, finished=True)
+        due = h.parse_iso(sub.next_attempt_at)
+        if due and due > h.now():
+            return Outcome(sub, finished=False, wait_s=(due - h.now()).total_seconds())
+        step_id = self.history.step_started(sub.id, "transcript")
+        try:
+            seen, reason = self.hubspot.transcript_state(sub.call_id)
+        except (TransientError, PermanentError) as exc:
+            seen, reason = False, None
+            self.history.step_ended(step_id, h.RETRY, message=str(exc))
+        else:
+            if seen:
+                self.history.step_ended(step_id, h.OK, submission={"state": TRANSCRIPT_SEEN,
+                                                                   "status": h.TRANSCRIBED, "next_attempt_at": None})
+                return Outcome(self._changed(sub.id), finished=True)
+        ready_at = h.parse_iso(sub.ready_at) or h.now()
+        age = (h.now() - ready_at).total_seconds()
+        if reason or age >= self.policy.transcript_deadline_s:  # a stated reason is final
+            message = self._not_transcribed_reason(sub, ready_at, reason)
+            self.history.step_ended(step_id, h.FAILED_OUTCOME, message=message, submission={
+                "state": NOT_TRANSCRIBED_STATE, "status": h.NOT_TRANSCRIBED, "error": message,
+                "next_attempt_at": None})
+            return Outcome(self._changed(sub.id), finished=True)
+        delay = min(self.policy.transcript_cap_s, self.policy.transcript_first_check_s * 2 ** sub.transcript_checks)
+        delay = min(delay, max(0.0, self.policy.transcript_deadline_s - age))
+        due = h.now() + dt.timedelta(seconds=delay)
+        if self._get(sub.id).steps[-1].outcome == h.STARTED:
+            self.history.step_ended(step_id, h.RETRY, message="no transcript yet", next_retry_at=due)
+        self.history.update(sub.id, next_attempt_at=h.iso(due), transcript_checks=sub.transcript_checks + 1)
+        return Outcome(self._changed(sub.id), finished=False, wait_s=delay)
+
+    def _not_transcribed_reason(self, sub: h.Submission, ready_at: dt.datetime, reason: str | None) -> str:
+        if reason:
+            return f"HubSpot did not transcribe the call: {reason}"
+        if not self.server.fetched_since(sub.external_id, ready_at - dt.timedelta(minutes=5)):
+            return ("HubSpot never fetched the recording (the recording server's access log shows no request "
+                    "for it): check that the tunnel was up and the recording endpoint is registered.")
+        return ("HubSpot fetched the recording but no transcript appeared within a day. HubSpot documents "
+                "these causes: " + "; ".join(NOT_TRANSCRIBED_CAUSES) + ".")
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _get(self, submission_id: int) -> h.Submission:
+        sub = self.history.get(submission_id)
+        if sub is None:
+            raise KeyError(f"no submission {submission_id}")
+        return sub
+
+    def _changed(self, submission_id: int) -> h.Submission:
+        sub = self._get(submission_id)
+        if self.on_change:
+            self.on_change(sub)
+        return sub
+
+    @staticmethod
+    def _crash_point(step: str, when: str) -> None:
+        if os.environ.get(CRASH_ENV) == f"{step}:{when}":
+            os._exit(137)  # as a kill would: no cleanup, no flush
