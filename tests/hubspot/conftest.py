@@ -17,25 +17,13 @@ from typing import Any
 
 import pytest
 import requests
-from hs_support import BROWSER_AGENT, Scripted
+from hs_support import BROWSER_AGENT, Scripted, Sent, contract_problems
 from requests.adapters import HTTPAdapter
 
-from desktop_app import USER_AGENT
-from desktop_app.hubspot import spec
 from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import config_from_env
 from desktop_app.hubspot.ratelimit import RateLimiter
 from desktop_app.sandbox import Sandbox
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A request as it left the client (after auth was added)."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes | None
 
 
 @dataclass
@@ -55,36 +43,6 @@ class ContractRecorder:
         if any(url.startswith(b + "/") for b in self.bases):
             body = request.body.encode() if isinstance(request.body, str) else request.body
             self.sent.append(Sent(str(request.method), url, dict(request.headers), body))
-
-
-def contract_problems(sent: Sent) -> tuple[str | None, list[str]]:
-    """(operationId, problems) of one sent request, judged by HubSpot's descriptions alone."""
-    parts = urllib.parse.urlsplit(sent.url)
-    check = spec.check_request(sent.method, parts.path, parts.query, sent.headers.get("Content-Type"),
-                               sent.body)
-    if check.operation is None:
-        return None, [f"{sent.method} {parts.path} is no operation HubSpot describes "
-                      f"(methods there: {check.allowed_methods or 'none'})"]
-    problems = [p.message for p in check.problems]
-    op = check.operation
-    query = urllib.parse.parse_qs(parts.query)
-    bearer = sent.headers.get("Authorization", "")
-    if sent.headers.get("User-Agent") != USER_AGENT:
-        problems.append(f"User-Agent is {sent.headers.get('User-Agent')!r}, not {USER_AGENT!r}")
-    security = op.security
-    if not security:  # the operation takes no auth (the token endpoint): none may be sent
-        if bearer or "hapikey" in query:
-            problems.append("credentials sent to an operation that takes none")
-    else:
-        developer_ok = "/extensions/calling/" in op.path and "/settings" in op.path
-        if "hapikey" in query:
-            if not developer_ok:
-                problems.append("the developer API key was sent to an operation that does not take it")
-            if bearer:
-                problems.append("both a developer API key and a bearer token were sent")
-        elif not (bearer.startswith("Bearer ") and len(bearer) > len("Bearer ")):
-            problems.append("no bearer token sent to an operation that needs one")
-    return op.operation_id, problems
 
 
 _RECORDER = ContractRecorder()

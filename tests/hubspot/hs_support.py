@@ -1,4 +1,5 @@
-"""Support for the HubSpot client's tests: a scripted stand-in for HubSpot on 127.0.0.1."""
+"""Support for the HubSpot client's tests: the contract check of one request, and a scripted stand-in
+for HubSpot on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -7,9 +8,54 @@ import socket
 import struct
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from desktop_app import USER_AGENT
+from desktop_app.hubspot import spec
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A request as it left the client (after auth was added)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+
+
+def contract_problems(sent: Sent) -> tuple[str | None, list[str]]:
+    """(operationId, problems) of one sent request, judged by HubSpot's descriptions alone."""
+    parts = urllib.parse.urlsplit(sent.url)
+    check = spec.check_request(sent.method, parts.path, parts.query, sent.headers.get("Content-Type"),
+                               sent.body)
+    if check.operation is None:
+        return None, [f"{sent.method} {parts.path} is no operation HubSpot describes "
+                      f"(methods there: {check.allowed_methods or 'none'})"]
+    problems = [p.message for p in check.problems]
+    op = check.operation
+    query = urllib.parse.parse_qs(parts.query)
+    bearer = sent.headers.get("Authorization", "")
+    if sent.headers.get("User-Agent") != USER_AGENT:
+        problems.append(f"User-Agent is {sent.headers.get('User-Agent')!r}, not {USER_AGENT!r}")
+    security = op.security
+    if not security:  # the operation takes no auth (the token endpoint): none may be sent
+        if bearer or "hapikey" in query:
+            problems.append("credentials sent to an operation that takes none")
+    else:
+        developer_ok = "/extensions/calling/" in op.path and "/settings" in op.path
+        if "hapikey" in query:
+            if not developer_ok:
+                problems.append("the developer API key was sent to an operation that does not take it")
+            if bearer:
+                problems.append("both a developer API key and a bearer token were sent")
+        elif not (bearer.startswith("Bearer ") and len(bearer) > len("Bearer ")):
+            problems.append("no bearer token sent to an operation that needs one")
+    return op.operation_id, problems
+
 
 # Requests a test makes in place of the user's browser (the OAuth pages); the contract check skips them.
 BROWSER_AGENT = "Mozilla/5.0 (test browser)"

@@ -1,0 +1,72 @@
+"""The contract check itself: it catches requests HubSpot's descriptions do not allow, and one run of
+every client function sends every operation the client knows through it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hs_support import Sent, contract_problems
+
+from desktop_app import USER_AGENT
+from desktop_app.hubspot import spec
+from desktop_app.hubspot.client import HubSpotClient
+from desktop_app.hubspot.endpoints import CallDetails
+from desktop_app.sandbox import Sandbox
+
+BASE = "http://127.0.0.1:9"
+GOOD = {"User-Agent": USER_AGENT, "Authorization": "Bearer pat-na1-x"}
+
+
+def problems(method: str, path: str, headers: dict[str, str], body: bytes | None = None,
+             content_type: str | None = None) -> list[str]:
+    if content_type:
+        headers = {**headers, "Content-Type": content_type}
+    return contract_problems(Sent(method, BASE + path, headers, body))[1]
+
+
+def test_a_valid_request_passes() -> None:
+    assert problems("GET", "/crm/v3/owners?limit=100", GOOD) == []
+
+
+def test_the_check_catches_what_hubspot_would_refuse() -> None:
+    assert problems("GET", "/crm/v3/owners", {"User-Agent": USER_AGENT}) == [
+        "no bearer token sent to an operation that needs one"]
+    assert problems("GET", "/crm/v3/owners?hapikey=k", {"User-Agent": USER_AGENT}) == [
+        "the developer API key was sent to an operation that does not take it"]
+    assert problems("GET", "/crm/v3/owners", {**GOOD, "User-Agent": "python-requests/2"})[0].startswith("User-Agent")
+    assert problems("POST", "/oauth/v1/token", GOOD, b"grant_type=refresh_token",
+                    "application/x-www-form-urlencoded") == ["credentials sent to an operation that takes none"]
+    assert problems("DELETE", "/crm/v3/extensions/calling/1/settings/recording", GOOD)[0].startswith(
+        "DELETE /crm/v3/extensions/calling/1/settings/recording is no operation")
+    wrong_body = problems("POST", "/crm/v3/objects/calls", GOOD, b'{"properties": {"hs_call_duration": 5}}',
+                          "application/json")
+    assert any("associations" in p for p in wrong_body) and any("hs_call_duration" in p for p in wrong_body)
+    assert problems("POST", "/crm/v3/objects/calls", GOOD, b'{"properties": {}, "associations": []}',
+                    "text/plain") != []
+
+
+def test_every_operation_of_the_client_goes_through_the_check(client: HubSpotClient, sandbox: Sandbox,
+                                                              contract: Any) -> None:
+    when = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+    client.get_recording_settings()
+    client.create_recording_settings("https://rec.example.com/r/%s")
+    client.update_recording_settings("https://rec.example.com/v2/%s")
+    (jane,) = client.search_contacts_by_email("jane.doe@example.com")
+    call = client.create_call(CallDetails("rec-c1", when, 5000, owner_id="71000001"), {"contacts": [jane.id]})
+    batch = client.batch_create_calls([(CallDetails("rec-c2", when, 6000), {})])
+    client.find_calls_by_external_id("rec-c1")
+    client.read_calls([call.id])
+    client.read_calls_by_external_id(["rec-c1"])
+    client.read_call(call.id)
+    client.associate(batch.results[0].id, "contacts", jane.id)
+    client.associate_batch("contacts", [(call.id, jane.id)])
+    client.create_contact(email="contract@example.com", firstname="Con", lastname="Tract", phone="+16175550999")
+    client.owners()
+    client.call_dispositions()
+    client.account_details()
+    client.mark_recording_ready(call.id)
+    sent_ops = {spec.find_operation(s.method, s.url[len(sandbox.url):].split("?")[0])[0].operation_id  # type: ignore[index]
+                for s in contract.sent}
+    assert len(sent_ops) == 17  # each operation the client uses, bar OAuth's (test_hubspot_oauth.py)
+    assert all(contract_problems(s)[1] == [] for s in contract.sent)
