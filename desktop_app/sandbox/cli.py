@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     except FaultSpecError as exc:
         print(f"callrelay sandbox: {exc}", file=sys.stderr)
         return 2
-    sandbox = Sandbox(host=args.host, port=args.port, state_file=args.state)
+    sandbox = Sandbox(host=args.host, port=args.port, state_file=args.state, max_logged_requests=10_000)
     sandbox.faults.rules.extend(faults)
     try:
         sandbox.start()

@@ -137,7 +137,7 @@ class Sandbox:
                  faults: Faults | str | None = None, *, limits: RateLimits | None = None,
                  analysis_limit: int | None = None, token_ttl_s: int = 1800, rotate_refresh_tokens: bool = True,
                  seed: bool = True, check_responses: bool = True, fetch_chunk: int = 256 * 1024,
-                 fetch_timeout_s: float = 30.0) -> None:
+                 fetch_timeout_s: float = 30.0, max_logged_requests: int | None = None) -> None:
         self.host = host
         self.port = port
         self.store = Store(Path(state_file) if state_file is not None else None)
@@ -153,6 +153,7 @@ class Sandbox:
         self.fetch_chunk = fetch_chunk
         self.fetch_timeout_s = fetch_timeout_s
         self.requests: list[RequestRecord] = []
+        self.max_logged_requests = max_logged_requests  # None: keep all (tests); the CLI keeps the latest
         self.response_problems: list[str] = []
         self.fetch_log: list[fetcher.FetchRecord] = []
         self._fetch_done = threading.Condition()
@@ -182,6 +183,7 @@ class Sandbox:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_connections()
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -420,6 +422,8 @@ class Sandbox:
                 record.status = outcome.status
             record.duration_ms = (time.monotonic() - started) * 1000
             self.requests.append(record)
+            if self.max_logged_requests is not None and len(self.requests) > self.max_logged_requests:
+                del self.requests[: len(self.requests) - self.max_logged_requests]
         outcome.headers.append(("X-HubSpot-Correlation-Id", correlation))
         return outcome
 
@@ -1087,9 +1091,31 @@ class _Server(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler],
                  sandbox: Sandbox) -> None:
         self.sandbox = sandbox
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End kept-alive connections, so that no pooled client connection outlives the sandbox."""
+        with self.sockets_lock:
+            sockets = list(self.open_sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("sandbox: connection from %s ended with an error", client_address, exc_info=True)
@@ -1099,6 +1125,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HubSpot-sandbox"
     sys_version = ""
+    timeout = 120  # an idle kept-alive connection is closed after this many seconds
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name

@@ -100,3 +100,20 @@ def test_cli_refuses_a_bad_fault_spec(tmp_path: Path) -> None:
     proc = _start_cli("--faults", "calls.create:explode", home=tmp_path)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and out == "" and "unknown action" in err
+
+
+def test_stop_ends_kept_alive_connections_and_the_log_can_be_capped(http: requests.Session) -> None:
+    sb = Sandbox(max_logged_requests=3)
+    sb.start()
+    h = bearer(sb.credentials.access_token)
+    for _ in range(5):
+        assert http.get(f"{sb.url}/crm/v3/owners/71000001", headers=h).status_code == 200  # one pooled connection
+    assert len(sb.requests) == 3
+    url = sb.url
+    sb.stop()
+    try:
+        http.get(f"{url}/crm/v3/owners/71000001", headers=h, timeout=5)
+    except requests.ConnectionError:
+        pass
+    else:
+        raise AssertionError("a pooled connection was still served after stop()")
