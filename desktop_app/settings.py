@@ -39,6 +39,9 @@ DECLARED: tuple[Setting, ...] = (
     Setting("hubspot.auth", str, "private-app", "How the app signs in to HubSpot.",
             choices=("private-app", "oauth"), section="HubSpot"),
     Setting("hubspot.oauth_client_id", str, "", "OAuth client id of your HubSpot app.", section="HubSpot"),
+    Setting("hubspot.oauth_redirect_port", int, 0, "Port of the sign-in redirect "
+            "http://127.0.0.1:PORT/oauth-callback; register that URL in your HubSpot app (0 picks a free port, "
+            "which only the sandbox accepts).", minimum=0, maximum=65535, section="HubSpot"),
     Setting("hubspot.external_account_id", str, "", "The id this app uses for the HubSpot account "
             "(hs_call_external_account_id); the portal id when empty.", section="HubSpot"),
     Setting("hubspot.rate_limit_per_10s", int, 100, "Requests per 10 seconds your HubSpot tier allows "

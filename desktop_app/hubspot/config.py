@@ -39,6 +39,7 @@ class HubSpotConfig:
     access_token: str = field(default="", repr=False)
     refresh_token: str = field(default="", repr=False)
     oauth_client_id: str = ""
+    oauth_redirect_port: int = 0  # 0: any free port (the sandbox); HubSpot wants the registered one
     token_expires_at: float | None = None  # wall-clock seconds; None: unknown (refresh first)
     app_id: str = ""
     developer_api_key: str = field(default="", repr=False)
@@ -129,6 +130,7 @@ def _from_settings(settings: settings_mod.Settings) -> HubSpotConfig:
         api_url=str(settings.get("hubspot.api_url")),
         auth="oauth" if settings.get("hubspot.auth") == "oauth" else "private-app",
         oauth_client_id=str(settings.get("hubspot.oauth_client_id")),
+        oauth_redirect_port=int(settings.get("hubspot.oauth_redirect_port")),
         app_id=str(settings.get("hubspot.app_id")),
         external_account_id=str(settings.get("hubspot.external_account_id")),
         rate_limit_per_10s=int(settings.get("hubspot.rate_limit_per_10s")),

@@ -121,15 +121,19 @@ def sign_in(
     scopes: Sequence[str] = DEFAULT_SCOPES,
     open_browser: Callable[[str], object] = webbrowser.open,
     timeout: float = 300.0,
-    port: int = 0,
+    port: int | None = None,
     token_store: TokenStore | None = None,
     session: requests.Session | None = None,
 ) -> TokenSet:
-    """Run the authorization-code flow and store the tokens (keyring by default)."""
+    """Run the authorization-code flow and store the tokens (keyring by default).
+
+    The redirect goes to ``http://127.0.0.1:PORT/oauth-callback`` (``port``, else the config's
+    ``oauth_redirect_port``); HubSpot only redirects to a URL registered in the app's settings.
+    """
     if not (config.oauth_client_id and config.client_secret):
         raise _oauth_error("client id or secret missing",
                            "Set the HubSpot app's client id and client secret before signing in.")
-    receiver = LoopbackReceiver(port)
+    receiver = LoopbackReceiver(config.oauth_redirect_port if port is None else port)
     state = secrets.token_urlsafe(24)
     url = endpoints.authorize_url(config.authorize_url, client_id=config.oauth_client_id,
                                   redirect_uri=receiver.redirect_uri, scopes=scopes, state=state)

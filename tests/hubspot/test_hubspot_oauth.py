@@ -5,6 +5,7 @@ Run under ``./scripts/with-keyring``: secrets go to a real Secret Service.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.parse
@@ -67,8 +68,17 @@ def test_config_from_settings_and_keyring() -> None:
     assert config.authorize_url == "https://app.hubspot.com/oauth/authorize"
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_sign_in_end_to_end_then_refresh_with_rotation(sandbox: Sandbox) -> None:
-    oauth_settings(sandbox)
+    settings = oauth_settings(sandbox)
+    port = free_port()
+    settings.set("hubspot.oauth_redirect_port", port)  # the redirect URL registered in the app
+    settings.save()
     tokens = oauth.sign_in(load_config(), open_browser=browser, timeout=10)
     assert keystore.get(keystore.HUBSPOT_ACCESS_TOKEN) == tokens.access_token
     assert keystore.get(keystore.HUBSPOT_REFRESH_TOKEN) == tokens.refresh_token
@@ -76,6 +86,7 @@ def test_sign_in_end_to_end_then_refresh_with_rotation(sandbox: Sandbox) -> None
     assert tokens.access_token not in repr(tokens)
     authorize = [r for r in sandbox.requests if r.alias == "oauth.authorize"]
     assert authorize and authorize[0].status == 302
+    assert authorize[0].query["redirect_uri"] == [f"http://127.0.0.1:{port}/oauth-callback"]
 
     config = load_config()  # settings + keyring; the expiry is unknown, so the client refreshes first
     assert config.auth == "oauth" and config.refresh_token == tokens.refresh_token
