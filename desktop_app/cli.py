@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop_app.audio.cli",  # check, fix
     "desktop_app.server.cli",  # serve
     "desktop_app.sandbox.cli",  # sandbox
+    "desktop_app.hubspot.cli",  # hubspot test
     "desktop_app.sync.cli",  # upload, resume, history
     "desktop_app.ui.cli",  # gui, self-test
 )
