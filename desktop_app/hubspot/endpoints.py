@@ -132,8 +132,10 @@ def recordings_ready(engagement_id: str | int) -> ApiRequest:
     text = str(engagement_id).strip()
     if not text.isdigit():
         raise ValueError(f"The call id must be a number; got {text!r}.")
+    # Not idempotent for our purposes (each mark starts a fetch and an analysis): a lost answer is
+    # ambiguous, and the sync pipeline settles it from the recording server's access log.
     return ApiRequest("recordings.ready", "POST", "/crm/v3/extensions/calling/recordings/ready",
-                      json={"engagementId": int(text)})
+                      json={"engagementId": int(text)}, creates=True)
 
 
 # --- calls --------------------------------------------------------------------------------------
