@@ -339,6 +339,26 @@ class HubSpotClient:
         result: list[Call] = self._parse(lambda d: [Call.from_json(r) for r in d["results"]], data, req)
         return [c for c in result if c.external_id in (None, external_id)]
 
+    def find_calls_by_external_ids(self, external_ids: Sequence[str],
+                                   properties: Iterable[str] = endpoints.TRANSCRIPT_PROPERTIES) -> dict[str, list[Call]]:
+        """External id → the calls that carry it, for many ids (searches of 100 ids, all pages)."""
+        wanted = [str(i) for i in dict.fromkeys(external_ids)]
+        found: dict[str, list[Call]] = {i: [] for i in wanted}
+        for start in range(0, len(wanted), endpoints.BATCH_MAX):
+            chunk = wanted[start:start + endpoints.BATCH_MAX]
+            after: str | None = None
+            for _ in range(100):
+                req = endpoints.calls_search_by_external_ids(chunk, properties, after)
+                data = self._call(req)
+                calls: list[Call] = self._parse(lambda d: [Call.from_json(r) for r in d["results"]], data, req)
+                for call in calls:
+                    if call.external_id in found:
+                        found[call.external_id].append(call)
+                after = ((data.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        return found
+
     def read_calls(self, call_ids: Sequence[str | int],
                    properties: Iterable[str] = endpoints.TRANSCRIPT_PROPERTIES) -> BatchResult:
         """Up to 100 calls by id; ids HubSpot does not know are listed in ``errors`` (a 207 answer)."""
@@ -348,6 +368,9 @@ class HubSpotClient:
 
     def read_calls_by_external_id(self, external_ids: Sequence[str],
                                   properties: Iterable[str] = endpoints.TRANSCRIPT_PROPERTIES) -> BatchResult:
+        """Batch read with ``idProperty=hs_call_external_id``. HubSpot documents ``idProperty`` for properties
+        with unique values only (and refuses others on batch update/upsert), which this one is not in a
+        standard account: ``find_calls_by_external_ids`` is the way that works everywhere."""
         req = endpoints.calls_batch_read_by_external_id(external_ids, properties)
         result: BatchResult = self._parse(BatchResult.from_json, self._call(req), req)
         return result

@@ -252,6 +252,18 @@ def calls_search_by_external_id(external_id: str, properties: Iterable[str] = TR
     return ApiRequest("calls.search", "POST", "/crm/v3/objects/calls/search", json=body, kind=SEARCH)
 
 
+def calls_search_by_external_ids(external_ids: Sequence[str], properties: Iterable[str] = TRANSCRIPT_PROPERTIES,
+                                 after: str | None = None) -> ApiRequest:
+    """One search for up to 100 external ids (``IN``); HubSpot compares string values in lower case,
+    which the app's ids (``callrelay-<uuid>``) are."""
+    if not 1 <= len(external_ids) <= BATCH_MAX:
+        raise ValueError(f"A search takes 1 to {BATCH_MAX} external ids; got {len(external_ids)}.")
+    groups = [{"filters": [{"propertyName": "hs_call_external_id", "operator": "IN",
+                            "values": [str(i) for i in external_ids]}]}]
+    return ApiRequest("calls.search", "POST", "/crm/v3/objects/calls/search",
+                      json=_search_body(groups, properties, SEARCH_LIMIT_MAX, after), kind=SEARCH)
+
+
 def calls_batch_read(ids: Sequence[str | int], properties: Iterable[str] = TRANSCRIPT_PROPERTIES,
                      id_property: str | None = None) -> ApiRequest:
     """Read up to 100 calls at once, by record id or, with ``id_property``, by that property's values."""
@@ -267,7 +279,8 @@ def calls_batch_read(ids: Sequence[str | int], properties: Iterable[str] = TRANS
 def calls_batch_read_by_external_id(external_ids: Sequence[str],
                                     properties: Iterable[str] = TRANSCRIPT_PROPERTIES) -> ApiRequest:
     """Batch read with ``idProperty=hs_call_external_id``. HubSpot accepts ``idProperty`` only for
-    properties with unique values; where it refuses, search by external id instead."""
+    properties with unique values, which ``hs_call_external_id`` is not in a standard account; prefer
+    ``calls_search_by_external_ids``."""
     return calls_batch_read(external_ids, properties, id_property="hs_call_external_id")
 
 

@@ -47,6 +47,7 @@ def all_builders() -> list[ApiRequest]:
         endpoints.calls_search_by_external_id("rec-7f3a"),
         endpoints.calls_batch_read_by_external_id(["rec-1", "rec-2"]),
         endpoints.calls_batch_read(["4011", 4012]),
+        endpoints.calls_search_by_external_ids(["callrelay-1", "callrelay-2"], after="200"),
         endpoints.calls_read("4011", associations=["contacts"]),
         endpoints.association_labels("calls", "contacts"),
         endpoints.association_create("calls", "4011", "contacts", "51", [CONTACT]),

@@ -106,6 +106,16 @@ def test_search_by_external_id_finds_only_that_call(client: HubSpotClient) -> No
     assert client.find_calls_by_external_id("rec-none") == []
 
 
+def test_search_many_external_ids_at_once(client: HubSpotClient, sandbox: Sandbox) -> None:
+    made = {ext: client.create_call(details(ext)).id for ext in ("callrelay-m1", "callrelay-m2", "callrelay-m3")}
+    wanted = ["callrelay-m1", "callrelay-m3", *(f"callrelay-none-{i}" for i in range(120))]
+    found = client.find_calls_by_external_ids(wanted)
+    assert [c.id for c in found["callrelay-m1"]] == [made["callrelay-m1"]]
+    assert [c.id for c in found["callrelay-m3"]] == [made["callrelay-m3"]]
+    assert "callrelay-m2" not in found and found["callrelay-none-7"] == []
+    assert len(sandbox.requests_for("calls.search")) == 2  # 122 ids: two searches of at most 100
+
+
 def test_read_call_with_transcript_properties(client: HubSpotClient, sandbox: Sandbox) -> None:
     made = client.create_call(details("rec-r1"))
     call = client.read_call(made.id, associations=["contacts"])
