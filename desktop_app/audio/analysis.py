@@ -64,7 +64,6 @@ def analyse(
     window = max(1, int(round(rate * WINDOW_S)))
     block = max(window, int(block_seconds * rate) // window * window)
     expected = max(1, int(round((pr.duration_s or 0.0) * rate)))
-    bucket = max(1, math.ceil(expected / max(1, peaks_per_channel)))
     state: _State | None = None
     carry: np.ndarray | None = None
     try:
@@ -75,13 +74,19 @@ def analyse(
                 rate, channels = reader.rate, reader.channels
                 window = max(1, int(round(rate * WINDOW_S)))
                 expected = max(1, int(round((pr.duration_s or 0.0) * rate)))
-                bucket = max(1, math.ceil(expected / max(1, peaks_per_channel)))
+                bucket = _bucket(expected, peaks_per_channel, window)
                 state = _State(channels, rate, window, bucket, peaks_per_channel)
-            if carry is not None and carry.shape[1]:
-                chunk = np.concatenate([carry, chunk], axis=1)
+            if carry is not None and carry.shape[1]:  # complete the window left open by the last block
+                need = window - carry.shape[1]
+                if chunk.shape[1] < need:
+                    carry = np.concatenate([carry, chunk], axis=1)
+                    continue
+                state.add(np.concatenate([carry, chunk[:, :need]], axis=1))
+                chunk = chunk[:, need:]
             whole = chunk.shape[1] // window * window
-            state.add(chunk[:, :whole])
-            carry = chunk[:, whole:]
+            carry = chunk[:, whole:].copy()
+            if whole:
+                state.add(chunk[:, :whole])
             if progress is not None:
                 progress(min(1.0, state.frames / expected))
     except ReadError as exc:
@@ -95,6 +100,14 @@ def analyse(
     return state.result(reader.errors, reader.error_at_s)
 
 
+def _bucket(expected: int, lanes: int, window: int) -> int:
+    """Samples per waveform lane: a whole number of 20 ms windows when lanes are wider than one."""
+    bucket = max(1, math.ceil(expected / max(1, lanes)))
+    if bucket >= window:
+        bucket = math.ceil(bucket / window) * window
+    return bucket
+
+
 class _State:
     def __init__(self, channels: int, rate: int, window: int, bucket: int, npeaks: int) -> None:
         self.channels, self.rate, self.window, self.bucket = channels, rate, window, bucket
@@ -104,23 +117,33 @@ class _State:
         self.peak = np.zeros(channels, dtype=np.float32)
         self.silent = np.zeros(channels, dtype=np.int64)
         self.first: list[float | None] = [None] * channels
-        self.diffsq = 0.0
+        self.cross = 0.0  # sum of channel 1 x channel 2 (identical channels: equal to each one's energy)
         self.hist = np.zeros(len(_HIST_BINS), dtype=np.int64)
         self.peaks = np.zeros((channels, max(1, npeaks)), dtype=np.float32)
 
     def add(self, x: np.ndarray, *, partial: bool = False) -> None:
+        """Take a block of whole windows (or, once at the end, the partial rest); ``x`` may be overwritten."""
         ch, n = x.shape
         if n == 0:
             return
-        ax = np.abs(x)
-        self.peak = np.maximum(self.peak, ax.max(axis=1))
-        self._peaks(ax)
         if partial:
-            power = (x.astype(np.float64) ** 2).mean(axis=1, keepdims=True)
+            xw = x.reshape(ch, 1, n)
+            power = np.einsum("cmk,cmk->cm", xw, xw, dtype=np.float64) / n
         else:
-            power = np.einsum("cwk,cwk->cw", x.reshape(ch, -1, self.window),
-                              x.reshape(ch, -1, self.window), dtype=np.float64) / self.window
-        self.sumsq += power.sum(axis=1) * (n / power.shape[1])
+            xw = x.reshape(ch, -1, self.window)
+            power = np.einsum("cmk,cmk->cm", xw, xw).astype(np.float64) / self.window
+        sums = power.sum(axis=1) * (n / power.shape[1])
+        self.sumsq += sums
+        if ch >= 2:
+            self.cross += float(np.dot(x[0], x[1]))
+        np.abs(x, out=x)
+        xw = x.reshape(ch, 1, n) if partial else x.reshape(ch, -1, self.window)
+        wmax = xw.max(axis=2)  # (channels, windows): the loudest sample of each window
+        self.peak = np.maximum(self.peak, wmax.max(axis=1))
+        if partial or self.bucket % self.window:
+            self._peaks(x, self.frames, self.bucket)
+        else:
+            self._peaks(wmax, self.windows, self.bucket // self.window)
         level = _db(power)
         self.silent += (level < SILENCE_DBFS).sum(axis=1)
         for c in range(ch):
@@ -129,8 +152,6 @@ class _State:
                 if hits.size:
                     self.first[c] = round(float(self.frames + hits[0] * self.window) / self.rate, 3)
         if ch >= 2:
-            d = x[0] - x[1]
-            self.diffsq += float(np.dot(d, d))
             loud = level[:2].max(axis=0)
             quiet = level[:2].min(axis=0)
             talking = loud > SPEECH_DBFS
@@ -141,19 +162,19 @@ class _State:
         self.windows += power.shape[1]
         self.frames += n
 
-    def _peaks(self, ax: np.ndarray) -> None:
+    def _peaks(self, ax: np.ndarray, s0: int, bucket: int) -> None:
+        """Fold ``ax`` (absolute values, or window maxima when ``bucket`` counts windows) into the lanes."""
         n = ax.shape[1]
-        s0 = self.frames
-        first = (-s0) % self.bucket
-        starts = np.arange(first, n, self.bucket)
+        first = (-s0) % bucket
+        starts = np.arange(first, n, bucket)
         if first != 0:
             starts = np.concatenate([[0], starts])
         values = np.maximum.reduceat(ax, starts, axis=1)
-        b0 = (s0 + starts[0]) // self.bucket
+        b0 = (s0 + int(starts[0])) // bucket
         last = self.peaks.shape[1] - 1
         if b0 + values.shape[1] - 1 <= last:
             np.maximum(self.peaks[:, b0:b0 + values.shape[1]], values, out=self.peaks[:, b0:b0 + values.shape[1]])
-        else:  # more audio than the header announced: fold the excess into the last bucket
+        else:  # more audio than the header announced: fold the excess into the last lane
             fit = max(0, last + 1 - b0)
             if fit:
                 np.maximum(self.peaks[:, b0:last + 1], values[:, :fit], out=self.peaks[:, b0:last + 1])
@@ -178,7 +199,8 @@ class _State:
         crosstalk = None
         if self.channels >= 2:
             energy = float(self.sumsq[0])
-            identical = energy > 0 and self.diffsq <= energy * 10 ** (IDENTICAL_DIFF_DB / 10)
+            diff = max(0.0, float(self.sumsq[0] + self.sumsq[1]) - 2.0 * self.cross)
+            identical = energy > 0 and diff <= energy * 10 ** (IDENTICAL_DIFF_DB / 10)
             total = int(self.hist.sum())
             if total:
                 median_bin = int(np.searchsorted(np.cumsum(self.hist), (total + 1) // 2))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class Reader:
                     and probe.data_offset is not None)
 
     def blocks(self, frames_per_block: int) -> Iterator[np.ndarray]:
+        """Contiguous float32 blocks (channels, frames) of about ``frames_per_block`` frames each."""
         if self.raw:
             yield from self._raw_blocks(frames_per_block)
         else:
@@ -89,8 +90,7 @@ class Reader:
                 usable = len(buf) - len(buf) % align
                 remaining -= len(buf)
                 raw = np.frombuffer(buf, dtype=np.uint8, count=usable)
-                x = _to_float(raw, width, tag)
-                block = x.reshape(-1, ch).T
+                block = _to_float(raw, width, tag, ch)
                 self.frames += block.shape[1]
                 yield block
 
@@ -110,37 +110,57 @@ class Reader:
             self.channels = stream.codec_context.channels or self.channels
             self.lossless = stream.codec_context.name in ("flac", "alac") or stream.codec_context.name.startswith(
                 "pcm_")
-            pending: list[np.ndarray] = []
+            tb = stream.time_base
+            tb_num, tb_den = (tb.numerator, tb.denominator) if tb is not None else (0, 1)
+            channels = self.channels
+            # Per block, the bytes of each plane of each frame (zero-copy views), joined once per block.
+            parts: list[list[memoryview]] = []
             have = 0
+            fmt: _Fmt | None = None
             origin: int | None = None
             tolerance = max(2, self.rate // 100)
             for frame in self._frames(container, stream):
-                arr = _frame_to_float(frame)
-                if arr.shape[0] != self.channels:
-                    continue
-                if frame.pts is not None and frame.time_base is not None:
-                    at = int(round(float(frame.pts * frame.time_base) * self.rate))
+                n = frame.samples
+                if fmt is None or frame.format.name != fmt.name:
+                    if parts and fmt is not None and have:
+                        yield self._emit(parts, fmt, have)
+                    fmt = _Fmt(frame.format.name, channels)
+                    parts, have = [[] for _ in range(fmt.planes)], 0
+                    if fmt.dtype is None:
+                        raise ReadError(f"The decoder gives samples as {fmt.name}, which is not supported.")
+                if frame.pts is not None and tb_num:
+                    at = frame.pts * tb_num * self.rate // tb_den
                     if origin is None:
                         origin = at
                     gap = at - origin - self._pos
                     if gap > tolerance:  # frames were dropped (a damaged stretch): keep time with silence
                         self._error(f"{gap} samples missing")
                         gap = min(gap, self.rate * MAX_GAP_S)
-                        pending.append(np.zeros((self.channels, gap), dtype=np.float32))
-                        have += gap
+                        if have:
+                            yield self._emit(parts, fmt, have)
+                            parts, have = [[] for _ in range(fmt.planes)], 0
                         self._pos += gap
-                pending.append(arr)
-                have += arr.shape[1]
-                self._pos += arr.shape[1]
+                        self.frames += gap
+                        yield np.zeros((channels, gap), dtype=np.float32)
+                planes = frame.planes
+                size = n * fmt.frame_bytes
+                if len(planes) != fmt.planes or planes[0].buffer_size < size:
+                    self._error("frame layout does not match the stream")
+                    continue
+                for i, plane in enumerate(planes):
+                    parts[i].append(memoryview(plane)[:size])
+                have += n
+                self._pos += n
                 if have >= frames_per_block:
-                    block = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
-                    self.frames += block.shape[1]
-                    yield block
-                    pending, have = [], 0
-            if pending:
-                block = np.concatenate(pending, axis=1)
-                self.frames += block.shape[1]
-                yield block
+                    yield self._emit(parts, fmt, have)
+                    parts, have = [[] for _ in range(fmt.planes)], 0
+            if have and fmt is not None:
+                yield self._emit(parts, fmt, have)
+
+    def _emit(self, parts: list[list[memoryview]], fmt: _Fmt, frames: int) -> np.ndarray:
+        block = fmt.to_float(parts, frames)
+        self.frames += block.shape[1]
+        return block
 
     def _frames(self, container: Any, stream: Any) -> Iterator[Any]:
         import av
@@ -166,49 +186,68 @@ class Reader:
         log.debug("decode error in %s: %s", self.path, exc)
 
 
-def _to_float(raw: np.ndarray, width: int, tag: int | None) -> np.ndarray:
-    return cast(np.ndarray, _to_float_any(raw, width, tag))
+def _to_float(raw: np.ndarray, width: int, tag: int | None, channels: int) -> np.ndarray:
+    """Interleaved little-endian sample bytes -> contiguous float32 (channels, frames) in [-1, 1)."""
+    def planar(values: np.ndarray) -> np.ndarray:
+        return np.array(values.reshape(-1, channels).T, dtype=np.float32, order="C")
 
-
-def _to_float_any(raw: np.ndarray, width: int, tag: int | None) -> Any:
     if tag == WAV_MULAW:
-        return MULAW[raw]
+        return planar(MULAW[raw])
     if tag == WAV_ALAW:
-        return ALAW[raw]
+        return planar(ALAW[raw])
     if tag == WAV_FLOAT:
-        return raw.view("<f4" if width == 4 else "<f8").astype(np.float32)
+        return planar(raw.view("<f4" if width == 4 else "<f8"))
     if width == 1:
-        return (raw.astype(np.float32) - 128.0) / 128.0
+        x = planar(raw)
+        x -= 128.0
+        x *= 1 / 128.0
+        return x
     if width == 2:
-        return raw.view("<i2").astype(np.float32) / 32768.0
+        x = planar(raw.view("<i2"))
+        x *= 1 / 32768.0
+        return x
     if width == 3:
         b = raw.reshape(-1, 3).astype(np.int32)
-        v = (b[:, 0] << 8 | b[:, 1] << 16 | b[:, 2] << 24) >> 8
-        return v.astype(np.float32) / 8388608.0
+        x = planar((b[:, 0] << 8 | b[:, 1] << 16 | b[:, 2] << 24) >> 8)
+        x *= 1 / 8388608.0
+        return x
     if width == 4:
-        return (raw.view("<i4").astype(np.float64) / 2147483648.0).astype(np.float32)
+        return np.array((raw.view("<i4").reshape(-1, channels).T / 2147483648.0), dtype=np.float32, order="C")
     raise ReadError(f"{width * 8}-bit samples are not supported.")
 
 
 _SCALE = {"s16": 1 / 32768.0, "s16p": 1 / 32768.0, "s32": 1 / 2147483648.0, "s32p": 1 / 2147483648.0,
           "u8": 1 / 128.0, "u8p": 1 / 128.0}
+_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "flt": np.float32, "dbl": np.float64,
+           "s64": np.int64}
 
 
-def _frame_to_float(frame: object) -> np.ndarray:
-    return cast(np.ndarray, _frame_to_float_any(frame))
+class _Fmt:
+    """A decoder's sample format, and how to turn its planes' bytes into float32 (channels, frames)."""
 
+    def __init__(self, name: str, channels: int) -> None:
+        self.name = name
+        self.channels = channels
+        self.planar = name.endswith("p")
+        self.base = name[:-1] if self.planar else name
+        dtype = _DTYPES.get(self.base)
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.planes = channels if self.planar else 1
+        itemsize = self.dtype.itemsize if self.dtype is not None else 0
+        self.frame_bytes = itemsize if self.planar else itemsize * channels
 
-def _frame_to_float_any(frame: Any) -> Any:
-    fmt = frame.format
-    arr = frame.to_ndarray()
-    channels = len(frame.layout.channels)
-    if not fmt.is_planar:
-        arr = arr.reshape(-1, channels).T
-    name = fmt.name
-    if name in ("flt", "fltp"):
-        return arr.astype(np.float32, copy=False)
-    if name in ("dbl", "dblp"):
-        return arr.astype(np.float32)
-    if name in ("u8", "u8p"):
-        return (arr.astype(np.float32) - 128.0) * _SCALE[name]
-    return arr.astype(np.float32) * np.float32(_SCALE.get(name, 1.0))
+    def to_float(self, parts: list[list[memoryview]], frames: int) -> np.ndarray:
+        assert self.dtype is not None
+        if self.planar:
+            x = np.empty((self.channels, frames), dtype=np.float32)
+            for c, chunks in enumerate(parts):
+                x[c] = np.frombuffer(b"".join(chunks), dtype=self.dtype, count=frames)
+        else:
+            data = np.frombuffer(b"".join(parts[0]), dtype=self.dtype, count=frames * self.channels)
+            x = np.array(data.reshape(-1, self.channels).T, dtype=np.float32, order="C")
+        if self.base == "u8":
+            x -= 128.0
+        scale = _SCALE.get(self.base)
+        if scale is not None:
+            x *= np.float32(scale)
+        return x
