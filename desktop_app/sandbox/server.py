@@ -8,6 +8,7 @@ answer has HubSpot's shape; errors are HubSpot's ``Error``. See docs/ARCHITECTUR
 
 from __future__ import annotations
 
+import datetime
 import http.server
 import json
 import logging
@@ -137,7 +138,8 @@ class Sandbox:
                  faults: Faults | str | None = None, *, limits: RateLimits | None = None,
                  analysis_limit: int | None = None, token_ttl_s: int = 1800, rotate_refresh_tokens: bool = True,
                  seed: bool = True, check_responses: bool = True, fetch_chunk: int = 256 * 1024,
-                 fetch_timeout_s: float = 30.0, max_logged_requests: int | None = None) -> None:
+                 fetch_timeout_s: float = 30.0, max_logged_requests: int | None = None,
+                 search_lag_s: float = 0.0) -> None:
         self.host = host
         self.port = port
         self.store = Store(Path(state_file) if state_file is not None else None)
@@ -154,6 +156,7 @@ class Sandbox:
         self.fetch_timeout_s = fetch_timeout_s
         self.requests: list[RequestRecord] = []
         self.max_logged_requests = max_logged_requests  # None: keep all (tests); the CLI keeps the latest
+        self.search_lag_s = search_lag_s  # HubSpot's search index trails creates; 0: found at once
         self.response_problems: list[str] = []
         self.fetch_log: list[fetcher.FetchRecord] = []
         self._fetch_done = threading.Condition()
@@ -386,8 +389,9 @@ class Sandbox:
             record.auth = principal.get("kind", "none")
             rate_headers: list[tuple[str, str]] = []
             if principal.get("kind") not in (None, "none"):
-                verdict = self.limiter.check(principal["key"], search="ten-secondly" in op.rate_limit_exemptions,
-                                             daily_headers=principal["kind"] != "oauth")
+                search = "ten-secondly" in op.rate_limit_exemptions
+                key = principal.get("token", principal["key"]) if search else principal["key"]  # search: per token
+                verdict = self.limiter.check(key, search=search, daily_headers=principal["kind"] != "oauth")
                 rate_headers = list(verdict.headers)
                 if not verdict.allowed:
                     raise self._rate_limit_error(verdict.policy, verdict.retry_after_s, rate_headers)
@@ -571,19 +575,20 @@ class Sandbox:
                                      portal_id=self.credentials.portal_id)
         associations = body.get("associations") or []
         self._check_create_associations(kind, associations)
-        if kind == "contacts" and props.get("email"):
-            email = props["email"].lower()
-            for other in self.store.values("contacts"):
-                if (other["properties"].get("email") or "").lower() == email:
-                    raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {other['id']}",
-                                   context={"existingId": [other["id"]]})
-        obj = self._create_object(kind, props)
-        for assoc in associations:
-            types = assoc["types"]
-            to_kind = next(b for (a, b), tid in crm.ASSOCIATION_TYPES.items()
-                           if a == kind and tid == types[0]["associationTypeId"])
-            self._associate(kind, obj["id"], to_kind, str(assoc["to"]["id"]), types)
-        return obj
+        with self.store.lock:  # the uniqueness check and the create are one step
+            if kind == "contacts" and props.get("email"):
+                email = props["email"].lower()
+                for other in self.store.values("contacts"):
+                    if (other["properties"].get("email") or "").lower() == email:
+                        raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {other['id']}",
+                                       context={"existingId": [other["id"]]})
+            obj = self._create_object(kind, props)
+            for assoc in associations:
+                types = assoc["types"]
+                to_kind = next(b for (a, b), tid in crm.ASSOCIATION_TYPES.items()
+                               if a == kind and tid == types[0]["associationTypeId"])
+                self._associate(kind, obj["id"], to_kind, str(assoc["to"]["id"]), types)
+            return obj
 
     # ---------------------------------------------------------------------- recording fetch
     def _start_fetch(self, call_id: str) -> None:
@@ -680,6 +685,7 @@ class Sandbox:
 
 # ------------------------------------------------------------------------------------ handlers
 Handler = Callable[[Sandbox, _Ctx], Outcome]
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def _object_kind_from(ctx: _Ctx, name: str) -> str:
@@ -819,7 +825,11 @@ def h_calls_batch_read(sb: Sandbox, ctx: _Ctx) -> Outcome:
 
 def h_search(kind: str) -> Handler:
     def handler(sb: Sandbox, ctx: _Ctx) -> Outcome:
-        return Outcome(200, crm.search(sb.store.values(kind), ctx.body))
+        objects = sb.store.values(kind)
+        if sb.search_lag_s > 0:  # not yet in the search index
+            horizon = time.time() - sb.search_lag_s
+            objects = [o for o in objects if (crm.parse_datetime(o["createdAt"]) or _EPOCH).timestamp() <= horizon]
+        return Outcome(200, crm.search(objects, ctx.body))
     return handler
 
 

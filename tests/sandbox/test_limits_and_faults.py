@@ -51,6 +51,8 @@ def test_search_has_its_own_per_second_limit_and_no_headers(limited: Sandbox, ht
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert not any(k.startswith("X-HubSpot-RateLimit") for k in answers[0].headers)
     assert answers[3].json()["policyName"] == "SECONDLY"
+    other = limited.issue_token(["crm.objects.contacts.read"], kind="private-app")
+    assert http.post(u, headers=bearer(str(other)), json=SEARCH).status_code == 200  # per token
     assert http.get(f"{limited.url}/crm/v3/owners", headers=h).status_code == 200  # other window untouched
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -217,3 +218,18 @@ def test_calls_batch_create_is_all_or_nothing_and_search_finds_by_external_id(sa
         "after": "0", "limit": 10, "properties": ["hs_call_external_id"], "sorts": []}).json()
     assert found["total"] == 1 and found["results"][0]["properties"]["hs_call_external_id"] == "ext-1"
     assert sandbox.response_problems == []
+
+
+def test_search_can_trail_creates_like_hubspots_index(http: requests.Session) -> None:
+    with Sandbox(search_lag_s=0.6) as sb:
+        h = bearer(sb.credentials.access_token)
+        made = http.post(f"{sb.url}/crm/v3/objects/calls", headers=h, json={
+            "properties": {**CALL, "hs_call_external_id": "lagging"}, "associations": []})
+        assert made.status_code == 201
+        query = {"filterGroups": [{"filters": [{"propertyName": "hs_call_external_id", "operator": "EQ",
+                                                "value": "lagging"}]}], "after": "0", "limit": 1,
+                 "properties": [], "sorts": []}
+        assert http.post(f"{sb.url}/crm/v3/objects/calls/search", headers=h, json=query).json()["total"] == 0
+        assert http.get(f"{sb.url}/crm/v3/objects/calls/{made.json()['id']}", headers=h).status_code == 200
+        time.sleep(0.7)
+        assert http.post(f"{sb.url}/crm/v3/objects/calls/search", headers=h, json=query).json()["total"] == 1
