@@ -433,7 +433,13 @@ class Sandbox:
 
     def _fault_error(self, fault: Fault) -> ApiError:
         if fault.status == 429:
-            return self._rate_limit_error(fault.policy, 1 if fault.policy == "SECONDLY" else 3600, [])
+            lim = self.limiter.limits
+            headers = [("X-HubSpot-RateLimit-Interval-Milliseconds", str(lim.interval_ms)),
+                       ("X-HubSpot-RateLimit-Max", str(lim.per_interval)),
+                       ("X-HubSpot-RateLimit-Remaining", "0" if fault.policy == "SECONDLY" else str(lim.per_interval)),
+                       ("X-HubSpot-RateLimit-Daily", str(lim.daily)),
+                       ("X-HubSpot-RateLimit-Daily-Remaining", "0" if fault.policy == "DAILY" else str(lim.daily))]
+            return self._rate_limit_error(fault.policy, 1 if fault.policy == "SECONDLY" else 3600, headers)
         category = "INTERNAL_ERROR" if fault.status >= 500 else "VALIDATION_ERROR"
         return ApiError(fault.status, category, f"Injected fault: HTTP {fault.status}")
 

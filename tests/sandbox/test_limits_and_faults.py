@@ -78,6 +78,11 @@ def test_status_faults_fire_n_times_and_the_operation_is_not_done(sandbox: Sandb
     sandbox.faults.rate_limit("contacts.search", policy="DAILY")
     resp = http.post(f"{sandbox.url}/crm/v3/objects/contacts/search", headers=h, json=SEARCH)
     assert resp.status_code == 429 and resp.json()["policyName"] == "DAILY" and "Retry-After" in resp.headers
+    assert resp.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
+    sandbox.faults.rate_limit("owners.list")
+    secondly = http.get(f"{sandbox.url}/crm/v3/owners", headers=h)
+    assert secondly.json()["policyName"] == "SECONDLY" and secondly.headers["Retry-After"] == "1"
+    assert secondly.headers["X-HubSpot-RateLimit-Remaining"] == "0"
 
 
 def test_reset_timeout_slow_and_lost(sandbox: Sandbox, http: requests.Session) -> None:
