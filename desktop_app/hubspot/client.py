@@ -8,6 +8,7 @@ the sync pipeline then searches by external id before creating again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -105,8 +106,7 @@ class HubSpotClient:
     ) -> None:
         self.config = config
         self.session = session if session is not None else make_session()
-        if "User-Agent" not in self.session.headers or self.session.headers["User-Agent"] != USER_AGENT:
-            self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["User-Agent"] = USER_AGENT
         self.limiter = limiter if limiter is not None else limiter_for(config)
         self.token_store = token_store if token_store is not None else TokenStore()
         self.max_attempts = max(1, max_attempts)
@@ -158,9 +158,9 @@ class HubSpotClient:
                                        "The HubSpot sign-in has expired or was revoked; sign in to HubSpot again."
                                    )) from None
             raise
-        self._tokens = (tokens.access_token, tokens.refresh_token or refresh, tokens.expires_at)
-        self.token_store.save(TokenSet(tokens.access_token, tokens.refresh_token or refresh, tokens.expires_at,
-                                       tokens.scopes, tokens.hub_id))
+        tokens = dataclasses.replace(tokens, refresh_token=tokens.refresh_token or refresh)  # not rotated: keep
+        self._tokens = (tokens.access_token, tokens.refresh_token, tokens.expires_at)
+        self.token_store.save(tokens)
         log.info("HubSpot access token refreshed; valid for %.0f s", tokens.expires_at - self._clock())
 
     def refresh_token_now(self) -> None:

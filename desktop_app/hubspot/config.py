@@ -53,9 +53,6 @@ class HubSpotConfig:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
 
-    def __str__(self) -> str:
-        return repr(self)
-
     @property
     def base_url(self) -> str:
         return self.api_url.rstrip("/")
@@ -87,10 +84,6 @@ class HubSpotConfig:
     def allows_http(self) -> bool:
         """Plain http is acceptable for a recording URL only for the sandbox or a loopback host."""
         return self.is_sandbox or is_loopback_url(self.api_url)
-
-    def with_tokens(self, access_token: str, refresh_token: str, expires_at: float | None) -> HubSpotConfig:
-        return replace(self, access_token=access_token, refresh_token=refresh_token or self.refresh_token,
-                       token_expires_at=expires_at)
 
 
 def _host(url: str) -> str:

@@ -8,13 +8,13 @@ too. No secret ever reaches an instance: texts from the outside pass through ``s
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 # Categories HubSpot uses in its Error body (the ones the app treats specially).
 RATE_LIMITS = "RATE_LIMITS"
@@ -292,12 +292,13 @@ def bad_response(detail: str, *, status: int, operation: str | None = None) -> H
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions behind it (causes, contexts, wrapped first arguments)."""
+    """``exc`` and the exceptions behind it (causes, contexts, urllib3's ``reason``, wrapped first arguments)."""
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 8 and current not in chain:
         chain.append(current)
-        nxt = current.__cause__ or current.__context__
+        reason = getattr(current, "reason", None)
+        nxt = current.__cause__ or current.__context__ or (reason if isinstance(reason, BaseException) else None)
         if nxt is None and current.args and isinstance(current.args[0], BaseException):
             nxt = current.args[0]
         current = nxt
@@ -309,29 +310,13 @@ def _root_cause(exc: BaseException) -> str:
     return f"{type(root).__name__}: {root}"
 
 
-def _chain_text(exc: BaseException) -> str:
-    return " | ".join(f"{type(e).__name__}: {e}" for e in _chain(exc))
-
-
 def _never_connected(exc: BaseException) -> bool:
-    """True when the failure happened before the request could be sent (refused, DNS)."""
-    text = _chain_text(exc)
-    return any(marker in text for marker in (
-        "NewConnectionError", "NameResolutionError", "Connection refused", "ConnectTimeout",
-        "Failed to establish a new connection", "Name or service not known",
-    ))
+    """True when the failure happened before the request could be sent (refused, DNS, connect timeout)."""
+    return any(isinstance(e, (NewConnectionError, ConnectionRefusedError, requests.ConnectTimeout))
+               for e in _chain(exc))
 
 
 def _is_dns(exc: BaseException) -> bool:
-    text = _chain_text(exc)
-    return "NameResolutionError" in text or "Name or service not known" in text or "getaddrinfo" in text
+    return any(isinstance(e, NameResolutionError) for e in _chain(exc))
 
 
-def error_body_json(error: HubSpotError) -> str:
-    """HubSpot's fields of an error as JSON (for a history row or a report); holds no secret."""
-    return json.dumps({
-        "status": error.status, "category": error.category, "message": error.message,
-        "correlationId": error.correlation_id, "policyName": error.policy_name,
-        "errors": [{"message": e.message, "in": e.in_, "code": e.code} for e in error.errors],
-        "retryable": error.retryable, "ambiguous": error.ambiguous,
-    }, sort_keys=True)

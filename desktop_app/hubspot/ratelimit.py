@@ -16,7 +16,6 @@ until its ``Retry-After``; a ``DAILY`` stop raises at once rather than retrying 
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -244,9 +243,3 @@ def shared_limiter(key: str, factory: Callable[[], RateLimiter]) -> RateLimiter:
         if limiter is None:
             limiter = _SHARED[key] = factory()
         return limiter
-
-
-def describe(limiter: RateLimiter) -> str:
-    return (f"{limiter.limit} per {limiter.interval:g} s, search {limiter.search_limit}/s, "
-            f"{limiter.daily_remaining} of {limiter.daily_limit} left today "
-            f"(day ends {dt.timedelta(seconds=int(limiter.seconds_until_daily_reset()))} from now)")
