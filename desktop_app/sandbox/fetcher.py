@@ -180,7 +180,10 @@ def inspect_audio(path: Path) -> tuple[int | None, bool, str]:
         result = inspect(str(path), analyse=True)
         channels = result.probe.channels
         identical = bool(result.analysis.identical_channels) if result.analysis is not None else False
-        if not result.probe.readable:
+        errors = [p for p in result.problems if p.severity == "error"]
+        if any(p.code == "unsupported-format" for p in errors):
+            return channels, identical, "unsupported_format"
+        if errors or not result.probe.readable:  # unreadable, empty, truncated
             return channels, identical, "bad_audio"
         return channels, identical, ""
     return _inspect_with_av(path)

@@ -37,6 +37,14 @@ def recording_server(tmp_path: Path) -> Iterator[TinyRecordingServer]:
         "mono.wav": write_wav(tmp_path / "mono.wav", channels=1),
         "same.wav": write_wav(tmp_path / "same.wav", identical=True),
     }
+    silent = write_wav(tmp_path / "silent.wav")
+    with open(silent, "r+b") as fh:  # keep the header, zero the samples: digital silence
+        fh.seek(44)
+        fh.write(bytes(silent.stat().st_size - 44))
+    files["silent.wav"] = silent
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(files["stereo.wav"].read_bytes()[: files["stereo.wav"].stat().st_size // 2])
+    files["cut.wav"] = cut
     notaudio = tmp_path / "notes.txt"
     notaudio.write_bytes(b"this is not audio at all\n" * 100)
     files["notes.txt"] = notaudio

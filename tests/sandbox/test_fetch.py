@@ -113,6 +113,8 @@ def test_each_reason_a_recording_is_not_transcribed(sandbox: Sandbox, http: requ
     assert _outcome(sandbox, http, recording_server, "m1", "mono.wav")[0] == "one_channel"
     assert _outcome(sandbox, http, recording_server, "s1", "same.wav")[0] == "identical_channels"
     assert _outcome(sandbox, http, recording_server, "t1", "notes.txt")[0] == "unsupported_format"
+    assert _outcome(sandbox, http, recording_server, "z1", "silent.wav")[0] == "bad_audio"
+    assert _outcome(sandbox, http, recording_server, "c1", "cut.wav")[0] == "bad_audio"
     assert _outcome(sandbox, http, recording_server, "u1", None)[0] == "retrieve_failed"  # endpoint says 404
     assert _outcome(sandbox, http, recording_server, "o1", "stereo.wav",
                     hubspot_owner_id="71000003")[0] == "owner_without_paid_seat"
