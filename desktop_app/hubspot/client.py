@@ -222,6 +222,9 @@ class HubSpotClient:
                     raise err from None
                 self._sleep(self._backoff(attempt))
                 continue
+            except BaseException:
+                self.limiter.release(ticket)  # never leave a slot held
+                raise
             policy = _policy_name(resp) if resp.status_code == 429 else None
             retry_after = errors.parse_retry_after(resp.headers.get("Retry-After"))
             self.limiter.release(ticket, status=resp.status_code, headers=resp.headers,
@@ -230,7 +233,7 @@ class HubSpotClient:
                       (time.monotonic() - started) * 1000)
             if 200 <= resp.status_code < 300:
                 return resp
-            if (resp.status_code == 401 and not refreshed and req.auth != "none"
+            if (resp.status_code == 401 and not refreshed and "Authorization" in headers
                     and self.config.auth == "oauth" and self._tokens[1]):
                 refreshed = True
                 self.refresh_token_now()
