@@ -112,9 +112,12 @@ class ChildProcess:
                 except Exception:  # a listener's bug must not stop the reader
                     log.exception("output handler failed")
         code = self._proc.wait()
-        self._forget()
-        if self._on_exit is not None and not self._stopping:
-            self._on_exit(code)
+        try:
+            self._forget()
+            if self._on_exit is not None and not self._stopping:
+                self._on_exit(code)
+        except Exception:  # on a daemon thread nobody would see it: log it
+            log.exception("handling the exit of %s failed", self.argv[0])
 
     def _forget(self) -> None:
         with ChildProcess._live_lock:
