@@ -8,7 +8,6 @@ answer has HubSpot's shape; errors are HubSpot's ``Error``. See docs/ARCHITECTUR
 
 from __future__ import annotations
 
-import datetime
 import http.server
 import json
 import logging
@@ -19,8 +18,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,9 @@ from desktop_app.hubspot import spec
 from desktop_app.sandbox import crm, fetcher
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.faults import Fault, Faults, alias_of, parse_spec
+from desktop_app.sandbox.handlers import HANDLERS, Context, Outcome
 from desktop_app.sandbox.limits import Limiter, RateLimits
+from desktop_app.sandbox.seeds import CONTACT_SEEDS, OWNER_SEEDS
 from desktop_app.sandbox.state import Store
 
 log = logging.getLogger(__name__)
@@ -40,23 +40,6 @@ PRIVATE_APP_SCOPES = (
 )
 DEVELOPER_SCOPES = ("developers-read", "developers-write")
 ANY_TOKEN_SCOPE = "oauth"  # granted to every token (HubSpot lists it for endpoints any token may call)
-OWNER_SEEDS = (
-    # id, email, first, last, userId, paid Sales/Service seat
-    ("71000001", "alice.agent@example.com", "Alice", "Agent", 9100001, True),
-    ("71000002", "bob.caller@example.com", "Bob", "Caller", 9100002, True),
-    ("71000003", "carol.viewer@example.com", "Carol", "Viewer", 9100003, False),
-)
-CONTACT_SEEDS = (
-    # firstname, lastname, email, phone, mobilephone, company
-    ("Jane", "Doe", "jane.doe@example.com", "+16175550142", "", "Acme Corp"),
-    ("John", "Smith", "john.smith@example.com", "(617) 555-0199", "", "Acme Corp"),
-    ("Maria", "Garcia", "maria.garcia@example.org", "", "6175550123", ""),
-    ("Hans", "Müller", "hans.mueller@example.de", "+49 30 1234567", "030 7654321", "Beispiel GmbH"),
-    ("Lee", "Chen", "lee.chen@example.com", "", "+1 (415) 555-0100", ""),
-    ("Priya", "Patel", "priya.patel@example.co.uk", "020 7946 0018", "+44 7700 900123", ""),
-)
-
-
 @dataclass(frozen=True)
 class Credentials:
     access_token: str  # a private-app token with PRIVATE_APP_SCOPES
@@ -97,27 +80,6 @@ class RequestRecord:
     error_category: str = ""
     time: float = 0.0
     duration_ms: float = 0.0
-
-
-@dataclass
-class Outcome:
-    status: int
-    payload: Any = None  # JSON value, or None for an empty body
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    network: str = ""  # "", "reset", "timeout"
-    seconds: float = 0.0
-    raw: bytes | None = None  # a non-JSON body
-
-
-@dataclass
-class _Ctx:
-    op: spec.Operation
-    alias: str
-    path_params: dict[str, Any]
-    query: dict[str, Any]
-    body: Any
-    principal: dict[str, Any]
-    raw_query: dict[str, list[str]]
 
 
 def _redact_query(query: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -402,8 +364,8 @@ class Sandbox:
                     "Invalid input: " + "; ".join(p.message for p in problems),
                     errors=[p.as_error_detail() for p in problems],
                 )
-            ctx = _Ctx(op, record.alias, checked.path_params, checked.query, checked.body, principal, raw_query)
-            handler = _HANDLERS.get(record.alias)
+            ctx = Context(op, record.alias, checked.path_params, checked.query, checked.body, principal, raw_query)
+            handler = HANDLERS.get(record.alias)
             if handler is None:  # pragma: no cover - every alias has a handler
                 raise ApiError(501, "NOT_IMPLEMENTED", f"{record.alias} is not implemented by the sandbox")
             outcome = handler(self, ctx)
@@ -687,415 +649,6 @@ class Sandbox:
             "id": tid, "engagementId": int(call_id), "transcriptSource": source, "createdAt": stamp, "updatedAt": stamp,
             "transcriptUtterances": [{**u, "id": f"{tid}-{i}"} for i, u in enumerate(utterances)]})
         return tid
-
-
-# ------------------------------------------------------------------------------------ handlers
-Handler = Callable[[Sandbox, _Ctx], Outcome]
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-def _object_kind_from(ctx: _Ctx, name: str) -> str:
-    kind = crm.object_type(str(ctx.path_params[name]))
-    if kind is None:
-        raise validation(f"Unknown object type {ctx.path_params[name]!r}")
-    return kind
-
-
-def _app_id(sb: Sandbox, ctx: _Ctx) -> int:
-    app_id = int(ctx.path_params["appId"])
-    if app_id != sb.credentials.app_id:
-        raise ApiError(404, "OBJECT_NOT_FOUND", f"App {app_id} does not exist or does not belong to this developer "
-                       "account")
-    return app_id
-
-
-def _check_recording_url(url: str) -> None:
-    if "%s" not in url:
-        raise validation("urlToRetrieveAuthedRecording must contain %s (replaced by the call's external id)",
-                         context={"urlToRetrieveAuthedRecording": [url]})
-    parts = urllib.parse.urlsplit(url)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise validation("urlToRetrieveAuthedRecording must be an https URL (the sandbox also takes http on loopback)",
-                         context={"urlToRetrieveAuthedRecording": [url]})
-
-
-def h_settings_get(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    setting = sb.recording_setting(_app_id(sb, ctx))
-    if setting is None:
-        raise not_found(f"No recording settings for app {ctx.path_params['appId']}")
-    return Outcome(200, setting)
-
-
-def h_settings_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    app_id = _app_id(sb, ctx)
-    url = ctx.body["urlToRetrieveAuthedRecording"]
-    _check_recording_url(url)
-    with sb.store.lock:
-        if sb.recording_setting(app_id) is not None:
-            raise ApiError(409, "CONFLICT", f"Recording settings already exist for app {app_id}; use PATCH to change "
-                           "them")
-        sb.store.put("settings", str(app_id), {"urlToRetrieveAuthedRecording": url})
-    return Outcome(200, {"urlToRetrieveAuthedRecording": url})
-
-
-def h_settings_update(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    app_id = _app_id(sb, ctx)
-    with sb.store.lock:
-        current = sb.recording_setting(app_id)
-        if current is None:
-            raise not_found(f"No recording settings for app {app_id}; create them with POST first")
-        url = ctx.body.get("urlToRetrieveAuthedRecording")
-        if url is not None:
-            _check_recording_url(url)
-            current["urlToRetrieveAuthedRecording"] = url
-        sb.store.put("settings", str(app_id), current)
-    return Outcome(200, current)
-
-
-def h_recordings_ready(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    call_id = str(ctx.body["engagementId"])
-    if not sb._exists("calls", call_id):
-        raise not_found(f"No call engagement with id {call_id}")
-    with sb.store.lock:
-        marks = sb.store.get("meta", "ready") or []
-        sb.store.put("meta", "ready", [*marks, call_id])
-    sb._start_fetch(call_id)
-    return Outcome(204)
-
-
-def h_transcripts_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    call_id = str(ctx.body["engagementId"])
-    if not sb._exists("calls", call_id):
-        raise not_found(f"No call engagement with id {call_id}")
-    tid = sb._make_transcript(call_id, 0, "INTEGRATOR_GENERATED", list(ctx.body["transcriptCreateUtterances"]))
-    sb._set_call_properties(call_id, {"hs_call_has_transcript": "true", "hs_call_transcription_id": tid})
-    return Outcome(201, {"id": tid})
-
-
-def h_transcripts_get(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    rec = sb.store.get("transcripts", str(ctx.path_params["transcriptId"]))
-    if rec is None:
-        raise not_found(f"No transcript {ctx.path_params['transcriptId']}")
-    return Outcome(200, rec)
-
-
-def _wanted_props(ctx: _Ctx) -> list[str]:
-    value = ctx.query.get("properties") or []
-    return [p for v in value for p in str(v).split(",") if p]
-
-
-def h_object_create(kind: str) -> Handler:
-    def handler(sb: Sandbox, ctx: _Ctx) -> Outcome:
-        obj = sb._create_with_associations(kind, ctx.body)
-        return Outcome(201, crm.public_object(obj, list(ctx.body.get("properties", {}))))
-    return handler
-
-
-def h_calls_batch_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    inputs = ctx.body["inputs"]
-    if len(inputs) > 100:
-        raise validation("A batch takes at most 100 inputs")
-    started = crm.now_iso()
-    owners = sb._owner_ids()
-    for item in inputs:  # all or nothing, like HubSpot: check every input before creating any
-        crm.check_properties("calls", item.get("properties", {}), creating=True, owners=owners,
-                             portal_id=sb.credentials.portal_id)
-        sb._check_create_associations("calls", item.get("associations") or [])
-    results = [crm.public_object(sb._create_with_associations("calls", item), list(item.get("properties", {})))
-               for item in inputs]
-    return Outcome(201, {"status": "COMPLETE", "results": results, "startedAt": started,
-                         "completedAt": crm.now_iso()})
-
-
-def h_calls_batch_read(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    started = crm.now_iso()
-    wanted = list(ctx.body.get("properties") or [])
-    results, errors = [], []
-    for item in ctx.body["inputs"]:
-        obj = sb.store.get("calls", str(item["id"]))
-        if obj is None:
-            errors.append(str(item["id"]))
-        else:
-            results.append(crm.public_object(obj, wanted))
-    payload: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
-                               "completedAt": crm.now_iso()}
-    if errors:
-        payload["numErrors"] = 1
-        payload["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some "
-                              "CALL objects, they may be deleted or not exist.", "context": {"ids": errors},
-                              "errors": [], "links": {}}]
-        return Outcome(207, payload)
-    return Outcome(200, payload)
-
-
-def h_search(kind: str) -> Handler:
-    def handler(sb: Sandbox, ctx: _Ctx) -> Outcome:
-        objects = sb.store.values(kind)
-        if sb.search_lag_s > 0:  # not yet in the search index
-            horizon = time.time() - sb.search_lag_s
-            objects = [o for o in objects if (crm.parse_datetime(o["createdAt"]) or _EPOCH).timestamp() <= horizon]
-        return Outcome(200, crm.search(objects, ctx.body))
-    return handler
-
-
-def h_object_get(kind: str, param: str) -> Handler:
-    def handler(sb: Sandbox, ctx: _Ctx) -> Outcome:
-        oid = str(ctx.path_params[param])
-        id_prop = ctx.query.get("idProperty")
-        obj = None
-        if id_prop:
-            obj = next((o for o in sb.store.values(kind) if o["properties"].get(id_prop) == oid), None)
-        else:
-            obj = sb.store.get(kind, oid)
-        if obj is None:
-            raise not_found(f"Object not found. objectId are usually numeric. ({kind} {oid})")
-        out = crm.public_object(obj, _wanted_props(ctx))
-        assoc_kinds = [crm.object_type(a) for v in ctx.query.get("associations") or [] for a in str(v).split(",")]
-        if assoc_kinds:
-            out["associations"] = {}
-            for to_kind in filter(None, assoc_kinds):
-                links = [a for a in sb.store.values("associations") if a["fromType"] == kind and a["fromId"] == obj["id"]
-                         and a["toType"] == to_kind]
-                if links:
-                    out["associations"][to_kind] = {"results": [
-                        {"id": a["toId"], "type": f"{kind[:-1]}_to_{to_kind[:-1]}"} for a in links]}
-        return Outcome(200, out)
-    return handler
-
-
-def h_calls_update(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    oid = str(ctx.path_params["callId"])
-    if not sb._exists("calls", oid):
-        raise not_found(f"Object not found. (calls {oid})")
-    props = crm.check_properties("calls", ctx.body.get("properties", {}), creating=False, owners=sb._owner_ids(),
-                                 portal_id=sb.credentials.portal_id)
-    obj = sb._update_object("calls", oid, props)
-    return Outcome(200, crm.public_object(obj, list(props)))
-
-
-def _assoc_result(from_kind: str, from_id: str, to_kind: str, to_id: str, labels: list[str]) -> dict[str, Any]:
-    return {"fromObjectTypeId": crm.TYPE_IDS[from_kind], "fromObjectId": str(from_id),
-            "toObjectTypeId": crm.TYPE_IDS[to_kind], "toObjectId": str(to_id), "labels": labels}
-
-
-def _default_spec(from_kind: str, to_kind: str) -> dict[str, Any]:
-    type_id = crm.ASSOCIATION_TYPES.get((from_kind, to_kind))
-    if type_id is None:
-        raise validation(f"There is no default association from {from_kind} to {to_kind}")
-    return {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
-
-
-def h_assoc_default(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
-    from_id, to_id = str(ctx.path_params["fromObjectId"]), str(ctx.path_params["toObjectId"])
-    spec_ = _default_spec(from_kind, to_kind)
-    sb._associate(from_kind, from_id, to_kind, to_id, [spec_])
-    now = crm.now_iso()
-    return Outcome(200, {"status": "COMPLETE", "results": [{"from": {"id": from_id}, "to": {"id": to_id},
-                                                            "associationSpec": spec_}],
-                         "startedAt": now, "completedAt": now})
-
-
-def h_assoc_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    from_kind, to_kind = _object_kind_from(ctx, "objectType"), _object_kind_from(ctx, "toObjectType")
-    from_id, to_id = str(ctx.path_params["objectId"]), str(ctx.path_params["toObjectId"])
-    sb._associate(from_kind, from_id, to_kind, to_id, list(ctx.body))
-    return Outcome(201, _assoc_result(from_kind, from_id, to_kind, to_id, []))
-
-
-def h_assoc_list(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    from_kind, to_kind = _object_kind_from(ctx, "objectType"), _object_kind_from(ctx, "toObjectType")
-    oid = str(ctx.path_params["objectId"])
-    if not sb._exists(from_kind, oid):
-        raise not_found(f"No {from_kind} with id {oid}")
-    links = [a for a in sb.associations() if a["fromType"] == from_kind and a["fromId"] == oid
-             and a["toType"] == to_kind]
-    return Outcome(200, {"results": [{"toObjectId": a["toId"], "associationTypes": [
-        {"category": t["category"], "typeId": t["typeId"]} for t in a["types"]]} for a in links]})
-
-
-def h_assoc_batch_create(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
-    started = crm.now_iso()
-    results = []
-    for item in ctx.body["inputs"]:
-        sb._associate(from_kind, str(item["from"]["id"]), to_kind, str(item["to"]["id"]), list(item["types"]))
-        results.append(_assoc_result(from_kind, item["from"]["id"], to_kind, item["to"]["id"], []))
-    return Outcome(201, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": crm.now_iso()})
-
-
-def h_assoc_batch_default(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
-    spec_ = _default_spec(from_kind, to_kind)
-    started = crm.now_iso()
-    results = []
-    for item in ctx.body["inputs"]:
-        sb._associate(from_kind, str(item["from"]["id"]), to_kind, str(item["to"]["id"]), [spec_])
-        results.append({"from": {"id": str(item["from"]["id"])}, "to": {"id": str(item["to"]["id"])},
-                        "associationSpec": spec_})
-    return Outcome(200, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": crm.now_iso()})
-
-
-def h_assoc_labels(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
-    type_id = crm.ASSOCIATION_TYPES.get((from_kind, to_kind))
-    results = [] if type_id is None else [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]
-    return Outcome(200, {"results": results})
-
-
-def _public_owner(owner: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in owner.items() if k != "paid_seat"}
-
-
-def h_owners_list(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    limit = int(ctx.query.get("limit", 100))
-    if not 1 <= limit <= 500:
-        raise validation(f"limit must be between 1 and 500, got {limit}")
-    archived = bool(ctx.query.get("archived", False))
-    email = ctx.query.get("email")
-    owners = [o for o in sb.owners() if bool(o.get("archived")) == archived
-              and (not email or o["email"].lower() == str(email).lower())]
-    after = str(ctx.query.get("after") or "0")
-    start = int(after) if after.isdigit() else 0
-    page = owners[start:start + limit]
-    out: dict[str, Any] = {"results": [_public_owner(o) for o in page]}
-    if start + limit < len(owners):
-        nxt = str(start + limit)
-        out["paging"] = {"next": {"after": nxt, "link": f"{sb.url}/crm/v3/owners?after={nxt}&limit={limit}"}}
-    return Outcome(200, out)
-
-
-def h_owners_get(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    owner = sb.store.get("owners", str(ctx.path_params["ownerId"]))
-    if owner is None:
-        raise not_found(f"Owner {ctx.path_params['ownerId']} not found")
-    return Outcome(200, _public_owner(owner))
-
-
-def h_dispositions(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    return Outcome(200, [{"id": did, "label": label} for did, label in crm.DISPOSITIONS])
-
-
-def h_account_details(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    return Outcome(200, {"portalId": sb.credentials.portal_id, "accountType": "STANDARD", "timeZone": "US/Eastern",
-                         "companyCurrency": "USD", "additionalCurrencies": [], "utcOffset": "-05:00",
-                         "utcOffsetMilliseconds": -18_000_000, "uiDomain": "app.hubspot.com",
-                         "dataHostingLocation": "na1"})
-
-
-def _oauth_error(status: str, message: str) -> ApiError:
-    return ApiError(400, "VALIDATION_ERROR", message, extra={"status": status})
-
-
-def h_oauth_authorize(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    if ctx.query["client_id"] != sb.credentials.client_id:
-        raise _oauth_error("BAD_CLIENT_ID", "Authorization failed: unknown client_id")
-    redirect = str(ctx.query["redirect_uri"])
-    parts = urllib.parse.urlsplit(redirect)
-    if not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost"))):
-        raise _oauth_error("BAD_REDIRECT_URI", "redirect_uri must be https, or http on loopback")
-    scopes = [s for s in (str(ctx.query["scope"]) + " " + str(ctx.query.get("optional_scope", ""))).split() if s]
-    code = secrets.token_urlsafe(24)
-    sb.store.put("auth_codes", code, {"redirect_uri": redirect, "scopes": scopes, "expires_at": time.time() + 600})
-    query = {"code": code}
-    if ctx.query.get("state") is not None:
-        query["state"] = str(ctx.query["state"])
-    location = f"{redirect}{'&' if parts.query else '?'}{urllib.parse.urlencode(query)}"
-    return Outcome(302, None, [("Location", location)])
-
-
-def h_oauth_token(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    form = dict(ctx.body or {})
-    for key in ("client_secret", "refresh_token"):  # the description also allows these in the query
-        if key in ctx.query and key not in form:
-            form[key] = ctx.query[key]
-    grant = form.get("grant_type")
-    if form.get("client_id") != sb.credentials.client_id:
-        raise _oauth_error("BAD_CLIENT_ID", "missing or unknown client id")
-    if form.get("client_secret") != sb.credentials.client_secret:
-        raise _oauth_error("BAD_CLIENT_SECRET", "missing or invalid client secret")
-    with sb.store.lock:
-        if grant == "authorization_code":
-            code = sb.store.get("auth_codes", str(form.get("code")))
-            if code is None or code["expires_at"] < time.time():
-                raise _oauth_error("BAD_AUTH_CODE", "missing or unknown auth code")
-            if form.get("redirect_uri") != code["redirect_uri"]:
-                raise _oauth_error("BAD_REDIRECT_URI", "redirect_uri does not match the one of the authorization")
-            sb.store.delete("auth_codes", str(form.get("code")))
-            scopes = code["scopes"]
-        elif grant == "refresh_token":
-            old = str(form.get("refresh_token"))
-            rec = sb.store.get("refresh_tokens", old)
-            if rec is None or not rec.get("valid"):
-                raise _oauth_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
-            scopes = rec["scopes"]
-            if sb.rotate_refresh_tokens:
-                sb.store.put("refresh_tokens", old, {**rec, "valid": False})
-        else:
-            raise _oauth_error("UNSUPPORTED_GRANT_TYPE", f"grant_type {grant!r} is not supported by the sandbox")
-        access, refresh = sb._issue_oauth(scopes)
-        if grant == "refresh_token" and not sb.rotate_refresh_tokens:
-            sb.store.delete("refresh_tokens", refresh)
-            refresh = str(form.get("refresh_token"))
-            sb.store.put("tokens", access, {**sb.store.get("tokens", access), "refresh": refresh})
-    return Outcome(200, {"access_token": access, "refresh_token": refresh, "expires_in": sb.token_ttl_s,
-                         "token_type": "bearer", "token_use": "access_token", "hub_id": sb.credentials.portal_id,
-                         "scopes": scopes, "user_id": OWNER_SEEDS[0][4]})
-
-
-def h_access_token_info(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    token = str(ctx.path_params["token"])
-    rec = sb.store.get("tokens", token)
-    if rec is None or rec["kind"] != "oauth" or rec["expires_at"] <= time.time():
-        raise not_found("Token not found or expired")
-    return Outcome(200, {"token": token, "user": OWNER_SEEDS[0][1], "hub_domain": "sandbox.example.com",
-                         "scopes": rec["scopes"], "hub_id": sb.credentials.portal_id, "app_id": sb.credentials.app_id,
-                         "expires_in": max(0, int(rec["expires_at"] - time.time())), "user_id": OWNER_SEEDS[0][4],
-                         "token_type": "access"})
-
-
-def h_refresh_token_info(sb: Sandbox, ctx: _Ctx) -> Outcome:
-    token = str(ctx.path_params["token"])
-    rec = sb.store.get("refresh_tokens", token)
-    if rec is None or not rec.get("valid"):
-        raise not_found("Refresh token not found")
-    return Outcome(200, {"token": token, "user": OWNER_SEEDS[0][1], "hub_domain": "sandbox.example.com",
-                         "scopes": rec["scopes"], "hub_id": sb.credentials.portal_id,
-                         "client_id": sb.credentials.client_id, "user_id": OWNER_SEEDS[0][4], "token_type": "refresh"})
-
-
-_HANDLERS: dict[str, Handler] = {
-    "settings.get": h_settings_get,
-    "settings.create": h_settings_create,
-    "settings.update": h_settings_update,
-    "recordings.ready": h_recordings_ready,
-    "transcripts.create": h_transcripts_create,
-    "transcripts.get": h_transcripts_get,
-    "calls.create": h_object_create("calls"),
-    "calls.batch_create": h_calls_batch_create,
-    "calls.batch_read": h_calls_batch_read,
-    "calls.search": h_search("calls"),
-    "calls.get": h_object_get("calls", "callId"),
-    "calls.update": h_calls_update,
-    "contacts.create": h_object_create("contacts"),
-    "contacts.search": h_search("contacts"),
-    "contacts.get": h_object_get("contacts", "contactId"),
-    "associations.default": h_assoc_default,
-    "associations.create": h_assoc_create,
-    "associations.list": h_assoc_list,
-    "associations.batch_create": h_assoc_batch_create,
-    "associations.batch_default": h_assoc_batch_default,
-    "associations.labels": h_assoc_labels,
-    "owners.list": h_owners_list,
-    "owners.get": h_owners_get,
-    "dispositions": h_dispositions,
-    "account.details": h_account_details,
-    "oauth.authorize": h_oauth_authorize,
-    "oauth.token": h_oauth_token,
-    "oauth.access_token_info": h_access_token_info,
-    "oauth.refresh_token_info": h_refresh_token_info,
-}
 
 
 # ---------------------------------------------------------------------------------------- HTTP
