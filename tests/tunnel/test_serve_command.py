@@ -18,13 +18,13 @@ from desktop_app.tunnel.probe import write_probe_wav
 pytestmark = pytest.mark.needs_tool("sshd")
 
 
-def read_until(proc: subprocess.Popen[str], prefix: str, seen: list[str]) -> str:
+def read_until(proc: subprocess.Popen[str], prefix: str, seen: list[str], errors: Path) -> str:
     assert proc.stdout is not None
     for line in proc.stdout:
         seen.append(line.rstrip("\n"))
         if line.startswith(prefix):
             return line.rstrip("\n")
-    raise AssertionError(f"no line starting with {prefix!r}; output: {seen}")
+    raise AssertionError(f"no line starting with {prefix!r}; output: {seen}; errors: {errors.read_text()}")
 
 
 def test_serve_with_an_ssh_tunnel(sshd: Sshd, tmp_path: Path) -> None:
@@ -35,15 +35,17 @@ def test_serve_with_an_ssh_tunnel(sshd: Sshd, tmp_path: Path) -> None:
                      "tunnel.ssh_public_url": f"http://127.0.0.1:{remote}", "hubspot.sandbox": True})
     settings.save()
     audio = write_probe_wav(tmp_path / "call.wav", seconds=0.5)
-    proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "serve", "--port", "0", "--tunnel", "ssh",
-                             "--share", str(audio)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=os.environ.copy())
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "serve", "--port", "0", "--tunnel", "ssh",
+                                 "--share", str(audio)], stdout=subprocess.PIPE, stderr=err, text=True,
+                                env=os.environ.copy())
     seen: list[str] = []
     try:
-        public = read_until(proc, "Public URL:", seen)
+        public = read_until(proc, "Public URL:", seen, errors)
         assert public == f"Public URL: http://127.0.0.1:{remote}"
-        read_until(proc, "Shared ", seen)
-        link = read_until(proc, "http", seen)
+        read_until(proc, "Shared ", seen, errors)
+        link = read_until(proc, "http", seen, errors)
         assert link.startswith(f"http://127.0.0.1:{remote}/")
         out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-r", "0-3", "-o", "-", "-w", "\n%{http_code}",
                               link], capture_output=True, timeout=20, check=True).stdout
