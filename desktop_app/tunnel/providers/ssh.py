@@ -65,7 +65,7 @@ def build_ssh_command(cfg: SshConfig, ssh: str, known_hosts: Path) -> list[str]:
         "ControlMaster": "no",
         "ControlPath": "none",
     }
-    argv = [ssh, "-N", "-T", "-v", "-F", "/dev/null", "-i", cfg.key, "-p", str(cfg.port)]
+    argv = [ssh, "-N", "-T", "-v", "-F", "/dev/null", "-i", str(Path(cfg.key).expanduser()), "-p", str(cfg.port)]
     for name, value in options.items():
         argv += ["-o", f"{name}={value}"]
     argv += ["-R", forward, "--", f"{cfg.user}@{cfg.host}"]
