@@ -73,12 +73,18 @@ class CallDetailsForm(QWidget):
         self.title = QLineEdit(placeholderText="e.g. Follow-up on order 1042")
         self.owner = QComboBox(editable=True)
         self.owner.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.owner.completer().setFilterMode(Qt.MatchFlag.MatchContains)
-        self.owner.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        self.owner.lineEdit().setPlaceholderText("Type to search owners")
-        self.timestamp = QDateTimeEdit(calendarPopup=True, displayFormat="yyyy-MM-dd HH:mm:ss")
+        completer = QCompleter(self.owner.model(), self.owner)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.owner.setCompleter(completer)
+        self.owner.setPlaceholderText("Type to search owners")
+        self.timestamp = QDateTimeEdit()
+        self.timestamp.setCalendarPopup(True)
+        self.timestamp.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
         self.timestamp.setDateTime(QDateTime.currentDateTime())
-        self.duration = QTimeEdit(displayFormat="HH:mm:ss")
+        self.duration = QTimeEdit()
+        self.duration.setDisplayFormat("HH:mm:ss")
         self.from_number = QLineEdit(placeholderText="+1 202 555 0142")
         self.to_number = QLineEdit(placeholderText="+1 202 555 0199")
         self.direction = QComboBox()
@@ -295,7 +301,7 @@ class CallDetailsForm(QWidget):
     def contact(self) -> Found | None:
         return self._contact
 
-    def create_contact_now(self, *, firstname: str = "", lastname: str = "", email: str = "",
+    def create_contact_now(self, firstname: str = "", lastname: str = "", email: str = "", *,
                            on_done: Callable[[Found | None], None] | None = None) -> tasks.Task | None:
         """Create a contact with the call's number (in a worker) and choose it."""
         if self.client is None:
@@ -324,7 +330,8 @@ class CallDetailsForm(QWidget):
 
         dialog = NewContactDialog(self, number=self.party_number() or "", guess=self.contact_search.text())
         if dialog.exec():
-            self.create_contact_now(**dialog.values())
+            v = dialog.values()
+            self.create_contact_now(v["firstname"], v["lastname"], v["email"])
 
     # -- data out --------------------------------------------------------------------------------
     def owner_id(self) -> str:

@@ -46,7 +46,7 @@ from desktop_app.ui.steps_view import MARKS, STEP_LABELS
 
 def export_csv(history: h.History, query: h.Query, path: str) -> int:
     with open(path, "w", encoding="utf-8", newline="") as fh:
-        history.export_csv(query, out=fh)  # type: ignore[arg-type]
+        history.export_csv(query, out=fh)
     return history.count(query)
 
 
@@ -85,6 +85,10 @@ def detail_html(sub: h.Submission) -> str:
     return "".join(out)
 
 
+def _pydate(d: QDate) -> dt.date:
+    return dt.date(d.year(), d.month(), d.day())
+
+
 class HistoryPage(QWidget):
     retried = Signal(list)
     exported = Signal(str, int)
@@ -102,10 +106,13 @@ class HistoryPage(QWidget):
         for s in h.STATUSES:
             self.status.addItem(s, s)
         self.use_since = QCheckBox("From")
-        self.since = QDateEdit(calendarPopup=True, displayFormat="yyyy-MM-dd")
+        self.since = QDateEdit()
         self.since.setDate(QDate.currentDate().addDays(-7))
         self.use_until = QCheckBox("to")
-        self.until = QDateEdit(calendarPopup=True, displayFormat="yyyy-MM-dd")
+        self.until = QDateEdit()
+        for de in (self.since, self.until):
+            de.setCalendarPopup(True)
+            de.setDisplayFormat("yyyy-MM-dd")
         self.until.setDate(QDate.currentDate())
         self.agent = QLineEdit(placeholderText="Agent")
         self.owner = QLineEdit(placeholderText="Owner id")
@@ -138,12 +145,12 @@ class HistoryPage(QWidget):
         self.totals.setTextFormat(Qt.TextFormat.RichText)
 
         filters = QHBoxLayout()
-        for w in (self.status, self.use_since, self.since, self.use_until, self.until, self.agent, self.owner):
-            filters.addWidget(w)
+        for fw in (self.status, self.use_since, self.since, self.use_until, self.until, self.agent, self.owner):
+            filters.addWidget(fw)
         filters.addWidget(self.text, 1)
         actions = QHBoxLayout()
-        for w in (self.retry_button, self.open_button, self.export_button, self.refresh_button):
-            actions.addWidget(w)
+        for button in (self.retry_button, self.open_button, self.export_button, self.refresh_button):
+            actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(self.count_label)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -182,9 +189,9 @@ class HistoryPage(QWidget):
 
     # -- filters ---------------------------------------------------------------------------------
     def query(self) -> h.Query:
-        start = self.since.date().toPython() if self.use_since.isChecked() else None
-        end = self.until.date().toPython() if self.use_until.isChecked() else None
-        since, until = day_range(start, end)  # type: ignore[arg-type]
+        start = _pydate(self.since.date()) if self.use_since.isChecked() else None
+        end = _pydate(self.until.date()) if self.use_until.isChecked() else None
+        since, until = day_range(start, end)
         status = self.status.currentData()
         return h.Query(statuses=(status,) if status else (), agent=self.agent.text().strip() or None,
                        owner_id=self.owner.text().strip() or None, since=since, until=until,

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop_app.audio.probe import probe
+from desktop_app.audio.reader import Reader
+
 _DIR: Path | None = None
 _LOCK = threading.Lock()
 
@@ -31,9 +34,6 @@ def _cache_dir() -> Path:
 
 def solo_copy(src: str | os.PathLike[str], channel: int, cancel: threading.Event | None = None) -> Path:
     """A mono WAV holding only ``channel`` (0-based) of ``src``; made once per file and channel."""
-    from desktop_app.audio.probe import probe
-    from desktop_app.audio.reader import Reader
-
     src = Path(src)
     stat = src.stat()
     key = hashlib.sha256(f"{src.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{channel}".encode()).hexdigest()[:16]

@@ -24,6 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+# The audio modules are imported here, once, not lazily in workers: two workers importing them at
+# the same moment can see a partly initialised module.
+from desktop_app.audio import analysis as _analysis  # noqa: F401 - imported by inspect() on first use
+from desktop_app.audio import fixes
+from desktop_app.audio.prefill import prefill_from_filename
+from desktop_app.audio.verdicts import fixes_for, inspect
 from desktop_app.sync import history as h
 from desktop_app.ui import tasks
 from desktop_app.ui.details_form import CallDetailsForm
@@ -33,23 +39,15 @@ from desktop_app.ui.steps_view import StepsView
 
 
 def _inspect(path: str, progress: Any, cancel: threading.Event) -> tuple[Any, list[Any]]:
-    from desktop_app.audio.verdicts import fixes_for, inspect
-
     inspection = inspect(path, progress=progress, cancel=cancel)
     return inspection, fixes_for(inspection)
 
 
 def _prefill(path: str) -> Any:
-    try:
-        from desktop_app.audio.prefill import prefill_from_filename
-    except ImportError:  # the audio package's prefill is not there yet
-        return None
-    return prefill_from_filename(path)
+    return prefill_from_filename(path)  # PBX patterns and region from the settings
 
 
 def _apply_fix(fix: Any, path: str, second: str | None) -> str:
-    from desktop_app.audio import fixes
-
     if fix.kind == "swap":
         return str(fixes.swap_channels(path))
     if fix.kind == "merge":

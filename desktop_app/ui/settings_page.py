@@ -63,7 +63,7 @@ def connection_report(client: Any) -> list[str]:
             check()
             lines.append(f"✓ {label} ({scope})")
         except HubSpotError as exc:
-            missing = exc.missing_scopes() if hasattr(exc, "missing_scopes") else []
+            missing = list(exc.missing_scopes)
             lines.append(f"✗ {label}: missing {', '.join(missing) or scope}" if exc.status == 403
                          else f"✗ {label}: {exc.agent_message}")
     return lines
@@ -90,6 +90,8 @@ class SettingsPage(QWidget):
         self.widgets: dict[str, QWidget] = {}
         self.secret_fields: dict[str, QLineEdit] = {}
         self.errors: dict[str, QLabel] = {}
+        self.secrets_stored: dict[str, bool] | None = None  # None until the keyring was read
+        self.secrets_problem = ""
 
         groups: dict[str, QFormLayout] = {}
         inner = QWidget()
@@ -229,6 +231,7 @@ class SettingsPage(QWidget):
         self.status.setText("")
 
     def _secrets_read(self, stored: dict[str, bool], problem: str = "") -> None:
+        self.secrets_stored, self.secrets_problem = stored, problem
         for name, field in self.secret_fields.items():
             field.setPlaceholderText(problem or ("•••••• stored in the keyring" if stored.get(name) else "not set"))
         self.secretsLoaded.emit()

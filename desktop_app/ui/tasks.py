@@ -131,7 +131,7 @@ def run_task(
     ``owner`` (by default the object of a bound-method callback): when it has been deleted by the
     time the work ends, the callbacks are skipped, as they are for a cancelled task.
     """
-    task = Task(name or getattr(func, "__name__", "task"))
+    task = Task(str(name or getattr(func, "__name__", "task")))
     if owner is None:
         bound = getattr(on_result, "__self__", None)
         owner = bound if isinstance(bound, QObject) else None

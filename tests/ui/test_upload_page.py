@@ -10,7 +10,7 @@ from desktop_app.ui import tasks
 from desktop_app.ui.upload_page import UploadPage
 
 
-def stereo(tmp: Path, name="2026-11-20_10-00-00_OUT_+12025550142_+12025550199.wav") -> Path:
+def stereo(tmp: Path, name="out-2025550199-2025550142-20261120-100000-1700000000.42.wav") -> Path:
     return write_wav(tmp / name, [speech(4, start=0.2, freq=220), speech(4, start=1.1, freq=340, level=0.4)])
 
 
@@ -19,8 +19,11 @@ def mono(tmp: Path, name: str, start: float, freq: float) -> Path:
 
 
 def _wait_inspected(qtbot, page, n):
-    qtbot.waitUntil(lambda: len(page.panels) == n and all(p.inspection is not None for p in page.panels),
-                    timeout=20000)
+    def done():
+        assert len(page.panels) == n, "files not listed yet"
+        for p in page.panels:
+            assert p.inspection is not None, f"{p.path}: {p.status_text}: {p.card.facts.text()}"
+    qtbot.waitUntil(done, timeout=20000)
 
 
 def test_dropped_files_are_inspected_with_lanes_and_verdicts(qtbot, tmp_path):
@@ -89,3 +92,20 @@ def test_bad_then_good_number_is_marked_where_it_is(qtbot, tmp_path):
     assert not form.errors_["from_number"].isVisible() and form.from_number.text() == "+12025550142"
     assert not page.panels[0].upload_button.isEnabled()  # no runtime, no contact yet
     assert tasks.pending() >= 0
+
+
+def test_the_form_is_prefilled_from_an_asterisk_file_name(qtbot, tmp_path):
+    import datetime as dt
+
+    page = UploadPage()
+    qtbot.addWidget(page)
+    page.add_paths([str(stereo(tmp_path))])
+    _wait_inspected(qtbot, page, 1)
+    form = page.panels[0].form
+    qtbot.waitUntil(lambda: form.from_number.text() != "", timeout=5000)
+    details = form.details()
+    assert (details.from_number, details.to_number, details.direction) == ("+12025550142", "+12025550199", "OUTBOUND")
+    local = dt.datetime(2026, 11, 20, 10, 0).astimezone()
+    assert details.timestamp == local.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert details.duration_ms == 4000
+    assert form.party_number() == "+12025550199"  # outbound: the contact is the one called

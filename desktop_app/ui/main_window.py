@@ -1,0 +1,274 @@
+"""The main window: Upload & Log, Sync history and Settings pages; status bar; tray icon.
+
+The window is given a runtime (``desktop_app.runtime.Runtime``, Qt-free) that it starts in a worker;
+until it is up, the pages show state but cannot submit. The runtime's submission listener and the
+tunnel's events are called from worker threads and reach the window through ``tasks.to_gui``.
+Closing the window with a tray icon available hides it: the server and the queue keep running
+until "Quit" from the tray menu (or Ctrl+Q).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QStyle,
+    QSystemTrayIcon,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app import settings as settings_mod
+from desktop_app.sync import history as h
+from desktop_app.ui import tasks
+from desktop_app.ui.history_page import HistoryPage
+from desktop_app.ui.settings_page import SettingsPage
+from desktop_app.ui.upload_page import UploadPage
+
+log = logging.getLogger(__name__)
+
+UPLOAD, HISTORY, SETTINGS = 0, 1, 2
+
+
+class MainWindow(QMainWindow):
+    runtimeStarted = Signal()
+    runtimeFailed = Signal(str)
+    submissionChanged = Signal(object)
+
+    def __init__(self, settings: settings_mod.Settings, runtime: Any = None, *,
+                 history: h.History | None = None, start: bool = True) -> None:
+        super().__init__()
+        self.settings = settings
+        self.runtime = runtime
+        self.runtime_up = False
+        self.quitting = False
+        self.history = history or (getattr(runtime, "history", None) if runtime else None) or h.History()
+        self.setWindowTitle("Call Relay")
+        self.setMinimumSize(900, 600)
+
+        self.banner = QWidget()
+        self.banner.setObjectName("sandboxBanner")
+        self.banner.setStyleSheet("#sandboxBanner { background: #f5b041; } #sandboxBanner QLabel { color: #222; }")
+        brow = QHBoxLayout(self.banner)
+        brow.setContentsMargins(10, 4, 10, 4)
+        self.banner_text = QLabel(
+            "<b>Sandbox mode</b> — calls go to the local HubSpot emulator, not to a real account. "
+            "Try the whole flow safely; switch to your account in Settings → HubSpot.")
+        self.banner_text.setWordWrap(True)
+        self.banner_button = QPushButton("Use a real account…")
+        brow.addWidget(self.banner_text, 1)
+        brow.addWidget(self.banner_button)
+        self.banner.setVisible(self._sandbox())
+
+        self.upload_page = UploadPage(region=settings.get("calls.default_region"),
+                                      last_folder=settings.get("ui.last_folder"))
+        self.history_page = HistoryPage(self.history)
+        self.settings_page = SettingsPage(settings)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.upload_page, "&Upload && Log")
+        self.tabs.addTab(self.history_page, "Sync &history")
+        self.tabs.addTab(self.settings_page, "&Settings")
+        central = QWidget()
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        col.addWidget(self.banner)
+        col.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.hubspot_state = QLabel("HubSpot: connecting…")
+        self.server_state = QLabel("Server: starting…")
+        self.tunnel_state = QLabel("Tunnel: starting…")
+        for w in (self.hubspot_state, self.server_state, self.tunnel_state):
+            self.statusBar().addPermanentWidget(w)
+
+        self._actions()
+        self._tray()
+        self.banner_button.clicked.connect(self.show_account_settings)
+        self.upload_page.folderUsed.connect(self._remember_folder)
+        self.submissionChanged.connect(self._submission_changed)
+        self._restore_geometry()
+        if runtime is not None and start:
+            self.start_runtime()
+        elif runtime is None:
+            self.hubspot_state.setText("HubSpot: not configured")
+            self.server_state.setText("Server: not running")
+            self.tunnel_state.setText("Tunnel: not running")
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def _sandbox(self) -> bool:
+        if self.runtime is not None and hasattr(self.runtime, "is_sandbox"):
+            return bool(self.runtime.is_sandbox)
+        return bool(self.settings.get("hubspot.sandbox"))
+
+    def _actions(self) -> None:
+        def add(text: str, keys: Any, slot: Any) -> QAction:
+            action = QAction(text, self)
+            action.setShortcuts(keys if isinstance(keys, list) else [QKeySequence(keys)])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+            return action
+
+        self.upload_action = add("Upload && Log", [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
+                                 self.upload_page.upload_current)
+        self.open_action = add("Open recordings…", QKeySequence.StandardKey.Open, self.upload_page.pick_files)
+        self.page_actions = [add(f"Page {i + 1}", f"Ctrl+{i + 1}", lambda _c=False, i=i: self.tabs.setCurrentIndex(i))
+                             for i in range(3)]
+        self.quit_action = add("Quit", QKeySequence("Ctrl+Q"), self.quit)
+        self.find_action = add("Find in history", QKeySequence.StandardKey.Find, self._find)
+        QShortcut(QKeySequence("F5"), self.history_page, self.history_page.apply_filters)
+
+    def _find(self) -> None:
+        self.tabs.setCurrentIndex(HISTORY)
+        self.history_page.text.setFocus()
+
+    def _tray(self) -> None:
+        self.tray: QSystemTrayIcon | None = None
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return
+        icon = QApplication.windowIcon()
+        if icon.isNull():
+            icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MediaVolume)
+        self.tray = QSystemTrayIcon(icon, self)
+        menu = QMenu(self)
+        menu.addAction("Show Call Relay", self.show_normal)
+        menu.addSeparator()
+        menu.addAction("Quit", self.quit)
+        self.tray.setContextMenu(menu)
+        self.tray.setToolTip("Call Relay")
+        self.tray.activated.connect(lambda reason: self.show_normal()
+                                    if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
+        self.tray.show()
+
+    def show_normal(self) -> None:
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def show_account_settings(self) -> None:
+        self.tabs.setCurrentIndex(SETTINGS)
+        box = self.settings_page.widgets.get("hubspot.sandbox")
+        if box is not None:
+            box.setFocus()
+
+    # -- the runtime -----------------------------------------------------------------------------
+    def start_runtime(self) -> tasks.Task:
+        runtime = self.runtime
+        if hasattr(runtime, "add_listener"):
+            runtime.add_listener(tasks.to_gui(self.submissionChanged.emit))
+        tunnel = getattr(runtime, "tunnel", None)
+        if tunnel is not None and hasattr(tunnel, "add_listener"):
+            tunnel.add_listener(tasks.to_gui(self._tunnel_event))
+        return tasks.run_task(runtime.start, owner=self, name="runtime-start", on_result=lambda _r: self._started(),
+                              on_error=self._start_failed)
+
+    def _started(self) -> None:
+        rt = self.runtime
+        self.runtime_up = True
+        region = self.settings.get("calls.default_region")
+        self.upload_page.set_runtime(rt, region)
+        self.history_page.set_runtime(rt)
+        self.settings_page.set_runtime(rt)
+        self.banner.setVisible(self._sandbox())
+        self.hubspot_state.setText("HubSpot: sandbox" if self._sandbox() else "HubSpot: connected")
+        self.server_state.setText(f"Server: {describe_server(getattr(rt, 'server', None))}")
+        tunnel = getattr(rt, "tunnel", None)
+        if tunnel is None:
+            self.tunnel_state.setText("Tunnel: none (local only)")
+        else:
+            self.tunnel_state.setText(f"Tunnel: {tunnel.state}" + (f" · {tunnel.public_url}" if tunnel.public_url else ""))
+        if hasattr(rt, "resume_unfinished"):
+            tasks.run_task(rt.resume_unfinished, owner=self, name="resume", on_result=lambda _ids: None,
+                           on_error=lambda e: log.warning("resuming unfinished submissions failed: %s", e))
+        self.runtimeStarted.emit()
+
+    def _start_failed(self, exc: BaseException) -> None:
+        message = getattr(exc, "agent_message", None) or str(exc)
+        self.hubspot_state.setText("HubSpot: not connected")
+        self.hubspot_state.setToolTip(message)
+        self.server_state.setText("Server: not running")
+        self.statusBar().showMessage(f"Could not start: {message}")
+        self.runtimeFailed.emit(message)
+
+    def _tunnel_event(self, event: Any) -> None:
+        url = f" · {event.public_url}" if event.public_url else ""
+        self.tunnel_state.setText(f"Tunnel: {event.state}{url}")
+        self.tunnel_state.setToolTip(event.message)
+        self.settings_page.show_tunnel(str(event.state), event.message, event.public_url)
+
+    def _submission_changed(self, sub: h.Submission) -> None:
+        self.upload_page.update_submission(sub)
+        self.history_page.update_submission(sub)
+        if sub.status == h.FAILED and self.tray is not None and not self.isVisible():
+            self.tray.showMessage("Call Relay: a submission failed", f"{sub.recording_name}: {sub.error or ''}",
+                                  QSystemTrayIcon.MessageIcon.Warning)
+
+    # -- window state ----------------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        text = self.settings.get("ui.geometry")
+        if text:
+            try:
+                self.restoreGeometry(QByteArray(base64.b64decode(text)))
+                return
+            except ValueError:
+                pass
+        self.resize(1100, 760)
+
+    def _remember_folder(self, folder: str) -> None:
+        self.settings.set("ui.last_folder", folder)
+
+    def save_state(self) -> None:
+        self.settings.set("ui.geometry", base64.b64encode(bytes(self.saveGeometry().data())).decode("ascii"))
+        self.settings.set("ui.last_folder", self.upload_page.last_folder)
+        try:
+            self.settings.save()
+        except OSError as exc:
+            log.warning("window state not saved: %s", exc)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        self.save_state()
+        if self.tray is not None and self.tray.isVisible() and not self.quitting:
+            self.hide()
+            self.tray.showMessage("Call Relay keeps running",
+                                  "The recording server and the queue keep going. Quit from this icon's menu.",
+                                  QSystemTrayIcon.MessageIcon.Information, 4000)
+            event.ignore()
+            return
+        event.accept()
+
+    def quit(self) -> None:
+        self.quitting = True
+        self.save_state()
+        self.close()
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+
+def describe_server(server: Any) -> str:
+    if server is None:
+        return "not running"
+    for attr in ("base_url", "url", "local_url"):
+        value = getattr(server, attr, None)
+        if value:
+            return str(value() if callable(value) else value)
+    address = getattr(server, "address", None)
+    if address:
+        return f"listening on {address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+    return "running"
+
+
+def app_icon() -> QIcon:
+    return QIcon()
