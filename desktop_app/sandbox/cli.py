@@ -48,23 +48,23 @@ def run(args: argparse.Namespace) -> int:
         return 2
     sandbox = Sandbox(host=args.host, port=args.port, state_file=args.state, max_logged_requests=10_000)
     sandbox.faults.rules.extend(faults)
-    try:
-        sandbox.start()
-    except OSError as exc:
-        print(f"callrelay sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        sandbox.store.close()
-        return 1
-    for name, value in sandbox.env().items():
-        print(f"{name}={shlex.quote(value)}")
-    sys.stdout.flush()
-    print(f"callrelay sandbox: serving on {sandbox.url}; Ctrl-C stops it", file=sys.stderr)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # Installed before the variables are printed: whoever read them may stop us at once.
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
+        try:
+            sandbox.start()
+        except OSError as exc:
+            print(f"callrelay sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 1
+        for name, value in sandbox.env().items():
+            print(f"{name}={shlex.quote(value)}")
+        sys.stdout.flush()
+        print(f"callrelay sandbox: serving on {sandbox.url}; Ctrl-C stops it", file=sys.stderr)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

@@ -44,6 +44,14 @@ ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
 INVERSE_TYPE = {v: ASSOCIATION_TYPES[(b, a)] for (a, b), v in ASSOCIATION_TYPES.items()}
 
 
+def association_target(from_kind: str, type_ids: list[int]) -> str | None:
+    """The object type that association type ids lead to from ``from_kind`` (None: none of them does)."""
+    for (a, b), tid in ASSOCIATION_TYPES.items():
+        if a == from_kind and tid in type_ids:
+            return b
+    return None
+
+
 def object_type(name: str) -> str | None:
     low = name.lower()
     for canonical, forms in OBJECT_TYPES.items():

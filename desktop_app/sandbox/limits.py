@@ -90,15 +90,22 @@ class Limiter:
     def _headers(self, daily_headers: bool, search: bool) -> tuple[tuple[str, str], ...]:
         if search:
             return ()
+        return self.headers(daily=daily_headers, remaining=self.limits.per_interval - len(self._window),
+                            daily_remaining=self.limits.daily - self._daily_used)
+
+    def headers(self, *, daily: bool = True, remaining: int | None = None,
+                daily_remaining: int | None = None) -> tuple[tuple[str, str], ...]:
+        """HubSpot's rate-limit headers; the remaining counts default to the full allowance."""
         lim = self.limits
         out = [
             ("X-HubSpot-RateLimit-Interval-Milliseconds", str(lim.interval_ms)),
             ("X-HubSpot-RateLimit-Max", str(lim.per_interval)),
-            ("X-HubSpot-RateLimit-Remaining", str(max(0, lim.per_interval - len(self._window)))),
+            ("X-HubSpot-RateLimit-Remaining", str(max(0, lim.per_interval if remaining is None else remaining))),
         ]
-        if daily_headers:
+        if daily:
             out += [
                 ("X-HubSpot-RateLimit-Daily", str(lim.daily)),
-                ("X-HubSpot-RateLimit-Daily-Remaining", str(max(0, lim.daily - self._daily_used))),
+                ("X-HubSpot-RateLimit-Daily-Remaining",
+                 str(max(0, lim.daily if daily_remaining is None else daily_remaining))),
             ]
         return tuple(out)

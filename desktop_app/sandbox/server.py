@@ -217,18 +217,20 @@ class Sandbox:
         self.store.put("meta", "seeded", True)
 
     # --------------------------------------------------------------------------- test accessors
+    def _objects(self, kind: str) -> list[dict[str, Any]]:
+        return sorted(({k: v for k, v in o.items() if k != "kind"} for o in self.store.values(kind)),
+                      key=lambda o: int(o["id"]))
+
     def calls(self) -> list[dict[str, Any]]:
         """Every call: ``{"id", "properties", "createdAt", "updatedAt"}``, oldest first."""
-        return sorted(({k: v for k, v in o.items() if k != "kind"} for o in self.store.values("calls")),
-                      key=lambda o: int(o["id"]))
+        return self._objects("calls")
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         obj = self.store.get("calls", str(call_id))
         return None if obj is None else {k: v for k, v in obj.items() if k != "kind"}
 
     def contacts(self) -> list[dict[str, Any]]:
-        return sorted(({k: v for k, v in o.items() if k != "kind"} for o in self.store.values("contacts")),
-                      key=lambda o: int(o["id"]))
+        return self._objects("contacts")
 
     def owners(self) -> list[dict[str, Any]]:
         """Owners with the sandbox-only ``paid_seat`` flag."""
@@ -395,13 +397,9 @@ class Sandbox:
 
     def _fault_error(self, fault: Fault) -> ApiError:
         if fault.status == 429:
-            lim = self.limiter.limits
-            headers = [("X-HubSpot-RateLimit-Interval-Milliseconds", str(lim.interval_ms)),
-                       ("X-HubSpot-RateLimit-Max", str(lim.per_interval)),
-                       ("X-HubSpot-RateLimit-Remaining", "0" if fault.policy == "SECONDLY" else str(lim.per_interval)),
-                       ("X-HubSpot-RateLimit-Daily", str(lim.daily)),
-                       ("X-HubSpot-RateLimit-Daily-Remaining", "0" if fault.policy == "DAILY" else str(lim.daily))]
-            return self._rate_limit_error(fault.policy, 1 if fault.policy == "SECONDLY" else 3600, headers)
+            daily = fault.policy == "DAILY"
+            headers = self.limiter.headers(remaining=None if daily else 0, daily_remaining=0 if daily else None)
+            return self._rate_limit_error(fault.policy, 3600 if daily else 1, list(headers))
         category = "INTERNAL_ERROR" if fault.status >= 500 else "VALIDATION_ERROR"
         return ApiError(fault.status, category, f"Injected fault: HTTP {fault.status}")
 
@@ -526,11 +524,7 @@ class Sandbox:
     def _check_create_associations(self, kind: str, associations: list[dict[str, Any]]) -> None:
         for assoc in associations:
             to_id = str(assoc["to"]["id"])
-            to_kind = None
-            for spec_ in assoc["types"]:
-                for (a, b), tid in crm.ASSOCIATION_TYPES.items():
-                    if a == kind and tid == spec_["associationTypeId"]:
-                        to_kind = b
+            to_kind = crm.association_target(kind, [t["associationTypeId"] for t in assoc["types"]])
             if to_kind is None:
                 raise validation(f"Association type(s) {[t['associationTypeId'] for t in assoc['types']]} are not "
                                  f"valid from {kind}")
@@ -553,8 +547,8 @@ class Sandbox:
             obj = self._create_object(kind, props)
             for assoc in associations:
                 types = assoc["types"]
-                to_kind = next(b for (a, b), tid in crm.ASSOCIATION_TYPES.items()
-                               if a == kind and tid == types[0]["associationTypeId"])
+                to_kind = crm.association_target(kind, [t["associationTypeId"] for t in types])
+                assert to_kind is not None  # checked above
                 self._associate(kind, obj["id"], to_kind, str(assoc["to"]["id"]), types)
             return obj
 
