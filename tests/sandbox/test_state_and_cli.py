@@ -117,3 +117,15 @@ def test_stop_ends_kept_alive_connections_and_the_log_can_be_capped(http: reques
         pass
     else:
         raise AssertionError("a pooled connection was still served after stop()")
+
+
+def test_cli_says_when_the_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _start_cli("--port", str(port), home=tmp_path)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and out == "" and f"cannot listen on 127.0.0.1:{port}" in err
