@@ -27,6 +27,7 @@ SPEECH_DBFS = -40.0
 SILENT_CHANNEL_ACTIVE_MAX = 0.005  # a channel with less than 0.5 % non-silent windows is silent
 IDENTICAL_DIFF_DB = -40.0  # channels whose difference is this far below the signal are "the same"
 FLOOR_DB = -120.0
+MAX_BLOCK_FRAMES = 1 << 18  # at most 2 MB of stereo float32 per block, whatever the sample rate
 _HIST_BINS = np.arange(-120.0, 0.5, 1.0)  # crosstalk histogram, 1 dB steps
 
 
@@ -62,7 +63,7 @@ def analyse(
     rate = pr.sample_rate or 8000
     channels = pr.channels
     window = max(1, int(round(rate * WINDOW_S)))
-    block = max(window, int(block_seconds * rate) // window * window)
+    block = max(window, min(int(block_seconds * rate), MAX_BLOCK_FRAMES) // window * window)
     expected = max(1, int(round((pr.duration_s or 0.0) * rate)))
     state: _State | None = None
     carry: np.ndarray | None = None
@@ -76,13 +77,8 @@ def analyse(
                 expected = max(1, int(round((pr.duration_s or 0.0) * rate)))
                 bucket = _bucket(expected, peaks_per_channel, window)
                 state = _State(channels, rate, window, bucket, peaks_per_channel)
-            if carry is not None and carry.shape[1]:  # complete the window left open by the last block
-                need = window - carry.shape[1]
-                if chunk.shape[1] < need:
-                    carry = np.concatenate([carry, chunk], axis=1)
-                    continue
-                state.add(np.concatenate([carry, chunk[:, :need]], axis=1))
-                chunk = chunk[:, need:]
+            if carry is not None and carry.shape[1]:  # the window left open by the last block
+                chunk = np.concatenate([carry, chunk], axis=1)
             whole = chunk.shape[1] // window * window
             carry = chunk[:, whole:].copy()
             if whole:

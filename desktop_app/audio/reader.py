@@ -238,10 +238,12 @@ class _Fmt:
 
     def to_float(self, parts: list[list[memoryview]], frames: int) -> np.ndarray:
         assert self.dtype is not None
-        if self.planar:
-            x = np.empty((self.channels, frames), dtype=np.float32)
-            for c, chunks in enumerate(parts):
-                x[c] = np.frombuffer(b"".join(chunks), dtype=self.dtype, count=frames)
+        if self.planar:  # the planes one after the other: (channels, frames) in one copy
+            joined = bytearray().join(chunk for chunks in parts for chunk in chunks)
+            data = np.frombuffer(joined, dtype=self.dtype, count=frames * self.channels)
+            x = data.reshape(self.channels, frames)
+            if self.dtype != np.float32:
+                x = x.astype(np.float32)
         else:
             data = np.frombuffer(b"".join(parts[0]), dtype=self.dtype, count=frames * self.channels)
             x = np.array(data.reshape(-1, self.channels).T, dtype=np.float32, order="C")
