@@ -9,6 +9,7 @@ answer has HubSpot's shape; errors are HubSpot's ``Error``. See docs/ARCHITECTUR
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import logging
 import secrets
@@ -755,8 +756,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
         self.close_connection = True
-        import io
-
         self.wfile = io.BytesIO()  # nothing left to flush to the closed socket
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch  # noqa: N815
