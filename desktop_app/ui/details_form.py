@@ -167,6 +167,7 @@ class CallDetailsForm(QWidget):
         self.client, self.region = client, region
         self.create_contact.setEnabled(client is not None)
         self.revalidate()
+        self._party_changed()  # look up the contact for the number the file already gave
 
     def set_owners(self, owners: list[tuple[str, str]], default: str | None = None) -> None:
         current = self.owner_id() or default

@@ -13,7 +13,7 @@ import base64
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -39,6 +39,7 @@ from desktop_app.ui.upload_page import UploadPage
 log = logging.getLogger(__name__)
 
 UPLOAD, HISTORY, SETTINGS = 0, 1, 2
+TRANSCRIPT_CHECK_MS = 30_000
 
 
 class MainWindow(QMainWindow):
@@ -55,7 +56,7 @@ class MainWindow(QMainWindow):
         self.quitting = False
         self.history = history or (getattr(runtime, "history", None) if runtime else None) or h.History()
         self.setWindowTitle("Call Relay")
-        self.setMinimumSize(900, 600)
+        self.setMinimumSize(720, 520)
 
         self.banner = QWidget()
         self.banner.setObjectName("sandboxBanner")
@@ -93,6 +94,9 @@ class MainWindow(QMainWindow):
         for w in (self.hubspot_state, self.server_state, self.tunnel_state):
             self.statusBar().addPermanentWidget(w)
 
+        self._checking = False
+        self.transcript_timer = QTimer(self, interval=TRANSCRIPT_CHECK_MS)
+        self.transcript_timer.timeout.connect(self.check_transcripts)
         self._actions()
         self._tray()
         self.banner_button.clicked.connect(self.show_account_settings)
@@ -166,11 +170,7 @@ class MainWindow(QMainWindow):
     # -- the runtime -----------------------------------------------------------------------------
     def start_runtime(self) -> tasks.Task:
         runtime = self.runtime
-        if hasattr(runtime, "add_listener"):
-            runtime.add_listener(tasks.to_gui(self.submissionChanged.emit))
-        tunnel = getattr(runtime, "tunnel", None)
-        if tunnel is not None and hasattr(tunnel, "add_listener"):
-            tunnel.add_listener(tasks.to_gui(self._tunnel_event))
+        runtime.add_listener(tasks.to_gui(self.submissionChanged.emit))
         return tasks.run_task(runtime.start, owner=self, name="runtime-start", on_result=lambda _r: self._started(),
                               on_error=self._start_failed)
 
@@ -186,16 +186,54 @@ class MainWindow(QMainWindow):
         self.server_state.setText(f"Server: {describe_server(getattr(rt, 'server', None))}")
         tunnel = getattr(rt, "tunnel", None)
         if tunnel is None:
-            self.tunnel_state.setText("Tunnel: none (local only)")
+            self.tunnel_state.setText("Tunnel: not needed (sandbox)" if self._sandbox()
+                                      else "Tunnel: none (public URL from the settings)")
         else:
+            tunnel.add_listener(tasks.to_gui(self._tunnel_event))
             self.tunnel_state.setText(f"Tunnel: {tunnel.state}" + (f" · {tunnel.public_url}" if tunnel.public_url else ""))
-        if hasattr(rt, "resume_unfinished"):
-            tasks.run_task(rt.resume_unfinished, owner=self, name="resume", on_result=lambda _ids: None,
-                           on_error=lambda e: log.warning("resuming unfinished submissions failed: %s", e))
+        tasks.run_task(rt.resume_unfinished, owner=self, name="resume", on_result=self._resume,
+                       on_error=lambda e: log.warning("resuming unfinished submissions failed: %s", e))
+        self.transcript_timer.start()
         self.runtimeStarted.emit()
+
+    def _resume(self, ids: list[int]) -> None:
+        """Carry on with submissions a previous run left unfinished (a crash, a quit mid-upload)."""
+        for sid in ids:
+            tasks.run_task(self.runtime.run_submission, sid, owner=self, name="resume-submission",
+                           on_result=self._submission_changed,
+                           on_error=lambda e: log.warning("resumed submission failed: %s", e))
+
+    def check_transcripts(self) -> tasks.Task | None:
+        """Look (in a worker) whether HubSpot transcribed the ready calls whose next look is due."""
+        rt = self.runtime
+        if rt is None or not self.runtime_up or self._checking:
+            return None
+        self._checking = True
+
+        def check() -> int:
+            n = 0
+            for sub in rt.history.awaiting_transcript():
+                due = h.parse_iso(sub.next_attempt_at)
+                if due is None or due <= h.now():
+                    rt.check_transcript(sub.id)
+                    n += 1
+            return n
+
+        def done(_n: Any) -> None:
+            self._checking = False
+
+        def failed(exc: BaseException) -> None:
+            self._checking = False
+            log.warning("transcript check failed: %s", exc)
+
+        return tasks.run_task(check, owner=self, name="transcripts", on_result=done, on_error=failed)
 
     def _start_failed(self, exc: BaseException) -> None:
         message = getattr(exc, "agent_message", None) or str(exc)
+        self.banner.setVisible(True)
+        self.banner.setStyleSheet("#sandboxBanner { background: #e6b0aa; } #sandboxBanner QLabel { color: #222; }")
+        self.banner_text.setText(f"<b>Not connected</b> — {message}")
+        self.banner_button.setText("Open Settings")
         self.hubspot_state.setText("HubSpot: not connected")
         self.hubspot_state.setToolTip(message)
         self.server_state.setText("Server: not running")
