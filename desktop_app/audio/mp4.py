@@ -86,15 +86,43 @@ def parse(fh: BinaryIO, size: int) -> Mp4Info:
         else:
             info.findings.append(("unreadable", "The MP4 file holds no tracks (no 'moov' box)."))
         return info
+    movie_timescale = 0
     for kind, payload, end in _boxes(fh, *moov):
+        if kind == b"mvhd":
+            fh.seek(payload)
+            body = fh.read(24)
+            movie_timescale = struct.unpack(">I", body[20:24] if body[0] == 1 else body[12:16])[0]
         if kind == b"mvex":
             info.needs_demuxer = True
         if kind == b"trak":
-            _track(fh, payload, end, info)
+            _track(fh, payload, end, info, movie_timescale)
     return info
 
 
-def _track(fh: BinaryIO, start: int, end: int, info: Mp4Info) -> None:
+def _edit_seconds(fh: BinaryIO, start: int, end: int, movie_timescale: int) -> float | None:
+    """Duration the edit list presents (encoders skip the codec's priming samples this way)."""
+    edts = _child(fh, start, end, b"edts")
+    elst = _child(fh, *edts, b"elst") if edts else None
+    if elst is None or not movie_timescale:
+        return None
+    fh.seek(elst[0])
+    head = fh.read(8)
+    version, count = head[0], struct.unpack(">I", head[4:8])[0]
+    size = 20 if version == 1 else 12
+    body = fh.read(min(count, 64) * size)
+    total = 0
+    for i in range(len(body) // size):
+        entry = body[i * size:(i + 1) * size]
+        if version == 1:
+            duration, media_time = struct.unpack(">Qq", entry[:16])
+        else:
+            duration, media_time = struct.unpack(">Ii", entry[:8])
+        if media_time >= 0:
+            total += duration
+    return total / movie_timescale if total else None
+
+
+def _track(fh: BinaryIO, start: int, end: int, info: Mp4Info, movie_timescale: int = 0) -> None:
     mdia = _child(fh, start, end, b"mdia")
     if mdia is None:
         return
@@ -122,6 +150,9 @@ def _track(fh: BinaryIO, start: int, end: int, info: Mp4Info) -> None:
     info.has_audio = True
     if timescale:
         info.duration_s = duration / timescale
+    edited = _edit_seconds(fh, start, end, movie_timescale)
+    if edited is not None:
+        info.duration_s = edited
     stbl = _child(fh, *minf, b"stbl")
     stsd = _child(fh, *stbl, b"stsd") if stbl else None
     if stsd is None:

@@ -71,7 +71,8 @@ def test_encoded_formats_match_ffprobe(name: str, folder: Path, x: np.ndarray) -
     assert int(stream["channels"]) == r.channels
     assert int(stream["sample_rate"]) == r.sample_rate
     ref_duration = float(stream.get("duration") or ref["format"]["duration"])
-    assert r.duration_s == pytest.approx(ref_duration, abs=0.25)  # encoder delay: ffprobe counts it for MP3
+    # ffprobe counts the MP3 encoder's delay and padding in the duration; elsewhere both agree closely
+    assert r.duration_s == pytest.approx(ref_duration, abs=0.25 if name == "mp3" else 0.03)
     assert r.duration_s == pytest.approx(4.0, abs=0.15)
 
 
