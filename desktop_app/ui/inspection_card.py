@@ -101,7 +101,7 @@ class InspectionCard(QFrame):
             self.fix_buttons.append(b)
         self.fix_row.addStretch(0)
         if inspection.probe.readable and inspection.probe.channels:
-            self.player.set_source(path, inspection.probe.channels)
+            self.player.set_source(path, inspection.probe.channels, inspection.probe.duration_s)
 
     def show_failure(self, path: str, message: str) -> None:
         from pathlib import Path

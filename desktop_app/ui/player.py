@@ -29,9 +29,11 @@ class Player(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.player = QMediaPlayer(self)
-        self.audio = QAudioOutput(self)
-        self.player.setAudioOutput(self.audio)
+        # QMediaPlayer and its audio output are made on first use: the first one in a process loads the
+        # multimedia backend and opens the sound server (tens of ms on the GUI thread), which an agent
+        # only needs to pay for when listening, not for every recording dropped on the window.
+        self._player: QMediaPlayer | None = None
+        self.audio: QAudioOutput | None = None
         self._path: Path | None = None
         self._channels = 0
         self._solo: int | None = None
@@ -65,17 +67,40 @@ class Player(QWidget):
         self._row = row
 
         self.play_button.clicked.connect(self.toggle)
-        self.slider.sliderMoved.connect(self.player.setPosition)
+        self.slider.sliderMoved.connect(lambda ms: self.player.setPosition(ms))
         self.slider.sliderReleased.connect(lambda: self.player.setPosition(self.slider.value()))
-        self.player.positionChanged.connect(self._position)
-        self.player.durationChanged.connect(self._duration)
-        self.player.playbackStateChanged.connect(self._state)
-        self.player.mediaStatusChanged.connect(self._status)
-        self.player.errorOccurred.connect(self._error)
+        self._source: Path | None = None  # what the player plays (the file, or a solo copy)
         self.solo_group.idClicked.connect(lambda i: self.solo(None if i < 0 else i))
 
-    def set_source(self, path: str | Path, channels: int) -> None:
-        self.player.stop()
+    @property
+    def player(self) -> QMediaPlayer:
+        if self._player is None:
+            self._player = QMediaPlayer(self)
+            self.audio = QAudioOutput(self)
+            self._player.setAudioOutput(self.audio)
+            self._player.positionChanged.connect(self._position)
+            self._player.durationChanged.connect(self._duration)
+            self._player.playbackStateChanged.connect(self._state)
+            self._player.mediaStatusChanged.connect(self._status)
+            self._player.errorOccurred.connect(self._error)
+            if self._source is not None:
+                self._player.setSource(QUrl.fromLocalFile(str(self._source)))
+        return self._player
+
+    @property
+    def has_player(self) -> bool:
+        return self._player is not None
+
+    def _set_media(self, source: Path) -> None:
+        self._source = source
+        if self._player is not None:
+            self._player.setSource(QUrl.fromLocalFile(str(source)))
+
+    def set_source(self, path: str | Path, channels: int, duration_s: float | None = None) -> None:
+        if self._player is not None:
+            self._player.stop()
+        if duration_s:
+            self._duration(int(duration_s * 1000))
         self._path, self._channels, self._solo = Path(path), channels, None
         for b in self.solo_buttons[1:]:
             self.solo_group.removeButton(b)
@@ -90,7 +115,7 @@ class Player(QWidget):
                 self.solo_group.addButton(b, ch)
                 self._row.addWidget(b)
                 self.solo_buttons.append(b)
-        self.player.setSource(QUrl.fromLocalFile(str(self._path)))
+        self._set_media(self._path)
         self.sourceChanged.emit(str(self._path))
 
     @property
@@ -127,9 +152,10 @@ class Player(QWidget):
                                         on_error=self._solo_failed)
 
     def _switch(self, source: Path) -> None:
-        self._pending_position = self.player.position()
-        self._resume = self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState
-        self.player.setSource(QUrl.fromLocalFile(str(source)))
+        if self._player is not None:
+            self._pending_position = self._player.position()
+            self._resume = self._player.playbackState() == QMediaPlayer.PlaybackState.PlayingState
+        self._set_media(source)
         self.sourceChanged.emit(str(source))
 
     def _solo_failed(self, exc: BaseException) -> None:
@@ -147,13 +173,15 @@ class Player(QWidget):
     def _position(self, ms: int) -> None:
         if not self.slider.isSliderDown():
             self.slider.setValue(ms)
-        self.time_label.setText(f"{clock(ms)} / {clock(self.player.duration())}")
-        if self.player.duration() > 0:
-            self.positionFraction.emit(ms / self.player.duration())
+        duration = self.player.duration()
+        self.time_label.setText(f"{clock(ms)} / {clock(duration)}")
+        if duration > 0:
+            self.positionFraction.emit(ms / duration)
 
     def _duration(self, ms: int) -> None:
         self.slider.setRange(0, ms)
-        self.time_label.setText(f"{clock(self.player.position())} / {clock(ms)}")
+        position = self._player.position() if self._player is not None else 0
+        self.time_label.setText(f"{clock(position)} / {clock(ms)}")
 
     def _state(self, state: QMediaPlayer.PlaybackState) -> None:
         self.play_button.setText("Pause" if state == QMediaPlayer.PlaybackState.PlayingState else "Play")
@@ -163,4 +191,9 @@ class Player(QWidget):
         self.setToolTip(text)
 
     def stop(self) -> None:
-        self.player.stop()
+        if self._player is not None:
+            self._player.stop()
+
+    @property
+    def source(self) -> Path | None:
+        return self._source

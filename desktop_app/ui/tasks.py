@@ -154,7 +154,10 @@ def run_task(
             _default_error(task, error)
 
     def deliver(result: Any, error: BaseException | None) -> None:
-        relay.deliver.emit(lambda: finish(result, error))
+        try:
+            relay.deliver.emit(lambda: finish(result, error))
+        except RuntimeError:  # the application is gone (shutting down): nobody to deliver to
+            task.done.set()
 
     (pool or QThreadPool.globalInstance()).start(_Runnable(task, lambda: func(*args, **kwargs), deliver))
     return task
