@@ -195,6 +195,11 @@ class Runtime:
         """Blocking: carry a submission to ready (or failed). Call it from a worker thread."""
         return self._pipeline().run(submission_id)
 
+    def run_batch(self, ids: list[int]) -> None:
+        """Blocking: the batchable steps (call creation, associations) of many submissions at once;
+        then ``run_submission`` each for the rest."""
+        self._pipeline().run_batch(ids)
+
     def retry(self, submission_id: int) -> None:
         self._pipeline().retry(submission_id)
 

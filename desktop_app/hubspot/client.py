@@ -369,15 +369,6 @@ class HubSpotClient:
         result: BatchResult = self._parse(BatchResult.from_json, self._call(req), req)
         return result
 
-    def read_calls_by_external_id(self, external_ids: Sequence[str],
-                                  properties: Iterable[str] = endpoints.TRANSCRIPT_PROPERTIES) -> BatchResult:
-        """Batch read with ``idProperty=hs_call_external_id``. HubSpot documents ``idProperty`` for properties
-        with unique values only (and refuses others on batch update/upsert), which this one is not in a
-        standard account: ``find_calls_by_external_ids`` is the way that works everywhere."""
-        req = endpoints.calls_batch_read_by_external_id(external_ids, properties)
-        result: BatchResult = self._parse(BatchResult.from_json, self._call(req), req)
-        return result
-
     def read_call(self, call_id: str | int, properties: Iterable[str] = endpoints.TRANSCRIPT_PROPERTIES,
                   associations: Iterable[str] = ()) -> Call:
         req = endpoints.calls_read(call_id, properties, associations)

@@ -276,14 +276,6 @@ def calls_batch_read(ids: Sequence[str | int], properties: Iterable[str] = TRANS
     return ApiRequest("calls.batch_read", "POST", "/crm/v3/objects/calls/batch/read", json=body)
 
 
-def calls_batch_read_by_external_id(external_ids: Sequence[str],
-                                    properties: Iterable[str] = TRANSCRIPT_PROPERTIES) -> ApiRequest:
-    """Batch read with ``idProperty=hs_call_external_id``. HubSpot accepts ``idProperty`` only for
-    properties with unique values, which ``hs_call_external_id`` is not in a standard account; prefer
-    ``calls_search_by_external_ids``."""
-    return calls_batch_read(external_ids, properties, id_property="hs_call_external_id")
-
-
 def calls_read(call_id: str | int, properties: Iterable[str] = TRANSCRIPT_PROPERTIES,
                associations: Iterable[str] = ()) -> ApiRequest:
     params = [("properties", p) for p in properties] + [("associations", a) for a in associations]

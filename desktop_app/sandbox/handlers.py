@@ -167,12 +167,12 @@ def h_calls_batch_read(sb: Sandbox, ctx: Context) -> Outcome:
     started = crm.now_iso()
     wanted = list(ctx.body.get("properties") or [])
     id_prop = ctx.body.get("idProperty")
+    if id_prop and id_prop != "hs_object_id":  # HubSpot reads by unique-value properties only; calls have none
+        raise validation(f"{id_prop} is not a unique-value property of calls, so it cannot be used as idProperty",
+                         context={"idProperty": [str(id_prop)]})
     results, errors = [], []
     for item in ctx.body["inputs"]:
-        if id_prop:  # read by a property's value (the app uses hs_call_external_id)
-            obj = next((o for o in sb.store.values("calls") if o["properties"].get(id_prop) == str(item["id"])), None)
-        else:
-            obj = sb.store.get("calls", str(item["id"]))
+        obj = sb.store.get("calls", str(item["id"]))
         if obj is None:
             errors.append(str(item["id"]))
         else:

@@ -154,6 +154,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
         total = len(ids)
         done = 0
 
+        if len(ids) > 1:  # HubSpot's batch endpoints for call creation and associations
+            print(f"Logging {len(ids)} calls in batches…", flush=True)
+            app.run_batch([sid for _, sid in ids])
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures = {pool.submit(app.run_submission, sid): path for path, sid in ids}
             for future in as_completed(futures):

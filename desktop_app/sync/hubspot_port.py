@@ -7,7 +7,7 @@ retrying: 429, 5xx, timeouts, resets) and permanent (the user must change someth
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from desktop_app.hubspot import endpoints
@@ -72,16 +72,37 @@ class ClientPort:
         calls = _translate(lambda: self.client.find_calls_by_external_id(external_id))
         return str(calls[0].id) if calls else None
 
-    def create_call(self, external_id: str, details: CallDetails) -> str:
-        call = endpoints.CallDetails(
+    def _call_details(self, external_id: str, details: CallDetails) -> endpoints.CallDetails:
+        return endpoints.CallDetails(
             external_id=external_id, timestamp=_timestamp(details.timestamp), duration_ms=int(details.duration_ms),
             title=details.title, body=details.notes, owner_id=details.owner_id or None,
             from_number=details.from_number or None, to_number=details.to_number or None,
             direction=details.direction or None, disposition=details.disposition or None,
             status=details.status or "COMPLETED",
         )
-        created = _translate(lambda: self.client.create_call(call))
+
+    def create_call(self, external_id: str, details: CallDetails) -> str:
+        created = _translate(lambda: self.client.create_call(self._call_details(external_id, details)))
         return str(created.id)
+
+    def find_calls(self, external_ids: Sequence[str]) -> dict[str, str]:
+        """External id → call id for the calls HubSpot has: searches with an IN filter, 100 ids each (HubSpot
+        reads by ``idProperty`` only for unique-value properties, which ``hs_call_external_id`` is not)."""
+        found = _translate(lambda: self.client.find_calls_by_external_ids(list(external_ids)))
+        return {ext: str(calls[0].id) for ext, calls in found.items() if calls}
+
+    def create_calls(self, items: Sequence[tuple[str, CallDetails]]) -> dict[str, str]:
+        """Create up to 100 calls in one request; external id → call id of those created."""
+        batch: list[tuple[endpoints.CallDetails, Mapping[str, Sequence[str]]]] = [
+            (self._call_details(ext, details), {}) for ext, details in items]
+        result = _translate(lambda: self.client.batch_create_calls(batch))
+        return {str(c.external_id): str(c.id) for c in result.results if c.external_id}
+
+    def associate_many(self, to_type: str, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Associate (call id, record id) pairs in one request; the pairs HubSpot confirmed."""
+        results, _errors = _translate(lambda: self.client.associate_batch(to_type, list(pairs)))
+        done = {(str(r.from_id), str(r.to_id)) for r in results}
+        return done
 
     def associate(self, call_id: str, to_type: str, to_id: str) -> None:
         _translate(lambda: self.client.associate(call_id, to_type, to_id))

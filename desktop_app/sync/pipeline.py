@@ -32,7 +32,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,6 +95,10 @@ class HubSpotPort(Protocol):
     def associate(self, call_id: str, to_type: str, to_id: str) -> None: ...
     def mark_ready(self, call_id: str) -> None: ...
     def transcript_state(self, call_id: str) -> tuple[bool, str | None]: ...
+    # batch forms, for bulk submissions (HubSpot's batch endpoints)
+    def find_calls(self, external_ids: Sequence[str]) -> dict[str, str]: ...
+    def create_calls(self, items: Sequence[tuple[str, CallDetails]]) -> dict[str, str]: ...
+    def associate_many(self, to_type: str, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
 
 
 class StorePort(Protocol):
@@ -224,6 +228,104 @@ class Pipeline:
             wait = self._run_step(sub, step, target)
             if wait is not None:
                 return Outcome(self._changed(submission_id), finished=wait < 0, wait_s=max(wait, 0.0))
+
+    # -- many at once ---------------------------------------------------------------------------
+    BATCH = 100  # HubSpot's batch endpoints take up to 100 inputs
+
+    def run_batch(self, ids: Sequence[int]) -> None:
+        """Carry many submissions through the steps HubSpot can batch (call creation, associations).
+
+        Each submission's steps are still written down one by one before and after each batch
+        request; a submission a batch could not settle is left for ``run`` (which searches before
+        creating, since an attempt is on record). Call ``run`` on each afterwards for the rest.
+        """
+        for sid in ids:  # local and once-per-account steps
+            self._advance_until(sid, ENDPOINT_REGISTERED)
+        for state, batch_step in ((ENDPOINT_REGISTERED, self._batch_log_calls), (CALL_LOGGED, self._batch_associate)):
+            for start in range(0, len(ids), self.BATCH):
+                chunk = list(ids[start:start + self.BATCH])
+                for attempt in range(1, self.policy.max_attempts + 1):
+                    subs = [s for s in (self._get(i) for i in chunk)
+                            if s.state == state and s.status == h.RUNNING and not s.next_attempt_at]
+                    if not subs:
+                        break
+                    failure = batch_step(subs)
+                    if not isinstance(failure, TransientError):
+                        break  # done, or a permanent failure each submission's ``run`` will report
+                    self.sleep(self.policy.backoff(attempt, failure.retry_after))
+
+    def _advance_until(self, submission_id: int, state: str) -> None:
+        order = [start for _, start, _ in STEPS] + [READY_MARKED]
+        if self._get(submission_id).status == h.QUEUED:
+            self.history.update(submission_id, status=h.RUNNING)
+        sub = self._get(submission_id)
+        while sub.status == h.RUNNING and order.index(sub.state) < order.index(state):
+            step, target = NEXT_STEP[sub.state]
+            if self._run_step(sub, step, target) is not None:
+                return
+            sub = self._get(submission_id)
+
+    def _batch_log_calls(self, subs: list[h.Submission]) -> TransientError | PermanentError | None:
+        started = {s.id: self.history.step_started(s.id, "log_call") for s in subs}
+        self._crash_point("log_call", "before")
+        found: dict[str, str] = {}
+        try:
+            retried = [s.external_id for s in subs if any(st.step == "log_call" for st in s.steps)]
+            if retried:  # an earlier attempt may have created some: read them by external id first
+                found = self.hubspot.find_calls(retried)
+            fresh = [(s.external_id, CallDetails.from_dict(s.details)) for s in subs if s.external_id not in found]
+            created = self.hubspot.create_calls(fresh) if fresh else {}
+        except (TransientError, PermanentError) as exc:
+            self._crash_point("log_call", "after")
+            for s in subs:  # the next batch, or ``run``, reads by external id before creating
+                self.history.step_ended(started[s.id], h.RETRY, http_status=exc.status, message=str(exc),
+                                        correlation_id=exc.correlation_id)
+            return exc
+        self._crash_point("log_call", "after")
+        for s in subs:
+            call_id = found.get(s.external_id) or created.get(s.external_id)
+            if call_id is None:
+                self.history.step_ended(started[s.id], h.RETRY, message="not in the batch's answer")
+                continue
+            self.history.step_ended(started[s.id], h.ADOPTED if s.external_id in found else h.OK,
+                                    http_status=201, submission={"state": CALL_LOGGED, "call_id": call_id,
+                                                                 "portal_id": self.hubspot.portal_id})
+        self._notify_all(subs)
+        return None
+
+    def _batch_associate(self, subs: list[h.Submission]) -> TransientError | PermanentError | None:
+        wanted: dict[int, list[tuple[str, str]]] = {}
+        for s in subs:
+            d = CallDetails.from_dict(s.details)
+            wanted[s.id] = [(t, i) for t, i in (("contacts", d.contact_id), ("companies", d.company_id),
+                                                ("deals", d.deal_id), ("tickets", d.ticket_id)) if i]
+        started = {s.id: self.history.step_started(s.id, "associate") for s in subs}
+        self._crash_point("associate", "before")
+        confirmed: set[tuple[str, str, str]] = set()
+        failure: TransientError | PermanentError | None = None
+        for to_type in ("contacts", "companies", "deals", "tickets"):
+            pairs = [(str(s.call_id), i) for s in subs for t, i in wanted[s.id] if t == to_type]
+            if not pairs:
+                continue
+            try:
+                confirmed |= {(to_type, a, b) for a, b in self.hubspot.associate_many(to_type, pairs)}
+            except (TransientError, PermanentError) as exc:
+                failure = exc
+        self._crash_point("associate", "after")
+        for s in subs:
+            if all((t, str(s.call_id), i) in confirmed for t, i in wanted[s.id]):
+                self.history.step_ended(started[s.id], h.OK if wanted[s.id] else h.SKIPPED,
+                                        http_status=201 if wanted[s.id] else None, submission={"state": ASSOCIATED})
+            else:
+                self.history.step_ended(started[s.id], h.RETRY, message=str(failure or "not confirmed by the batch"),
+                                        http_status=getattr(failure, "status", None),
+                                        correlation_id=getattr(failure, "correlation_id", None))
+        self._notify_all(subs)
+        return failure
+
+    def _notify_all(self, subs: list[h.Submission]) -> None:
+        for s in subs:
+            self._changed(s.id)
 
     # -- one step --------------------------------------------------------------------------------
     def _run_step(self, sub: h.Submission, step: str, target: str) -> float | None:

@@ -57,7 +57,6 @@ def test_every_operation_of_the_client_goes_through_the_check(client: HubSpotCli
     batch = client.batch_create_calls([(CallDetails("rec-c2", when, 6000), {})])
     client.find_calls_by_external_id("rec-c1")
     client.read_calls([call.id])
-    client.read_calls_by_external_id(["rec-c1"])
     client.read_call(call.id)
     client.associate(batch.results[0].id, "contacts", jane.id)
     client.associate_batch("contacts", [(call.id, jane.id)])

@@ -45,7 +45,6 @@ def all_builders() -> list[ApiRequest]:
         endpoints.calls_create(props, [AssociationTarget("51", (CONTACT,))]),
         endpoints.calls_batch_create([(props, [AssociationTarget("51", (CONTACT,))]), (props, [])]),
         endpoints.calls_search_by_external_id("rec-7f3a"),
-        endpoints.calls_batch_read_by_external_id(["rec-1", "rec-2"]),
         endpoints.calls_batch_read(["4011", 4012]),
         endpoints.calls_search_by_external_ids(["callrelay-1", "callrelay-2"], after="200"),
         endpoints.calls_read("4011", associations=["contacts"]),
@@ -133,7 +132,7 @@ def test_batches_are_bounded() -> None:
     with pytest.raises(ValueError):
         endpoints.calls_batch_create([])
     with pytest.raises(ValueError):
-        endpoints.calls_batch_read_by_external_id([str(i) for i in range(101)])
+        endpoints.calls_batch_read([str(i) for i in range(101)])
     with pytest.raises(ValueError):
         endpoints.association_batch_create("calls", "contacts", [], [CONTACT])
 

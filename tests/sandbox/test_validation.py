@@ -233,3 +233,17 @@ def test_search_can_trail_creates_like_hubspots_index(http: requests.Session) ->
         assert http.get(f"{sb.url}/crm/v3/objects/calls/{made.json()['id']}", headers=h).status_code == 200
         time.sleep(0.7)
         assert http.post(f"{sb.url}/crm/v3/objects/calls/search", headers=h, json=query).json()["total"] == 1
+
+
+def test_batch_read_by_a_property_that_is_not_unique_is_refused(sandbox: Sandbox, http: requests.Session) -> None:
+    h = bearer(sandbox.credentials.access_token)
+    created = http.post(f"{sandbox.url}/crm/v3/objects/calls", headers=h,
+                        json={"properties": {**CALL, "hs_call_external_id": "ext-1"}, "associations": []})
+    assert created.status_code == 201, created.text
+    body = {"inputs": [{"id": "ext-1"}], "properties": [], "propertiesWithHistory": []}
+    by_external = http.post(f"{sandbox.url}/crm/v3/objects/calls/batch/read", headers=h,
+                            json={**body, "idProperty": "hs_call_external_id"})
+    assert assert_error(by_external, 400, "VALIDATION_ERROR")["context"] == {"idProperty": ["hs_call_external_id"]}
+    by_id = http.post(f"{sandbox.url}/crm/v3/objects/calls/batch/read", headers=h,
+                      json={**body, "inputs": [{"id": created.json()["id"]}]})
+    assert by_id.status_code == 200 and by_id.json()["results"][0]["id"] == created.json()["id"]
