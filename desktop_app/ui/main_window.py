@@ -194,6 +194,8 @@ class MainWindow(QMainWindow):
         tasks.run_task(rt.resume_unfinished, owner=self, name="resume", on_result=self._resume,
                        on_error=lambda e: log.warning("resuming unfinished submissions failed: %s", e))
         self.transcript_timer.start()
+        log.info("window ready: %s, %s", "sandbox" if self._sandbox() else "HubSpot account",
+                 self.server_state.text())
         self.runtimeStarted.emit()
 
     def _resume(self, ids: list[int]) -> None:
