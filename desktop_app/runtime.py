@@ -28,6 +28,7 @@ from desktop_app.sync import history as h
 from desktop_app.sync.hubspot_port import ClientPort
 from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy
 from desktop_app.sync.recordings import RecordingStore
+from desktop_app.sync.retention import apply_retention
 from desktop_app.sync.serverlink import NoServer, ServerLink, fetched_since
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class Runtime:
                 raise SetupError(str(exc)) from None
         self.pipeline = Pipeline(self.history, self.store, ClientPort(self.client, portal_id=self.portal_id), link,
                                  policy=self.policy, on_change=self._notify)
+        apply_retention(self.history, self.store, int(self.settings.get("calls.retention_days")))
         return self
 
     def _start_server(self, config: HubSpotConfig) -> None:
