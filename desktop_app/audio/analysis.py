@@ -68,7 +68,7 @@ def analyse(
     state: _State | None = None
     carry: np.ndarray | None = None
     try:
-        for chunk in reader.blocks(block):
+        for chunk in reader.blocks(block, multiple=window):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             if state is None:
@@ -97,7 +97,7 @@ def analyse(
 
 
 def _bucket(expected: int, lanes: int, window: int) -> int:
-    """Samples per waveform lane: a whole number of 20 ms windows when lanes are wider than one."""
+    """Samples per waveform lane (a whole number of 20 ms windows when lanes are wider than one)."""
     bucket = max(1, math.ceil(expected / max(1, lanes)))
     if bucket >= window:
         bucket = math.ceil(bucket / window) * window
@@ -110,7 +110,6 @@ class _State:
         self.frames = 0
         self.windows = 0
         self.sumsq = np.zeros(channels)
-        self.peak = np.zeros(channels, dtype=np.float32)
         self.silent = np.zeros(channels, dtype=np.int64)
         self.first: list[float | None] = [None] * channels
         self.cross = 0.0  # sum of channel 1 x channel 2 (identical channels: equal to each one's energy)
@@ -133,13 +132,7 @@ class _State:
         if ch >= 2:
             self.cross += float(np.dot(x[0], x[1]))
         np.abs(x, out=x)
-        xw = x.reshape(ch, 1, n) if partial else x.reshape(ch, -1, self.window)
-        wmax = xw.max(axis=2)  # (channels, windows): the loudest sample of each window
-        self.peak = np.maximum(self.peak, wmax.max(axis=1))
-        if partial or self.bucket % self.window:
-            self._peaks(x, self.frames, self.bucket)
-        else:
-            self._peaks(wmax, self.windows, self.bucket // self.window)
+        self._peaks(x, self.frames, self.bucket)  # the overall peak is the loudest lane, at the end
         level = _db(power)
         self.silent += (level < SILENCE_DBFS).sum(axis=1)
         for c in range(ch):
@@ -159,7 +152,7 @@ class _State:
         self.frames += n
 
     def _peaks(self, ax: np.ndarray, s0: int, bucket: int) -> None:
-        """Fold ``ax`` (absolute values, or window maxima when ``bucket`` counts windows) into the lanes."""
+        """Fold ``ax`` (absolute sample values starting at sample ``s0``) into the waveform lanes."""
         n = ax.shape[1]
         first = (-s0) % bucket
         starts = np.arange(first, n, bucket)
@@ -178,6 +171,7 @@ class _State:
 
     def result(self, errors: int, error_at: float | None) -> Analysis:
         frames = max(self.frames, 1)
+        peak = self.peaks.max(axis=1)
         stats = []
         silent_channels = []
         for c in range(self.channels):
@@ -185,7 +179,7 @@ class _State:
             silence_ratio = float(self.silent[c] / self.windows) if self.windows else 1.0
             stats.append(ChannelStats(
                 rms_dbfs=round(20 * math.log10(rms), 2) if rms > 0 else None,
-                peak_dbfs=round(20 * math.log10(float(self.peak[c])), 2) if self.peak[c] > 0 else None,
+                peak_dbfs=round(20 * math.log10(float(peak[c])), 2) if peak[c] > 0 else None,
                 silence_ratio=round(silence_ratio, 4),
                 first_speech_s=self.first[c],
             ))

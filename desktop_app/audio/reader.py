@@ -61,12 +61,16 @@ class Reader:
         self.raw = (probe.container in ("wav", "rf64") and probe.format_tag in RAW_TAGS
                     and probe.data_offset is not None)
 
-    def blocks(self, frames_per_block: int) -> Iterator[np.ndarray]:
-        """Contiguous float32 blocks (channels, frames) of about ``frames_per_block`` frames each."""
+    def blocks(self, frames_per_block: int, multiple: int = 1) -> Iterator[np.ndarray]:
+        """Contiguous float32 blocks (channels, frames) of about ``frames_per_block`` frames each.
+
+        Full blocks hold a whole number of ``multiple`` frames (the rest starts the next block, without
+        a copy); the last block and those cut by a gap or a format change may not.
+        """
         if self.raw:
-            yield from self._raw_blocks(frames_per_block)
+            yield from self._raw_blocks(max(multiple, frames_per_block // multiple * multiple))
         else:
-            yield from self._decoded_blocks(frames_per_block)
+            yield from self._decoded_blocks(frames_per_block, max(1, multiple))
 
     # --- WAV data chunk, read directly ------------------------------------------------------------
     def _raw_blocks(self, frames_per_block: int) -> Iterator[np.ndarray]:
@@ -95,7 +99,7 @@ class Reader:
                 yield block
 
     # --- anything else, through PyAV ------------------------------------------------------------
-    def _decoded_blocks(self, frames_per_block: int) -> Iterator[np.ndarray]:
+    def _decoded_blocks(self, frames_per_block: int, multiple: int = 1) -> Iterator[np.ndarray]:
         import av
 
         try:
@@ -115,6 +119,7 @@ class Reader:
             channels = self.channels
             # Per block, the bytes of each plane of each frame (zero-copy views), joined once per block.
             parts: list[list[memoryview]] = []
+            counts: list[int] = []  # frames in each chunk of parts[*]
             have = 0
             fmt: _Fmt | None = None
             origin: int | None = None
@@ -125,7 +130,7 @@ class Reader:
                     if parts and fmt is not None and have:
                         yield self._emit(parts, fmt, have)
                     fmt = _Fmt(frame.format.name, channels)
-                    parts, have = [[] for _ in range(fmt.planes)], 0
+                    parts, counts, have = [[] for _ in range(fmt.planes)], [], 0
                     if fmt.dtype is None:
                         raise ReadError(f"The decoder gives samples as {fmt.name}, which is not supported.")
                 if frame.pts is not None and tb_num:
@@ -138,7 +143,7 @@ class Reader:
                         gap = min(gap, self.rate * MAX_GAP_S)
                         if have:
                             yield self._emit(parts, fmt, have)
-                            parts, have = [[] for _ in range(fmt.planes)], 0
+                            parts, counts, have = [[] for _ in range(fmt.planes)], [], 0
                         self._pos += gap
                         self.frames += gap
                         yield np.zeros((channels, gap), dtype=np.float32)
@@ -149,11 +154,14 @@ class Reader:
                     continue
                 for i, plane in enumerate(planes):
                     parts[i].append(memoryview(plane)[:size])
+                counts.append(n)
                 have += n
                 self._pos += n
                 if have >= frames_per_block:
-                    yield self._emit(parts, fmt, have)
-                    parts, have = [[] for _ in range(fmt.planes)], 0
+                    rest = have % multiple
+                    head, parts, counts = _split(parts, counts, rest, fmt.frame_bytes)
+                    yield self._emit(head, fmt, have - rest)
+                    have = rest
             if have and fmt is not None:
                 yield self._emit(parts, fmt, have)
 
@@ -220,6 +228,21 @@ _SCALE = {"s16": 1 / 32768.0, "s16p": 1 / 32768.0, "s32": 1 / 2147483648.0, "s32
           "u8": 1 / 128.0, "u8p": 1 / 128.0}
 _DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "flt": np.float32, "dbl": np.float64,
            "s64": np.int64}
+
+
+def _split(parts: list[list[memoryview]], counts: list[int], rest: int,
+           frame_bytes: int) -> tuple[list[list[memoryview]], list[list[memoryview]], list[int]]:
+    """Cut the last ``rest`` frames off ``parts``: (head parts, tail parts, tail counts), no copy."""
+    if rest == 0:
+        return parts, [[] for _ in parts], []
+    idx, left = len(counts) - 1, rest
+    while left > counts[idx]:
+        left -= counts[idx]
+        idx -= 1
+    cut = (counts[idx] - left) * frame_bytes
+    head = [chunks[:idx] + [chunks[idx][:cut]] for chunks in parts]
+    tail = [[chunks[idx][cut:]] + chunks[idx + 1:] for chunks in parts]
+    return head, tail, [left] + counts[idx + 1:]
 
 
 class _Fmt:
