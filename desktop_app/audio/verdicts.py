@@ -101,7 +101,7 @@ def judge(pr: ProbeResult, analysis: Analysis | None = None, analysis_error: str
 def _judge_analysis(pr: ProbeResult, a: Analysis, codes: set[str]) -> list[Problem]:
     out: list[Problem] = []
     cut_at_end = ("truncated" in codes and a.decode_errors == 1 and a.decode_error_at_s is not None
-                  and pr.duration_s is not None and a.decode_error_at_s >= pr.duration_s - TRUNCATION_TOLERANCE_S)
+                  and a.decode_error_at_s >= a.duration_s - TRUNCATION_TOLERANCE_S)
     if a.decode_errors and not cut_at_end:
         at = f" (first at {_clock(a.decode_error_at_s)})" if a.decode_error_at_s is not None else ""
         out.append(_p("unreadable", "warning",
@@ -150,7 +150,10 @@ def inspect(path: str | os.PathLike[str], *, analyse: bool = True,
             analysis = _analyse(path, probe_result=pr, progress=progress, cancel=cancel)
         except AnalysisError as exc:
             error = str(exc)
-    return Inspection(probe=pr, analysis=analysis, problems=judge(pr, analysis, error))
+    problems = judge(pr, analysis, error)
+    if analysis is not None and any(p.code == "truncated" for p in problems):
+        pr.duration_s = analysis.duration_s  # a cut-off file lasts what can be decoded, not what its header says
+    return Inspection(probe=pr, analysis=analysis, problems=problems)
 
 
 def fixes_for(inspection: Inspection) -> list[Fix]:
@@ -160,8 +163,6 @@ def fixes_for(inspection: Inspection) -> list[Fix]:
     fixes: list[Fix] = []
     convertible = pr.readable and bool(pr.channels) and not any(
         p.code == "unreadable" and p.severity == "error" for p in inspection.problems)
-    if convertible and pr.container == "mp4" and any(p.code == "truncated" for p in pr.findings):
-        convertible = False  # an MP4 without its index cannot be decoded
     if convertible and (codes & {"unsupported-format", "extension-mismatch", "truncated", "unreadable"}):
         reasons = [c for c in ("unsupported-format", "truncated", "unreadable", "extension-mismatch") if c in codes]
         fixes.append(Fix("convert", "Convert to FLAC", f"Writes a clean FLAC copy ({', '.join(reasons)}).",

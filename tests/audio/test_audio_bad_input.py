@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop_app.audio import inspect
+from desktop_app.audio import convert, fixes_for, inspect
 
 from . import gen
 from .conftest import ROOT_DIR, check_json
@@ -147,6 +147,17 @@ def test_an_mp4_cut_short(capsys: pytest.CaptureFixture[str], folder: Path, x: n
     path.write_bytes(data[: len(data) * 2 // 3])
     obj = verdict(capsys, path)
     assert codes(obj)[0] == "truncated"
+    ins = inspect(path)
+    if not faststart:  # no index: nothing can decode it, so no fix is offered
+        assert fixes_for(ins) == []
+    else:  # the index is there: what was recorded can be converted, and lasts what can be decoded
+        assert codes(obj) == ["truncated"]
+        assert ins.probe.duration_s == pytest.approx(obj["duration_s"]) and 1.5 < obj["duration_s"] < 3.5
+        assert "convert" in [f.kind for f in fixes_for(ins)]
+        out = convert(path)
+        again = inspect(out)
+        assert again.uploadable and again.problems == []
+        assert again.probe.duration_s == pytest.approx(ins.probe.duration_s, abs=0.1)
 
 
 def test_a_10_gb_sparse_file(capsys: pytest.CaptureFixture[str], folder: Path) -> None:
