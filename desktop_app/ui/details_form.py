@@ -104,6 +104,8 @@ class CallDetailsForm(QWidget):
         self.contact_results = QListWidget()
         self.contact_results.setFixedHeight(84)
         self.contact_results.setAccessibleName("Contacts found")
+        self.contact_results.setWordWrap(True)
+        self.contact_results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.contact_chosen = QLabel("No contact chosen")
         self.create_contact = QPushButton("Create contact…")
         self.create_contact.setEnabled(False)
@@ -116,10 +118,11 @@ class CallDetailsForm(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("&Title", self.title)
         form.addRow("O&wner", self.owner)
-        form.addRow("Ti&me", self._stack(self.timestamp, self.errors_["timestamp"]))
+        form.addRow(self._label("Ti&me", self.timestamp), self._stack(self.timestamp, self.errors_["timestamp"]))
         form.addRow("D&uration", self.duration)
-        form.addRow("&From", self._stack(self.from_number, self.errors_["from_number"]))
-        form.addRow("T&o", self._stack(self.to_number, self.errors_["to_number"]))
+        form.addRow(self._label("&From", self.from_number),
+                    self._stack(self.from_number, self.errors_["from_number"]))
+        form.addRow(self._label("T&o", self.to_number), self._stack(self.to_number, self.errors_["to_number"]))
         form.addRow("D&irection", self.direction)
         form.addRow("&Status", self.status)
         form.addRow("O&utcome", self.outcome)
@@ -131,7 +134,7 @@ class CallDetailsForm(QWidget):
         contact_box.addWidget(self.contact_results)
         contact_box.addLayout(contact_row)
         contact_box.addWidget(self.errors_["contact"])
-        form.addRow("&Contact", contact_box)
+        form.addRow(self._label("&Contact", self.contact_search), contact_box)
         form.addRow("&Notes", self.notes)
         self.setLayout(form)
         for label_widget in (self.title, self.owner, self.timestamp, self.duration, self.from_number,
@@ -153,6 +156,12 @@ class CallDetailsForm(QWidget):
         self.contact_results.itemClicked.connect(self._choose)
         self.create_contact.clicked.connect(self._create_contact_dialog)
         self.setTabOrder(self.title, self.owner)
+
+    @staticmethod
+    def _label(text: str, buddy: QWidget) -> QLabel:
+        label = QLabel(text)
+        label.setBuddy(buddy)  # Alt+letter moves to the field, and the & is not shown
+        return label
 
     @staticmethod
     def _stack(field: QWidget, error: QLabel) -> QVBoxLayout:

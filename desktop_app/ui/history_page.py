@@ -50,13 +50,18 @@ def export_csv(history: h.History, query: h.Query, path: str) -> int:
     return history.count(query)
 
 
-def detail_html(sub: h.Submission) -> str:
+def detail_html(sub: h.Submission, names: dict[str, str] | None = None) -> str:
     e = html.escape
     d = sub.details
+    names = names or {}
+
+    def named(kind: str, oid: str) -> str:
+        name = names.get(f"{kind}:{oid}")
+        return f"{name} ({oid})" if name and oid else oid
     rows = [
         ("Recording", sub.recording_name), ("Title", sub.title), ("Agent", sub.agent),
         ("From → to", f"{d.get('from_number', '')} → {d.get('to_number', '')} ({d.get('direction', '')})"),
-        ("Duration", format_duration(sub.duration_ms)), ("Contact", sub.contact_id), ("Owner", sub.owner_id),
+        ("Duration", format_duration(sub.duration_ms)), ("Contact", named("contact", sub.contact_id)), ("Owner", named("owner", sub.owner_id)),
         ("Call id", sub.call_id or ""), ("External id", sub.external_id),
     ]
     colour = CHIP_COLOURS.get(sub.status, "#7f8c8d")
@@ -240,7 +245,7 @@ class HistoryPage(QWidget):
     def _show_detail(self, sid: int, sub: h.Submission | None) -> None:
         current = self.selected()
         if sub is not None and len(current) == 1 and current[0].id == sid:
-            self.detail.setHtml(detail_html(sub))
+            self.detail.setHtml(detail_html(sub, self.model.names))
             self.shown_detail = sub
 
     # -- actions ---------------------------------------------------------------------------------
@@ -283,6 +288,13 @@ class HistoryPage(QWidget):
     def _exported(self, path: str, n: int) -> None:
         self.count_label.setText(f"Exported {n:,} submissions to {path}")
         self.exported.emit(path, n)
+
+    def set_names(self, kind: str, names: list[tuple[str, str]]) -> None:
+        """Names to show instead of ids (``kind`` is owner or contact)."""
+        self.model.names.update({f"{kind}:{i}": n for i, n in names})
+        if self.model.rowCount():
+            self.model.dataChanged.emit(self.model.index(0, 0),
+                                        self.model.index(self.model.rowCount() - 1, len(Column) - 1))
 
     def update_submission(self, sub: h.Submission) -> None:
         self.model.update_submission(sub)

@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self._tray()
         self.banner_button.clicked.connect(self.show_account_settings)
         self.upload_page.folderUsed.connect(self._remember_folder)
+        self.upload_page.ownersLoaded.connect(lambda owners: self.history_page.set_names("owner", owners))
         self.submissionChanged.connect(self._submission_changed)
         self._restore_geometry()
         if runtime is not None and start:
@@ -249,6 +250,10 @@ class MainWindow(QMainWindow):
         self.settings_page.show_tunnel(str(event.state), event.message, event.public_url)
 
     def _submission_changed(self, sub: h.Submission) -> None:
+        for panel in self.upload_page.panels:
+            found = panel.form.contact()
+            if panel.submission_id == sub.id and found is not None and found.name:
+                self.history_page.set_names("contact", [(found.id, found.name)])
         self.upload_page.update_submission(sub)
         self.history_page.update_submission(sub)
         if sub.status == h.FAILED and self.tray is not None and not self.isVisible():

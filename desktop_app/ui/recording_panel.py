@@ -105,12 +105,14 @@ class RecordingPanel(QWidget):
         sb.addWidget(self.steps)
         sb.addWidget(self.message)
 
+        sb.addStretch(1)
         inner = QWidget()
         col = QVBoxLayout(inner)
         col.addWidget(self.card)
-        col.addWidget(details_box)
-        col.addWidget(steps_box)
-        col.addStretch(1)
+        below = QHBoxLayout()  # the details and Upload & Log side by side: the button stays in view
+        below.addWidget(details_box, 3)
+        below.addWidget(steps_box, 2)
+        col.addLayout(below, 1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)

@@ -120,7 +120,7 @@ class SettingsPage(QWidget):
             cell.addWidget(widget)
             cell.addWidget(help_text)
             cell.addWidget(error)
-            groups[decl.section].addRow(decl.name.split(".", 1)[-1].replace("_", " "), cell)
+            groups[decl.section].addRow(setting_label(decl.name), cell)
         for name, label, section in SECRETS:
             field = QLineEdit()
             field.setEchoMode(QLineEdit.EchoMode.Password)
@@ -315,6 +315,17 @@ class SettingsPage(QWidget):
 
     def show_tunnel(self, state: str, message: str, url: str | None = None) -> None:
         self.tunnel_state.setText(f"{state}: {message}" + (f"\n{url}" if url else ""))
+
+
+_WORDS = {"url": "URL", "api": "API", "id": "ID", "ssh": "SSH", "oauth": "OAuth", "ttl": "TTL", "pbx": "PBX",
+          "10s": "10 s", "s": "(s)", "ngrok": "ngrok"}
+
+
+def setting_label(name: str) -> str:
+    """``server.link_ttl_s`` → "Link TTL (s)": the declared name, readable."""
+    words = [_WORDS.get(w, w) for w in name.split(".", 1)[-1].split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 def _known_region(region: str) -> bool:

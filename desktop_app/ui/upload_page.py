@@ -43,6 +43,7 @@ def expand(paths: list[str]) -> list[str]:
 
 class UploadPage(QWidget):
     folderUsed = Signal(str)
+    ownersLoaded = Signal(list)  # [(id, name)]
     panelAdded = Signal(object)
 
     def __init__(self, parent: QWidget | None = None, *, region: str = "US", last_folder: str = "") -> None:
@@ -57,6 +58,8 @@ class UploadPage(QWidget):
 
         self.queue = QListWidget()
         self.queue.setAccessibleName("Recordings")
+        self.queue.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.queue.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.stack = QStackedWidget()
         self.empty = QLabel("Drop call recordings (or folders) here, or press “Open recordings…” (Ctrl+O).\n\n"
                             "Each one is inspected: format, the two channels (caller, recipient) and what to fix.")
@@ -80,7 +83,7 @@ class UploadPage(QWidget):
         split.addWidget(left)
         split.addWidget(self.stack)
         split.setStretchFactor(1, 1)
-        split.setSizes([220, 780])
+        split.setSizes([260, 1000])
         QVBoxLayout(self).addWidget(split)
 
         self.open_button.clicked.connect(self.pick_files)
@@ -171,6 +174,7 @@ class UploadPage(QWidget):
 
     def _owners(self, owners: list[Any]) -> None:
         self.owners = [(str(o.id), o.name) for o in owners]
+        self.ownersLoaded.emit(self.owners)
         for panel in self.panels:
             panel.form.set_owners(self.owners)
 

@@ -109,10 +109,19 @@ def test_upload_and_log_end_to_end_in_the_sandbox(qtbot, window, tmp_path):
 
     # a failure injected in the sandbox: HubSpot's message, a plain explanation, Retry
     win.runtime.sandbox.faults.fail("calls.create", status=400)
-    mono_panel.form.from_number.setText("+16175550100")
-    mono_panel.form.to_number.setText("+16175550199")
-    qtbot.waitUntil(lambda: mono_panel.form.contact() is not None, timeout=20000)
     page.queue.setCurrentRow(1)
+    mf = mono_panel.form
+    mf.from_number.setText("+16175550100")
+    with qtbot.waitSignal(mf.contactsShown, timeout=20000):
+        mf.to_number.setText("+16175550177")  # nobody has this number: create the contact
+        mf.to_number.editingFinished.emit()
+    assert mf.contact() is None and "No contact found" in mf.contact_results.item(0).text()
+    assert not mono_panel.upload_button.isEnabled()
+    mf.create_contact_now("Nina", "New", "nina@example.com")
+    qtbot.waitUntil(lambda: mf.contact() is not None, timeout=20000)
+    created = [c for c in win.runtime.sandbox.contacts() if c["properties"].get("email") == "nina@example.com"]
+    assert len(created) == 1 and created[0]["properties"]["phone"] == "+16175550177"
+    assert mf.details().contact_id == str(created[0]["id"])
     failed = _finish(qtbot, mono_panel)
     assert failed.status == h.FAILED and failed.error_status == 400
     assert "HubSpot said" in mono_panel.message.text() and "Correct the field" in mono_panel.message.text()
@@ -132,6 +141,12 @@ def test_upload_and_log_end_to_end_in_the_sandbox(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: win.runtime.history.get(failed.id).status == h.READY, timeout=60000)
     qtbot.waitUntil(lambda: {hp.model.index(r, Column.STATUS).data() for r in range(hp.model.rowCount())}
                     == {h.READY}, timeout=10000)
+
+    # Settings → Test connection shows the (sandbox) portal and what works
+    with qtbot.waitSignal(win.settings_page.tested, timeout=20000) as tested:
+        win.settings_page.test_connection()
+    assert tested.args[0][0].startswith("✓ Connected to portal")
+    assert all(line.startswith("✓") for line in tested.args[0]), tested.args[0]
 
     # export CSV of the current filter and read it back
     out = tmp_path / "history.csv"
