@@ -120,7 +120,7 @@ def main() -> int:
     pump(until=lambda: len(page.panels) == 2 and all(p.inspection and p.form.contact() for p in page.panels))
     runtime.sandbox.faults.fail("calls.create", status=400)
     pump(until=lambda: all(p.form.owner.count() > 1 for p in page.panels))
-    for panel, title in zip(page.panels, ("Support: invoice question", "Renewal call")):
+    for panel, title in zip(page.panels, ("Support: invoice question", "Renewal call"), strict=True):
         page.queue.setCurrentItem(page.queue.item(page.panels.index(panel)))
         panel.form.title.setText(title)
         panel.form.owner.setCurrentIndex(panel.form.owner.findText("Bob Caller"))
