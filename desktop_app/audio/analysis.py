@@ -75,7 +75,7 @@ def analyse(
                 rate, channels = reader.rate, reader.channels
                 window = max(1, int(round(rate * WINDOW_S)))
                 expected = max(1, int(round((pr.duration_s or 0.0) * rate)))
-                bucket = _bucket(expected, peaks_per_channel, window)
+                bucket = max(1, math.ceil(expected / max(1, peaks_per_channel)))  # samples per lane
                 state = _State(channels, rate, window, bucket, peaks_per_channel)
             if carry is not None and carry.shape[1]:  # the window left open by the last block
                 chunk = np.concatenate([carry, chunk], axis=1)
@@ -94,14 +94,6 @@ def analyse(
     if progress is not None:
         progress(1.0)
     return state.result(reader.errors, reader.error_at_s)
-
-
-def _bucket(expected: int, lanes: int, window: int) -> int:
-    """Samples per waveform lane (a whole number of 20 ms windows when lanes are wider than one)."""
-    bucket = max(1, math.ceil(expected / max(1, lanes)))
-    if bucket >= window:
-        bucket = math.ceil(bucket / window) * window
-    return bucket
 
 
 class _State:

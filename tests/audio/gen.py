@@ -174,26 +174,25 @@ def encode(path: Path, x: np.ndarray, encoding: str, *, rate: int = RATE, video:
             out.mux(stream.encode(f))
         out.mux(stream.encode(None))
         if vstream is not None:
-            seconds = x.shape[1] / rate
-            for k in range(int(seconds * 5)):
-                img = np.full((48, 64, 3), (k * 20) % 255, dtype=np.uint8)
-                vf = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-                vf.pts = k
-                out.mux(vstream.encode(vf))
-            out.mux(vstream.encode(None))
+            _video_frames(out, vstream, x.shape[1] / rate)
     return path
+
+
+def _video_frames(out: av.container.OutputContainer, vstream: av.video.stream.VideoStream, seconds: float) -> None:
+    """Five grey frames a second, so the track is real video."""
+    for k in range(int(seconds * 5)):
+        img = np.full((48, 64, 3), (k * 20) % 255, dtype=np.uint8)
+        vf = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        vf.pts = k
+        out.mux(vstream.encode(vf))
+    out.mux(vstream.encode(None))
 
 
 def video_only_mp4(path: Path, seconds: float = 2.0) -> Path:
     with av.open(str(path), "w", format="mp4") as out:
         vstream = out.add_stream("mpeg4", rate=5)
         vstream.width, vstream.height, vstream.pix_fmt = 64, 48, "yuv420p"
-        for k in range(int(seconds * 5)):
-            img = np.full((48, 64, 3), (k * 20) % 255, dtype=np.uint8)
-            vf = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-            vf.pts = k
-            out.mux(vstream.encode(vf))
-        out.mux(vstream.encode(None))
+        _video_frames(out, vstream, seconds)
     return path
 
 
