@@ -286,6 +286,10 @@ class Connection:
             elif type(item) is FileSegment:
                 try:
                     n = self._send_file(item)
+                    if n == 0:  # end of file before the segment's end: the file shrank
+                        log.error("A file being served is shorter than when it was opened")
+                        self.abort("file shrank")
+                        return
                 except (BlockingIOError, InterruptedError):
                     n = 0
                 except OSError:
@@ -318,9 +322,7 @@ class Connection:
             return os.sendfile(self.fd, seg.fd, seg.offset, min(seg.count, 1 << 30))
         os.lseek(seg.fd, seg.offset, os.SEEK_SET)
         chunk = os.read(seg.fd, min(seg.count, _FALLBACK_CHUNK))
-        if not chunk:
-            raise OSError("file shrank while it was being sent")
-        return self.sock.send(chunk)
+        return self.sock.send(chunk) if chunk else 0
 
     def _end_of_queue_head(self) -> _End:
         for item in self.out:
