@@ -140,13 +140,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = No
         if writer is None:
             raise FixError(f"{Path(src).name} holds no audio that can be decoded.")
         return writer.close()
-    except ReadError as exc:
+    except BaseException as exc:
         if writer is not None:
             writer.abort()
-        raise FixError(str(exc)) from None
-    except BaseException:
-        if writer is not None:
-            writer.abort()
+        if isinstance(exc, ReadError):
+            raise FixError(str(exc)) from None
         raise
 
 

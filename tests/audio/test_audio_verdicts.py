@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,9 @@ def test_clean_recordings_have_no_problems(make, folder: Path, x: np.ndarray) ->
     ins = inspect(path)
     assert ins.uploadable and ins.analysis is not None
     assert [f.kind for f in fixes_for(ins)] == ["swap"]
+    full = json.loads(json.dumps(ins.to_full_dict()))  # what the GUI and logs get
+    assert full["uploadable"] is True and len(full["analysis"]["peaks"]) == 2
+    assert full["probe"]["codec"] == ins.probe.codec
 
 
 @pytest.mark.parametrize("encoding,name", [("mp3", "a.mp3"), ("opus", "a.ogg"), ("webm", "a.webm"), ("amr", "a.amr")])
