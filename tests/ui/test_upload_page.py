@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from ui_helpers import speech, write_wav
 
 from desktop_app.ui import tasks
@@ -109,3 +110,40 @@ def test_the_form_is_prefilled_from_an_asterisk_file_name(qtbot, tmp_path):
     assert details.timestamp == local.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert details.duration_ms == 4000
     assert form.party_number() == "+12025550199"  # outbound: the contact is the one called
+
+
+def test_a_drop_event_queues_the_files(qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    page = UploadPage()
+    qtbot.addWidget(page)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(stereo(tmp_path, "dropped.wav")))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    page.dropEvent(event)
+    assert event.isAccepted()
+    _wait_inspected(qtbot, page, 1)
+    assert Path(page.panels[0].path).name == "dropped.wav"
+
+
+def test_tab_order_follows_the_form(qtbot, tmp_path):
+    page = UploadPage()
+    qtbot.addWidget(page)
+    page.show()
+    page.add_paths([str(stereo(tmp_path, "call.wav"))])
+    _wait_inspected(qtbot, page, 1)
+    panel = page.panels[0]
+    f = panel.form
+    expected = [f.title, f.owner, f.timestamp, f.duration, f.from_number, f.to_number, f.direction, f.status,
+                f.outcome, f.contact_search]
+    chain, w = [], f.title
+    for _ in range(60):
+        chain.append(w)
+        w = w.nextInFocusChain()
+        while w is not None and not (w.focusPolicy() & Qt.FocusPolicy.TabFocus and w.isVisibleTo(panel)):
+            w = w.nextInFocusChain()
+    order = [chain.index(x) if x in chain else -1 for x in expected]
+    assert -1 not in order and order == sorted(order), order
+    assert chain.index(panel.upload_button) > chain.index(f.notes)
