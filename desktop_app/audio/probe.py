@@ -297,10 +297,8 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
         _find(result, "truncated", f"The file is incomplete: {why}.")
     elif data_size < available:
         end = data_off + data_size + (data_size & 1)
-        fh.seek(end)
-        nxt = fh.read(8)
         trailing = size - end
-        if trailing >= max(block_align, 1) * max(rate // 10, 1) and not _fourcc_ok(nxt[:4]):
+        if trailing >= max(block_align, 1) * max(rate // 10, 1) and not _chunks_to_end(fh, end, size):
             usable = available
             claimed = _wav_seconds(tag, data_size, block_align, rate, byte_rate, channels, None)
             real = _wav_seconds(tag, available, block_align, rate, byte_rate, channels, None)
@@ -314,6 +312,22 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
         raise _Bad("empty", "The WAV file has a header but no audio in it (0 seconds).")
     result.duration_s = _wav_seconds(tag, usable, block_align, rate, byte_rate, channels,
                                      fact if usable == data_size else None)
+
+
+def _chunks_to_end(fh: BinaryIO, pos: int, size: int) -> bool:
+    """True when the bytes from ``pos`` to the end are whole RIFF chunks (metadata after the audio)."""
+    for _ in range(64):
+        if pos >= size - 1:  # the end, or one pad byte before it
+            return True
+        fh.seek(pos)
+        hdr = fh.read(8)
+        if len(hdr) < 8 or not _fourcc_ok(hdr[:4]):
+            return False
+        csz = struct.unpack("<I", hdr[4:8])[0]
+        pos += 8 + csz + (csz & 1)
+        if pos > size + 1:
+            return False
+    return False
 
 
 def _wav_codec(tag: int, bits: int) -> str:

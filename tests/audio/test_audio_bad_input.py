@@ -83,6 +83,20 @@ def test_a_wav_whose_data_size_hides_audio(capsys: pytest.CaptureFixture[str], f
     assert obj["duration_s"] == pytest.approx(4.0, abs=0.01)
 
 
+def test_a_wav_whose_header_was_never_finished(capsys: pytest.CaptureFixture[str], folder: Path,
+                                              x: np.ndarray) -> None:
+    """Sizes left at 0 by a recorder that stopped; the audio bytes after the header even look like a chunk."""
+    raw = bytearray(gen.wav_bytes(x))
+    data_at = raw.index(b"data") + 4
+    raw[data_at:data_at + 4] = bytes(4)
+    raw[data_at + 4:data_at + 8] = b"LIST"  # audio that happens to read as a chunk name...
+    path = folder / "unfinished.wav"
+    path.write_bytes(bytes(raw))
+    obj = verdict(capsys, path)
+    assert codes(obj) == ["truncated"]
+    assert obj["duration_s"] == pytest.approx(4.0, abs=0.01)
+
+
 def test_a_wav_with_a_wrong_chunk_size(capsys: pytest.CaptureFixture[str], folder: Path, x: np.ndarray) -> None:
     raw = bytearray(gen.wav_bytes(x))
     assert raw[12:16] == b"fmt "

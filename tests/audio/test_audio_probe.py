@@ -139,3 +139,15 @@ def test_probe_reads_headers_only_even_of_a_huge_file(folder: Path, x: np.ndarra
     assert r.findings == []
     assert r.duration_s == pytest.approx((size - data_at) / 4 / 8000, rel=1e-6)
     assert r.size_bytes == size
+
+
+def test_metadata_chunks_after_the_audio_are_not_audio(folder: Path, x: np.ndarray) -> None:
+    raw = gen.wav_bytes(x)
+    info = b"INFOICMT" + (12).to_bytes(4, "little") + b"agent note\x00\x00"
+    tail = b"LIST" + len(info).to_bytes(4, "little") + info + b"id3 " + (10).to_bytes(4, "little") + bytes(10)
+    body = raw[8:] + tail
+    path = folder / "tagged.wav"
+    path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    r = probe(path)
+    assert r.findings == [] and r.duration_s == pytest.approx(4.0)
+    assert float(ffprobe(path)["stream"]["duration"]) == pytest.approx(4.0, abs=0.01)
