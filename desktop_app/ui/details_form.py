@@ -50,6 +50,10 @@ class FieldError(QLabel):
 
 
 def mark(widget: QWidget, label: FieldError, reason: str | None) -> None:
+    """Show ``reason`` under the field and outline it; clear both when None. Does nothing when unchanged
+    (restyling a widget is the costly part, and this runs on every keystroke)."""
+    if widget.property("invalid") == bool(reason) and label.text() == (reason or ""):
+        return
     widget.setProperty("invalid", bool(reason))
     widget.setStyleSheet("border: 1px solid #c0392b;" if reason else "")
     widget.setToolTip(reason or "")

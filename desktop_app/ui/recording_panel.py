@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -109,10 +109,16 @@ class RecordingPanel(QWidget):
         inner = QWidget()
         col = QVBoxLayout(inner)
         col.addWidget(self.card)
-        below = QHBoxLayout()  # the details and Upload & Log side by side: the button stays in view
+        self.lower = QWidget()  # the details and Upload & Log side by side: the button stays in view
+        below = QHBoxLayout(self.lower)
+        below.setContentsMargins(0, 0, 0, 0)
         below.addWidget(details_box, 3)
         below.addWidget(steps_box, 2)
-        col.addLayout(below, 1)
+        col.addWidget(self.lower, 1)
+        # Laying out and painting the whole panel at once would hold the UI thread for tens of ms:
+        # the card shows first, the form on the next turn of the event loop.
+        self.lower.hide()
+        QTimer.singleShot(0, self.lower.show)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
