@@ -109,16 +109,16 @@ class RecordingPanel(QWidget):
         inner = QWidget()
         col = QVBoxLayout(inner)
         col.addWidget(self.card)
-        self.lower = QWidget()  # the details and Upload & Log side by side: the button stays in view
-        below = QHBoxLayout(self.lower)
+        self.details_area = QWidget()  # the details and Upload & Log side by side: the button stays in view
+        below = QHBoxLayout(self.details_area)
         below.setContentsMargins(0, 0, 0, 0)
         below.addWidget(details_box, 3)
         below.addWidget(steps_box, 2)
-        col.addWidget(self.lower, 1)
+        col.addWidget(self.details_area, 1)
         # Laying out and painting the whole panel at once would hold the UI thread for tens of ms:
         # the card shows first, the form on the next turn of the event loop.
-        self.lower.hide()
-        QTimer.singleShot(0, self.lower.show)
+        self.details_area.hide()
+        QTimer.singleShot(0, self.details_area.show)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
