@@ -8,8 +8,10 @@ One ``RateLimiter`` per account, shared by every thread (``shared_limiter``). It
 - a daily budget, which resets at midnight in the account's time zone.
 
 Each request holds a slot from ``acquire`` until its answer arrives; the slot then counts until
-``interval`` seconds after the answer (the server saw the request somewhere between the two, so
-this never undercounts). Each answer's ``X-HubSpot-RateLimit-*`` headers adjust the limits and
+``interval`` seconds after the midpoint between sending and the answer (the server counts a request
+when it arrives, which with symmetric delays is no later than that midpoint). Each answer's
+headers tell the server's count at the request's arrival, which includes our own requests sent
+before it, answered or not. Each answer's ``X-HubSpot-RateLimit-*`` headers adjust the limits and
 add the use that other programs made of the same account. A 429 ``SECONDLY`` pauses every thread
 until its ``Retry-After``; a ``DAILY`` stop raises at once rather than retrying every second.
 """
@@ -35,6 +37,7 @@ H_DAILY_REMAINING = "X-HubSpot-RateLimit-Daily-Remaining"
 
 @dataclass
 class _Slot:
+    sent_at: float = float("-inf")  # -inf: another program's request, known from the headers
     done_at: float | None = None  # None while the request is in flight
 
 
@@ -51,9 +54,6 @@ class _Window:
 
     def used(self) -> int:
         return len(self.slots)
-
-    def completed(self) -> int:
-        return sum(1 for s in self.slots if s.done_at is not None)
 
     def wait_needed(self, now: float) -> float:
         """Seconds until this window has room (0 when it has room now)."""
@@ -175,7 +175,7 @@ class RateLimiter:
                 if wait <= 0:
                     break
                 self._cond.wait(timeout=wait)
-            slot = _Slot()
+            slot = _Slot(sent_at=self._clock())
             window.slots.append(slot)
             self._daily_used += 1
             if self._daily_remaining is not None:
@@ -189,10 +189,14 @@ class RateLimiter:
         """Record the answer (or its absence) of a request that held ``ticket``."""
         with self._cond:
             now = self._clock()
-            ticket.slot.done_at = now
+            # The server counted the request when it arrived: after it was sent and before the answer
+            # left. With the same delay both ways, arrival is at the latest halfway between the two
+            # (later only by the server's own processing time), so the slot counts from there.
+            sent = ticket.slot.sent_at
+            ticket.slot.done_at = sent + (now - sent) / 2 if sent != float("-inf") else now
             window = self._windows[ticket.kind]
             if headers:
-                self._adjust(headers, now, ticket.kind)
+                self._adjust(headers, now, ticket.kind, ticket.slot.sent_at)
             if status == 429:
                 if policy_name == DAILY:
                     self._daily_stopped = True
@@ -202,7 +206,7 @@ class RateLimiter:
                     window.blocked_until = max(window.blocked_until, now + pause)
             self._cond.notify_all()
 
-    def _adjust(self, headers: Mapping[str, str], now: float, kind: str) -> None:
+    def _adjust(self, headers: Mapping[str, str], now: float, kind: str, sent_at: float) -> None:
         def num(name: str) -> int | None:
             value = headers.get(name)
             try:
@@ -218,9 +222,13 @@ class RateLimiter:
         if maximum and maximum > 0:
             window.limit = maximum
         if remaining is not None:
+            # The answer tells the server's count when this request arrived: it includes our requests
+            # sent before this one, whether or not their answers are back yet (counting only answered
+            # ones would take our own requests in flight for other programs' use, and hold back too much).
             window.prune(now)
             server_used = window.limit - max(0, remaining)
-            missing = server_used - window.completed()
+            ours = sum(1 for s in window.slots if s.sent_at <= sent_at)
+            missing = server_used - ours
             for _ in range(max(0, missing)):  # use by others of the same account
                 window.slots.append(_Slot(done_at=now))
         daily, daily_remaining = num(H_DAILY), num(H_DAILY_REMAINING)

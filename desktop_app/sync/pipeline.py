@@ -232,18 +232,21 @@ class Pipeline:
     # -- many at once ---------------------------------------------------------------------------
     BATCH = 100  # HubSpot's batch endpoints take up to 100 inputs
 
-    def run_batch(self, ids: Sequence[int]) -> None:
+    def run_batch(self, ids: Sequence[int], on_chunk: Callable[[list[int]], None] | None = None) -> None:
         """Carry many submissions through the steps HubSpot can batch (call creation, associations).
 
-        Each submission's steps are still written down one by one before and after each batch
-        request; a submission a batch could not settle is left for ``run`` (which searches before
-        creating, since an attempt is on record). Call ``run`` on each afterwards for the rest.
+        Works in chunks of 100 (HubSpot's batch size): the local steps, one batch create, one batch
+        association per object type; then ``on_chunk`` gets the chunk's ids, so the caller can start
+        ``run`` on them (the rest of their steps) while the next chunk is prepared. Each submission's
+        steps are still written down one by one before and after each batch request; one a batch could
+        not settle is left for ``run``, which searches before creating since an attempt is on record.
         """
-        for sid in ids:  # local and once-per-account steps
-            self._advance_until(sid, ENDPOINT_REGISTERED)
-        for state, batch_step in ((ENDPOINT_REGISTERED, self._batch_log_calls), (CALL_LOGGED, self._batch_associate)):
-            for start in range(0, len(ids), self.BATCH):
-                chunk = list(ids[start:start + self.BATCH])
+        for start in range(0, len(ids), self.BATCH):
+            chunk = list(ids[start:start + self.BATCH])
+            for sid in chunk:  # local and once-per-account steps
+                self._advance_until(sid, ENDPOINT_REGISTERED)
+            for state, batch_step in ((ENDPOINT_REGISTERED, self._batch_log_calls),
+                                      (CALL_LOGGED, self._batch_associate)):
                 for attempt in range(1, self.policy.max_attempts + 1):
                     subs = [s for s in (self._get(i) for i in chunk)
                             if s.state == state and s.status == h.RUNNING and not s.next_attempt_at]
@@ -253,6 +256,12 @@ class Pipeline:
                     if not isinstance(failure, TransientError):
                         break  # done, or a permanent failure each submission's ``run`` will report
                     self.sleep(self.policy.backoff(attempt, failure.retry_after))
+            if on_chunk is not None:
+                on_chunk(chunk)
+
+    def store_now(self, submission_id: int) -> None:
+        """Copy a submitted recording into the store now (the first step; no HubSpot request)."""
+        self._advance_until(submission_id, STORED)
 
     def _advance_until(self, submission_id: int, state: str) -> None:
         order = [start for _, start, _ in STEPS] + [READY_MARKED]
