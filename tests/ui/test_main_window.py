@@ -183,3 +183,22 @@ def test_page_shortcuts_switch_pages(qtbot):
     win.page_actions[1].trigger()
     assert win.tabs.currentIndex() == 1
     assert "Ctrl+Return" in {s.toString() for s in win.upload_action.shortcuts()}
+
+
+def test_without_an_account_the_window_says_so_and_blocks_upload(qtbot, tmp_path):
+    settings = settings_mod.Settings()
+    settings.set("hubspot.sandbox", False)  # a real account is wanted, but none is configured
+    runtime = Runtime(settings=settings)
+    win = MainWindow(settings, runtime)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.runtimeFailed, timeout=30000) as failed:
+        pass
+    assert "No HubSpot account is configured" in failed.args[0]
+    assert win.banner.isVisibleTo(win) and "Not connected" in win.banner_text.text()
+    win.upload_page.add_paths([str(write_wav(tmp_path / "call.wav", [speech(2, start=0, freq=220),
+                                                                      speech(2, start=1, freq=340)]))])
+    _inspected(qtbot, win.upload_page, 1)
+    panel = win.upload_page.panels[0]
+    assert not panel.upload_button.isEnabled()
+    assert any("Not connected to HubSpot" in b for b in panel.blockers())
+    runtime.stop()
