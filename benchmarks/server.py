@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,9 +124,9 @@ def wait_http(url: str) -> None:
 
 
 def full_download(url: str, size: int) -> float:
-    """Best of five downloads of the whole file, in GB/s (curl to /dev/null)."""
+    """Best of three downloads of the whole file, in GB/s (curl to /dev/null)."""
     speeds = []
-    for _ in range(5):
+    for _ in range(3):
         r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{speed_download}", url],
                            capture_output=True, text=True, check=True)
         got, speed = r.stdout.split()
@@ -168,6 +167,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
+    ap.add_argument("--rounds", type=int, default=2, help="turns each server takes (the best is kept)")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "curl"):
         if not shutil.which(tool):
@@ -181,16 +181,22 @@ def main() -> int:
         size = data.stat().st_size
         nginx, nginx_url = start_nginx(tmp, data)
         ours, our_url = start_ours(tmp, data)
+        servers = (("nginx", nginx_url), ("callrelay", our_url))
         try:
+            for _, url in servers:  # warm the page cache and both servers
+                full_download(url, size)
+                wrk_ranges(url, size, 8, 1, tmp)
             rss_start = rss_mb(ours.pid)
-            results: dict[str, dict[str, object]] = {}
-            for name, url in (("nginx", nginx_url), ("callrelay", our_url)):
-                full_download(url, size)  # warm the page cache
-                res: dict[str, object] = {"full": full_download(url, size)}
-                for c in (8, 64):
-                    wrk_ranges(url, size, c, 1, tmp)  # warm-up
-                    res[c] = wrk_ranges(url, size, c, args.seconds, tmp)
-                results[name] = res
+            # Other work on the machine skews single runs: the two servers take turns, best run kept.
+            results: dict[str, dict[object, object]] = {name: {"full": 0.0} for name, _ in servers}
+            for _ in range(args.rounds):
+                for name, url in servers:
+                    res = results[name]
+                    res["full"] = max(float(res["full"]), full_download(url, size))  # type: ignore[arg-type]
+                    for c in (8, 64):
+                        run = wrk_ranges(url, size, c, args.seconds, tmp)
+                        if c not in res or run[0] > res[c][0]:  # type: ignore[index]
+                            res[c] = run
             rss_growth = rss_mb(ours.pid) - rss_start
         finally:
             ours.terminate()
@@ -199,19 +205,18 @@ def main() -> int:
             nginx.wait(10)
 
     n, o = results["nginx"], results["callrelay"]
-    print(f"Recording server vs nginx: {size / 1e6:.0f} MB file, loopback, {os.cpu_count()} cores, "
-          f"wrk -t2, random {RANGE // 1024} KiB ranges, {args.seconds} s each")
+    print(f"Recording server vs nginx: {size / 2**20:.0f} MiB file, loopback, {os.cpu_count()} cores, "
+          f"wrk -t2, random {RANGE // 1024} KiB ranges, {args.seconds} s runs, best of {args.rounds} turns")
     print(f"{'measure':<34}{'nginx':>14}{'callrelay':>14}{'ratio':>8}  goal")
     nf, of = float(n["full"]), float(o["full"])  # type: ignore[arg-type]
-    print(f"{'full download (GB/s, best of 5)':<34}{nf:>14.2f}{of:>14.2f}{of / nf:>8.2f}  >= 0.95")
+    print(f"{'full download (GB/s, curl)':<34}{nf:>14.2f}{of:>14.2f}{of / nf:>8.2f}  >= 0.95")
     for c in (8, 64):
         nr, n50, n99 = n[c]  # type: ignore[misc]
         orr, o50, o99 = o[c]  # type: ignore[misc]
         print(f"{f'64 KiB ranges, {c} conns (req/s)':<34}{nr:>14,.0f}{orr:>14,.0f}{orr / nr:>8.2f}  >= 0.5")
-        print(f"{f'  p50 latency (ms)':<34}{n50:>14.2f}{o50:>14.2f}{o50 / n50:>8.2f}")
-        print(f"{f'  p99 latency (ms)':<34}{n99:>14.2f}{o99:>14.2f}{o99 / n99:>8.2f}  <= 1.5")
+        print(f"{'  p50 latency (ms)':<34}{n50:>14.2f}{o50:>14.2f}{o50 / n50:>8.2f}")
+        print(f"{'  p99 latency (ms)':<34}{n99:>14.2f}{o99:>14.2f}{o99 / n99:>8.2f}  <= 1.5")
     print(f"{'callrelay RSS growth (MB)':<34}{'':>14}{rss_growth:>14.1f}{'':>8}  < 20")
-    print(f"(median of the two range ratios: {statistics.median([o[c][0] / n[c][0] for c in (8, 64)]):.2f})")  # type: ignore[index]
     return 0
 
 

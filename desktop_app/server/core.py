@@ -228,6 +228,11 @@ class Connection:
             self.writing = False
 
     def _on_readable(self) -> None:
+        if self.out and not self.closing:
+            # back-pressure: a new request while an answer still waits on the socket stays in the
+            # kernel's buffer until that answer is sent
+            self._want_read(False)
+            return
         try:
             data = self.sock.recv(RECV_BYTES)
         except (BlockingIOError, InterruptedError):
@@ -331,8 +336,6 @@ class Connection:
         raise AssertionError("a response without its end marker")
 
     def _wait_writable(self) -> None:
-        # back-pressure: stop reading new requests until this answer is on its way
-        self._want_read(False)
         self._want_write(True)
 
     def _finish(self, end: _End, *, aborted: bool) -> None:

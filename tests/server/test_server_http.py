@@ -428,3 +428,17 @@ def test_access_log_and_fetches_for(server: RecordingServer, store: RecordingSto
     assert all(f.sha256 == stored.sha256 and f.duration_ms >= 0 for f in fetches)
     assert entries[-1]["kind"] == "recording" and entries[-1]["bytes"] == 300_000
     assert "external_id" not in entries[-1]
+
+
+def test_links_use_the_keyring_key_and_survive_a_restart(store: RecordingStore, stored: StoredRecording) -> None:
+    from desktop_app import keystore
+
+    assert keystore.get(keystore.LINK_SIGNING_KEY) is None
+    with RecordingServer(store) as first:
+        token = first.make_link(stored.sha256).rsplit("/", 1)[1]
+    assert keystore.get(keystore.LINK_SIGNING_KEY)
+    with RecordingServer(store) as second:
+        assert get(f"{second.local_url}/recordings/{token}", Range="bytes=0-0").status_code == 206
+    keystore.set(keystore.LINK_SIGNING_KEY, "a-new-key")  # a new key: old links stop working
+    with RecordingServer(store) as third:
+        assert get(f"{third.local_url}/recordings/{token}").status_code == 403
