@@ -12,6 +12,7 @@ from desktop_app.audio import CODES, fixes_for, inspect
 
 from . import gen
 
+
 def problems(path: Path, *, analyse: bool = True) -> dict[str, str]:
     ins = inspect(path, analyse=analyse)
     assert ins.uploadable == all(p.severity != "error" for p in ins.problems)
