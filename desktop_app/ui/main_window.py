@@ -192,6 +192,8 @@ class MainWindow(QMainWindow):
         else:
             tunnel.add_listener(tasks.to_gui(self._tunnel_event))
             self.tunnel_state.setText(f"Tunnel: {tunnel.state}" + (f" · {tunnel.public_url}" if tunnel.public_url else ""))
+            self.settings_page.show_tunnel(str(tunnel.state), tunnel.last_error or "", tunnel.public_url,
+                                           tunnel.last_check)
         tasks.run_task(rt.resume_unfinished, owner=self, name="resume", on_result=self._resume,
                        on_error=lambda e: log.warning("resuming unfinished submissions failed: %s", e))
         self.transcript_timer.start()
@@ -248,7 +250,9 @@ class MainWindow(QMainWindow):
         url = f" · {event.public_url}" if event.public_url else ""
         self.tunnel_state.setText(f"Tunnel: {event.state}{url}")
         self.tunnel_state.setToolTip(event.message)
-        self.settings_page.show_tunnel(str(event.state), event.message, event.public_url)
+        tunnel = getattr(self.runtime, "tunnel", None)
+        self.settings_page.show_tunnel(str(event.state), event.message, event.public_url,
+                                       getattr(tunnel, "last_check", None))
 
     def _submission_changed(self, sub: h.Submission) -> None:
         for panel in self.upload_page.panels:

@@ -313,8 +313,15 @@ class SettingsPage(QWidget):
                        on_result=lambda t: self.test_result.setText("✓ Signed in to HubSpot. Restart to use it."),
                        on_error=lambda e: self.test_result.setText(f"✗ {getattr(e, 'agent_message', e)}"))
 
-    def show_tunnel(self, state: str, message: str, url: str | None = None) -> None:
-        self.tunnel_state.setText(f"{state}: {message}" + (f"\n{url}" if url else ""))
+    def show_tunnel(self, state: str, message: str, url: str | None = None, last_check: Any = None) -> None:
+        """The tunnel's live state: its public URL and the last reachability check."""
+        lines = [f"{state}: {message}" if message else state]
+        if url:
+            lines.append(f"Public URL: {url}")
+        if last_check is not None:
+            mark = "✓" if getattr(last_check, "ok", False) else "✗"
+            lines.append(f"Last check: {mark} {getattr(last_check, 'message', '')}")
+        self.tunnel_state.setText("\n".join(lines))
 
 
 _WORDS = {"url": "URL", "api": "API", "id": "ID", "ssh": "SSH", "oauth": "OAuth", "ttl": "TTL", "pbx": "PBX",

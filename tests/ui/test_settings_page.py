@@ -54,3 +54,15 @@ def test_a_secret_goes_to_the_keyring_and_is_never_shown_back(qtbot):
     assert keystore.get(keystore.HUBSPOT_ACCESS_TOKEN) == "pat-na1-secret-value"
     assert field.text() == "" and "stored in the keyring" in field.placeholderText()
     assert "pat-na1" not in paths.settings_file().read_text()
+
+
+def test_the_tunnel_state_shows_its_url_and_last_check(qtbot):
+    from desktop_app.tunnel.watchdog import CheckResult
+
+    page = SettingsPage(settings_mod.Settings())
+    qtbot.addWidget(page)
+    page.show_tunnel("degraded", "the public URL answered 502", "https://calls.example.com",
+                     CheckResult(reachable=True, ok=False, message="HTTP 502 from the public URL", step="fetch"))
+    text = page.tunnel_state.text()
+    assert text.splitlines() == ["degraded: the public URL answered 502", "Public URL: https://calls.example.com",
+                                 "Last check: ✗ HTTP 502 from the public URL"]
