@@ -197,10 +197,10 @@ class Runtime:
         """Blocking: carry a submission to ready (or failed). Call it from a worker thread."""
         return self._pipeline().run(submission_id)
 
-    def run_batch(self, ids: list[int]) -> None:
-        """Blocking: the batchable steps (call creation, associations) of many submissions at once;
-        then ``run_submission`` each for the rest."""
-        self._pipeline().run_batch(ids)
+    def run_batch(self, ids: list[int], on_chunk: Callable[[list[int]], None] | None = None) -> None:
+        """Blocking: the batchable steps (call creation, associations) of many submissions, 100 at a time;
+        ``on_chunk`` gets each prepared chunk, to ``run_submission`` its submissions for the rest."""
+        self._pipeline().run_batch(ids, on_chunk)
 
     def retry(self, submission_id: int) -> None:
         self._pipeline().retry(submission_id)

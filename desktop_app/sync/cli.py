@@ -9,7 +9,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -154,11 +154,15 @@ def cmd_upload(args: argparse.Namespace) -> int:
         total = len(ids)
         done = 0
 
-        if len(ids) > 1:  # HubSpot's batch endpoints for call creation and associations
-            print(f"Logging {len(ids)} calls in batches…", flush=True)
-            app.run_batch([sid for _, sid in ids])
+        by_id = {sid: path for path, sid in ids}
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = {pool.submit(app.run_submission, sid): path for path, sid in ids}
+            futures: dict[Future[h.Submission], Path] = {}
+            if len(ids) > 1:  # HubSpot's batch endpoints for call creation and associations, 100 at a time
+                print(f"Logging {len(ids)} calls in batches…", flush=True)
+                app.run_batch([sid for _, sid in ids], on_chunk=lambda chunk: futures.update(
+                    {pool.submit(app.run_submission, sid): by_id[sid] for sid in chunk}))
+            else:
+                futures = {pool.submit(app.run_submission, sid): path for path, sid in ids}
             for future in as_completed(futures):
                 path, sub = futures[future], future.result()
                 done += 1

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
 import numpy as np
+
+from desktop_app.sync.pipeline import CRASH_ENV
 
 
 def speaker(seconds: float, rate: int, start: float, freq: float, seed: int) -> np.ndarray:
@@ -28,3 +33,17 @@ def write_call(path: Path, seconds: float = 3.0, rate: int = 8000, *, stereo: bo
         w.setframerate(rate)
         w.writeframes(pcm.tobytes())
     return path
+
+
+def callrelay(env: dict[str, str], *args: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``callrelay`` command (``python -m desktop_app``) in a subprocess."""
+    if crash:
+        env = {**env, CRASH_ENV: crash}
+    return subprocess.run([sys.executable, "-m", "desktop_app", *args], env=env, capture_output=True, text=True,
+                          timeout=180)
+
+
+def history(env: dict[str, str]) -> list[dict[str, object]]:
+    out = callrelay(env, "history", "--json")
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]

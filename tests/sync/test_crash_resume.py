@@ -8,48 +8,17 @@ call for the recording, and that call is marked ready exactly once.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_helpers import write_call
+from sync_helpers import callrelay, history, write_call
 
 from desktop_app.sandbox import Sandbox
 from desktop_app.server import RecordingServer
-from desktop_app.sync.pipeline import CRASH_ENV, STEPS
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.sync.pipeline import STEPS
 
 BOUNDARIES = [f"{step}:{when}" for step, _, _ in STEPS for when in ("before", "after")]
-
-
-@pytest.fixture
-def world(callrelay_home: Path) -> Iterator[tuple[Sandbox, RecordingServer, dict[str, str]]]:
-    sb = Sandbox(port=0).start()
-    server = RecordingServer(RecordingStore(), port=0, client_secret=sb.credentials.client_secret)
-    server.start()
-    server.set_public_url(server.local_url)
-    env = {**os.environ, **sb.env(), "CALLRELAY_HOME": str(callrelay_home)}
-    env.pop(CRASH_ENV, None)
-    yield sb, server, env
-    server.stop()
-    sb.stop()
-
-
-def callrelay(env: dict[str, str], *args: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
-    if crash:
-        env = {**env, CRASH_ENV: crash}
-    return subprocess.run([sys.executable, "-m", "desktop_app", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
-def history(env: dict[str, str]) -> list[dict[str, object]]:
-    out = callrelay(env, "history", "--json")
-    assert out.returncode == 0, out.stderr
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
