@@ -93,3 +93,18 @@ def test_daily_totals(qtbot, history):
     qtbot.waitUntil(lambda: hasattr(page, "totals_rows"), timeout=5000)
     text = page.totals.text()
     assert "2026-11-20</b>: 5 total" in text and "2026-11-19</b>: 2 total" in text
+
+
+def test_scrolling_the_table_fetches_further_pages(qtbot, history):
+    from desktop_app.ui.history_model import PAGE
+
+    fill_history(history, 100_000)
+    page = _page(qtbot, history)
+    page.resize(1000, 600)
+    page.show()
+    assert page.model.total == 100_000 and page.model.rowCount() == PAGE
+    for pages in (2, 3):
+        page.table.scrollToBottom()  # the view asks canFetchMore/fetchMore as a user scrolling would
+        qtbot.waitUntil(lambda n=pages: page.model.rowCount() == n * PAGE, timeout=10000)
+    assert page.model.index(3 * PAGE - 1, Column.TITLE).data() == f"Call {3 * PAGE - 1}"
+    assert "100,000 submissions" in page.count_label.text()
