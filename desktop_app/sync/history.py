@@ -36,6 +36,9 @@ UNFINISHED = (QUEUED, RUNNING)
 # Step outcomes.
 STARTED, OK, RETRY, FAILED_OUTCOME, ADOPTED, SKIPPED = "started", "ok", "retry", "failed", "adopted", "skipped"
 
+# The columns the supervisors' text filter searches.
+_TEXT_COLUMNS = ("title", "recording_name", "from_number", "to_number", "external_id", "call_id", "error")
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
     """
@@ -95,6 +98,26 @@ MIGRATIONS: tuple[str, ...] = (
         data TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX events_at ON events(at);
+    """,
+    # 2: full-text search of the supervisors' text filter (trigram: any part of a title, number or id)
+    f"""
+    CREATE VIRTUAL TABLE submissions_fts USING fts5({", ".join(_TEXT_COLUMNS)}, content='submissions',
+        content_rowid='id', tokenize='trigram');
+    CREATE TRIGGER submissions_fts_insert AFTER INSERT ON submissions BEGIN
+        INSERT INTO submissions_fts(rowid, {", ".join(_TEXT_COLUMNS)})
+        VALUES (new.id, {", ".join("new." + c for c in _TEXT_COLUMNS)});
+    END;
+    CREATE TRIGGER submissions_fts_delete AFTER DELETE ON submissions BEGIN
+        INSERT INTO submissions_fts(submissions_fts, rowid, {", ".join(_TEXT_COLUMNS)})
+        VALUES ('delete', old.id, {", ".join("old." + c for c in _TEXT_COLUMNS)});
+    END;
+    CREATE TRIGGER submissions_fts_update AFTER UPDATE OF {", ".join(_TEXT_COLUMNS)} ON submissions BEGIN
+        INSERT INTO submissions_fts(submissions_fts, rowid, {", ".join(_TEXT_COLUMNS)})
+        VALUES ('delete', old.id, {", ".join("old." + c for c in _TEXT_COLUMNS)});
+        INSERT INTO submissions_fts(rowid, {", ".join(_TEXT_COLUMNS)})
+        VALUES (new.id, {", ".join("new." + c for c in _TEXT_COLUMNS)});
+    END;
+    INSERT INTO submissions_fts(submissions_fts) VALUES ('rebuild');
     """,
 )
 
@@ -217,14 +240,13 @@ class Query:
         if self.until:
             clauses.append("created_at < ?")
             args.append(iso(self.until))
-        if self.text:
+        if self.text and len(self.text.strip()) >= 3:  # the trigram index finds any part of 3+ characters
+            clauses.append("id IN (SELECT rowid FROM submissions_fts WHERE submissions_fts MATCH ?)")
+            args.append('"' + self.text.strip().replace('"', '""') + '"')
+        elif self.text:
             like = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append(
-                "(title LIKE ? ESCAPE '\\' OR recording_name LIKE ? ESCAPE '\\' OR from_number LIKE ? ESCAPE '\\'"
-                " OR to_number LIKE ? ESCAPE '\\' OR external_id LIKE ? ESCAPE '\\' OR call_id LIKE ? ESCAPE '\\'"
-                " OR error LIKE ? ESCAPE '\\')"
-            )
-            args.extend([like] * 7)
+            clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in _TEXT_COLUMNS) + ")")
+            args.extend([like] * len(_TEXT_COLUMNS))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
@@ -577,4 +599,13 @@ def _submission(row: sqlite3.Row) -> Submission:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into whole statements (a trigger's body holds semicolons of its own)."""
+    out: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                out.append(current.strip())
+            current = ""
+    return out

@@ -133,3 +133,27 @@ def test_events_are_kept(tmp_path: Path) -> None:
     hist.add_event("public-url-changed", "Public URL changed", {"old": "https://a", "new": "https://b"})
     assert hist.events("public-url-changed")[0]["data"]["new"] == "https://b"
     assert hist.events("other") == []
+
+
+def test_text_search_follows_updates_and_short_texts(tmp_path: Path) -> None:
+    hist = h.History(tmp_path / "h.sqlite3")
+    a, b = add(hist, 1), add(hist, 2)
+    hist.update(b, error="HubSpot said: property hs_call_duration is invalid")
+    assert [s.id for s in hist.search(h.Query(text="call_dur"))] == [b]
+    hist.update(b, error=None)
+    assert hist.count(h.Query(text="call_dur")) == 0  # the index forgets the old text
+    assert [s.id for s in hist.search(h.Query(text="1.w"))] == [a]  # recording name 1.wav
+    assert {s.id for s in hist.search(h.Query(text="2."))} == {b}  # short texts still match (by LIKE)
+    assert [s.id for s in hist.search(h.Query(text='"quoted'))] == []
+
+
+def test_upgrading_a_first_version_file_indexes_what_it_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "h.sqlite3"
+    monkeypatch.setattr(h, "MIGRATIONS", h.MIGRATIONS[:1])
+    old = h.History(path)
+    add(old, 7, title="Quarterly renewal")
+    old.close()
+    monkeypatch.undo()
+    hist = h.History(path)
+    assert hist.schema_version == len(h.MIGRATIONS) >= 2
+    assert [s.title for s in hist.search(h.Query(text="renewal"))] == ["Quarterly renewal"]
