@@ -85,6 +85,9 @@ class Runtime:
         self.last_warnings: list[str] = []
         self._listeners: list[Callable[[h.Submission], None]] = []
         self._lock = threading.Lock()
+        self._busy: set[int] = set()  # submissions a thread is carrying right now
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> Runtime:
@@ -138,6 +141,9 @@ class Runtime:
             self.tunnel = open_for_server(s.get("tunnel.provider"), self.server)
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=10)
         for part in (self.tunnel, self.server, self.sandbox):
             if part is None:
                 continue
@@ -195,7 +201,57 @@ class Runtime:
 
     def run_submission(self, submission_id: int) -> h.Submission:
         """Blocking: carry a submission to ready (or failed). Call it from a worker thread."""
-        return self._pipeline().run(submission_id)
+        with self._lock:
+            self._busy.add(submission_id)
+        try:
+            return self._pipeline().run(submission_id)
+        finally:
+            with self._lock:
+                self._busy.discard(submission_id)
+
+    # -- the background worker (the app): resume, retries that fall due, transcripts ------------
+    def start_worker(self, interval_s: float = 5.0) -> None:
+        """Start a thread that, every ``interval_s``, carries on every unfinished submission whose next
+        attempt is due (so a killed app resumes its work on the next start) and looks for the
+        transcripts of ready calls as their checks fall due."""
+        if self._worker is not None:
+            return
+        self._worker = threading.Thread(target=self._work_loop, args=(interval_s,), name="callrelay-sync",
+                                        daemon=True)
+        self._worker.start()
+
+    def _work_loop(self, interval_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.work_once()
+            except Exception:  # noqa: BLE001 - the loop must go on; the error is in the log
+                log.exception("background sync")
+            self._stop.wait(interval_s)
+
+    def work_once(self) -> int:
+        """One round of the background worker; returns how many submissions it moved on."""
+        pipeline = self._pipeline()
+        moved = 0
+        for sub in self.history.unfinished() + self.history.awaiting_transcript():
+            if self._stop.is_set():
+                break
+            due = h.parse_iso(sub.next_attempt_at)
+            if due is not None and due > h.now():
+                continue
+            with self._lock:
+                if sub.id in self._busy:
+                    continue
+                self._busy.add(sub.id)
+            try:
+                if sub.status == h.READY:
+                    pipeline.check_transcript(sub.id)
+                else:
+                    pipeline.advance(sub.id)
+                moved += 1
+            finally:
+                with self._lock:
+                    self._busy.discard(sub.id)
+        return moved
 
     def run_batch(self, ids: list[int], on_chunk: Callable[[list[int]], None] | None = None) -> None:
         """Blocking: the batchable steps (call creation, associations) of many submissions, 100 at a time;

@@ -147,3 +147,20 @@ def test_no_transcript_within_the_deadline_says_hubspot_never_fetched(tmp_path: 
         assert last.submission.status == h.NOT_TRANSCRIBED
         assert "never fetched the recording" in (last.submission.error or "")
         assert [s.step for s in last.submission.steps].count("transcript") == 2
+
+
+def test_the_background_worker_resumes_what_a_killed_app_left(tmp_path: Path) -> None:
+    with Runtime(settings_mod.Settings(), sandbox=True, policy=FAST) as first:
+        sid = first.submit(write_call(tmp_path / "c.wav"), CallDetails(
+            title="left behind", duration_ms=3000, contact_id=a_contact(first)["id"], owner_id=paid_owner(first)))
+    # the app stopped before running it; the next start's worker carries it on and then sees the transcript
+    with Runtime(settings_mod.Settings(), sandbox=True, policy=FAST) as second:
+        assert second.work_once() == 1
+        sub = second.history.get(sid)
+        assert sub is not None and sub.status == h.READY, sub.error
+        second.sandbox.wait_for_fetch(str(sub.call_id), timeout=30)
+        deadline = h.now() + dt.timedelta(seconds=20)
+        while second.history.get(sid).status == h.READY and h.now() < deadline:  # type: ignore[union-attr]
+            second.work_once()
+        assert second.history.get(sid).status == h.TRANSCRIBED  # type: ignore[union-attr]
+        assert second.work_once() == 0  # nothing left to do
