@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from types import TracebackType
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app import paths
 from desktop_app import settings as settings_mod
+from desktop_app.ui import tasks
 
 log = logging.getLogger(__name__)
 
@@ -78,4 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             runtime.stop()
         except Exception as exc:  # noqa: BLE001 - shutting down anyway
             log.warning("stopping the runtime: %s", exc)
+    if not tasks.shutdown(5.0):
+        # A submission is sleeping through a back-off: its progress is in the history (each step is
+        # written before and after it talks to HubSpot) and the next start resumes it. Do not wait.
+        log.warning("leaving unfinished background work; it resumes on the next start")
+        logging.shutdown()
+        os._exit(int(code))
     return int(code)

@@ -263,7 +263,7 @@ class HistoryPage(QWidget):
             def again(sid: int = sid) -> Any:
                 runtime.retry(sid)
                 return runtime.run_submission(sid)
-            tasks.run_task(again, owner=self, name="retry", on_result=self.model.update_submission,
+            tasks.run_task(again, owner=self, name="retry", pool=tasks.long_pool(), on_result=self.model.update_submission,
                            on_error=lambda e: self.count_label.setText(f"Retry failed: {e}"))
         self.retried.emit(ids)
         return ids

@@ -172,7 +172,7 @@ class MainWindow(QMainWindow):
     def start_runtime(self) -> tasks.Task:
         runtime = self.runtime
         runtime.add_listener(tasks.to_gui(self.submissionChanged.emit))
-        return tasks.run_task(runtime.start, owner=self, name="runtime-start", on_result=lambda _r: self._started(),
+        return tasks.run_task(runtime.start, owner=self, name="runtime-start", pool=tasks.long_pool(), on_result=lambda _r: self._started(),
                               on_error=self._start_failed)
 
     def _started(self) -> None:
@@ -204,7 +204,7 @@ class MainWindow(QMainWindow):
     def _resume(self, ids: list[int]) -> None:
         """Carry on with submissions a previous run left unfinished (a crash, a quit mid-upload)."""
         for sid in ids:
-            tasks.run_task(self.runtime.run_submission, sid, owner=self, name="resume-submission",
+            tasks.run_task(self.runtime.run_submission, sid, owner=self, name="resume-submission", pool=tasks.long_pool(),
                            on_result=self._submission_changed,
                            on_error=lambda e: log.warning("resumed submission failed: %s", e))
 
@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
             self._checking = False
             log.warning("transcript check failed: %s", exc)
 
-        return tasks.run_task(check, owner=self, name="transcripts", on_result=done, on_error=failed)
+        return tasks.run_task(check, owner=self, name="transcripts", pool=tasks.long_pool(), on_result=done, on_error=failed)
 
     def _start_failed(self, exc: BaseException) -> None:
         message = getattr(exc, "agent_message", None) or str(exc)

@@ -245,7 +245,7 @@ class RecordingPanel(QWidget):
         self.status_text = "uploading"
         self.message.setText("")
         self.refresh()
-        tasks.run_task(self.runtime.submit, Path(self.path), details, owner=self, name="submit",
+        tasks.run_task(self.runtime.submit, Path(self.path), details, owner=self, name="submit", pool=tasks.long_pool(),
                        on_result=self._submitted, on_error=self._run_failed)
 
     def _submitted(self, submission_id: int) -> None:
@@ -256,7 +256,7 @@ class RecordingPanel(QWidget):
         assert self.submission_id is not None
         self.running = True
         self.refresh()
-        tasks.run_task(self.runtime.run_submission, self.submission_id, owner=self, name="run-submission",
+        tasks.run_task(self.runtime.run_submission, self.submission_id, owner=self, name="run-submission", pool=tasks.long_pool(),
                        on_result=self._ran, on_error=self._run_failed)
 
     def retry(self) -> None:
@@ -273,7 +273,7 @@ class RecordingPanel(QWidget):
             self.runtime.retry(sid)
             return self.runtime.run_submission(sid)
 
-        tasks.run_task(again, owner=self, name="retry", on_result=self._ran, on_error=self._run_failed)
+        tasks.run_task(again, owner=self, name="retry", pool=tasks.long_pool(), on_result=self._ran, on_error=self._run_failed)
 
     def update_submission(self, sub: h.Submission) -> None:
         """The runtime reported a change (already on the GUI thread)."""

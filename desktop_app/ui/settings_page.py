@@ -309,7 +309,7 @@ class SettingsPage(QWidget):
         if not self.save():
             return
         self.test_result.setText("Waiting for the sign-in in your browser…")
-        tasks.run_task(lambda: sign_in(load_config(self.settings)), owner=self, name="oauth-sign-in",
+        tasks.run_task(lambda: sign_in(load_config(self.settings)), owner=self, name="oauth-sign-in", pool=tasks.long_pool(),
                        on_result=lambda t: self.test_result.setText("✓ Signed in to HubSpot. Restart to use it."),
                        on_error=lambda e: self.test_result.setText(f"✗ {getattr(e, 'agent_message', e)}"))
 

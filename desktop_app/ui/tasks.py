@@ -159,8 +159,42 @@ def run_task(
         except RuntimeError:  # the application is gone (shutting down): nobody to deliver to
             task.done.set()
 
-    (pool or QThreadPool.globalInstance()).start(_Runnable(task, lambda: func(*args, **kwargs), deliver))
+    (pool or short_pool()).start(_Runnable(task, lambda: func(*args, **kwargs), deliver))
     return task
+
+
+_short: QThreadPool | None = None
+_long: QThreadPool | None = None
+
+
+def short_pool() -> QThreadPool:
+    """The default pool: inspection, fixes, searches, history pages — work that ends in seconds."""
+    global _short
+    if _short is None:
+        _short = QThreadPool()
+        _short.setMaxThreadCount(max(4, QThreadPool.globalInstance().maxThreadCount()))
+    return _short
+
+
+def long_pool() -> QThreadPool:
+    """For work that blocks for long — a submission sleeping through HubSpot's back-off, the runtime's
+    start-up — so that it never starves the short work (on 2 cores the global pool has 2 threads)."""
+    global _long
+    if _long is None:
+        _long = QThreadPool()
+        _long.setMaxThreadCount(32)
+    return _long
+
+
+def shutdown(timeout_s: float = 5.0) -> bool:
+    """Wait up to ``timeout_s`` for running work; True when every pool is idle (nothing left behind)."""
+    deadline_ms = int(timeout_s * 1000)
+    done = True
+    for pool in (_short, _long):
+        if pool is not None:
+            pool.clear()  # queued work that has not started is dropped
+            done = pool.waitForDone(deadline_ms) and done
+    return done
 
 
 def pending() -> int:

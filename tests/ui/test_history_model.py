@@ -36,8 +36,8 @@ def test_rows_show_the_store_newest_first(qtbot, history):
     assert model.headerData(Column.STATUS, Qt.Orientation.Horizontal) == "Status"
 
 
-def test_100k_rows_load_a_page_at_a_time(qtbot, history):
-    fill_history(history, 100_000)
+def test_100k_rows_load_a_page_at_a_time(qtbot, history_100k):
+    history = history_100k
     model = HistoryModel(history)
     _load(qtbot, model)
     assert model.total == 100_000

@@ -95,10 +95,10 @@ def test_daily_totals(qtbot, history):
     assert "2026-11-20</b>: 5 total" in text and "2026-11-19</b>: 2 total" in text
 
 
-def test_scrolling_the_table_fetches_further_pages(qtbot, history):
+def test_scrolling_the_table_fetches_further_pages(qtbot, history_100k):
     from desktop_app.ui.history_model import PAGE
 
-    fill_history(history, 100_000)
+    history = history_100k
     page = _page(qtbot, history)
     page.resize(1000, 600)
     page.show()

@@ -62,3 +62,17 @@ def test_to_gui_moves_a_core_callback_to_the_gui_thread(qtbot):
     assert calls == []  # not called on the worker
     qtbot.waitUntil(lambda: bool(calls), timeout=5000)
     assert calls == [("changed", True)]
+
+
+def test_long_work_never_starves_short_work(qtbot):
+    release = threading.Event()
+    long_tasks = [tasks.run_task(release.wait, 10, pool=tasks.long_pool()) for _ in range(8)]
+    got: list[str] = []
+    tasks.run_task(lambda: "inspected", on_result=got.append)
+    try:
+        qtbot.waitUntil(lambda: got == ["inspected"], timeout=5000)
+        assert not any(t.done.is_set() for t in long_tasks)  # still blocked, yet short work ran
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: all(t.done.is_set() for t in long_tasks), timeout=5000)
+    assert tasks.shutdown(5.0)
