@@ -34,7 +34,8 @@ from desktop_app.sync.recordings import RecordingStore
 from desktop_app.server import RecordingServer
 store = RecordingStore()
 rec = store.add(Path(sys.argv[1]))
-srv = RecordingServer(store, port=0, signing_key="benchmark-key", max_connections=1024)
+srv = RecordingServer(store, port=0, signing_key="benchmark-key", max_connections=1024,
+                      workers=int(sys.argv[2]))
 srv.start()
 print(srv.make_link(rec.sha256), flush=True)
 done = threading.Event()
@@ -101,9 +102,9 @@ def start_nginx(tmp: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, url
 
 
-def start_ours(tmp: Path, data: Path) -> tuple[subprocess.Popen[str], str]:
+def start_ours(tmp: Path, data: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
     env = dict(os.environ, CALLRELAY_HOME=str(tmp / "home"), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", SERVER_SNIPPET, str(data)], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_SNIPPET, str(data), str(workers)], env=env,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
@@ -167,6 +168,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
+    ap.add_argument("--workers", type=int, default=1, help="the recording server's worker threads")
     ap.add_argument("--rounds", type=int, default=2, help="turns each server takes (the best is kept)")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "curl"):
@@ -180,7 +182,7 @@ def main() -> int:
         make_file(data, args.size_mb)
         size = data.stat().st_size
         nginx, nginx_url = start_nginx(tmp, data)
-        ours, our_url = start_ours(tmp, data)
+        ours, our_url = start_ours(tmp, data, args.workers)
         servers = (("nginx", nginx_url), ("callrelay", our_url))
         try:
             for _, url in servers:  # warm the page cache and both servers

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from typing import Any
@@ -70,6 +71,7 @@ class RecordingServer:
         endpoint_prefix: str = DEFAULT_PREFIX,
         max_connections: int = 256,
         idle_timeout_s: float = 30.0,
+        workers: int = 1,
     ) -> None:
         if signature_mode not in SIGNATURE_MODES:
             raise ValueError(f"signature_mode must be one of {', '.join(SIGNATURE_MODES)}")
@@ -90,8 +92,9 @@ class RecordingServer:
         self.access_log = AccessLog()
         self.instance = secrets.token_hex(8)
         self._port = 0
-        self._http: HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self.workers = max(1, workers)
+        self._workers: list[tuple[HttpServer, threading.Thread]] = []
+        self._listener: socket.socket | None = None
         self._started_at = 0.0
         self._started_mono = 0.0
         self._recordings: dict[str, tuple[StoredRecording, str]] = {}
@@ -103,7 +106,7 @@ class RecordingServer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return any(thread.is_alive() for _, thread in self._workers)
 
     @property
     def local_url(self) -> str:
@@ -143,55 +146,66 @@ class RecordingServer:
 
     # -- start / stop ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Listen and serve on a background thread; returns once listening. Raises OSError when the
+        """Listen and serve on background threads; returns once listening. Raises OSError when the
         address cannot be bound (port taken)."""
         if self.running:
             return
-        http = HttpServer(
-            self._handle,
-            self._log_request,
-            max_connections=self.max_connections,
-            idle_timeout_s=self.idle_timeout_s,
-            server_name=f"CallRelay/{__version__}",
-        )
-        http.on_tick = self.access_log.flush
+        workers = [
+            HttpServer(self._handle, self._log_request, max_connections=self.max_connections,
+                       idle_timeout_s=self.idle_timeout_s, server_name=f"CallRelay/{__version__}")
+            for _ in range(self.workers)
+        ]
         try:
-            _, self._port = http.bind(self.host, self._requested_port)
+            _, self._port = workers[0].bind(self.host, self._requested_port)
         except OSError:
-            http.loop.close()
+            for w in workers:
+                w.loop.close()
             raise
-        self._http = http
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio_loop = http.loop
-            http.start_serving()
-            asyncio_loop.call_soon(ready.set)
-            try:
-                asyncio_loop.run_forever()
-            finally:
-                http.close()
-                self.store.close()
-                asyncio_loop.close()
-
+        self._listener = workers[0].listener
+        workers[0].on_tick = self.access_log.flush
+        for w in workers:
+            w.share_listener(workers[0])
+            w.active = self.connections
         self._started_at = time.time()
         self._started_mono = time.monotonic()
-        self._thread = threading.Thread(target=run, name="recording-server", daemon=True)
-        self._thread.start()
-        ready.wait()
+        self._workers = []
+        for i, w in enumerate(workers):
+            ready = threading.Event()
+            thread = threading.Thread(target=self._run, args=(w, ready), name=f"recording-server-{i}",
+                                      daemon=True)
+            thread.start()
+            ready.wait()
+            self._workers.append((w, thread))
         self._write_runinfo()
         log.info("Recording server listening on %s", self.local_url)
 
+    def _run(self, http: HttpServer, ready: threading.Event) -> None:
+        http.start_serving()
+        http.loop.call_soon(ready.set)
+        try:
+            http.loop.run_forever()
+        finally:
+            http.close()
+            self.store.close()  # this thread's catalogue connection
+            http.loop.close()
+
+    def connections(self) -> int:
+        """Connections open now, over every worker."""
+        return sum(len(w.conns) for w, _ in self._workers)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving (closes every connection) and remove run/server.json."""
-        http, thread = self._http, self._thread
-        if http is None or thread is None:
+        if not self._workers:
             return
-        if thread.is_alive():
-            http.loop.call_soon_threadsafe(http.loop.stop)
+        for w, thread in self._workers:
+            if thread.is_alive():
+                w.loop.call_soon_threadsafe(w.loop.stop)
+        for _, thread in self._workers:
             thread.join(timeout)
-        self._http = None
-        self._thread = None
+        self._workers = []
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         runinfo.remove(self.instance)
         self.access_log.close()
         log.info("Recording server stopped")

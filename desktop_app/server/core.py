@@ -419,6 +419,8 @@ class HttpServer:
         self._date = ""
         self._sweeper: asyncio.TimerHandle | None = None
         self.on_tick: Callable[[], None] | None = None
+        # connections of every worker sharing the listening socket (the cap is for them all)
+        self.active: Callable[[], int] = lambda: len(self.conns)
 
     def date(self) -> str:
         now = int(time.time())
@@ -443,6 +445,10 @@ class HttpServer:
         addr = sock.getsockname()
         return str(addr[0]), int(addr[1])
 
+    def share_listener(self, other: HttpServer) -> None:
+        """Accept on ``other``'s listening socket too (another worker thread, its own loop)."""
+        self.listener = other.listener
+
     def start_serving(self) -> None:
         assert self.listener is not None
         self.loop.add_reader(self.listener.fileno(), self._on_accept)
@@ -460,7 +466,8 @@ class HttpServer:
                 self.loop.remove_reader(self.listener.fileno())
                 self.loop.call_later(0.1, self._resume_accept)
                 return
-            if len(self.conns) >= self.max_connections + 64:
+            active = self.active()
+            if active >= self.max_connections + 64:
                 sock.close()  # far beyond the cap: not even a 503
                 continue
             sock.setblocking(False)
@@ -468,7 +475,7 @@ class HttpServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-            conn = Connection(self, sock, str(addr[0]), over_cap=len(self.conns) >= self.max_connections)
+            conn = Connection(self, sock, str(addr[0]), over_cap=active >= self.max_connections)
             self.conns.add(conn)
             conn.start()
 
@@ -492,12 +499,12 @@ class HttpServer:
         self._schedule_sweep()
 
     def close(self) -> None:
-        """Stop listening and close every connection (called on the loop's thread)."""
+        """Stop accepting and close every connection (called on the loop's thread; the listening
+        socket itself is closed by its owner once every worker has stopped)."""
         if self._sweeper is not None:
             self._sweeper.cancel()
         if self.listener is not None:
             self.loop.remove_reader(self.listener.fileno())
-            self.listener.close()
             self.listener = None
         for conn in list(self.conns):
             conn.abort("server stopping")

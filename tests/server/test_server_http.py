@@ -322,7 +322,7 @@ def test_a_client_hanging_up_mid_body_is_normal(store: RecordingStore, tmp_path:
         assert len(entries) == 5
         # logged as aborted; the headers may have been all the client got before it hung up
         assert all(e.get("aborted") and e["status"] == 206 and e["bytes"] < 20_000_000 for e in entries)
-        assert srv._http is not None and len(srv._http.conns) <= 1  # the hung-up connections are gone
+        assert srv.connections() <= 1  # the hung-up connections are gone
 
 
 def test_idle_and_slow_clients_time_out(store: RecordingStore) -> None:
@@ -442,3 +442,24 @@ def test_links_use_the_keyring_key_and_survive_a_restart(store: RecordingStore, 
     keystore.set(keystore.LINK_SIGNING_KEY, "a-new-key")  # a new key: old links stop working
     with RecordingServer(store) as third:
         assert get(f"{third.local_url}/recordings/{token}").status_code == 403
+
+
+def test_two_workers_share_the_port_and_the_cap(store: RecordingStore, stored: StoredRecording) -> None:
+    import concurrent.futures
+
+    with RecordingServer(store, signing_key=SIGNING_KEY, workers=2) as srv:
+        link = srv.make_link(stored.sha256)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: get(link, Range=f"bytes={i}-{i + 9}"), range(40)))
+        assert all(a.status_code == 206 for a in answers)
+        assert [a.content for a in answers] == [stored.path.read_bytes()[i : i + 10] for i in range(40)]
+    with RecordingServer(store, signing_key=SIGNING_KEY, workers=2, max_connections=3) as srv:
+        held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
+        deadline = time.monotonic() + 2
+        while srv.connections() < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert raw_request(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503 ")
+        for s in held:
+            s.close()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{srv.local_url}/healthz", timeout=2)
