@@ -171,16 +171,13 @@ class Connection:
         record: dict[str, Any],
         fd: int | None = None,
         close: bool = False,
-        content_length: int | None = None,
-        send_body: bool = True,
     ) -> None:
         """Queue a response. ``headers`` are (name, value) pairs or a block already rendered as
         "Name: value\r\n" lines. ``body`` is bytes or a list of bytes and file segments; ``fd`` (the
-        file the segments read) is closed when the response ends. ``content_length`` overrides the
-        computed length (HEAD answers); ``send_body=False`` queues only the head."""
+        file the segments read) is closed when the response ends. A HEAD answer gets the head only,
+        with the Content-Length of the body."""
         parts = [body] if isinstance(body, bytes) else body
-        if content_length is None:
-            content_length = sum(len(p) if isinstance(p, bytes) else p.count for p in parts)
+        content_length = sum(len(p) if isinstance(p, bytes) else p.count for p in parts)
         close = close or not request.keep_alive or self.closing
         head = [f"HTTP/1.1 {status} {_reason(status)}\r\nDate: {self.server.date()}\r\nServer: {self.server.server_name}\r\n"]
         if isinstance(headers, str):
@@ -191,7 +188,7 @@ class Connection:
             head.append(f"Content-Length: {content_length}\r\n")
         head.append("Connection: close\r\n\r\n" if close else "\r\n")
         self.out.append(("".join(head).encode("latin-1"), False))
-        if send_body and request.method != "HEAD":
+        if request.method != "HEAD":
             for p in parts:
                 if isinstance(p, bytes):
                     if p:
@@ -285,7 +282,7 @@ class Connection:
                         self._end_of_queue_head().body_bytes += n
                 if n < len(data):
                     out[0] = (memoryview(data)[n:], is_body)
-                    self._wait_writable()
+                    self._want_write(True)
                     return
                 out.popleft()
             elif type(item) is FileSegment:
@@ -306,7 +303,7 @@ class Connection:
                     item.offset += n
                     item.count -= n
                 if item.count > 0:
-                    self._wait_writable()
+                    self._want_write(True)
                     return
                 out.popleft()
             else:  # _End
@@ -334,9 +331,6 @@ class Connection:
             if type(item) is _End:
                 return item
         raise AssertionError("a response without its end marker")
-
-    def _wait_writable(self) -> None:
-        self._want_write(True)
 
     def _finish(self, end: _End, *, aborted: bool) -> None:
         if end.fd is not None:
