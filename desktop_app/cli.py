@@ -22,7 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop_app.sandbox.cli",  # sandbox
     "desktop_app.hubspot.cli",  # hubspot test
     "desktop_app.sync.cli",  # upload, resume, history
-    "desktop_app.ui.cli",  # gui, self-test
+    "desktop_app.ui.cli",  # gui
+    "desktop_app.selftest",  # self-test
 )
 
 
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--self-test"]:  # the bundle's `callrelay --self-test` is the self-test subcommand
+        argv[0] = "self-test"
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
