@@ -463,3 +463,16 @@ def test_two_workers_share_the_port_and_the_cap(store: RecordingStore, stored: S
             s.close()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{srv.local_url}/healthz", timeout=2)
+
+
+def test_access_log_rotates_and_is_read_across_the_rotation(tmp_path: Path) -> None:
+    from desktop_app.server.accesslog import AccessLog
+
+    log = AccessLog(tmp_path / "access.log", max_bytes=2000)
+    for i in range(60):
+        log.write({"kind": "endpoint", "external_id": "c", "status": 200, "time": i, "n": i})
+    log.close()
+    assert (tmp_path / "access.log.1").exists()
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) < 4200  # one old file kept, not all
+    times = [f.time for f in fetches_for("c", path=tmp_path / "access.log")]
+    assert times == sorted(times) and times[-1] == 59 and len(times) < 60
