@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.ui.player import Player
@@ -34,6 +35,7 @@ def facts_line(probe: Any) -> str:
 
 class InspectionCard(QFrame):
     fixRequested = Signal(object)  # a desktop_app.audio Fix
+    firstPainted = Signal()  # once, after the card was first drawn
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +53,7 @@ class InspectionCard(QFrame):
         self.fix_row = QHBoxLayout()
         self.fix_buttons: list[QPushButton] = []
         self.player = Player()
+        self._painted = False
 
         box = QVBoxLayout(self)
         box.addWidget(self.name)
@@ -63,6 +66,12 @@ class InspectionCard(QFrame):
         self.player.positionFraction.connect(self.waveform.set_position)
         self.player.soloChanged.connect(self.waveform.set_solo)
         self.waveform.seekRequested.connect(self.player.seek_fraction)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.firstPainted.emit()
 
     def set_progress(self, fraction: float) -> None:
         self.progress.setValue(int(fraction * 100))

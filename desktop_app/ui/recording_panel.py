@@ -117,9 +117,9 @@ class RecordingPanel(QWidget):
         below.addWidget(steps_box, 2)
         col.addWidget(self.details_area, 1)
         # Laying out and painting the whole panel at once would hold the UI thread for tens of ms:
-        # the card shows first, the form on the next turn of the event loop.
+        # the card is drawn first, the details on a later turn of the event loop.
         self.details_area.hide()
-        QTimer.singleShot(0, self.details_area.show)
+        self.card.firstPainted.connect(lambda: QTimer.singleShot(0, self.details_area.show))
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)

@@ -84,6 +84,7 @@ def test_upload_and_log_end_to_end_in_the_sandbox(qtbot, window, tmp_path):
     # the good one: prefilled from its name, owners loaded, the contact with the number chosen
     page.queue.setCurrentRow(0)
     form = good_panel.form
+    qtbot.waitUntil(good_panel.details_area.isVisible, timeout=5000)  # drawn after the card
     qtbot.waitUntil(lambda: form.contact() is not None, timeout=20000)
     assert form.contact().name == "Jane Doe" and form.contact().why == "phone"
     qtbot.waitUntil(lambda: form.owner.count() > 1, timeout=20000)

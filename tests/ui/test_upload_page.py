@@ -83,6 +83,7 @@ def test_bad_then_good_number_is_marked_where_it_is(qtbot, tmp_path):
     page.add_paths([str(stereo(tmp_path, "call.wav"))])
     _wait_inspected(qtbot, page, 1)
     form = page.panels[0].form
+    qtbot.waitUntil(page.panels[0].details_area.isVisible, timeout=5000)  # drawn after the card
     form.from_number.setText("555 12")
     assert "from_number" in form.errors()
     assert form.errors_["from_number"].isVisible() and form.from_number.property("invalid") is True
@@ -135,6 +136,7 @@ def test_tab_order_follows_the_form(qtbot, tmp_path):
     page.add_paths([str(stereo(tmp_path, "call.wav"))])
     _wait_inspected(qtbot, page, 1)
     panel = page.panels[0]
+    qtbot.waitUntil(panel.details_area.isVisible, timeout=5000)  # drawn after the card
     f = panel.form
     expected = [f.title, f.owner, f.timestamp, f.duration, f.from_number, f.to_number, f.direction, f.status,
                 f.outcome, f.contact_search]
