@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from desktop_app.sync import history as h
+from desktop_app.sync.recordings import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +387,8 @@ class Pipeline:
             stored = self.store.add(Path(sub.recording_path), filename=sub.recording_name)
         except FileNotFoundError:
             raise PermanentError(f"The recording {sub.recording_path} is no longer there.") from None
+        except StoreError as exc:  # a full disk, a file that changed while it was copied…
+            raise PermanentError(str(exc)) from None
         except OSError as exc:
             raise PermanentError(f"The recording could not be kept: {exc}") from None
         sha = str(stored.sha256)

@@ -164,3 +164,21 @@ def test_the_background_worker_resumes_what_a_killed_app_left(tmp_path: Path) ->
             second.work_once()
         assert second.history.get(sid).status == h.TRANSCRIBED  # type: ignore[union-attr]
         assert second.work_once() == 0  # nothing left to do
+
+
+def test_a_full_disk_fails_the_submission_clearly_and_sends_nothing(runtime: Runtime, tmp_path: Path) -> None:
+    import shutil
+
+    from desktop_app.sync.recordings import RecordingStore
+
+    free = shutil.disk_usage(runtime.store.root).free
+    runtime.store = RecordingStore(min_free_bytes=free)  # this disk, with less room than the store keeps free
+    assert runtime.pipeline is not None
+    runtime.pipeline.store = runtime.store
+    sid = runtime.submit(write_call(tmp_path / "c.wav"), CallDetails(title="x", duration_ms=3000))
+    sub = runtime.run_submission(sid)
+    assert sub.status == h.FAILED and sub.steps[-1].step == "store"
+    assert "disk" in (sub.error or "").lower()
+    assert runtime.sandbox.calls() == [] or all(
+        c["properties"].get("hs_call_external_id") != sub.external_id for c in runtime.sandbox.calls())
+    assert not [p for p in runtime.store.root.iterdir() if p.suffix == ".wav"]
