@@ -111,7 +111,7 @@ def _manifest(path: Path | None) -> dict[str, dict[str, str]]:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from desktop_app.runtime import Runtime, SetupError, SubmissionRefused
+    from desktop_app.runtime import SubmissionRefused
 
     files: list[Path] = list(args.files)
     if args.folder:
@@ -130,12 +130,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
     common = {"from_number": args.from_number, "to_number": args.to_number, "contact": args.contact,
               "owner_id": args.owner, "title": args.title, "direction": args.direction, "notes": args.notes,
               "timestamp": args.timestamp}
-    app = Runtime(own_server=False)
-    try:
-        app.start()
-    except SetupError as exc:
-        app.stop()
-        print(f"callrelay upload: {exc}", file=sys.stderr)
+    app = _start_runtime("upload")
+    if app is None:
         return 1
     failures = 0
     with _stopping(app):
@@ -176,6 +172,21 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _start_runtime(command: str) -> Any:
+    """The app's parts for a command, using the data directory's running recording server; None (after
+    saying why) when they cannot start."""
+    from desktop_app.runtime import Runtime, SetupError
+
+    app = Runtime(own_server=False)
+    try:
+        app.start()
+    except SetupError as exc:
+        app.stop()
+        print(f"callrelay {command}: {exc}", file=sys.stderr)
+        return None
+    return app
+
+
 @contextlib.contextmanager
 def _stopping(app: Any) -> Iterator[Any]:
     try:
@@ -190,14 +201,8 @@ def _manifest_row(row: dict[str, str]) -> dict[str, str]:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from desktop_app.runtime import Runtime, SetupError
-
-    app = Runtime(own_server=False)
-    try:
-        app.start()
-    except SetupError as exc:
-        app.stop()
-        print(f"callrelay resume: {exc}", file=sys.stderr)
+    app = _start_runtime("resume")
+    if app is None:
         return 1
     failures = 0
     with _stopping(app):
