@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import struct
 import sys
 import tempfile
@@ -150,6 +151,7 @@ def main() -> int:
     win.close()
     runtime.stop()
 
+    shutil.rmtree(home, ignore_errors=True)
     worsts = sorted(r[0] for r in rounds)
     median_ms = worsts[len(worsts) // 2]
     statuses = {getattr(r[4], "status", None) for r in rounds}
