@@ -3,15 +3,20 @@ for HubSpot on 127.0.0.1."""
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import struct
 import threading
 import time
 import urllib.parse
+import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import requests
 
 from desktop_app import USER_AGENT
 from desktop_app.hubspot import spec
@@ -27,6 +32,38 @@ class Sent:
     body: bytes | None
 
 
+@functools.cache
+def _openapi_core_specs() -> list[Any]:
+    """HubSpot's descriptions (the trimmed copy) loaded by openapi-core: a second validator, written by
+    others, so that the project's own checker (which the sandbox uses too) is not the only judge."""
+    from openapi_core import Config, OpenAPI
+
+    folder = Path(spec.__file__).parent
+    return [OpenAPI.from_dict(json.loads(f.read_text()), config=Config(spec_validator_cls=None))
+            for f in sorted(folder.glob("*.json")) if f.name != "SOURCE.json"]
+
+
+def openapi_core_problems(sent: Sent) -> list[str]:
+    """What openapi-core finds wrong with ``sent`` (path, method, parameters, body, security)."""
+    from openapi_core.contrib.requests import RequestsOpenAPIRequest
+    from openapi_core.templating.paths.exceptions import PathNotFound
+
+    parts = urllib.parse.urlsplit(sent.url)
+    url = urllib.parse.urlunsplit(("https", "api.hubapi.com", parts.path, parts.query, ""))
+    prepared = requests.Request(sent.method, url, headers=sent.headers, data=sent.body).prepare()
+    for described in _openapi_core_specs():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Unsupported scheme type" (oauth2) is not checked
+            try:
+                described.validate_request(RequestsOpenAPIRequest(prepared))
+            except PathNotFound:
+                continue
+            except Exception as exc:  # noqa: BLE001 - every validation failure is a contract problem
+                return [f"openapi-core: {type(exc).__name__}: {exc}"]
+        return []
+    return [f"openapi-core: {sent.method} {parts.path} is in none of HubSpot's descriptions"]
+
+
 def contract_problems(sent: Sent) -> tuple[str | None, list[str]]:
     """(operationId, problems) of one sent request, judged by HubSpot's descriptions alone."""
     parts = urllib.parse.urlsplit(sent.url)
@@ -35,7 +72,7 @@ def contract_problems(sent: Sent) -> tuple[str | None, list[str]]:
     if check.operation is None:
         return None, [f"{sent.method} {parts.path} is no operation HubSpot describes "
                       f"(methods there: {check.allowed_methods or 'none'})"]
-    problems = [p.message for p in check.problems]
+    problems = [p.message for p in check.problems] + openapi_core_problems(sent)
     op = check.operation
     query = urllib.parse.parse_qs(parts.query)
     bearer = sent.headers.get("Authorization", "")

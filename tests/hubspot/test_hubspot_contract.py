@@ -69,3 +69,22 @@ def test_every_operation_of_the_client_goes_through_the_check(client: HubSpotCli
                 for s in contract.sent}
     assert len(sent_ops) == 17  # each operation the client uses, bar OAuth's (test_hubspot_oauth.py)
     assert all(contract_problems(s)[1] == [] for s in contract.sent)
+
+
+def test_a_second_validator_openapi_core_judges_each_request_too() -> None:
+    """openapi-core, not written by us, reads HubSpot's descriptions on its own: it passes what they allow
+    and names what they refuse, so a shared bug in our checker cannot hide a wrong request."""
+    from hs_support import openapi_core_problems
+
+    def sent(method: str, path: str, body: bytes | None = None) -> Sent:
+        headers = {**GOOD, "Content-Type": "application/json"} if body is not None else dict(GOOD)
+        return Sent(method, BASE + path, headers, body)
+
+    assert openapi_core_problems(sent("GET", "/crm/v3/owners?limit=100")) == []
+    assert openapi_core_problems(sent("POST", "/crm/v3/objects/calls",
+                                      b'{"properties": {"hs_call_title": "x"}, "associations": []}')) == []
+    missing = openapi_core_problems(sent("POST", "/crm/v3/objects/calls", b'{"associations": []}'))
+    assert missing and "properties" in missing[0]
+    wrong_type = openapi_core_problems(sent("GET", "/crm/v3/owners?limit=many"))
+    assert wrong_type and "limit" in wrong_type[0]
+    assert openapi_core_problems(sent("GET", "/crm/v3/nowhere"))[0].endswith("in none of HubSpot's descriptions")
