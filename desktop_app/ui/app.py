@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app import paths
 from desktop_app import settings as settings_mod
-from desktop_app.ui import tasks
+from desktop_app.ui import inspector, tasks
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             runtime.stop()
         except Exception as exc:  # noqa: BLE001 - shutting down anyway
             log.warning("stopping the runtime: %s", exc)
+    inspector.close()
     if not tasks.shutdown(5.0):
         # A submission is sleeping through a back-off: its progress is in the history (each step is
         # written before and after it talks to HubSpot) and the next start resumes it. Do not wait.

@@ -25,13 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 # The audio modules are imported here, once, not lazily in workers: two workers importing them at
-# the same moment can see a partly initialised module.
+# the same moment can see a partly initialised module (inspection itself runs in the helper
+# process, see inspector.py, but fixes and the in-thread fallback run here).
 from desktop_app.audio import analysis as _analysis  # noqa: F401 - imported by inspect() on first use
 from desktop_app.audio import fixes
 from desktop_app.audio.prefill import prefill_from_filename
-from desktop_app.audio.verdicts import fixes_for, inspect
 from desktop_app.sync import history as h
-from desktop_app.ui import tasks
+from desktop_app.ui import inspector, tasks
 from desktop_app.ui.details_form import CallDetailsForm
 from desktop_app.ui.explain import explain
 from desktop_app.ui.inspection_card import InspectionCard
@@ -39,8 +39,7 @@ from desktop_app.ui.steps_view import StepsView
 
 
 def _inspect(path: str, progress: Any, cancel: threading.Event) -> tuple[Any, list[Any]]:
-    inspection = inspect(path, progress=progress, cancel=cancel)
-    return inspection, fixes_for(inspection)
+    return inspector.inspect(path, progress, cancel)  # in the helper process
 
 
 def _prefill(path: str) -> Any:
