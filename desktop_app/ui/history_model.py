@@ -18,6 +18,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from desktop_app.sync import history as h
 from desktop_app.ui import tasks
+from desktop_app.ui.formatting import format_duration, format_time
 
 PAGE = 300
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's Submission
@@ -38,20 +39,6 @@ class Column(enum.IntEnum):
 
 HEADERS = ("Time", "Agent", "Contact", "Owner", "Duration", "Status", "Title")
 assert len(HEADERS) == len(Column)
-
-
-def format_duration(ms: int) -> str:
-    seconds = max(0, int(round(ms / 1000)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_time(iso_text: str) -> str:
-    moment = h.parse_iso(iso_text)
-    if moment is None:
-        return ""
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 class HistoryModel(QAbstractTableModel):

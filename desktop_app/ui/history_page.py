@@ -33,13 +33,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.sync import history as h
 from desktop_app.ui import tasks
-from desktop_app.ui.history_model import (
-    Column,
-    HistoryModel,
-    day_range,
-    format_duration,
-    format_time,
-)
+from desktop_app.ui.formatting import format_duration, format_time
+from desktop_app.ui.history_model import Column, HistoryModel, day_range
 from desktop_app.ui.status_chip import CHIP_COLOURS, StatusChipDelegate
 from desktop_app.ui.steps_view import MARKS, STEP_LABELS
 

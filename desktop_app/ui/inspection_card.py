@@ -8,6 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from desktop_app.ui.formatting import format_duration
 from desktop_app.ui.player import Player
 from desktop_app.ui.waveform import WaveformView
 
@@ -20,8 +21,7 @@ def facts_line(probe: Any) -> str:
     if probe.container:
         parts.append(probe.container.upper() + (f" ({probe.codec})" if probe.codec else ""))
     if probe.duration_s is not None:
-        s = int(round(probe.duration_s))
-        parts.append(f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}")
+        parts.append(format_duration(int(probe.duration_s * 1000)))
     if probe.sample_rate:
         parts.append(f"{probe.sample_rate / 1000:g} kHz")
     if probe.bit_depth:

@@ -18,6 +18,7 @@ from desktop_app.ui.waveform import lane_name
 
 
 def clock(ms: int) -> str:
+    """Elapsed time as a player shows it: whole seconds passed (floored, unlike a call's duration)."""
     s = max(0, ms // 1000)
     return f"{s // 60}:{s % 60:02d}"
 

@@ -22,11 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.sync import history as h
+from desktop_app.sync.cli import AUDIO_SUFFIXES
 from desktop_app.ui import tasks
 from desktop_app.ui.recording_panel import RecordingPanel
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".mp4", ".ogg", ".opus", ".webm", ".amr", ".gsm", ".aac")
-FILE_FILTER = "Audio recordings (" + " ".join(f"*{s}" for s in AUDIO_SUFFIXES) + ");;All files (*)"
+SUFFIXES = tuple(sorted(AUDIO_SUFFIXES))  # what `callrelay upload --folder` takes, too
+FILE_FILTER = "Audio recordings (" + " ".join(f"*{s}" for s in SUFFIXES) + ");;All files (*)"
 
 
 def expand(paths: list[str]) -> list[str]:
@@ -35,7 +36,7 @@ def expand(paths: list[str]) -> list[str]:
     for p in paths:
         if os.path.isdir(p):
             for root, _dirs, files in os.walk(p):
-                out.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(AUDIO_SUFFIXES))
+                out.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(SUFFIXES))
         elif os.path.isfile(p):
             out.append(p)
     return out

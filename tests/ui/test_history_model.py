@@ -6,7 +6,8 @@ from PySide6.QtCore import QModelIndex, Qt
 from ui_helpers import fill_history
 
 from desktop_app.sync import history as h
-from desktop_app.ui.history_model import PAGE, ROW_ROLE, Column, HistoryModel, format_duration
+from desktop_app.ui.formatting import format_duration
+from desktop_app.ui.history_model import PAGE, ROW_ROLE, Column, HistoryModel
 
 
 def _load(qtbot, model, query=None):
