@@ -86,6 +86,7 @@ class Runtime:
         self._listeners: list[Callable[[h.Submission], None]] = []
         self._lock = threading.Lock()
         self._busy: set[int] = set()  # submissions a thread is carrying right now
+        self._claims = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
 
@@ -201,13 +202,26 @@ class Runtime:
 
     def run_submission(self, submission_id: int) -> h.Submission:
         """Blocking: carry a submission to ready (or failed). Call it from a worker thread."""
-        with self._lock:
-            self._busy.add(submission_id)
+        self._claim(submission_id, wait=True)
         try:
             return self._pipeline().run(submission_id)
         finally:
-            with self._lock:
-                self._busy.discard(submission_id)
+            self._release(submission_id)
+
+    def _claim(self, submission_id: int, *, wait: bool) -> bool:
+        """Make this thread the only one carrying the submission (two at once could both create its call)."""
+        with self._claims:
+            while submission_id in self._busy:
+                if not wait:
+                    return False
+                self._claims.wait()
+            self._busy.add(submission_id)
+            return True
+
+    def _release(self, submission_id: int) -> None:
+        with self._claims:
+            self._busy.discard(submission_id)
+            self._claims.notify_all()
 
     # -- the background worker (the app): resume, retries that fall due, transcripts ------------
     def start_worker(self, interval_s: float = 5.0) -> None:
@@ -238,10 +252,8 @@ class Runtime:
             due = h.parse_iso(sub.next_attempt_at)
             if due is not None and due > h.now():
                 continue
-            with self._lock:
-                if sub.id in self._busy:
-                    continue
-                self._busy.add(sub.id)
+            if not self._claim(sub.id, wait=False):
+                continue  # another thread carries it now
             try:
                 if sub.status == h.READY:
                     pipeline.check_transcript(sub.id)
@@ -249,8 +261,7 @@ class Runtime:
                     pipeline.advance(sub.id)
                 moved += 1
             finally:
-                with self._lock:
-                    self._busy.discard(sub.id)
+                self._release(sub.id)
         return moved
 
     def run_batch(self, ids: list[int], on_chunk: Callable[[list[int]], None] | None = None) -> None:

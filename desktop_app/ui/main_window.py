@@ -13,7 +13,7 @@ import base64
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -39,7 +39,6 @@ from desktop_app.ui.upload_page import UploadPage
 log = logging.getLogger(__name__)
 
 UPLOAD, HISTORY, SETTINGS = 0, 1, 2
-TRANSCRIPT_CHECK_MS = 30_000
 
 
 class MainWindow(QMainWindow):
@@ -94,9 +93,6 @@ class MainWindow(QMainWindow):
         for w in (self.hubspot_state, self.server_state, self.tunnel_state):
             self.statusBar().addPermanentWidget(w)
 
-        self._checking = False
-        self.transcript_timer = QTimer(self, interval=TRANSCRIPT_CHECK_MS)
-        self.transcript_timer.timeout.connect(self.check_transcripts)
         self._actions()
         self._tray()
         self.banner_button.clicked.connect(self.show_account_settings)
@@ -194,44 +190,10 @@ class MainWindow(QMainWindow):
             self.tunnel_state.setText(f"Tunnel: {tunnel.state}" + (f" · {tunnel.public_url}" if tunnel.public_url else ""))
             self.settings_page.show_tunnel(str(tunnel.state), tunnel.last_error or "", tunnel.public_url,
                                            tunnel.last_check)
-        tasks.run_task(rt.resume_unfinished, owner=self, name="resume", on_result=self._resume,
-                       on_error=lambda e: log.warning("resuming unfinished submissions failed: %s", e))
-        self.transcript_timer.start()
+        rt.start_worker()  # resumes what a previous run left, retries as they fall due, transcripts
         log.info("window ready: %s, %s", "sandbox" if self._sandbox() else "HubSpot account",
                  self.server_state.text())
         self.runtimeStarted.emit()
-
-    def _resume(self, ids: list[int]) -> None:
-        """Carry on with submissions a previous run left unfinished (a crash, a quit mid-upload)."""
-        for sid in ids:
-            tasks.run_task(self.runtime.run_submission, sid, owner=self, name="resume-submission", pool=tasks.long_pool(),
-                           on_result=self._submission_changed,
-                           on_error=lambda e: log.warning("resumed submission failed: %s", e))
-
-    def check_transcripts(self) -> tasks.Task | None:
-        """Look (in a worker) whether HubSpot transcribed the ready calls whose next look is due."""
-        rt = self.runtime
-        if rt is None or not self.runtime_up or self._checking:
-            return None
-        self._checking = True
-
-        def check() -> int:
-            n = 0
-            for sub in rt.history.awaiting_transcript():
-                due = h.parse_iso(sub.next_attempt_at)
-                if due is None or due <= h.now():
-                    rt.check_transcript(sub.id)
-                    n += 1
-            return n
-
-        def done(_n: Any) -> None:
-            self._checking = False
-
-        def failed(exc: BaseException) -> None:
-            self._checking = False
-            log.warning("transcript check failed: %s", exc)
-
-        return tasks.run_task(check, owner=self, name="transcripts", pool=tasks.long_pool(), on_result=done, on_error=failed)
 
     def _start_failed(self, exc: BaseException) -> None:
         message = getattr(exc, "agent_message", None) or str(exc)

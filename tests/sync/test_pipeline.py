@@ -182,3 +182,21 @@ def test_a_full_disk_fails_the_submission_clearly_and_sends_nothing(runtime: Run
     assert runtime.sandbox.calls() == [] or all(
         c["properties"].get("hs_call_external_id") != sub.external_id for c in runtime.sandbox.calls())
     assert not [p for p in runtime.store.root.iterdir() if p.suffix == ".wav"]
+
+
+def test_the_worker_never_carries_a_submission_another_thread_is_running(runtime: Runtime, tmp_path: Path) -> None:
+    import threading
+
+    runtime.sandbox.faults.add_spec("calls.create:slow=1.5")
+    sid = runtime.submit(write_call(tmp_path / "c.wav"), CallDetails(title="x", duration_ms=3000))
+    result: list[h.Submission] = []
+    runner = threading.Thread(target=lambda: result.append(runtime.run_submission(sid)))
+    runner.start()
+    deadline = h.now() + dt.timedelta(seconds=10)
+    while not any(s.step == "log_call" for s in runtime.history.steps(sid)) and h.now() < deadline:
+        threading.Event().wait(0.02)
+    assert runtime.work_once() == 0  # the submission is being carried: the worker leaves it alone
+    runner.join(timeout=30)
+    assert result and result[0].status == h.READY
+    assert len([c for c in runtime.sandbox.calls()
+                if c["properties"].get("hs_call_external_id") == result[0].external_id]) == 1
