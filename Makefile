@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(PY) -m ruff check desktop_app tests benchmarks scripts
 	$(PY) -m mypy desktop_app
 	./scripts/with-keyring $(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) package-test
 
 test-core: $(STAMP)
 	./scripts/with-keyring $(PY) -m pytest -q -m "not gui"
@@ -30,6 +31,13 @@ test-core: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check desktop_app tests benchmarks scripts
 	$(PY) -m mypy desktop_app
+
+# The installer: a one-folder bundle in dist/ from build.spec (PyInstaller), and its self-test.
+package: $(STAMP)
+	$(PY) -m PyInstaller --noconfirm --log-level WARN build.spec
+
+package-test: package
+	./scripts/with-keyring ./scripts/package_test.sh
 
 bench: $(STAMP)
 	./scripts/system-deps bench
