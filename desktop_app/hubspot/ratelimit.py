@@ -8,10 +8,9 @@ One ``RateLimiter`` per account, shared by every thread (``shared_limiter``). It
 - a daily budget, which resets at midnight in the account's time zone.
 
 Each request holds a slot from ``acquire`` until its answer arrives; the slot then counts until
-``interval`` seconds after the midpoint between sending and the answer (the server counts a request
-when it arrives, which with symmetric delays is no later than that midpoint). Each answer's
-headers tell the server's count at the request's arrival, which includes our own requests sent
-before it, answered or not. Each answer's ``X-HubSpot-RateLimit-*`` headers adjust the limits and
+``interval`` seconds after the answer (the server saw the request somewhere between the two, so
+this never undercounts). Each answer's headers tell the server's count when the request arrived,
+which includes our own requests sent before it, answered or not. Each answer's ``X-HubSpot-RateLimit-*`` headers adjust the limits and
 add the use that other programs made of the same account. A 429 ``SECONDLY`` pauses every thread
 until its ``Retry-After``; a ``DAILY`` stop raises at once rather than retrying every second.
 """
@@ -189,11 +188,9 @@ class RateLimiter:
         """Record the answer (or its absence) of a request that held ``ticket``."""
         with self._cond:
             now = self._clock()
-            # The server counted the request when it arrived: after it was sent and before the answer
-            # left. With the same delay both ways, arrival is at the latest halfway between the two
-            # (later only by the server's own processing time), so the slot counts from there.
-            sent = ticket.slot.sent_at
-            ticket.slot.done_at = sent + (now - sent) / 2 if sent != float("-inf") else now
+            # The server counted the request at some moment between sending and the answer; counting
+            # the slot from the answer never undercounts (a busy server may read a request late).
+            ticket.slot.done_at = now
             window = self._windows[ticket.kind]
             if headers:
                 self._adjust(headers, now, ticket.kind, ticket.slot.sent_at)
