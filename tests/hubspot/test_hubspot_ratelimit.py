@@ -172,3 +172,33 @@ def test_without_the_limiter_the_same_burst_meets_429s(fast_sandbox: Sandbox) ->
         statuses = list(pool.map(lambda _: session.get(url, headers=headers, timeout=5).status_code, range(200)))
     session.close()
     assert statuses.count(429) > 0
+
+
+def test_our_own_requests_in_flight_are_not_taken_for_another_programs_use() -> None:
+    """Three requests go out; the third is answered first, its headers counting all three (each answer
+    tells the server's count when that request arrived). Nothing of that count is another program's,
+    so there is room for exactly ``limit - 3`` more in the window (counting answered requests only
+    would take the two in flight for another program's and leave room for 5)."""
+    clock = [100.0]
+    limiter = RateLimiter(limit=10, interval=10.0, clock=lambda: clock[0])
+    tickets = []
+    for _ in range(3):
+        tickets.append(limiter.acquire())
+        clock[0] += 0.01
+    headers = {"X-HubSpot-RateLimit-Max": "10", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+               "X-HubSpot-RateLimit-Remaining": "7"}
+    limiter.release(tickets[2], status=200, headers=headers)
+    limiter.release(tickets[0], status=200, headers={**headers, "X-HubSpot-RateLimit-Remaining": "9"})
+    limiter.release(tickets[1], status=200, headers={**headers, "X-HubSpot-RateLimit-Remaining": "8"})
+    more = 0
+    while more < 20:
+        waiter = threading.Thread(target=limiter.acquire, daemon=True)
+        waiter.start()
+        waiter.join(timeout=0.2)
+        if waiter.is_alive():
+            break  # the window is full: acquire waits
+        more += 1
+    assert more == 7
+    clock[0] += 11  # let the blocked waiter through before the test ends
+    with limiter._cond:  # noqa: SLF001 - wake it to see the new time
+        limiter._cond.notify_all()
