@@ -193,6 +193,38 @@ def check_child_env() -> None:
             raise CheckFailed(f"{', '.join(leaked)} of a child process still points into the bundle ({bundle})")
 
 
+def _probe_in_child(conn: Any, path: str) -> None:  # runs in the spawned helper process
+    from desktop_app import audio
+
+    conn.send(audio.probe(path).duration_s)
+    conn.close()
+
+
+def check_helper_process(sample: Path) -> None:
+    """A ``spawn`` child process (the GUI inspects recordings in one) starts and answers. In a bundle this
+    needs ``multiprocessing.freeze_support()`` in the entry point; without it the child re-runs the app."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_probe_in_child, args=(child, str(sample)), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(30):
+            raise CheckFailed(f"the helper process gave no answer in 30 s (exit code {proc.exitcode})")
+        duration = parent.recv()
+        if not duration or abs(float(duration) - 3.0) > 0.1:
+            raise CheckFailed(f"the helper process read {sample.name} as {duration} s long")
+    except EOFError:
+        raise CheckFailed(f"the helper process ended without answering (exit code {proc.exitcode})") from None
+    finally:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+        parent.close()
+
+
 def _qt_app() -> Any:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -271,6 +303,7 @@ def build_checks(samples: list[Path]) -> list[Check]:
         Check("server range", needs_sample(check_server)),
         Check("sandbox submission", needs_sample(check_submission)),
         Check("child environment", check_child_env),
+        Check("helper process", needs_sample(check_helper_process)),
         Check("window", check_window),
         Check("player", needs_sample(check_player)),
     ]

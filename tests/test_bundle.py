@@ -172,7 +172,7 @@ def test_the_entry_point_starts_the_window_without_arguments(spec: dict[str, Any
     """The bundle's entry script maps no arguments to `gui` and drops macOS's -psn_ argument."""
     seen: list[list[str]] = []
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    entry = spec["ENTRY"].replace("from desktop_app.cli import main\n", "")
+    entry = spec["ENTRY"].replace("from desktop_app.cli import main  # noqa: E402\n", "")
     for argv in (["callrelay"], ["callrelay", "-psn_0_12345"], ["callrelay", "--self-test"]):
         namespace.update(main=lambda args: seen.append(args) or 0, sys=sys)
         saved = sys.argv
