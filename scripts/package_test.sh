@@ -44,4 +44,18 @@ if [[ $checks -lt 8 ]]; then
   echo "package-test: only $checks checks ran" >&2
   exit 1
 fi
+# The same bundle on a real X server (Xvfb): the xcb platform plugin and the X libraries it carries load.
+if [[ "$(uname -s)" == Linux ]] && command -v xvfb-run >/dev/null; then
+  x_out="$(cd "$work" && env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV -u QT_QPA_PLATFORM -u WAYLAND_DISPLAY \
+    -u LD_LIBRARY_PATH -u CALLRELAY_HOME PATH=/usr/local/bin:/usr/bin:/bin \
+    xvfb-run -a -s "-screen 0 1280x800x24" "$exe" --self-test --only window 2>"$work/x-stderr")" || {
+    echo "package-test: the window did not open on X11 (xcb):" >&2; echo "$x_out" >&2; tail -n 30 "$work/x-stderr" >&2
+    exit 1
+  }
+  if [[ "$x_out" != "ok window" ]]; then
+    echo "package-test: unexpected output on X11: $x_out" >&2
+    exit 1
+  fi
+  echo "ok window (X11, xcb)"
+fi
 echo "package-test: $checks checks passed in $(du -sh "$(dirname "$exe")" | cut -f1) bundle $exe"
