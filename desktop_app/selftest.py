@@ -193,6 +193,14 @@ def check_child_env() -> None:
             raise CheckFailed(f"{', '.join(leaked)} of a child process still points into the bundle ({bundle})")
 
 
+def check_ngrok() -> None:
+    """The ngrok SDK's native module (the agent ships inside it) loads."""
+    import ngrok
+
+    if not callable(getattr(ngrok, "forward", None)):
+        raise CheckFailed(f"the ngrok module loaded from {getattr(ngrok, '__file__', '?')} has no forward()")
+
+
 def _probe_in_child(conn: Any, path: str) -> None:  # runs in the spawned helper process
     from desktop_app import audio
 
@@ -302,6 +310,7 @@ def build_checks(samples: list[Path]) -> list[Check]:
     checks += [
         Check("server range", needs_sample(check_server)),
         Check("sandbox submission", needs_sample(check_submission)),
+        Check("ngrok", check_ngrok),
         Check("child environment", check_child_env),
         Check("helper process", needs_sample(check_helper_process)),
         Check("window", check_window),
