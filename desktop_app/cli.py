@@ -23,7 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop_app.hubspot.cli",  # hubspot test
     "desktop_app.sync.cli",  # upload, resume, history
     "desktop_app.ui.cli",  # gui
-    "desktop_app.selftest",  # self-test
+    "desktop_app.ui.selftest",  # self-test
 )
 
 

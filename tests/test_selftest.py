@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import selftest
+from desktop_app.ui import selftest
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"^(ok [^:]+|FAIL [^:]+: .+)$")

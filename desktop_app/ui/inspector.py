@@ -8,8 +8,9 @@ pipe; a worker thread of the GUI waits on the pipe (waiting releases the lock). 
 served one at a time. Cancelling stops the helper (a new one starts on the next request).
 
 In a frozen bundle (PyInstaller) a spawned child needs the entry point's
-``multiprocessing.freeze_support()``; until the bundle has it, inspection runs in the calling
-thread there. Set ``CALLRELAY_INSPECT_IN_PROCESS=1`` to do the same anywhere.
+``multiprocessing.freeze_support()``, which the bundle's start-up script calls (the self-test's
+"helper process" check proves it). Set ``CALLRELAY_INSPECT_IN_PROCESS=1`` to inspect in the calling
+thread instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -56,7 +56,8 @@ class Inspector:
 
     @staticmethod
     def isolated() -> bool:
-        return not getattr(sys, "frozen", False) and os.environ.get(ENV_IN_PROCESS) != "1"
+        # (a PyInstaller bundle calls multiprocessing.freeze_support() first, so it can spawn the helper too)
+        return os.environ.get(ENV_IN_PROCESS) != "1"
 
     def _ensure(self) -> Connection:
         if self._proc is None or not self._proc.is_alive() or self._conn is None:

@@ -283,4 +283,6 @@ def describe_server(server: Any) -> str:
 
 
 def app_icon() -> QIcon:
-    return QIcon()
+    from desktop_app.ui.selftest import resources_dir
+
+    return QIcon(str(resources_dir() / "icons" / "callrelay.png"))
