@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,15 +24,19 @@ def test_callrelay_gui_starts_the_window_in_sandbox_mode(callrelay_home):
     proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "-v", "gui"], cwd=ROOT, env=env,
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     seen: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
+    ready = threading.Event()
+
+    def read() -> None:  # a reader thread, so a window that never gets ready cannot hang the test
+        assert proc.stderr is not None
+        for line in proc.stderr:
             seen.append(line)
             if "window ready" in line:
-                break
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        ready.wait(timeout=60)
         assert any("window ready: sandbox" in line for line in seen), "".join(seen)
     finally:
         proc.terminate()
