@@ -139,21 +139,15 @@ class Runtime:
         if self.is_sandbox:  # the emulator fetches over loopback; real HubSpot needs the tunnel's https URL
             self.server.set_public_url(self.server.local_url)
         elif not s.get("server.public_url"):
-            from desktop_app.tunnel import RecordingUrlFollower, endpoint_template
             from desktop_app.tunnel.cli_support import start_for_serve
-            from desktop_app.tunnel.url_change import history_recorder
+            from desktop_app.tunnel.url_change import keep_hubspot_pointed
 
             self.tunnel = start_for_serve(argparse.Namespace(tunnel=s.get("tunnel.provider")), self.server, s,
                                           out=io.StringIO())
             if self.tunnel is not None and self.client is not None:
                 # a new public URL (a quick tunnel restarted) is registered with HubSpot at once, so
                 # old and new calls keep playing, and the change is kept in the history
-                prefix = str(s.get("server.endpoint_prefix"))
-                follower = RecordingUrlFollower(self.client, record=history_recorder(self.history),
-                                                template_for=lambda base: endpoint_template(base, prefix))
-                self.tunnel.add_listener(follower)
-                if self.tunnel.public_url:  # it may have come up before the follower listened
-                    follower.follow(self.tunnel.public_url)
+                keep_hubspot_pointed(self.tunnel, self.client, self.history, str(s.get("server.endpoint_prefix")))
 
     def stop(self) -> None:
         self._stop.set()

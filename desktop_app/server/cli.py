@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from desktop_app import keystore, settings
+from desktop_app.hubspot.config import HubSpotConfig, load_config
 from desktop_app.server.app import RecordingServer
 from desktop_app.sync.recordings import RecordingStore, StoreError
 
@@ -59,6 +60,20 @@ def open_tunnel(provider: str, server: RecordingServer) -> TunnelHandle | None:
     return handle
 
 
+def follow_in_hubspot(tunnel: Any, hubspot: HubSpotConfig, endpoint_prefix: str) -> None:
+    """With a HubSpot account configured (an app id and a token or developer key), keep HubSpot's
+    recording setting pointed at the tunnel's public URL, each change written into the history."""
+    if not (hubspot.app_id and (hubspot.access_token or hubspot.developer_api_key or hubspot.refresh_token)):
+        print("No HubSpot account is configured: register the recording endpoint printed below yourself, or "
+              "let `callrelay upload` do it.", file=sys.stderr, flush=True)
+        return
+    from desktop_app.hubspot.client import HubSpotClient
+    from desktop_app.sync.history import History
+    from desktop_app.tunnel.url_change import keep_hubspot_pointed
+
+    keep_hubspot_pointed(tunnel, HubSpotClient(hubspot), History(), endpoint_prefix)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         conf = settings.load()
@@ -72,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     public_url = args.public_url or conf["server.public_url"] or None
     try:
+        hubspot = load_config(conf)  # the HUBSPOT_* variables when set, else the settings and the keyring
+    except keystore.KeyringUnavailable as exc:
+        print(f"callrelay serve: {exc}", file=sys.stderr)
+        return 1
+    try:
         store = RecordingStore()
         shared = store.add(args.share) if args.share else None
         server = RecordingServer(
@@ -79,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             public_url=public_url,
-            client_secret=keystore.get(keystore.HUBSPOT_CLIENT_SECRET),
+            client_secret=hubspot.client_secret or None,
             signature_mode=conf["server.signature"],
             link_ttl_s=conf["server.link_ttl_s"],
             endpoint_prefix=conf["server.endpoint_prefix"],
@@ -102,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.tunnel:
             tunnel = open_tunnel(args.tunnel, server)
+            if tunnel is not None:
+                follow_in_hubspot(tunnel, hubspot, conf["server.endpoint_prefix"])
         print(f"Recording server listening on {server.local_url}", flush=True)
         print(f"Public URL: {server.public_url or '(none: links point to the local address)'}", flush=True)
         print(f"Recording endpoint for HubSpot: {server.recording_endpoint_template()}", flush=True)

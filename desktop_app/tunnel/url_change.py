@@ -119,3 +119,15 @@ def history_recorder(history: _History) -> Callable[[dict[str, Any]], None]:
         history.add_event(str(entry["kind"]), str(entry["message"]), entry)
 
     return record
+
+
+def keep_hubspot_pointed(tunnel: Any, client: RecordingSettingClient, history: _History | None,
+                         endpoint_prefix: str = DEFAULT_ENDPOINT_PREFIX) -> RecordingUrlFollower:
+    """Follow ``tunnel``'s public URL into HubSpot's recording setting (each change once, written into
+    ``history`` when given), starting with the URL it may already have."""
+    follower = RecordingUrlFollower(client, record=history_recorder(history) if history is not None else None,
+                                    template_for=lambda base: endpoint_template(base, endpoint_prefix))
+    tunnel.add_listener(follower)
+    if tunnel.public_url:  # it may have come up before the follower listened
+        follower.follow(tunnel.public_url)
+    return follower
