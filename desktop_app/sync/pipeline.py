@@ -458,14 +458,13 @@ class Pipeline:
         step_id = self.history.step_started(sub.id, "transcript")
         try:
             seen, reason = self.hubspot.transcript_state(sub.call_id)
+            looked = "no transcript yet"
         except (TransientError, PermanentError) as exc:
-            seen, reason = False, None
-            self.history.step_ended(step_id, h.RETRY, message=str(exc))
-        else:
-            if seen:
-                self.history.step_ended(step_id, h.OK, submission={"state": TRANSCRIPT_SEEN,
-                                                                   "status": h.TRANSCRIBED, "next_attempt_at": None})
-                return Outcome(self._changed(sub.id), finished=True)
+            seen, reason, looked = False, None, str(exc)
+        if seen:
+            self.history.step_ended(step_id, h.OK, submission={"state": TRANSCRIPT_SEEN,
+                                                               "status": h.TRANSCRIBED, "next_attempt_at": None})
+            return Outcome(self._changed(sub.id), finished=True)
         ready_at = h.parse_iso(sub.ready_at) or h.now()
         age = (h.now() - ready_at).total_seconds()
         if reason or age >= self.policy.transcript_deadline_s:  # a stated reason is final
@@ -477,9 +476,8 @@ class Pipeline:
         delay = min(self.policy.transcript_cap_s, self.policy.transcript_first_check_s * 2 ** sub.transcript_checks)
         delay = min(delay, max(0.0, self.policy.transcript_deadline_s - age))
         due = h.now() + dt.timedelta(seconds=delay)
-        if self._get(sub.id).steps[-1].outcome == h.STARTED:
-            self.history.step_ended(step_id, h.RETRY, message="no transcript yet", next_retry_at=due)
-        self.history.update(sub.id, next_attempt_at=h.iso(due), transcript_checks=sub.transcript_checks + 1)
+        self.history.step_ended(step_id, h.RETRY, message=looked, next_retry_at=due, submission={
+            "next_attempt_at": h.iso(due), "transcript_checks": sub.transcript_checks + 1})
         return Outcome(self._changed(sub.id), finished=False, wait_s=delay)
 
     def _not_transcribed_reason(self, sub: h.Submission, ready_at: dt.datetime, reason: str | None) -> str:
