@@ -83,12 +83,12 @@ def main() -> int:
     from desktop_app.hubspot.client import HubSpotClient
     from desktop_app.hubspot.config import config_from_env
     from desktop_app.hubspot.ratelimit import RateLimiter
+    from desktop_app.runtime import InProcessServerLink
     from desktop_app.server import RecordingServer
     from desktop_app.sync import history as h
     from desktop_app.sync.hubspot_port import ClientPort
     from desktop_app.sync.pipeline import CallDetails, Pipeline, RetryPolicy
     from desktop_app.sync.recordings import RecordingStore
-    from desktop_app.sync.serverlink import fetched_since
 
     sandbox = subprocess.Popen([sys.executable, "-c", SANDBOX_CHILD, str(args.limit), str(args.interval)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -104,18 +104,10 @@ def main() -> int:
         sandbox.stdin.flush()  # type: ignore[union-attr]
         return dict(json.loads(sandbox.stdout.readline()))  # type: ignore[union-attr]
 
-    class Link:
-        def recording_endpoint_template(self) -> str:
-            return str(server.recording_endpoint_template())
-
-        def fetched_since(self, external_id: str, since: object) -> bool:
-            server.access_log.flush()
-            return fetched_since(external_id, since, server.access_log.path)  # type: ignore[arg-type]
-
     config = config_from_env(env)
     client = HubSpotClient(config, limiter=RateLimiter(limit=args.limit, interval=args.interval, search_limit=50))
     hist = h.History()
-    pipeline = Pipeline(hist, store, ClientPort(client, portal_id=config.portal_id), Link(),
+    pipeline = Pipeline(hist, store, ClientPort(client, portal_id=config.portal_id), InProcessServerLink(server),
                         policy=RetryPolicy(base_s=0.05))
     folder = Path(home) / "calls"
     folder.mkdir()

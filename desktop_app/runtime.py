@@ -44,7 +44,7 @@ class SubmissionRefused(ValueError):
     """A recording or its details cannot be submitted as they are (the message says why)."""
 
 
-class _InProcessServerLink:
+class InProcessServerLink:
     """``ServerPort`` for the server this process runs."""
 
     def __init__(self, server: Any) -> None:
@@ -113,7 +113,7 @@ class Runtime:
             raise SetupError(f"HubSpot cannot be reached with this account: {exc}") from None
         if self.own_server:
             self._start_server(config)
-            link: Any = _InProcessServerLink(self.server)
+            link: Any = InProcessServerLink(self.server)
         else:
             try:
                 link = ServerLink.discover()
@@ -283,9 +283,6 @@ class Runtime:
     def check_transcript(self, submission_id: int) -> Outcome:
         """One look at whether HubSpot transcribed a ready call (schedules the next look)."""
         return self._pipeline().check_transcript(submission_id)
-
-    def resume_unfinished(self) -> list[int]:
-        return [s.id for s in self.history.unfinished()]
 
     def details_for_file(self, path: Path, row: Mapping[str, str | None]) -> CallDetails:
         """Check a recording and build its call details from the file and ``row`` (command-line values).
