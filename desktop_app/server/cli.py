@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
@@ -16,10 +15,6 @@ from desktop_app.server.app import RecordingServer
 from desktop_app.sync.recordings import RecordingStore, StoreError
 
 TUNNEL_CHOICES = ("ssh", "ngrok", "cloudflared", "manual")
-
-
-class TunnelUnavailable(RuntimeError):
-    """The tunnel asked for cannot be opened (the message says why)."""
 
 
 class TunnelHandle(Protocol):
@@ -45,18 +40,13 @@ def register(subparsers: Any) -> None:
 
 
 def open_tunnel(provider: str, server: RecordingServer) -> TunnelHandle | None:
-    """The seam for tunnels: ``desktop_app.tunnel.open_for_server(provider, server)`` opens one,
-    calls ``server.set_public_url(...)`` and returns a handle to close. ``manual`` opens nothing."""
+    """Open ``provider``'s tunnel in front of ``server`` (``desktop_app.tunnel.open_for_server`` keeps the
+    server's public URL following it); ``manual`` opens nothing (the public URL is stated)."""
     if provider == "manual":
         return None
-    try:
-        tunnel = importlib.import_module("desktop_app.tunnel")
-    except ModuleNotFoundError as exc:
-        if exc.name and "desktop_app.tunnel".startswith(exc.name):
-            raise TunnelUnavailable("Tunnels are not available in this version of Call Relay; "
-                               "use --public-url with a tunnel you run yourself.") from None
-        raise
-    handle: TunnelHandle = tunnel.open_for_server(provider, server)
+    from desktop_app.tunnel import open_for_server
+
+    handle: TunnelHandle | None = open_for_server(provider, server)
     return handle
 
 
@@ -136,9 +126,6 @@ def run(args: argparse.Namespace) -> int:
             pass
     except KeyboardInterrupt:
         pass
-    except TunnelUnavailable as exc:
-        print(f"callrelay serve: {exc}", file=sys.stderr)
-        return 1
     finally:
         if tunnel is not None:
             tunnel.close()
