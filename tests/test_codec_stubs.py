@@ -1,8 +1,9 @@
 """build.spec's codec stubs, proven on the venv's own PyAV: PyAV's video codec libraries (x264, x265,
-SVT-AV1, libvpx, dav1d, libwebp) are replaced by stubs in a copy of the ``av`` package, and in a fresh
-Python with that copy first on ``sys.path`` ``import av`` loads (every symbol bound at once,
+SVT-AV1, libvpx, dav1d, libwebp) and GnuTLS are replaced by stubs in a copy of the ``av`` package, and
+in a fresh Python with that copy first on ``sys.path`` ``import av`` loads (every symbol bound at once,
 ``LD_BIND_NOW``), WAV/FLAC/MP4/MP3/Ogg files are written and decoded to the samples put in, the app's
-probe, analysis and conversion work, and opening a stubbed codec fails with an FFmpeg error.
+probe, analysis and conversion work, and opening a stubbed codec or an https URL fails with an FFmpeg
+error.
 """
 
 from __future__ import annotations
@@ -73,16 +74,20 @@ def run_python(root: Path, code: str) -> dict[str, Any]:
 def test_the_video_libraries_are_replaced_by_small_stubs(stubbed: dict[str, Any]) -> None:
     stubs, before = stubbed["stubs"], stubbed["before"]
     stems = {Path(key).name.split("-")[0] for key in stubs}
-    assert {"libx265", "libx264", "libSvtAv1Enc", "libvpx", "libdav1d", "libwebp", "libwebpmux"} <= stems, stems
+    assert {"libx265", "libx264", "libSvtAv1Enc", "libvpx", "libdav1d", "libwebp", "libwebpmux", "libgnutls"} <= stems
+    dropped = {Path(key).name.split("-")[0] for key, stub in stubs.items() if stub is None}
+    assert dropped == {"libsharpyuv", "libnettle", "libhogweed", "libgmp", "libunistring"}, dropped
     libs = stubbed["root"] / "av.libs"
     for key, stub in stubs.items():
         path = stubbed["root"] / key
-        if stub is None:  # libsharpyuv: only libwebp needed it
+        if stub is None:  # only another stubbed library needed it (libwebp, libgnutls)
             assert not path.exists()
             continue
         assert path.stat().st_size < 32_000 < before[key], (key, path.stat().st_size, before[key])
     saved = sum(before.values()) - sum((stubbed["root"] / k).stat().st_size for k, s in stubs.items() if s)
-    assert saved > 30e6, saved
+    assert saved > 38e6, saved
+    gnutls = next(libs.glob("libgnutls-*"))
+    assert "GNUTLS_3_4" in run(["readelf", "-V", str(gnutls)])  # the versions libavformat asks for
     # kept: what `import av` links directly, and the audio codecs' libraries
     for kept in ("libavcodec", "libavformat", "libavutil", "libswresample", "libswscale", "libopus",
                  "libmp3lame", "libopencore-amrnb", "libopencore-amrwb"):
@@ -254,9 +259,42 @@ def test_substitute_codec_stubs_replaces_toc_entries(spec: dict[str, Any], tmp_p
     out, line = spec["substitute_codec_stubs"](toc, tmp_path, run)
     changed = {dest: src for dest, src, _k in out if src != dict((d, s) for d, s, _ in toc)[dest]}
     assert {Path(d).name.split("-")[0] for d in changed} == {
-        "libx265", "libx264", "libSvtAv1Enc", "libvpx", "libdav1d", "libwebp", "libwebpmux"}
+        "libx265", "libx264", "libSvtAv1Enc", "libvpx", "libdav1d", "libwebp", "libwebpmux", "libgnutls"}
     assert all(Path(src).parent == tmp_path for src in changed.values())
-    assert not [d for d, _s, _k in out if "libsharpyuv" in d]  # only libwebp needed it
-    assert len(out) == len(toc) - 1 and "MB saved" in line
+    dropped = {Path(d).name.split("-")[0] for d, _s, _k in toc} - {Path(d).name.split("-")[0] for d, _s, _k in out}
+    assert dropped == {"libsharpyuv", "libnettle", "libhogweed", "libgmp", "libunistring"}, dropped
+    assert len(out) == len(toc) - 5 and "MB saved" in line
     for other in ("win32", "darwin"):
         assert spec["substitute_codec_stubs"](toc, tmp_path, run, platform=other)[0] is toc
+
+
+HTTPS = r"""
+import json, socket, threading, time
+import av
+
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(1)
+
+def answer():  # a TCP peer that accepts and says something that is not TLS
+    conn, _ = server.accept()
+    conn.sendall(b"HTTP/1.1 200 OK" * 64)
+    conn.recv(65536)
+    conn.close()
+
+threading.Thread(target=answer, daemon=True).start()
+start = time.monotonic()
+try:
+    av.open(f"https://127.0.0.1:{server.getsockname()[1]}/call.wav", timeout=5)
+    outcome = "opened"
+except av.FFmpegError as exc:
+    outcome = type(exc).__name__
+print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - start}))
+"""
+
+
+def test_an_https_url_fails_at_the_stubbed_handshake(stubbed: dict[str, Any]) -> None:
+    """FFmpeg's TLS goes through the GnuTLS stub: the connection is made, the handshake fails cleanly."""
+    result = run_python(stubbed["root"], HTTPS)
+    # at once, with an error: not opened, and not the 5 s timeout (ExitError) of a retried handshake
+    assert result["outcome"] not in ("opened", "ExitError") and result["seconds"] < 2, result
