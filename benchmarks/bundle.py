@@ -39,6 +39,18 @@ def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def breakdown(bundle: Path, top: int = 6) -> str:
+    """The largest folders of a bundle's `_internal/` (what to look at for the next cut)."""
+    inner = bundle / "_internal"
+    if not inner.is_dir():
+        return ""
+    sizes = {p.name: folder_size(p) if p.is_dir() else p.stat().st_size
+             for p in inner.iterdir() if not p.is_symlink()}
+    files = sum(size for name, size in sizes.items() if not (inner / name).is_dir())
+    parts = sorted(((size, name) for name, size in sizes.items() if (inner / name).is_dir()), reverse=True)[:top]
+    return ", ".join(f"{name} {size / 1e6:.0f}" for size, name in parts) + f", top-level files {files / 1e6:.0f} (MB)"
+
+
 def build_trimmed(work: Path) -> tuple[Path, float]:
     start = time.monotonic()
     subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
@@ -100,6 +112,7 @@ def main() -> int:
     try:
         trimmed, t_build = build_trimmed(work)
         plain, p_build = build_plain(work)
+        parts = breakdown(trimmed.parent)
         rows = [
             ("trimmed (build.spec)", folder_size(trimmed.parent), t_build, *starts([str(trimmed)], args.runs, home)),
             ("plain pyinstaller --onedir", folder_size(plain.parent), p_build, *starts([str(plain)], args.runs, home)),
@@ -113,6 +126,7 @@ def main() -> int:
         size_s = f"{size / 1e6:.0f} MB" if size is not None else "-"
         build_s = f"{build:.0f} s" if build is not None else "-"
         print(f"{name:<28} {size_s:>9} {build_s:>7} {first:>10.2f} s {median:>11.2f} s")
+    print(f"trimmed bundle's largest parts: {parts}")
     size, start = rows[0][1] or 0, rows[0][4]
     print(f"goal: size <= {GOAL_MB:.0f} MB ({'met' if size / 1e6 <= GOAL_MB else 'MISSED'}), "
           f"start to shown window < {GOAL_START_S:.0f} s ({'met' if start < GOAL_START_S else 'MISSED'}); "
