@@ -298,3 +298,22 @@ def test_an_https_url_fails_at_the_stubbed_handshake(stubbed: dict[str, Any]) ->
     result = run_python(stubbed["root"], HTTPS)
     # at once, with an error: not opened, and not the 5 s timeout (ExitError) of a retried handshake
     assert result["outcome"] not in ("opened", "ExitError") and result["seconds"] < 2, result
+
+
+def test_what_only_a_stubbed_library_linked_is_left_out_of_the_closure(spec: dict[str, Any], tmp_path: Path) -> None:
+    """libmvec is linked by libx265 alone; with x265 stubbed, linked_closure (fed PyAV's own NEEDED
+    entries) no longer keeps it, while libz and libstdc++ (linked by kept libraries) stay."""
+    from PyInstaller.depend.bindepend import get_imports
+
+    site = installed_av()
+    toc = [(p.relative_to(site).as_posix(), str(p), "BINARY") for p in sorted((site / "av.libs").iterdir())]
+    toc += [(p.relative_to(site).as_posix(), str(p), "EXTENSION") for p in sorted((site / "av").rglob("*.so"))]
+    system = {name: path for name, path in get_imports(str(next((site / "av.libs").glob("libx265-*"))))
+              if path and name in ("libmvec.so.1", "libstdc++.so.6")}
+    system.update({n: p for n, p in get_imports(str(next((site / "av.libs").glob("libavcodec-*")))) if n == "libz.so.1"})
+    assert set(system) == {"libmvec.so.1", "libstdc++.so.6", "libz.so.1"}, system
+    toc += [(name, path, "BINARY") for name, path in system.items()]  # top level: prunable
+    stubbed, _line = spec["substitute_codec_stubs"](toc, tmp_path, run)
+    needed = spec["linked_closure"](stubbed, spec["pyav_needed_imports"](stubbed, get_imports, run))
+    assert needed >= {"libz.so.1", "libstdc++.so.6"} and "libmvec.so.1" not in needed, needed
+    assert "libmvec.so.1" in spec["linked_closure"](stubbed, get_imports)  # ldd's view still has the real x265
