@@ -273,22 +273,44 @@ def check_window() -> None:
 
 
 def check_player(sample: Path) -> None:
-    app = _qt_app()
-    from PySide6.QtCore import QUrl
-    from PySide6.QtMultimedia import QMediaPlayer
+    """The player's path: the sample decodes through the PCM source (PyAV) to its 3 s, the player widget is
+    made, and Qt's audio output loads (``QMediaDevices``, ``QAudioSink``, no media backend needed). Where
+    there is a sound output device the sink is opened with the sample's format (nothing is written: the
+    self-test makes no sound); with none (CI, a server) that is not a failure, and stderr says so."""
+    from desktop_app.audio.pcm import PcmSource
 
-    player = QMediaPlayer()
-    errors: list[str] = []
-    player.errorOccurred.connect(lambda _e, text: errors.append(text))
+    with PcmSource(sample) as src:
+        frames = sum(len(chunk) for chunk in src.chunks()) // src.frame_bytes
+        rate, channels = src.rate, src.channels
+    if abs(frames - 3 * rate) > 1:
+        raise CheckFailed(f"the player's decoder read {sample.name} as {frames} frames at {rate} Hz "
+                          f"({frames * 1000 / rate:.1f} ms) instead of 3000 ms")
+
+    app = _qt_app()
+    import shiboken6
+    from PySide6.QtMultimedia import QAudioFormat, QAudioSink, QMediaDevices, QtAudio
+
+    from desktop_app.ui.player import Player
+
+    player = Player()
+    player.set_source(sample, channels, 3.0)
+    fmt = QAudioFormat()
+    fmt.setSampleRate(rate)
+    fmt.setChannelCount(channels)
+    fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
+    device = QMediaDevices.defaultAudioOutput()
+    sink = QAudioSink(fmt) if device.isNull() else QAudioSink(device, fmt)
     try:
-        player.setSource(QUrl.fromLocalFile(str(sample)))
-        ok = _wait(app, lambda: bool(errors) or player.duration() > 0, 10)
-        if errors or not ok:
-            raise CheckFailed(f"Qt's media backend did not open {sample.name}: {'; '.join(errors) or 'no answer'}")
-        if abs(player.duration() - 3000) > 200:
-            raise CheckFailed(f"Qt's media backend reads {sample.name} as {player.duration()} ms long")
+        if device.isNull():
+            print("note player: no sound output device here; decoding and Qt's audio classes were checked, "
+                  "no output was opened", file=sys.stderr, flush=True)
+            return
+        io = sink.start()
+        if io is None or sink.error() != QtAudio.Error.NoError:
+            raise CheckFailed(f"the sound output {device.description()!r} did not open for {rate} Hz, "
+                              f"{channels} channel(s), 16-bit: {sink.error().name}")
     finally:
-        player.setSource(QUrl())
+        shiboken6.delete(sink)  # deleting ends the stream (no QAudioSink.stop: see player._guard_none_refcount)
         player.deleteLater()
         app.processEvents()
 
