@@ -50,7 +50,7 @@ def test_the_installed_qt_plugins_are_filtered_to_what_the_app_uses(spec: dict[s
     wanted = {"linux": {"xcb", "offscreen"}, "darwin": {"cocoa", "offscreen"}, "win32": {"windows", "offscreen"}}
     stems = {name.split(".")[0].removeprefix("lib").removeprefix("q") for name in platforms}
     assert stems == wanted[spec["platform_key"]()], platforms
-    assert any("ffmpeg" in name for name in kept_plugins(spec, "multimedia"))
+    assert not kept_plugins(spec, "multimedia")  # no backend: the player is QAudioSink fed by PyAV
     everything = {dest(p) for p in qt_plugins().rglob("*") if p.is_file()}
     kept = {rel for rel in everything if spec["keep_file"](rel)}
     for unwanted in ("wayland", "gtk3", "pdf", "virtualkeyboard", "qml", "webview", "sqldrivers", "tiff"):
@@ -68,6 +68,12 @@ def test_the_installed_qt_plugins_are_filtered_to_what_the_app_uses(spec: dict[s
     ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", "linux", False),
     ("PySide6/Qt/plugins/imageformats/libqico.so", "linux", True),
     ("PySide6/Qt/plugins/imageformats/libqpdf.so", "linux", False),
+    ("PySide6/Qt/plugins/multimedia/libffmpegmediaplugin.so", "linux", False),
+    ("PySide6/Qt/plugins/multimedia/libgstreamermediaplugin.so", "linux", False),
+    ("PySide6/plugins/multimedia/ffmpegmediaplugin.dll", "win32", False),
+    ("PySide6/Qt/plugins/multimedia/libdarwinmediaplugin.dylib", "darwin", False),
+    ("PySide6/Qt/lib/libQt6Multimedia.so.6", "linux", True),
+    ("PySide6/QtMultimedia.abi3.so", "linux", True),
     ("PySide6/Qt/translations/qtbase_de.qm", "linux", False),
     ("PySide6/QtQml.abi3.so", "linux", False),
     ("PySide6/QtWidgets.abi3.so", "linux", True),
@@ -110,18 +116,25 @@ def test_linked_closure_follows_links_from_what_is_kept(spec: dict[str, Any]) ->
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads ELF links with ldd")
-def test_qt_multimedia_backend_needs_quick_but_not_wayland(spec: dict[str, Any]) -> None:
-    """Why Qml/Quick stay in the bundle: Qt's FFmpeg media plugin links them (Qt 6.12)."""
+def test_without_the_multimedia_backend_qt_ffmpeg_and_quick_are_left_out(spec: dict[str, Any]) -> None:
+    """The QtMultimedia binding (QAudioSink) links none of Qt's FFmpeg, Qml or Quick: only the FFmpeg
+    backend plugin does (its video sink), so leaving the plugin out lets linked_closure drop them all."""
     from PyInstaller.depend.bindepend import get_imports
 
     root = qt_plugins().parent
-    toc = [("PySide6/Qt/plugins/multimedia/" + p.name, str(p), "BINARY")
-           for p in (root / "plugins" / "multimedia").iterdir()]
-    toc += [("PySide6/Qt/lib/" + p.name, str(p), "BINARY") for p in (root / "lib").glob("lib*.so*")]
-    needed = spec["linked_closure"](toc, get_imports)
-    assert {"libQt6Multimedia.so.6", "libQt6Quick.so.6", "libQt6Qml.so.6"} <= needed, sorted(needed)
-    assert any(n.startswith("libavcodec") for n in needed), sorted(needed)
-    assert not any("Wayland" in n or "WebEngine" in n or "Pdf" in n for n in needed), sorted(needed)
+    libs = [("PySide6/Qt/lib/" + p.name, str(p), "BINARY") for p in (root / "lib").glob("lib*.so*")]
+    binding = [("PySide6/" + p.name, str(p), "EXTENSION") for p in pyside_dir().glob("QtMultimedia.*.so")]
+    plugins = [("PySide6/Qt/plugins/multimedia/" + p.name, str(p), "BINARY")
+               for p in (root / "plugins" / "multimedia").iterdir()]
+    assert binding and plugins
+    kept = [e for e in binding + plugins + libs if spec["keep_file"](e[0], "linux")]
+    needed = spec["linked_closure"](kept, get_imports)
+    assert "libQt6Multimedia.so.6" in needed, sorted(needed)
+    unwanted = [n for n in needed if n.startswith(("libQt6Qml", "libQt6Quick", "libav", "libsw", "libQt6FFmpeg"))]
+    assert not unwanted, unwanted
+    with_backend = spec["linked_closure"](binding + plugins + libs, get_imports)  # what the plugin pulled in
+    assert {"libQt6Quick.so.6", "libQt6Qml.so.6"} <= with_backend, sorted(with_backend)
+    assert any(n.startswith("libavcodec") for n in with_backend), sorted(with_backend)
 
 
 @pytest.mark.parametrize(("rel", "strip"), [
