@@ -66,7 +66,8 @@ def test_play_advances_pause_holds_and_play_goes_on_from_there(qtbot, tmp_path):
     player.positionFraction.connect(fractions.append)
     player.toggle()
     playing_from(qtbot, player, 600)
-    assert player.slider.value() == player.position_ms or player.slider.value() >= 500
+    assert abs(player.slider.value() - player.position_ms) <= 100  # the bar follows (it moves every tick)
+    assert player.time_label.text() in ("0:00 / 0:04", "0:01 / 0:04")
     assert fractions and 0 < fractions[-1] < 1 and fractions == sorted(fractions)
     started = time.monotonic()
     player.toggle()  # pause
@@ -110,11 +111,11 @@ def test_a_solo_switch_keeps_the_position(qtbot, tmp_path):
         player.solo_buttons[2].click()
         after = player.position_ms
     assert solo.args == [1] and player.solo_channel == 1 and player.playing
-    assert abs(after - before) <= 60  # on from the same place, not from the start
+    assert abs(after - before) <= 100  # on from the same place, not from the start
     qtbot.waitUntil(lambda: player.position_ms > after + 200, timeout=5000)
     before = player.position_ms
     player.solo(None)
-    assert abs(player.position_ms - before) <= 60 and player.solo_channel is None
+    assert abs(player.position_ms - before) <= 100 and player.solo_channel is None
     player.stop()
 
 
