@@ -179,3 +179,23 @@ def test_a_file_that_cannot_be_played_says_why(tmp_path: Path) -> None:
         PcmSource(bad)
     with pytest.raises(PcmError, match="no audio"):
         PcmSource(gen.video_only_mp4(tmp_path / "video.mp4"))
+
+
+def test_a_damaged_stretch_stays_short_and_later_samples_stay_in_place(tmp_path: Path) -> None:
+    x = noise_call(4.0)
+    good = gen.encode(tmp_path / "good.flac", x, "flac")
+    raw = bytearray(good.read_bytes())
+    middle = len(raw) // 2
+    raw[middle:middle + 300] = np.random.default_rng(5).integers(0, 256, 300, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.flac"
+    damaged.write_bytes(bytes(raw))
+    ref = file_samples(good, x)
+    with PcmSource(damaged) as src:
+        got = read_all(src)
+        assert src.errors >= 1
+        src.seek(3500)  # past the damage: still the file's own samples there
+        assert np.array_equal(first(src, 200), ref[28000:28200])
+    assert abs(len(got) - len(ref)) <= 2 * RATE // 100  # the lost frames came back as silence
+    differs = np.flatnonzero((got[:len(ref)] != ref[:len(got)]).any(axis=1))
+    assert len(differs) and differs[-1] - differs[0] < RATE // 5  # one short damaged stretch, nothing else
+    assert np.array_equal(got[-RATE:], ref[len(got) - RATE:len(got)])  # and the last second is in place

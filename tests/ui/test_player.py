@@ -213,3 +213,13 @@ def test_without_a_sound_server_play_says_there_is_no_output_device(tmp_path):
     assert seen["error"] == NO_DEVICE and seen["label"] == NO_DEVICE and seen["tooltip"] == NO_DEVICE
     assert seen["shown"] and not seen["playing"] and seen["button"] == "Play"
     assert seen["took"] < 5
+
+
+def test_a_mono_recording_plays_without_solo_buttons(qtbot, tmp_path):
+    src = write_wav(tmp_path / "mono.wav", tones(3)[:1])
+    player = make_player(qtbot, src, 1, 3.0)
+    assert [b.text() for b in player.solo_buttons] == ["Both"]
+    player.toggle()
+    playing_from(qtbot, player, 300)
+    assert not player.error
+    player.stop()
