@@ -8,9 +8,10 @@ The core decodes (``desktop_app.audio.pcm.PcmSource``, PyAV) and Qt only plays P
   and never waits: a timer (every ``TICK_MS``) moves ready bytes from the queue into the sink's
   device as far as the sink has room.
 - The position is where the feed started plus what the sink has played (``processedUSecs``).
-- Pause, seek and a solo switch end the feed and the sink (deleted, not stopped: see
-  ``_guard_none_refcount``) and, when playing, start new ones at the position. Solo plays channel
-  *k* on every output channel (the agent hears that speaker in both ears).
+- Pause, seek and a solo switch end the feed and delete the sink (what it buffered is dropped at
+  once, and a new sink counts ``processedUSecs`` from 0) and, when playing, start new ones at the
+  position (a sink costs ~1 ms after the first). Solo plays channel *k* on every output channel
+  (the agent hears that speaker in both ears).
 - The audio output is looked up on the first Play (the first lookup loads Qt's audio support and
   connects to the sound server: tens of ms). Without any output device, Play says so ("No sound
   output device") instead of playing.

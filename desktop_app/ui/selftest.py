@@ -310,7 +310,7 @@ def check_player(sample: Path) -> None:
             raise CheckFailed(f"the sound output {device.description()!r} did not open for {rate} Hz, "
                               f"{channels} channel(s), 16-bit: {sink.error().name}")
     finally:
-        shiboken6.delete(sink)  # deleting ends the stream (no QAudioSink.stop: see player._guard_none_refcount)
+        shiboken6.delete(sink)  # ends the stream at once, as the player does
         player.deleteLater()
         app.processEvents()
 
