@@ -19,15 +19,13 @@ The core decodes (``desktop_app.audio.pcm.PcmSource``, PyAV) and Qt only plays P
 
 from __future__ import annotations
 
-import ctypes
 import queue
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtMultimedia import QAudioFormat, QAudioSink, QMediaDevices, QtAudio
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
@@ -48,28 +46,6 @@ def clock(ms: int) -> str:
     """Elapsed time as a player shows it: whole seconds passed (floored, unlike a call's duration)."""
     s = max(0, ms // 1000)
     return f"{s // 60}:{s % 60:02d}"
-
-
-def _guard_none_refcount() -> None:
-    """Keep ``None`` alive under PySide6 bindings that drop a reference to it on each void call.
-
-    PySide6 6.12 on CPython 3.11 decrements ``None``'s reference count on every call of a method that
-    returns nothing (``QLabel.setText``, ``QSlider.setValue``, ``QAudioSink.stop``…); after a few
-    thousand calls the interpreter aborts with "deallocating None". A player ticking 50 times a
-    second gets there within minutes. Measured here on a probe object; when the leak shows, ``None``
-    gets 2**40 extra references (it is never freed anyway). CPython ≥ 3.12 makes ``None`` immortal.
-    """
-    if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
-        return
-    probe_object = QObject()
-    before = sys.getrefcount(None)
-    for _ in range(64):
-        probe_object.setObjectName("refcount-probe")
-    if before - sys.getrefcount(None) >= 32:
-        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
-
-
-_guard_none_refcount()
 
 
 class _Feed:
