@@ -173,9 +173,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # After many windows, players and pools in one process, the interpreter's final garbage collection
-    # here has hit a refcount bug in a C extension (PySide6 6.12: "bool_dealloc"); the app itself quits
-    # cleanly. The figures are printed; leave without that last collection.
-    sys.stdout.flush()
-    os._exit(code)
+    sys.exit(main())
