@@ -133,7 +133,7 @@ class Runtime:
             public_url=s.get("server.public_url") or None, client_secret=config.client_secret or None,
             signature_mode=s.get("server.signature"), link_ttl_s=s.get("server.link_ttl_s"),
             endpoint_prefix=s.get("server.endpoint_prefix"), max_connections=s.get("server.max_connections"),
-            idle_timeout_s=s.get("server.idle_timeout_s"),
+            idle_timeout_s=s.get("server.idle_timeout_s"), workers=s.get("server.workers"),
         )
         self.server.start()
         if self.is_sandbox:  # the emulator fetches over loopback; real HubSpot needs the tunnel's https URL

@@ -68,6 +68,9 @@ DECLARED: tuple[Setting, ...] = (
             minimum=1, maximum=10000, section="Recording server"),
     Setting("server.idle_timeout_s", float, 30.0, "Seconds an idle or stalled client is kept.",
             minimum=1, maximum=3600, section="Recording server"),
+    Setting("server.workers", int, 2, "Processes serving recordings on the one port (1: only the app's "
+            "own; each further one is a small child process and adds a core's worth of throughput).",
+            minimum=1, maximum=16, section="Recording server"),
     # Tunnel
     Setting("tunnel.provider", str, "manual", "How HubSpot reaches the recording server.",
             choices=("ngrok", "cloudflared", "ssh", "manual"), section="Tunnel"),

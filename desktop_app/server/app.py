@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import secrets
 import socket
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from desktop_app import __version__, keystore
 from desktop_app.server import ranges, runinfo
+from desktop_app.server import workers as workers_mod
 from desktop_app.server.accesslog import AccessLog
 from desktop_app.server.core import Connection, FileSegment, HttpServer, Request
 from desktop_app.server.links import LinkSigner, redact
@@ -39,6 +41,31 @@ _CORS = [
 _FORBIDDEN = b"Forbidden\n"
 _CONDITIONAL = frozenset(("if-match", "if-none-match", "if-modified-since", "if-unmodified-since"))
 _OCTET = "Content-Type: application/octet-stream\r\n"
+
+
+_MAX_OPEN = 64  # recordings kept open at once (beyond it, the idle ones are closed)
+
+
+class _OpenRecording:
+    """A stored recording, open for serving, with the header lines its answers carry."""
+
+    __slots__ = ("rec", "head", "fd", "size", "ino", "path", "etag", "users", "retired")
+
+    def __init__(self, rec: StoredRecording, head: str, fd: int, size: int, ino: int) -> None:
+        self.rec = rec
+        self.head = head
+        self.fd = fd
+        self.size = size
+        self.ino = ino
+        self.path = str(rec.path)
+        self.etag = f'"{rec.sha256}"'
+        self.users = 0  # responses reading the fd now
+        self.retired = False
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.retired and self.users == 0:
+            os.close(self.fd)
 
 
 def _ascii_filename(name: str) -> str:
@@ -92,12 +119,17 @@ class RecordingServer:
         self.access_log = AccessLog()
         self.instance = secrets.token_hex(8)
         self._port = 0
-        self.workers = max(1, workers)
-        self._workers: list[tuple[HttpServer, threading.Thread]] = []
+        self.workers = max(1, workers)  # serving processes: this one's loop thread plus workers-1 children
+        self._http: HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._children: list[workers_mod.WorkerProcess] = []
+        self._counts: Any = None
         self._listener: socket.socket | None = None
+        self._is_worker = False  # a child process serving for another RecordingServer
+        self._pid = os.getpid()
         self._started_at = 0.0
-        self._started_mono = 0.0
-        self._recordings: dict[str, tuple[StoredRecording, str]] = {}
+        self.started_mono = 0.0
+        self._recordings: dict[str, _OpenRecording] = {}
 
     # -- public state ---------------------------------------------------------------------------
     @property
@@ -106,7 +138,7 @@ class RecordingServer:
 
     @property
     def running(self) -> bool:
-        return any(thread.is_alive() for _, thread in self._workers)
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def local_url(self) -> str:
@@ -126,7 +158,9 @@ class RecordingServer:
     def set_public_url(self, url: str | None) -> None:
         """The base URL HubSpot reaches this server at (the tunnel's); None: links use the local URL."""
         self._public_url = _clean_base(url) if url else None
-        if self.running:
+        for child in self._children:
+            child.send(("public_url", self._public_url))
+        if self.running and not self._is_worker:
             self._write_runinfo()
 
     @property
@@ -146,38 +180,40 @@ class RecordingServer:
 
     # -- start / stop ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Listen and serve on background threads; returns once listening. Raises OSError when the
-        address cannot be bound (port taken)."""
+        """Listen and serve: on a background thread of this process, and in ``workers - 1`` child
+        processes on the same socket (see ``server.workers``); returns once all serve. Raises OSError
+        when the address cannot be bound (port taken)."""
         if self.running:
             return
-        workers = [
-            HttpServer(self._handle, self._log_request, max_connections=self.max_connections,
-                       idle_timeout_s=self.idle_timeout_s, server_name=f"CallRelay/{__version__}")
-            for _ in range(self.workers)
-        ]
+        http = self._new_http()
         try:
-            _, self._port = workers[0].bind(self.host, self._requested_port)
+            _, self._port = http.bind(self.host, self._requested_port)
         except OSError:
-            for w in workers:
-                w.loop.close()
+            http.loop.close()
             raise
-        self._listener = workers[0].listener
-        workers[0].on_tick = self.access_log.flush
-        for w in workers:
-            w.share_listener(workers[0])
-            w.active = self.connections
+        self._listener = http.listener
         self._started_at = time.time()
-        self._started_mono = time.monotonic()
-        self._workers = []
-        for i, w in enumerate(workers):
-            ready = threading.Event()
-            thread = threading.Thread(target=self._run, args=(w, ready), name=f"recording-server-{i}",
-                                      daemon=True)
-            thread.start()
-            ready.wait()
-            self._workers.append((w, thread))
+        self.started_mono = time.monotonic()
+        if self.workers > 1:
+            self._counts = multiprocessing.get_context("spawn").RawArray("l", self.workers)
+            http.counts = self._counts
+        ready = threading.Event()
+        self._http = http
+        self._thread = threading.Thread(target=self._run, args=(http, ready), name="recording-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if self.workers > 1:
+            assert self._listener is not None
+            self._children = workers_mod.spawn(self, self._listener, self._counts, range(1, self.workers))
         self._write_runinfo()
-        log.info("Recording server listening on %s", self.local_url)
+        log.info("Recording server listening on %s (%d process%s)", self.local_url, 1 + len(self._children),
+                 "" if not self._children else "es")
+
+    def _new_http(self) -> HttpServer:
+        http = HttpServer(self._handle, self._log_request, max_connections=self.max_connections,
+                          idle_timeout_s=self.idle_timeout_s, server_name=f"CallRelay/{__version__}")
+        http.on_tick = self._tick
+        return http
 
     def _run(self, http: HttpServer, ready: threading.Event) -> None:
         http.start_serving()
@@ -186,23 +222,60 @@ class RecordingServer:
             http.loop.run_forever()
         finally:
             http.close()
+            self._close_recordings()
             self.store.close()  # this thread's catalogue connection
             http.loop.close()
 
+    def serve_as_worker(self, listener: socket.socket, control: Any, counts: Any, slot: int) -> None:
+        """Serve on another process's listening socket until ``control`` says stop or closes (the body
+        of a worker process; see ``desktop_app.server.workers``)."""
+        self._is_worker = True
+        http = self._new_http()
+        http.listener = listener
+        self._port = int(listener.getsockname()[1])
+        http.counts, http.slot = counts, slot
+        http.loop.add_reader(control.fileno(), workers_mod.listen_to_parent(self, control, http.loop.stop))
+        http.start_serving()
+        control.send(("ready", os.getpid()))
+        try:
+            http.loop.run_forever()
+        finally:
+            http.loop.remove_reader(control.fileno())
+            http.close()
+            counts[slot] = 0
+            self._close_recordings()
+            self.access_log.close()
+            self.store.close()
+            http.loop.close()
+            listener.close()
+
     def connections(self) -> int:
-        """Connections open now, over every worker."""
-        return sum(len(w.conns) for w, _ in self._workers)
+        """Connections open now, over every serving process."""
+        if self._counts is not None:
+            return int(sum(self._counts))
+        return len(self._http.conns) if self._http is not None else 0
+
+    @property
+    def processes(self) -> list[int]:
+        """The ids of the processes serving now (this one first)."""
+        return [os.getpid()] + [c.pid for c in self._children if c.pid is not None and not c.lost]
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving (closes every connection) and remove run/server.json."""
-        if not self._workers:
+        """Stop serving (closes every connection, stops the worker processes) and remove run/server.json."""
+        if self._thread is None:
             return
-        for w, thread in self._workers:
-            if thread.is_alive():
-                w.loop.call_soon_threadsafe(w.loop.stop)
-        for _, thread in self._workers:
-            thread.join(timeout)
-        self._workers = []
+        for child in self._children:
+            child.send(("stop",))
+        http, thread = self._http, self._thread
+        if thread.is_alive() and http is not None:
+            http.loop.call_soon_threadsafe(http.loop.stop)
+        thread.join(timeout)
+        for child in self._children:
+            child.stop(timeout)
+        self._children = []
+        self._thread = None
+        self._http = None
+        self._counts = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -218,6 +291,7 @@ class RecordingServer:
         self.stop()
 
     def _log_request(self, record: dict[str, Any]) -> None:
+        record["pid"] = self._pid  # which of the serving processes answered
         self.access_log.write(record)
         if record.get("kind") == "endpoint":  # rare and what the sync pipeline waits for: on disk now
             self.access_log.flush()
@@ -258,8 +332,9 @@ class RecordingServer:
             "status": "ok",
             "app": "callrelay",
             "version": __version__,
-            "uptime_s": round(time.monotonic() - self._started_mono, 3),
+            "uptime_s": round(time.monotonic() - self.started_mono, 3),
             "instance": self.instance,
+            "pid": self._pid,
         }
         self._json(conn, req, 200, data, {"kind": "health", "path": req.path},
                    [("Access-Control-Allow-Origin", "*")])
@@ -321,11 +396,8 @@ class RecordingServer:
     def _recording(self, sha256: str) -> StoredRecording | None:
         cached = self._recordings.get(sha256)
         if cached is not None:
-            return cached[0]
-        rec = self.store.get(sha256)
-        if rec is not None:
-            self._recordings[sha256] = (rec, self._render_head(rec))
-        return rec
+            return cached.rec
+        return self.store.get(sha256)
 
     @staticmethod
     def _render_head(rec: StoredRecording) -> str:
@@ -340,40 +412,81 @@ class RecordingServer:
         ]
         return "".join(f"{name}: {value}\r\n" for name, value in lines)
 
-    def _open(self, sha256: str) -> tuple[StoredRecording, str, int, int] | None:
-        """The recording, its header block, an open fd on it and its size; the catalogue is asked
-        again when the cached entry's file is gone (removed by retention in another process)."""
-        for _ in range(2):
-            rec = self._recording(sha256)
-            if rec is None:
-                return None
+    def _open(self, sha256: str) -> _OpenRecording | None:
+        """The recording, open: stored files never change (content-addressed, read-only), so one fd
+        per recording serves every request (``os.sendfile`` reads at an offset and moves no file
+        position). The catalogue is asked when the recording is not open yet."""
+        entry = self._recordings.get(sha256)
+        if entry is not None:
+            return entry
+        rec = self.store.get(sha256)
+        if rec is None:
+            return None
+        try:
+            fd = os.open(rec.path, os.O_RDONLY | _O_BINARY)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        entry = _OpenRecording(rec, self._render_head(rec), fd, st.st_size, st.st_ino)
+        if len(self._recordings) >= _MAX_OPEN:
+            for old in list(self._recordings.values()):
+                if old.users == 0:
+                    self._retire(old)
+        self._recordings[sha256] = entry
+        return entry
+
+    def _retire(self, entry: _OpenRecording) -> None:
+        """Forget an open recording; its fd is closed once no response reads it any more."""
+        if self._recordings.get(entry.rec.sha256) is entry:
+            del self._recordings[entry.rec.sha256]
+        entry.retired = True
+        if entry.users == 0:
+            os.close(entry.fd)
+
+    def _check_open(self) -> None:
+        """Once a second: a recording removed from the store (retention, in any process) is retired, so
+        its links stop working within a second."""
+        for entry in list(self._recordings.values()):
             try:
-                fd = os.open(rec.path, os.O_RDONLY | _O_BINARY)
+                gone = os.stat(entry.path).st_ino != entry.ino
             except OSError:
-                self._recordings.pop(sha256, None)
-                continue
-            return rec, self._recordings[sha256][1], fd, os.fstat(fd).st_size
-        return None
+                gone = True
+            if gone:
+                self._retire(entry)
+
+    def _close_recordings(self) -> None:
+        for entry in list(self._recordings.values()):
+            self._retire(entry)
+
+    def _tick(self) -> None:
+        """Once a second, on the loop's thread."""
+        self.access_log.flush()
+        self._check_open()
+        for child in self._children:
+            if not child.lost and not child.alive():
+                child.lost = True
+                if self._counts is not None:
+                    self._counts[child.slot] = 0
+                log.warning("Recording server worker %s ended (exit code %s); the other processes serve on",
+                            child.pid, child.process.exitcode)
 
     def _serve_recording(self, conn: Connection, req: Request, token: str) -> None:
         record: dict[str, Any] = {"kind": "recording", "path": RECORDINGS_PATH + redact(token),
                                   "range": req.headers.get("range")}
         claims = self.links.verify(token)
-        opened = None
+        entry = None
         if claims is not None:
             record["sha256"] = claims.sha256
             if claims.external_id:
                 record["external_id"] = claims.external_id
-            opened = self._open(claims.sha256)
-        if opened is None:
+            entry = self._open(claims.sha256)
+        if entry is None:
             record["user_agent"] = req.headers.get("user-agent")
             conn.respond(req, 403, [("Content-Type", "text/plain")], _FORBIDDEN, record=record)
             return
-        rec, head, fd, size = opened
         if req.method == "GET" or req.method == "HEAD":
-            self._send_file(conn, req, rec, head, fd, size, record)
+            self._send_file(conn, req, entry, record)
             return
-        os.close(fd)
         if req.method == "OPTIONS":  # CORS preflight
             conn.respond(req, 204, _CORS + [
                 ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
@@ -383,15 +496,16 @@ class RecordingServer:
         else:
             conn.respond(req, 405, [("Allow", "GET, HEAD, OPTIONS")], b"", record=record)
 
-    def _send_file(self, conn: Connection, req: Request, rec: StoredRecording, head: str, fd: int,
-                   size: int, record: dict[str, Any]) -> None:
-        etag = f'"{rec.sha256}"'
-        mtime = rec.mtime
+    def _send_file(self, conn: Connection, req: Request, entry: _OpenRecording, record: dict[str, Any]) -> None:
+        etag = entry.etag
+        mtime = entry.rec.mtime
+        head = entry.head
+        fd = entry.fd
+        size = entry.size
         h = req.headers
         if not _CONDITIONAL.isdisjoint(h):  # preconditions, RFC 9110 section 13.2.2
             status = self._preconditions(h, etag, mtime)
             if status:
-                os.close(fd)
                 conn.respond(req, status, head, b"", record=record)
                 return
         range_header = h.get("range")
@@ -401,14 +515,15 @@ class RecordingServer:
             if if_range is None or ranges.if_range_matches(if_range, etag, mtime):
                 chosen = ranges.parse_range(range_header, size)
         if chosen is None:  # the whole file
-            conn.respond(req, 200, _OCTET + head, [FileSegment(fd, 0, size)], record=record, fd=fd)
+            entry.users += 1
+            conn.respond(req, 200, _OCTET + head, [FileSegment(fd, 0, size)], record=record, on_end=entry.release)
         elif not chosen:
-            os.close(fd)
             conn.respond(req, 416, f"{head}Content-Range: bytes */{size}\r\n", b"", record=record)
         elif len(chosen) == 1:
             first, last = chosen[0]
+            entry.users += 1
             conn.respond(req, 206, f"{_OCTET}{head}Content-Range: bytes {first}-{last}/{size}\r\n",
-                         [FileSegment(fd, first, last - first + 1)], record=record, fd=fd)
+                         [FileSegment(fd, first, last - first + 1)], record=record, on_end=entry.release)
         else:
             boundary = secrets.token_hex(12)
             body: list[bytes | FileSegment] = []
@@ -419,8 +534,9 @@ class RecordingServer:
                 )
                 body.append(FileSegment(fd, first, last - first + 1))
             body.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+            entry.users += 1
             conn.respond(req, 206, f"Content-Type: multipart/byteranges; boundary={boundary}\r\n{head}",
-                         body, record=record, fd=fd)
+                         body, record=record, on_end=entry.release)
 
     @staticmethod
     def _preconditions(h: dict[str, str], etag: str, mtime: float) -> int:

@@ -34,6 +34,8 @@ def register(subparsers: Any) -> None:
                    help="add FILE to the recording store and print its signed link as the last line")
     p.add_argument("--public-url", metavar="URL",
                    help="public base URL HubSpot reaches this server at (default: server.public_url)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes serving on the port (default: the server.workers setting, 2)")
     p.add_argument("--tunnel", choices=TUNNEL_CHOICES,
                    help="open a tunnel so HubSpot can reach the server (manual: use --public-url)")
     p.set_defaults(func=run)
@@ -75,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= port <= 65535:
         print(f"callrelay serve: --port must be 0..65535, not {port}", file=sys.stderr)
         return 2
+    workers = args.workers if args.workers is not None else conf["server.workers"]
+    if not 1 <= workers <= 16:
+        print(f"callrelay serve: --workers must be 1..16, not {workers}", file=sys.stderr)
+        return 2
     public_url = args.public_url or conf["server.public_url"] or None
     try:
         hubspot = load_config(conf)  # the HUBSPOT_* variables when set, else the settings and the keyring
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             endpoint_prefix=conf["server.endpoint_prefix"],
             max_connections=conf["server.max_connections"],
             idle_timeout_s=conf["server.idle_timeout_s"],
+            workers=workers,
         )
     except (StoreError, keystore.KeyringUnavailable, ValueError) as exc:
         print(f"callrelay serve: {exc}", file=sys.stderr)
@@ -115,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
             if tunnel is not None:
                 follow_in_hubspot(tunnel, hubspot, conf["server.endpoint_prefix"])
         print(f"Recording server listening on {server.local_url}", flush=True)
+        count = len(server.processes)
+        print(f"Serving from {count} process{'es' if count > 1 else ''} (--workers {workers}).", file=sys.stderr,
+              flush=True)
         print(f"Public URL: {server.public_url or '(none: links point to the local address)'}", flush=True)
         print(f"Recording endpoint for HubSpot: {server.recording_endpoint_template()}", flush=True)
         if shared is not None:

@@ -35,6 +35,7 @@ RECV_BYTES = 256 * 1024
 LINGER_S = 2.0  # how long a closing connection may take to read the client's end
 _HAS_SENDFILE = hasattr(os, "sendfile") and sys.platform != "win32"
 _FALLBACK_CHUNK = 256 * 1024
+_CLOSE = "Connection: close\r\n"
 _REASONS = {
     200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified", 400: "Bad Request",
     401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -64,24 +65,27 @@ class Request:
 
 
 class FileSegment:
-    """Bytes ``offset .. offset+count`` of an open file (the response closes the fd when done)."""
+    """Bytes ``offset .. offset+count`` of an open file (the file stays open: whoever opened it closes it,
+    e.g. from the response's ``on_end``)."""
 
-    __slots__ = ("fd", "offset", "count")
+    __slots__ = ("fd", "offset", "count", "end")
 
     def __init__(self, fd: int, offset: int, count: int) -> None:
         self.fd = fd
         self.offset = offset
         self.count = count
+        self.end: _End | None = None  # the response it belongs to (set when queued)
 
 
 class _End:
     """Marks where one response ends in a connection's output queue."""
 
-    __slots__ = ("record", "fd", "close", "started", "body_bytes")
+    __slots__ = ("record", "on_end", "close", "started", "body_bytes")
 
-    def __init__(self, record: dict[str, Any], fd: int | None, close: bool, started: float) -> None:
+    def __init__(self, record: dict[str, Any], on_end: Callable[[], None] | None, close: bool,
+                 started: float) -> None:
         self.record = record
-        self.fd = fd
+        self.on_end = on_end
         self.close = close
         self.started = started
         self.body_bytes = 0
@@ -120,7 +124,10 @@ class Connection:
         self._header_bytes = 0
 
     def on_message_begin(self) -> None:
-        self._reset_request()
+        self._url = b""
+        self._headers = {}
+        self._body = bytearray()
+        self._header_bytes = 0
         self.request_started = time.monotonic()
 
     def on_url(self, url: bytes) -> None:
@@ -147,7 +154,6 @@ class Connection:
         self.request_started = None
         request = Request(self.parser.get_method().decode("latin-1"), self._url.decode("latin-1"),
                           self._headers, bytes(self._body), self.parser.should_keep_alive(), self.client)
-        self._reset_request()
         if self.closing:
             return  # a pipelined request after one that closes the connection: not answered
         if self.over_cap:
@@ -169,38 +175,43 @@ class Connection:
         body: bytes | list[bytes | FileSegment] = b"",
         *,
         record: dict[str, Any],
-        fd: int | None = None,
+        on_end: Callable[[], None] | None = None,
         close: bool = False,
     ) -> None:
         """Queue a response. ``headers`` are (name, value) pairs or a block already rendered as
-        "Name: value\r\n" lines. ``body`` is bytes or a list of bytes and file segments; ``fd`` (the
-        file the segments read) is closed when the response ends. A HEAD answer gets the head only,
-        with the Content-Length of the body."""
+        "Name: value\r\n" lines. ``body`` is bytes or a list of bytes and file segments; ``on_end`` is
+        called once the response has ended, sent or not (to release the file the segments read). A
+        HEAD answer gets the head only, with the Content-Length of the body."""
         parts = [body] if isinstance(body, bytes) else body
-        content_length = sum(len(p) if isinstance(p, bytes) else p.count for p in parts)
         close = close or not request.keep_alive or self.closing
-        head = [f"HTTP/1.1 {status} {_reason(status)}\r\nDate: {self.server.date()}\r\nServer: {self.server.server_name}\r\n"]
         if isinstance(headers, str):
-            head.append(headers)
+            extra = headers
         else:
-            head.extend(f"{name}: {value}\r\n" for name, value in headers)
-        if status != 304 and status != 204:
-            head.append(f"Content-Length: {content_length}\r\n")
-        head.append("Connection: close\r\n\r\n" if close else "\r\n")
-        self.out.append(("".join(head).encode("latin-1"), False))
+            extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
+        if status == 304 or status == 204:
+            length = ""
+        else:
+            content_length = sum(len(p) if isinstance(p, bytes) else p.count for p in parts)
+            length = f"Content-Length: {content_length}\r\n"
+        server = self.server
+        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nDate: {server.date()}\r\n"
+                f"Server: {server.server_name}\r\n{extra}{length}"
+                f"{_CLOSE if close else ''}\r\n").encode("latin-1")
+        record.setdefault("method", request.method)
+        record["status"] = status
+        record["client"] = request.client
+        end = _End(record, on_end, close, request.received)
+        out = self.out
+        out.append((head, None))
         if request.method != "HEAD":
             for p in parts:
                 if isinstance(p, bytes):
                     if p:
-                        self.out.append((p, True))
+                        out.append((p, end))
                 elif p.count:
-                    self.out.append(p)
-        rec = record
-        rec.setdefault("method", request.method)
-        rec["status"] = status
-        rec["client"] = request.client
-        end = _End(rec, fd, close, request.received)
-        self.out.append(end)
+                    p.end = end
+                    out.append(p)
+        out.append(end)
         if close:
             self.closing = True
 
@@ -267,8 +278,9 @@ class Connection:
         sock = self.sock
         while out:
             item = out[0]
-            if type(item) is tuple:
-                data, is_body = item
+            kind = type(item)
+            if kind is tuple:
+                data, end = item
                 try:
                     n = sock.send(data)  # no MSG_MORE: measured, it made the sendfile after it 3x slower
                 except (BlockingIOError, InterruptedError):
@@ -278,16 +290,19 @@ class Connection:
                     return
                 if n:
                     self.last_activity = time.monotonic()
-                    if is_body:
-                        self._end_of_queue_head().body_bytes += n
+                    if end is not None:
+                        end.body_bytes += n
                 if n < len(data):
-                    out[0] = (memoryview(data)[n:], is_body)
+                    out[0] = (memoryview(data)[n:], end)
                     self._want_write(True)
                     return
                 out.popleft()
-            elif type(item) is FileSegment:
+            elif kind is FileSegment:
                 try:
-                    n = self._send_file(item)
+                    if _HAS_SENDFILE:
+                        n = os.sendfile(self.fd, item.fd, item.offset, min(item.count, 1 << 30))
+                    else:
+                        n = self._send_file_copy(item)
                     if n == 0:  # end of file before the segment's end: the file shrank
                         log.error("A file being served is shorter than when it was opened")
                         self.abort("file shrank")
@@ -299,7 +314,7 @@ class Connection:
                     return
                 if n:
                     self.last_activity = time.monotonic()
-                    self._end_of_queue_head().body_bytes += n
+                    item.end.body_bytes += n
                     item.offset += n
                     item.count -= n
                 if item.count > 0:
@@ -316,25 +331,21 @@ class Connection:
             self._want_write(False)
         if self.peer_closed:
             self.abort("eof")
-        elif not self.closed and not self.closing:
+        elif not self.reading and not self.closed and not self.closing:
             self._want_read(True)
 
-    def _send_file(self, seg: FileSegment) -> int:
-        if _HAS_SENDFILE:
-            return os.sendfile(self.fd, seg.fd, seg.offset, min(seg.count, 1 << 30))
+    def _send_file_copy(self, seg: FileSegment) -> int:
+        """read+send, where the OS has no sendfile."""
         os.lseek(seg.fd, seg.offset, os.SEEK_SET)
         chunk = os.read(seg.fd, min(seg.count, _FALLBACK_CHUNK))
         return self.sock.send(chunk) if chunk else 0
 
-    def _end_of_queue_head(self) -> _End:
-        for item in self.out:
-            if type(item) is _End:
-                return item
-        raise AssertionError("a response without its end marker")
-
     def _finish(self, end: _End, *, aborted: bool) -> None:
-        if end.fd is not None:
-            os.close(end.fd)
+        if end.on_end is not None:
+            try:
+                end.on_end()
+            except Exception:
+                log.exception("Error after a response ended")
         rec = end.record
         rec["time"] = time.time()
         rec["bytes"] = end.body_bytes
@@ -413,8 +424,18 @@ class HttpServer:
         self._date = ""
         self._sweeper: asyncio.TimerHandle | None = None
         self.on_tick: Callable[[], None] | None = None
-        # connections of every worker sharing the listening socket (the cap is for them all)
-        self.active: Callable[[], int] = lambda: len(self.conns)
+        # Worker processes sharing the listening socket: each writes its number of connections into
+        # its slot of a shared array, and the cap is for the sum.
+        self.counts: Any = None
+        self.slot = 0
+
+    def active(self) -> int:
+        """Connections open now, over every process sharing the listening socket."""
+        return sum(self.counts) if self.counts is not None else len(self.conns)
+
+    def _count(self) -> None:
+        if self.counts is not None:
+            self.counts[self.slot] = len(self.conns)
 
     def date(self) -> str:
         now = int(time.time())
@@ -439,10 +460,6 @@ class HttpServer:
         addr = sock.getsockname()
         return str(addr[0]), int(addr[1])
 
-    def share_listener(self, other: HttpServer) -> None:
-        """Accept on ``other``'s listening socket too (another worker thread, its own loop)."""
-        self.listener = other.listener
-
     def start_serving(self) -> None:
         assert self.listener is not None
         self.loop.add_reader(self.listener.fileno(), self._on_accept)
@@ -450,7 +467,9 @@ class HttpServer:
 
     def _on_accept(self) -> None:
         assert self.listener is not None
-        for _ in range(64):
+        # Alone, take every waiting connection; sharing the socket with other processes, take one per
+        # wake-up, so each process that is woken (all are) gets its share.
+        for _ in range(64 if self.counts is None else 1):
             try:
                 sock, addr = self.listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -471,6 +490,7 @@ class HttpServer:
                 pass
             conn = Connection(self, sock, str(addr[0]), over_cap=active >= self.max_connections)
             self.conns.add(conn)
+            self._count()
             conn.start()
 
     def _resume_accept(self) -> None:
@@ -479,6 +499,7 @@ class HttpServer:
 
     def forget(self, conn: Connection) -> None:
         self.conns.discard(conn)
+        self._count()
 
     def _schedule_sweep(self) -> None:
         interval = min(1.0, self.idle_timeout_s / 4)

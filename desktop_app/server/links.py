@@ -45,6 +45,10 @@ class LinkSigner:
         self._key = key.encode("utf-8") if isinstance(key, str) else key
         self._verified: dict[str, LinkClaims] = {}
 
+    @property
+    def key(self) -> bytes:
+        return self._key
+
     def _tag(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 

@@ -1,0 +1,175 @@
+"""Worker processes of the recording server: more cores for one listening socket.
+
+One Python thread serves about 25,000 ranges a second at most, and more threads don't help (the
+GIL), so ``RecordingServer(workers=N)`` serves from its own loop thread plus N-1 child processes,
+each running the same event loop and handler on the same listening socket (each accepts what it
+can; the kernel hands a new connection to one of them). A child is started with ``spawn`` (never
+``fork``: the parent may be the GUI with Qt's threads), so it works from a PyInstaller bundle too,
+whose entry point calls ``multiprocessing.freeze_support()``.
+
+What a child needs comes over at its start: the listening socket, the settings, the link-signing
+key (through the pipe, never the command line or the environment), and a small shared-memory array
+where every process writes how many connections it holds, so the connection cap counts them all.
+Later the parent sends it the public URL when the tunnel's changes, and "stop". A child whose
+parent dies sees its pipe close and stops too. Each process appends whole lines to the same access
+log (``O_APPEND``), so the log stays one file with one line per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import signal
+import socket
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from desktop_app.server.app import RecordingServer
+
+log = logging.getLogger("desktop_app.server")
+
+START_TIMEOUT_S = 20.0
+
+
+class WorkerProcess:
+    """The parent's handle on one child process."""
+
+    def __init__(self, slot: int, process: Any, control: Connection) -> None:
+        self.slot = slot
+        self.process = process
+        self.control = control
+        self.pid: int | None = None
+        self._lock = threading.Lock()
+        self.lost = False
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self._lock:
+            try:
+                self.control.send(message)
+            except (OSError, ValueError):
+                pass  # the child has gone; the parent notices on its next look
+
+    def alive(self) -> bool:
+        return bool(self.process.is_alive())
+
+    def stop(self, timeout: float) -> None:
+        self.send(("stop",))
+        self.process.join(timeout)
+        if self.process.is_alive():
+            log.warning("Recording server worker %s did not stop in %.0f s; ending it", self.pid, timeout)
+            self.process.terminate()
+            self.process.join(2)
+        try:
+            self.control.close()
+        except OSError:
+            pass
+
+
+def child_config(server: RecordingServer) -> dict[str, Any]:
+    """What a child needs to serve exactly as ``server`` does."""
+    return {
+        "store_root": str(server.store.root),
+        "access_log": str(server.access_log.path),
+        "host": server.host,
+        "public_url": server.public_url,
+        "signing_key": server.links.key,
+        "client_secret": server.client_secret,
+        "signature_mode": server.signature_mode,
+        "link_ttl_s": server.link_ttl_s,
+        "endpoint_prefix": server.endpoint_prefix,
+        "max_connections": server.max_connections,
+        "idle_timeout_s": server.idle_timeout_s,
+        "instance": server.instance,
+        "started_mono": server.started_mono,
+        "port": server.port,
+    }
+
+
+def spawn(server: RecordingServer, listener: socket.socket, counts: Any, slots: range) -> list[WorkerProcess]:
+    """Start one child per slot and wait until each serves (or has failed: logged, left out)."""
+    ctx = mp.get_context("spawn")
+    config = child_config(server)
+    started: list[WorkerProcess] = []
+    for slot in slots:
+        parent_end, child_end = ctx.Pipe()
+        process = ctx.Process(target=child_main, args=(config, listener, child_end, counts, slot),
+                              name=f"callrelay-server-{slot}", daemon=True)
+        try:
+            process.start()
+        except OSError as exc:
+            log.warning("Could not start a recording server worker: %s", exc)
+            parent_end.close()
+            child_end.close()
+            continue
+        child_end.close()
+        started.append(WorkerProcess(slot, process, parent_end))
+    ready: list[WorkerProcess] = []
+    deadline = time.monotonic() + START_TIMEOUT_S
+    for worker in started:
+        message = None
+        try:
+            if worker.control.poll(max(0.0, deadline - time.monotonic())):
+                message = worker.control.recv()
+        except (EOFError, OSError):
+            message = None
+        if isinstance(message, tuple) and message[0] == "ready":
+            worker.pid = int(message[1])
+            ready.append(worker)
+        else:
+            log.warning("A recording server worker did not start (%s); serving with fewer processes",
+                        message[1] if isinstance(message, tuple) and message[0] == "failed" else "no answer")
+            worker.stop(1.0)
+    return ready
+
+
+def child_main(config: dict[str, Any], listener: socket.socket, control: Connection, counts: Any,
+               slot: int) -> None:
+    """A worker process: serve on ``listener`` until told to stop or the parent goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    from desktop_app.server.accesslog import AccessLog
+    from desktop_app.server.app import RecordingServer
+    from desktop_app.sync.recordings import RecordingStore
+
+    try:
+        server = RecordingServer(
+            RecordingStore(Path(config["store_root"])),
+            host=config["host"],
+            port=config["port"],
+            public_url=config["public_url"],
+            signing_key=config["signing_key"],
+            client_secret=config["client_secret"],
+            signature_mode=config["signature_mode"],
+            link_ttl_s=config["link_ttl_s"],
+            endpoint_prefix=config["endpoint_prefix"],
+            max_connections=config["max_connections"],
+            idle_timeout_s=config["idle_timeout_s"],
+        )
+        server.access_log = AccessLog(Path(config["access_log"]))
+        server.instance = config["instance"]
+        server.started_mono = config["started_mono"]
+    except Exception as exc:  # noqa: BLE001 - told to the parent, which logs it
+        control.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    server.serve_as_worker(listener, control, counts, slot)
+
+
+def listen_to_parent(server: RecordingServer, control: Connection, stop: Any) -> Any:
+    """The callback a child's loop runs when its pipe is readable."""
+
+    def on_message() -> None:
+        try:
+            message = control.recv()
+        except (EOFError, OSError):
+            stop()  # the parent has gone
+            return
+        if message[0] == "stop":
+            stop()
+        elif message[0] == "public_url":
+            server.set_public_url(message[1])
+
+    return on_message
+

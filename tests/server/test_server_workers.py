@@ -1,0 +1,173 @@
+"""The recording server's worker processes: one port, several processes, one access log.
+
+Each test starts the real server with ``workers=2`` (a spawned child process beside the test's own
+loop thread) and talks to it over loopback with fresh connections, so the kernel hands them to both
+processes; which process answered is read from ``/healthz`` and the access log (``pid``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import requests
+from server_helpers import SIGNING_KEY, random_file
+
+from desktop_app.server import RecordingServer
+from desktop_app.server.accesslog import AccessLog, read_entries
+from desktop_app.sync.recordings import RecordingStore, StoredRecording
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fresh_get(url: str, **headers: str) -> requests.Response:
+    """A GET on a new connection (a new connection may go to any of the serving processes)."""
+    with requests.Session() as s:
+        return s.get(url, headers=headers, timeout=5)
+
+
+def ended(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in state  # exited, waiting to be reaped by whoever adopted it
+
+
+def files_open_on(path: Path) -> int:
+    """How many of this process's descriptors are open on ``path`` (removed or not)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        count += target in (str(path), f"{path} (deleted)")
+    return count
+
+
+def wait_until(check: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_two_processes_serve_one_port(store: RecordingStore, stored: StoredRecording) -> None:
+    with RecordingServer(store, signing_key=SIGNING_KEY, workers=2) as srv:
+        pids = srv.processes
+        assert len(pids) == 2 and pids[0] == os.getpid() and pids[1] != os.getpid()
+        assert not ended(pids[1])
+        seen: set[int] = set()
+        for _ in range(300):
+            seen.add(fresh_get(f"{srv.local_url}/healthz").json()["pid"])
+            if seen == set(pids):
+                break
+        assert seen == set(pids)
+        # a link the parent made is good in every process, and each answers the right bytes
+        link = srv.make_link(stored.sha256)
+        data = stored.path.read_bytes()
+        for i in range(40):
+            answer = fresh_get(link, Range=f"bytes={i * 1000}-{i * 1000 + 999}")
+            assert answer.status_code == 206
+            assert answer.content == data[i * 1000 : i * 1000 + 1000]
+    assert wait_until(lambda: ended(pids[1]), 5), "the worker process outlived the server"
+
+
+def test_every_process_answers_hubspot_with_the_current_public_url(store: RecordingStore,
+                                                                  stored: StoredRecording) -> None:
+    store.share("call-1", stored.sha256, app_id="42", external_account_id="acct")
+    with RecordingServer(store, signing_key=SIGNING_KEY, workers=2) as srv:
+        endpoint = f"{srv.local_url}/retrieve/authenticated/recordings/call-1?externalAccountId=acct&appId=42"
+        for base in ("https://first.example.net", "https://second.example.net/relay"):
+            srv.set_public_url(base)
+            time.sleep(0.2)  # the message reaches the child through its pipe
+            for _ in range(30):
+                answer = fresh_get(endpoint)
+                assert answer.status_code == 200
+                link = answer.json()["authenticatedUrl"]
+                assert link.startswith(f"{base}/recordings/")
+                local = srv.local_url + link[len(base):]
+                assert fresh_get(local, Range="bytes=0-9").content == stored.path.read_bytes()[:10]
+        pids = set(srv.processes)
+    entries = [e for e in read_entries() if e.get("external_id") == "call-1"]
+    # one whole line per request, whichever process wrote it, and both processes wrote
+    assert len(entries) == 2 * 30 * 2
+    assert {e["pid"] for e in entries} == pids
+    assert sum(e["kind"] == "endpoint" for e in entries) == 60
+
+
+def test_workers_stop_when_their_parent_dies(tmp_path: Path) -> None:
+    """A worker whose parent is killed (the app crashed) must not keep the port or the file open."""
+    recording = random_file(tmp_path / "r.wav", 10_000)
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from desktop_app.server import RecordingServer
+        from desktop_app.sync.recordings import RecordingStore
+        store = RecordingStore()
+        rec = store.add(Path({str(recording)!r}))
+        srv = RecordingServer(store, signing_key="k", workers=2)
+        srv.start()
+        print(srv.port, *srv.processes, flush=True)
+        time.sleep(60)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert parent.stdout is not None
+        port, parent_pid, child_pid = (int(x) for x in parent.stdout.readline().split())
+        assert parent_pid == parent.pid and not ended(child_pid)
+        assert fresh_get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(5)
+        assert wait_until(lambda: ended(child_pid), 5), "the worker kept running after its parent was killed"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(5)
+
+
+def test_a_recording_removed_while_open_stops_being_served(store: RecordingStore, tmp_path: Path) -> None:
+    """Recordings stay open between requests; one removed from the store (retention, maybe in another
+    process) is closed and refused within a second or two."""
+    rec = store.add(random_file(tmp_path / "old.wav", 50_000, seed=5))
+    with RecordingServer(store, signing_key=SIGNING_KEY) as srv:
+        link = srv.make_link(rec.sha256)
+        with requests.Session() as s:
+            for _ in range(2):
+                assert s.get(link, headers={"Range": "bytes=0-99"}, timeout=5).status_code == 206
+            assert files_open_on(rec.path) == 1  # kept open between requests
+            RecordingStore(store.root).remove(rec.sha256)  # as retention does, with its own connection
+            assert wait_until(lambda: s.get(link, timeout=5).status_code == 403, 3)
+            assert wait_until(lambda: files_open_on(rec.path) == 0, 3), "the removed recording's file stayed open"
+
+
+def test_access_log_rotation_by_one_writer_moves_the_others(tmp_path: Path) -> None:
+    """Two writers of one log (as two worker processes are): when one rotates it, the other follows to
+    the new file at its next flush, and no line is lost or cut."""
+    path = tmp_path / "access.log"
+    a = AccessLog(path, max_bytes=10**9)
+    b = AccessLog(path, max_bytes=3000)
+    for i in range(120):  # b rotates once, about two thirds of the way
+        a.write({"kind": "other", "who": "a", "n": i})
+        a.flush()
+        b.write({"kind": "other", "who": "b", "n": i})
+        b.flush()
+    a.close()
+    b.close()
+    old = [json.loads(line) for line in path.with_name("access.log.1").read_text().splitlines()]
+    new = [json.loads(line) for line in path.read_text().splitlines()]
+    assert old and new
+    assert sorted((e["who"], e["n"]) for e in old + new) == sorted((w, n) for w in "ab" for n in range(120))
+    # a moved to the new file: its last lines are there, not in the renamed one
+    assert max(e["n"] for e in new if e["who"] == "a") == 119
+    assert max(e["n"] for e in old if e["who"] == "a") < min(e["n"] for e in new if e["who"] == "a")
