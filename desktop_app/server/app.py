@@ -255,6 +255,12 @@ class RecordingServer:
             return int(sum(self._counts))
         return len(self._http.conns) if self._http is not None else 0
 
+    def connections_per_process(self) -> list[int]:
+        """Connections open now in each serving process (this one first)."""
+        if self._counts is not None:
+            return list(self._counts)
+        return [self.connections()]
+
     @property
     def processes(self) -> list[int]:
         """The ids of the processes serving now (this one first)."""

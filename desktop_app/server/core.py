@@ -32,7 +32,8 @@ log = logging.getLogger("desktop_app.server")
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 64 * 1024
 RECV_BYTES = 256 * 1024
-LINGER_S = 2.0  # how long a closing connection may take to read the client's end
+LINGER_S = 2.0
+ACCEPT_DEFER_S = 0.002  # how long a busier worker process leaves a new connection to a less busy one  # how long a closing connection may take to read the client's end
 _HAS_SENDFILE = hasattr(os, "sendfile") and sys.platform != "win32"
 _FALLBACK_CHUNK = 256 * 1024
 _CLOSE = "Connection: close\r\n"
@@ -428,6 +429,7 @@ class HttpServer:
         # its slot of a shared array, and the cap is for the sum.
         self.counts: Any = None
         self.slot = 0
+        self._deferred = False
 
     def active(self) -> int:
         """Connections open now, over every process sharing the listening socket."""
@@ -467,8 +469,15 @@ class HttpServer:
 
     def _on_accept(self) -> None:
         assert self.listener is not None
-        # Alone, take every waiting connection; sharing the socket with other processes, take one per
-        # wake-up, so each process that is woken (all are) gets its share.
+        # Alone, take every waiting connection. Sharing the socket with other processes (all are woken),
+        # take one per wake-up, and none while holding more than the least busy process: that one
+        # takes it. Only for a moment (ACCEPT_DEFER_S), so a stuck process can't keep them waiting.
+        if self.counts is not None and len(self.conns) > min(self.counts) and not self._deferred:
+            self._deferred = True
+            self.loop.remove_reader(self.listener.fileno())
+            self.loop.call_later(ACCEPT_DEFER_S, self._resume_accept)
+            return
+        self._deferred = False
         for _ in range(64 if self.counts is None else 1):
             try:
                 sock, addr = self.listener.accept()
@@ -495,7 +504,7 @@ class HttpServer:
 
     def _resume_accept(self) -> None:
         if self.listener is not None:
-            self.loop.add_reader(self.listener.fileno(), self._on_accept)
+            self.loop.add_reader(self.listener.fileno(), self._on_accept)  # _deferred stays set: accepts once
 
     def forget(self, conn: Connection) -> None:
         self.conns.discard(conn)

@@ -112,8 +112,12 @@ def spawn(server: RecordingServer, listener: socket.socket, counts: Any, slots: 
     for worker in started:
         message = None
         try:
-            if worker.control.poll(max(0.0, deadline - time.monotonic())):
-                message = worker.control.recv()
+            while time.monotonic() < deadline:
+                if worker.control.poll(0.05):
+                    message = worker.control.recv()
+                    break
+                if not worker.process.is_alive():  # died while starting: say so now, not at the deadline
+                    break
         except (EOFError, OSError):
             message = None
         if isinstance(message, tuple) and message[0] == "ready":

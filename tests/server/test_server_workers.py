@@ -82,6 +82,23 @@ def test_two_processes_serve_one_port(store: RecordingStore, stored: StoredRecor
     assert wait_until(lambda: ended(pids[1]), 5), "the worker process outlived the server"
 
 
+def test_new_connections_are_shared_out_evenly(store: RecordingStore) -> None:
+    """A burst of connections (a player or HubSpot opening several) is spread over the processes: the
+    busier one leaves a new connection to the other for a moment."""
+    import socket
+
+    with RecordingServer(store, signing_key=SIGNING_KEY, workers=2) as srv:
+        held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(40)]
+        try:
+            assert wait_until(lambda: srv.connections() == 40, 5)
+            first, second = srv.connections_per_process()
+            assert abs(first - second) <= 2, (first, second)
+        finally:
+            for s in held:
+                s.close()
+        assert wait_until(lambda: srv.connections() == 0, 5)
+
+
 def test_every_process_answers_hubspot_with_the_current_public_url(store: RecordingStore,
                                                                   stored: StoredRecording) -> None:
     store.share("call-1", stored.sha256, app_id="42", external_account_id="acct")
