@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import functools
 import http.client
+import json
 import os
 import secrets
 import shutil
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,22 +124,39 @@ def fetch_range(url: str, first: int, last: int) -> tuple[int, str, bytes]:
         conn.close()
 
 
+def health_pid(base_url: str) -> int:
+    """Which serving process answered ``/healthz`` on a new connection."""
+    with urllib.request.urlopen(f"{base_url}/healthz", timeout=10) as answer:
+        return int(json.loads(answer.read())["pid"])
+
+
 def check_server(sample: Path) -> None:
     from desktop_app.server import RecordingServer
     from desktop_app.sync.recordings import RecordingStore
 
     store = RecordingStore()
-    server = RecordingServer(store, host="127.0.0.1", port=0, signing_key=secrets.token_urlsafe(32))
+    # two serving processes, as the app runs it: the worker is a spawned child, which in a bundle only
+    # works through the entry point's freeze_support()
+    server = RecordingServer(store, host="127.0.0.1", port=0, signing_key=secrets.token_urlsafe(32), workers=2)
     server.start()
     try:
+        if len(server.processes) != 2:
+            raise CheckFailed("the server's worker process did not start (see the log)")
         stored = store.add(sample)
         data = sample.read_bytes()
         first, last = len(data) // 3, len(data) // 3 + 4095
-        status, content_range, body = fetch_range(server.make_link(stored.sha256), first, last)
-        if status != 206:
-            raise CheckFailed(f"asked bytes {first}-{last}, got HTTP {status}")
-        if content_range != f"bytes {first}-{last}/{len(data)}" or body != data[first:last + 1]:
-            raise CheckFailed(f"asked bytes {first}-{last}, got {len(body)} bytes as {content_range!r}")
+        answered: set[int] = set()
+        for _ in range(100):  # new connections, until both processes have answered
+            status, content_range, body = fetch_range(server.make_link(stored.sha256), first, last)
+            if status != 206:
+                raise CheckFailed(f"asked bytes {first}-{last}, got HTTP {status}")
+            if content_range != f"bytes {first}-{last}/{len(data)}" or body != data[first:last + 1]:
+                raise CheckFailed(f"asked bytes {first}-{last}, got {len(body)} bytes as {content_range!r}")
+            answered.add(health_pid(server.local_url))
+            if answered == set(server.processes):
+                break
+        else:
+            raise CheckFailed(f"only process(es) {sorted(answered)} of {server.processes} answered")
     finally:
         server.stop()
         store.close()
