@@ -32,7 +32,7 @@ import numpy as np
 
 from desktop_app.audio.model import ProbeResult
 from desktop_app.audio.probe import WAV_PCM, probe
-from desktop_app.audio.reader import MAX_GAP_S, Reader, _to_float
+from desktop_app.audio.reader import MAX_GAP_S, Reader, _to_float, decode_frames
 
 log = logging.getLogger(__name__)
 
@@ -316,21 +316,7 @@ class _Decoded(_Backend):
         self._fresh, self._from_start, self.next = True, from_start, 0
 
     def _decode(self) -> Iterator[Any]:
-        import av
-
-        demux = self.container.demux(self.stream)
-        while True:
-            try:
-                packet = next(demux)
-            except StopIteration:
-                return
-            except av.error.FFmpegError as exc:
-                self._error(exc)
-                return
-            try:
-                yield from packet.decode()
-            except (av.error.FFmpegError, ValueError) as exc:
-                self._error(exc)
+        return decode_frames(self.container, self.stream, self._error)
 
     def _error(self, exc: Exception | str) -> None:
         self.errors += 1

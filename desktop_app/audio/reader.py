@@ -8,7 +8,7 @@ decoded by PyAV, whose wheels carry FFmpeg. Decoding errors (a damaged frame) ar
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,26 @@ def _alaw_table() -> np.ndarray:
 
 MULAW = _mulaw_table()
 ALAW = _alaw_table()
+
+
+def decode_frames(container: Any, stream: Any, on_error: Callable[[Exception], None]) -> Iterator[Any]:
+    """The decoded frames of ``stream``, going on past damage: a packet that fails to decode is told
+    to ``on_error`` and skipped; a demuxer error is told and ends the stream."""
+    import av
+
+    demux = container.demux(stream)
+    while True:
+        try:
+            packet = next(demux)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as exc:
+            on_error(exc)
+            return
+        try:
+            yield from packet.decode()
+        except (av.error.FFmpegError, ValueError) as exc:
+            on_error(exc)
 
 
 class Reader:
@@ -171,21 +191,7 @@ class Reader:
         return block
 
     def _frames(self, container: Any, stream: Any) -> Iterator[Any]:
-        import av
-
-        demux = container.demux(stream)
-        while True:
-            try:
-                packet = next(demux)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                self._error(exc)
-                break
-            try:
-                yield from packet.decode()
-            except (av.error.FFmpegError, ValueError) as exc:
-                self._error(exc)
+        return decode_frames(container, stream, self._error)
 
     def _error(self, exc: Exception | str) -> None:
         self.errors += 1
