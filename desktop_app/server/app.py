@@ -119,7 +119,11 @@ class RecordingServer:
         self.access_log = AccessLog()
         self.instance = secrets.token_hex(8)
         self._port = 0
-        self.workers = max(1, workers)  # serving processes: this one's loop thread plus workers-1 children
+        # serving processes: this one's loop thread plus workers-1 children. POSIX only: elsewhere (Windows)
+        # a child's control pipe can't join its event loop, so one process serves.
+        self.workers = max(1, workers) if os.name == "posix" else 1
+        if workers > 1 and self.workers == 1:
+            log.info("Worker processes are used on Linux and macOS only; one process serves here")
         self._http: HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._children: list[workers_mod.WorkerProcess] = []
