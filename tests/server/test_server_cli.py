@@ -92,3 +92,33 @@ def test_serve_uses_the_settings(blob: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
     assert proc.returncode == 0 and time.monotonic() - t0 < 5
+
+
+def test_serve_workers_flag(blob: Path) -> None:
+    """``--workers N`` serves from N processes on the one port; Ctrl-C stops them all."""
+    proc = start("--port", "0", "--share", str(blob), "--workers", "3")
+    try:
+        _, link = read_link(proc)
+        base = link.split("/recordings/")[0]
+        pids: set[int] = set()
+        for _ in range(300):  # new connections until every process has answered
+            with requests.Session() as s:
+                pids.add(s.get(f"{base}/healthz", timeout=5).json()["pid"])
+            if len(pids) == 3:
+                break
+        assert len(pids) == 3 and proc.pid in pids
+        with requests.Session() as s:
+            assert s.get(link, headers={"Range": "bytes=10-19"}, timeout=5).content == blob.read_bytes()[10:20]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Serving from 3 processes (--workers 3)." in err
+    children = pids - {proc.pid}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children), "a worker outlived `callrelay serve`"
+    bad = subprocess.run([sys.executable, "-m", "desktop_app", "serve", "--port", "0", "--workers", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--workers must be 1..16, not 0" in bad.stderr
