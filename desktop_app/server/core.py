@@ -32,8 +32,8 @@ log = logging.getLogger("desktop_app.server")
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 64 * 1024
 RECV_BYTES = 256 * 1024
-LINGER_S = 2.0
-ACCEPT_DEFER_S = 0.002  # how long a busier worker process leaves a new connection to a less busy one  # how long a closing connection may take to read the client's end
+LINGER_S = 2.0  # how long a closing connection may take to read the client's end
+ACCEPT_DEFER_S = 0.002  # how long a busier worker process leaves a new connection to a less busy one
 _HAS_SENDFILE = hasattr(os, "sendfile") and sys.platform != "win32"
 _FALLBACK_CHUNK = 256 * 1024
 _CLOSE = "Connection: close\r\n"
@@ -125,10 +125,7 @@ class Connection:
         self._header_bytes = 0
 
     def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = {}
-        self._body = bytearray()
-        self._header_bytes = 0
+        self._reset_request()
         self.request_started = time.monotonic()
 
     def on_url(self, url: bytes) -> None:
@@ -195,7 +192,7 @@ class Connection:
             content_length = sum(len(p) if isinstance(p, bytes) else p.count for p in parts)
             length = f"Content-Length: {content_length}\r\n"
         server = self.server
-        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nDate: {server.date()}\r\n"
+        head = (f"HTTP/1.1 {status} {_reason(status)}\r\nDate: {server.date()}\r\n"
                 f"Server: {server.server_name}\r\n{extra}{length}"
                 f"{_CLOSE if close else ''}\r\n").encode("latin-1")
         record.setdefault("method", request.method)
