@@ -32,7 +32,7 @@ import numpy as np
 
 from desktop_app.audio.model import ProbeResult
 from desktop_app.audio.probe import WAV_PCM, probe
-from desktop_app.audio.reader import MAX_GAP_S, Reader, _to_float, decode_frames
+from desktop_app.audio.reader import MAX_GAP_S, Reader, ReadError, _to_float, decode_frames, open_audio
 
 log = logging.getLogger(__name__)
 
@@ -242,22 +242,18 @@ class _Decoded(_Backend):
     SILENCE_FRAMES = 4096
 
     def __init__(self, path: Path) -> None:
-        import av
-
         self.path = path
         try:
-            self.container: Any = av.open(str(path), "r", timeout=5.0)
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise PcmError(f"The file cannot be opened for decoding: {exc}.") from None
-        if not self.container.streams.audio:
-            self.container.close()
-            raise PcmError("The file has no audio track.")
-        self.stream = self.container.streams.audio[0]
+            self.container, self.stream = open_audio(path)
+        except ReadError as exc:
+            raise PcmError(str(exc)) from None
         ctx = self.stream.codec_context
         self.rate = ctx.sample_rate or 0
         self.channels = ctx.channels or 0
         self.lossy = not (ctx.name in LOSSLESS or ctx.name.startswith("pcm_"))
         tb = self.stream.time_base
+        self.tb_num: int
+        self.tb_den: int
         self.tb_num, self.tb_den = (tb.numerator, tb.denominator) if tb is not None else (0, 1)
         if self.stream.duration is not None and self.tb_num and self.rate:
             self.total_frames = self.stream.duration * self.tb_num * self.rate // self.tb_den

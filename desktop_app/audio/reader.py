@@ -45,6 +45,21 @@ MULAW = _mulaw_table()
 ALAW = _alaw_table()
 
 
+def open_audio(path: Path) -> tuple[Any, Any]:
+    """PyAV's container of ``path`` and its first audio stream; ``ReadError`` (a sentence for the agent)
+    when the file cannot be opened or has no audio track."""
+    import av
+
+    try:
+        container = av.open(str(path), "r", timeout=5.0)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise ReadError(f"The file cannot be opened for decoding: {exc}.") from None
+    if not container.streams.audio:
+        container.close()
+        raise ReadError("The file has no audio track.")
+    return container, container.streams.audio[0]
+
+
 def decode_frames(container: Any, stream: Any, on_error: Callable[[Exception], None]) -> Iterator[Any]:
     """The decoded frames of ``stream``, going on past damage: a packet that fails to decode is told
     to ``on_error`` and skipped; a demuxer error is told and ends the stream."""
@@ -120,16 +135,8 @@ class Reader:
 
     # --- anything else, through PyAV ------------------------------------------------------------
     def _decoded_blocks(self, frames_per_block: int, multiple: int = 1) -> Iterator[np.ndarray]:
-        import av
-
-        try:
-            container = av.open(str(self.path), "r", timeout=5.0)
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise ReadError(f"The file cannot be opened for decoding: {exc}.") from None
+        container, stream = open_audio(self.path)
         with container:
-            if not container.streams.audio:
-                raise ReadError("The file has no audio track.")
-            stream = container.streams.audio[0]
             self.rate = stream.codec_context.sample_rate or self.rate
             self.channels = stream.codec_context.channels or self.channels
             self.lossless = stream.codec_context.name in ("flac", "alac") or stream.codec_context.name.startswith(
