@@ -12,6 +12,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("QT_QUICK_BACKEND", "software")
 
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -29,6 +30,14 @@ def callrelay_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
         if name.startswith("HUBSPOT_"):
             monkeypatch.delenv(name)
     return home
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    """The pure functions and tables of ``build.spec``, executed without PyInstaller's globals."""
+    namespace: dict[str, Any] = {"__name__": "build_spec", "SPECPATH": str(ROOT)}
+    exec(compile((ROOT / "build.spec").read_text(encoding="utf-8"), "build.spec", "exec"), namespace)
+    return namespace
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

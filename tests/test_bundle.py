@@ -17,13 +17,6 @@ from desktop_app import __version__
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def spec() -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "build_spec", "SPECPATH": str(ROOT)}
-    exec(compile((ROOT / "build.spec").read_text(encoding="utf-8"), "build.spec", "exec"), namespace)
-    return namespace
-
-
 def pyside_dir() -> Path:
     import PySide6
 

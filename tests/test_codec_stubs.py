@@ -28,13 +28,6 @@ def run(argv: list[str]) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
-@pytest.fixture(scope="module")
-def spec() -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "build_spec", "SPECPATH": str(ROOT)}
-    exec(compile((ROOT / "build.spec").read_text(encoding="utf-8"), "build.spec", "exec"), namespace)
-    return namespace
-
-
 def installed_av() -> Path:
     import av
 
