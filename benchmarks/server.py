@@ -138,17 +138,14 @@ def wait_http(url: str) -> None:
     raise SystemExit(f"{url} does not answer")
 
 
-def full_download(url: str, size: int, times: int = 1) -> float:
-    """Best of ``times`` downloads of the whole file, in GB/s (curl to /dev/null)."""
-    speeds = []
-    for _ in range(times):
-        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{speed_download}", url],
-                           capture_output=True, text=True, check=True)
-        got, speed = r.stdout.split()
-        if int(got) != size:
-            raise SystemExit(f"{url}: downloaded {got} bytes of {size}")
-        speeds.append(float(speed) / 1e9)
-    return max(speeds)
+def full_download(url: str, size: int) -> float:
+    """One download of the whole file, in GB/s (curl to /dev/null)."""
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{speed_download}", url],
+                       capture_output=True, text=True, check=True)
+    got, speed = r.stdout.split()
+    if int(got) != size:
+        raise SystemExit(f"{url}: downloaded {got} bytes of {size}")
+    return float(speed) / 1e9
 
 
 def _ms(value: str, unit: str) -> float:
