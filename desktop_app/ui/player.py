@@ -42,6 +42,15 @@ STALL_S = 3.0  # a feed nobody reads from for this long (the player is gone) giv
 _END = object()
 
 
+def pcm_format(rate: int, channels: int) -> QAudioFormat:
+    """The sink's format for ``PcmSource``'s chunks: interleaved 16-bit at the file's rate and channels."""
+    fmt = QAudioFormat()
+    fmt.setSampleRate(rate)
+    fmt.setChannelCount(channels)
+    fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
+    return fmt
+
+
 def clock(ms: int) -> str:
     """Elapsed time as a player shows it: whole seconds passed (floored, unlike a call's duration)."""
     s = max(0, ms // 1000)
@@ -292,10 +301,7 @@ class Player(QWidget):
             shiboken6.delete(sink)
 
     def _open_sink(self, rate: int, channels: int) -> bool:
-        fmt = QAudioFormat()
-        fmt.setSampleRate(rate)
-        fmt.setChannelCount(channels)
-        fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
+        fmt = pcm_format(rate, channels)
         device = QMediaDevices.defaultAudioOutput()
         if device.isNull():
             self._fail(NO_DEVICE)

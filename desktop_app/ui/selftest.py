@@ -307,16 +307,13 @@ def check_player(sample: Path) -> None:
 
     app = _qt_app()
     import shiboken6
-    from PySide6.QtMultimedia import QAudioFormat, QAudioSink, QMediaDevices, QtAudio
+    from PySide6.QtMultimedia import QAudioSink, QMediaDevices, QtAudio
 
-    from desktop_app.ui.player import Player
+    from desktop_app.ui.player import Player, pcm_format
 
     player = Player()
     player.set_source(sample, channels, 3.0)
-    fmt = QAudioFormat()
-    fmt.setSampleRate(rate)
-    fmt.setChannelCount(channels)
-    fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
+    fmt = pcm_format(rate, channels)
     device = QMediaDevices.defaultAudioOutput()
     sink = QAudioSink(fmt) if device.isNull() else QAudioSink(device, fmt)
     try:
