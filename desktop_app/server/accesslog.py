@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from desktop_app import paths
 
@@ -71,66 +71,92 @@ class Fetch:
 
 
 class AccessLog:
-    """Appends lines to the access log; buffered, flushed by ``flush()`` (the server calls it often).
+    """Appends lines to the access log. Lines wait in memory and are written by ``flush()`` (the server
+    calls it every second, and a writer does when ``BATCH`` lines wait), many in one ``write``.
 
     Several processes may append to one log (the server's workers): the file is opened for appending
-    and every write of the buffer holds whole lines, so lines never mix."""
+    and every write holds whole lines, so lines never mix. ``write_line`` may be called from one thread
+    while another flushes: a line appended to the list being taken is written with it."""
+
+    BATCH = 1024
 
     def __init__(self, path: Path | None = None, *, max_bytes: int = MAX_BYTES) -> None:
         self.path = path or paths.logs_dir() / LOG_NAME
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._fh: IO[str] | None = None
+        self._fd: int | None = None
         self._size = 0
-
-    def _open(self) -> IO[str]:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8", buffering=256 * 1024)  # noqa: SIM115
-            self._size = self._fh.tell()
-        return self._fh
+        self._lines: list[str] = []
 
     def write(self, record: dict[str, Any]) -> None:
-        line = encode_line(record)
-        with self._lock:
-            fh = self._open()
-            fh.write(line + "\n")
-            self._size += len(line) + 1
-            if self._size > self.max_bytes:
-                self._rotate()
-        if logger.isEnabledFor(logging.INFO):
-            logger.info("%s", line)
+        self.write_line(encode_line(record))
+
+    def write_line(self, line: str) -> None:
+        """Append ``line``: one record, already encoded as compact JSON (no newline)."""
+        lines = self._lines
+        lines.append(line)
+        if len(lines) >= self.BATCH:
+            self.flush()
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+            self._size = os.fstat(self._fd).st_size
+        return self._fd
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _rotate(self) -> None:
-        assert self._fh is not None
-        self._fh.flush()
         if self._current():  # not already rotated by another process writing this log
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        self._fh.close()
-        self._fh = None
+        self._close_fd()
 
     def _current(self) -> bool:
         """True while the open file is still the one at ``path`` (the server's worker processes append
         to one log; when one of them rotates it, the others move to the new file)."""
-        assert self._fh is not None
+        assert self._fd is not None
         try:
-            return os.stat(self.path).st_ino == os.fstat(self._fh.fileno()).st_ino
+            return os.stat(self.path).st_ino == os.fstat(self._fd).st_ino
         except OSError:
             return False
 
     def flush(self) -> None:
+        """Write the waiting lines; then follow a rotation another process made, or make one."""
         with self._lock:
-            if self._fh is not None:
-                self._fh.flush()
-                if not self._current():
-                    self._fh.close()
-                    self._fh = None
+            lines, self._lines = self._lines, []
+            if lines and logger.isEnabledFor(logging.INFO):
+                for line in lines:
+                    logger.info("%s", line)
+            while lines:
+                fd = self._open()
+                data = ("\n".join(lines) + "\n").encode("utf-8")
+                rest: list[str] = []
+                if self._size + len(data) > self.max_bytes:  # rotate after the line that crosses the size
+                    room = self.max_bytes - self._size
+                    for i, line in enumerate(lines):
+                        room -= len(line.encode("utf-8")) + 1
+                        if room < 0:
+                            lines, rest = lines[: i + 1], lines[i + 1 :]
+                            data = ("\n".join(lines) + "\n").encode("utf-8")
+                            break
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                self._size += len(data)
+                if self._size > self.max_bytes:
+                    self._rotate()
+                lines = rest
+            if self._fd is not None and not self._current():
+                self._close_fd()
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+            self._close_fd()
 
 
 def read_entries(path: Path | None = None) -> Iterator[dict[str, Any]]:

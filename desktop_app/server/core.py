@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 server core: asyncio's selector loop, httptools' parser, ``os.sendfile``.
+"""A small HTTP/1.1 server core: a lean event loop (``loop.py``), httptools' parser, ``os.sendfile``.
 
 Why not a framework: see "Recording server" in docs/ARCHITECTURE.md (measured here, aiohttp and
 Starlette serve random 64 KiB ranges at a tenth of nginx's rate or less). This core does only what
@@ -14,7 +14,6 @@ answer synchronously with ``conn.respond(...)``.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import os
@@ -23,9 +22,12 @@ import sys
 import time
 from collections.abc import Callable
 from email.utils import formatdate
+from json.encoder import encode_basestring
 from typing import Any
 
 import httptools
+
+from desktop_app.server.loop import Loop, Timer
 
 log = logging.getLogger("desktop_app.server")
 
@@ -37,6 +39,17 @@ ACCEPT_DEFER_S = 0.002  # how long a busier worker process leaves a new connecti
 _HAS_SENDFILE = hasattr(os, "sendfile") and sys.platform != "win32"
 _FALLBACK_CHUNK = 256 * 1024
 _CLOSE = "Connection: close\r\n"
+# the lower-case names of the header fields clients send most, as they send them (decoding and
+# lowering each name took a tenth of the Python time of a range request)
+_NAMES = {
+    spelling.encode("latin-1"): name
+    for name in ("host", "range", "if-range", "user-agent", "accept", "accept-encoding", "accept-language",
+                 "connection", "referer", "origin", "cookie", "cache-control", "pragma", "if-none-match",
+                 "if-modified-since", "if-match", "if-unmodified-since", "content-length", "content-type",
+                 "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "x-hubspot-signature-v3",
+                 "x-hubspot-request-timestamp", "icy-metadata")
+    for spelling in (name, "-".join(w.capitalize() for w in name.split("-")), name.upper())
+}
 _REASONS = {
     200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified", 400: "Bad Request",
     401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -52,7 +65,7 @@ class Request:
     __slots__ = ("method", "target", "path", "query", "headers", "body", "keep_alive", "client", "received")
 
     def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes, keep_alive: bool,
-                 client: str) -> None:
+                 client: str, received: float) -> None:
         self.method = method
         self.target = target  # the request-target as sent (path and query, still percent-encoded)
         path, _, query = target.partition("?")
@@ -62,7 +75,7 @@ class Request:
         self.body = body
         self.keep_alive = keep_alive
         self.client = client
-        self.received = time.monotonic()
+        self.received = received  # time.monotonic() when its bytes arrived
 
 
 class FileSegment:
@@ -75,25 +88,39 @@ class FileSegment:
         self.fd = fd
         self.offset = offset
         self.count = count
-        self.end: _End | None = None  # the response it belongs to (set when queued)
+        self.end: End | None = None  # the response it belongs to (set when queued)
 
 
-class _End:
-    """Marks where one response ends in a connection's output queue."""
+class End:
+    """Marks where one response ends in a connection's output queue; once it has ended, what the
+    access log needs of it goes to ``log_request(end)``: the handler's ``record`` (whatever it passed,
+    e.g. a dict of fields), status, method, client, body bytes sent, when the request arrived
+    (``started``, monotonic) and whether the client went before the end (``aborted``)."""
 
-    __slots__ = ("record", "on_end", "close", "started", "body_bytes")
+    __slots__ = ("record", "on_end", "close", "started", "body_bytes", "status", "method", "client", "aborted")
 
-    def __init__(self, record: dict[str, Any], on_end: Callable[[], None] | None, close: bool,
-                 started: float) -> None:
+    def __init__(self, record: Any, on_end: Callable[[], None] | None, close: bool, started: float, method: str,
+                 client: str, status: int) -> None:
         self.record = record
         self.on_end = on_end
         self.close = close
         self.started = started
+        self.method = method
+        self.client = client
+        self.status = status
         self.body_bytes = 0
+        self.aborted = False
 
 
 def _reason(status: int) -> str:
     return _REASONS.get(status, "Unknown")
+
+
+def _status_line(status: int) -> str:
+    return f"HTTP/1.1 {status} {_reason(status)}\r\n"
+
+
+_STATUS_LINES = {status: _status_line(status) for status in _REASONS}
 
 
 class Connection:
@@ -104,6 +131,7 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.client = client
+        self.client_json = encode_basestring(client)  # as the access log writes it
         self.over_cap = over_cap
         self.parser = httptools.HttpRequestParser(self)
         self.out: collections.deque[Any] = collections.deque()
@@ -121,12 +149,12 @@ class Connection:
     def _reset_request(self) -> None:
         self._url = b""
         self._headers: dict[str, str] = {}
-        self._body = bytearray()
+        self._body = b""
         self._header_bytes = 0
 
     def on_message_begin(self) -> None:
         self._reset_request()
-        self.request_started = time.monotonic()
+        self.request_started = self.last_activity  # the time its first bytes arrived
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -138,7 +166,7 @@ class Connection:
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
             raise _TooLarge(431)
-        key = name.decode("latin-1").lower()
+        key = _NAMES.get(name) or name.decode("latin-1").lower()
         text = value.decode("latin-1").strip()
         old = self._headers.get(key)
         self._headers[key] = text if old is None else f"{old}, {text}"
@@ -149,9 +177,16 @@ class Connection:
             raise _TooLarge(413)
 
     def on_message_complete(self) -> None:
+        started = self.request_started or self.last_activity
         self.request_started = None
-        request = Request(self.parser.get_method().decode("latin-1"), self._url.decode("latin-1"),
-                          self._headers, bytes(self._body), self.parser.should_keep_alive(), self.client)
+        parser = self.parser
+        fast = self.server.fast
+        if (fast is not None and not self.out and not self.closing and not self.over_cap
+                and parser.get_method() == b"GET" and parser.should_keep_alive()
+                and fast(self, self._url, self._headers, started)):
+            return
+        request = Request(parser.get_method().decode("latin-1"), self._url.decode("latin-1"), self._headers,
+                          self._body, parser.should_keep_alive(), self.client, started)
         if self.closing:
             return  # a pipelined request after one that closes the connection: not answered
         if self.over_cap:
@@ -172,11 +207,11 @@ class Connection:
         headers: list[tuple[str, str]] | str,
         body: bytes | list[bytes | FileSegment] = b"",
         *,
-        record: dict[str, Any],
+        record: Any,
         on_end: Callable[[], None] | None = None,
         close: bool = False,
     ) -> None:
-        """Queue a response. ``headers`` are (name, value) pairs or a block already rendered as
+        """Queue a response (``record`` goes to the access log with it, see ``End``). ``headers`` are (name, value) pairs or a block already rendered as
         "Name: value\r\n" lines. ``body`` is bytes or a list of bytes and file segments; ``on_end`` is
         called once the response has ended, sent or not (to release the file the segments read). A
         HEAD answer gets the head only, with the Content-Length of the body."""
@@ -192,13 +227,10 @@ class Connection:
             content_length = sum(len(p) if isinstance(p, bytes) else p.count for p in parts)
             length = f"Content-Length: {content_length}\r\n"
         server = self.server
-        head = (f"HTTP/1.1 {status} {_reason(status)}\r\nDate: {server.date()}\r\n"
+        head = (f"{_STATUS_LINES.get(status) or _status_line(status)}Date: {server.date()}\r\n"
                 f"Server: {server.server_name}\r\n{extra}{length}"
                 f"{_CLOSE if close else ''}\r\n").encode("latin-1")
-        record.setdefault("method", request.method)
-        record["status"] = status
-        record["client"] = request.client
-        end = _End(record, on_end, close, request.received)
+        end = End(record, on_end, close, request.received, request.method, request.client, status)
         out = self.out
         out.append((head, None))
         if request.method != "HEAD":
@@ -212,6 +244,73 @@ class Connection:
         out.append(end)
         if close:
             self.closing = True
+
+    def respond_file(self, request: Request, status: int, headers: str, fd: int, offset: int, count: int, *,
+                     record: Any, on_end: Callable[[], None] | None = None) -> None:
+        """``respond(request, status, headers, [FileSegment(fd, offset, count)], ...)``, the answer that
+        nearly every request gets (one range, or the whole file), sent at once when nothing waits before
+        it on this connection: the head with ``send``, the body with ``os.sendfile``. Whatever the socket
+        doesn't take at once waits in the output queue like any other answer's (as do errors: the queue's
+        sending meets them again and closes the connection)."""
+        if self.out or self.closing or not request.keep_alive or request.method != "GET":
+            self.respond(request, status, headers, [FileSegment(fd, offset, count)], record=record, on_end=on_end)
+            return
+        end = End(record, on_end, False, request.received, request.method, request.client, status)
+        sent = self.send_file_now(self.head(status, headers, count), fd, offset, count)
+        if sent < 0:
+            end.body_bytes = count
+            self._finish(end, aborted=False)
+        else:
+            self.end_queued(end, sent)
+
+    def head(self, status: int, headers: str, length: int) -> bytes:
+        """The head of an answer that keeps the connection open: ``headers`` are rendered lines."""
+        server = self.server
+        return (f"{_STATUS_LINES.get(status) or _status_line(status)}Date: {server.date()}\r\n"
+                f"Server: {server.server_name}\r\n{headers}Content-Length: {length}\r\n\r\n").encode("latin-1")
+
+    def send_file_now(self, head: bytes, fd: int, offset: int, count: int) -> int:
+        """Send ``head`` (from ``head()``) and bytes ``offset .. offset+count`` of ``fd`` now; only while
+        nothing waits in the output queue and the connection stays open (see ``respond_file``). Returns
+        -1 when all of it went; else the body bytes sent, the rest waits in the output queue and the
+        caller ends the answer there with ``end_queued``."""
+        sent = 0
+        rest: bytes | memoryview = head
+        if _HAS_SENDFILE:  # else all of it goes through the queue (read + send)
+            try:
+                sent = self.sock.send(head)
+            except OSError:
+                pass
+            if sent == len(head):
+                rest = b""
+                body = 0
+                if count:
+                    try:
+                        body = os.sendfile(self.fd, fd, offset, count)
+                    except OSError:
+                        pass
+                if body == count:
+                    return -1
+                offset += body
+                count -= body
+                sent = body
+            elif sent:
+                rest = memoryview(head)[sent:]
+                sent = 0
+        out = self.out
+        if rest:
+            out.append((rest, None))
+        if count:
+            out.append(FileSegment(fd, offset, count))
+        return sent
+
+    def end_queued(self, end: End, body_sent: int) -> None:
+        """End the answer ``send_file_now`` left in the queue (``body_sent``: what it returned)."""
+        end.body_bytes = body_sent
+        out = self.out
+        if out and type(out[-1]) is FileSegment:
+            out[-1].end = end
+        out.append(end)
 
     # -- I/O ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -262,10 +361,11 @@ class Connection:
             self._reject(400)
         except httptools.HttpParserError as exc:  # a callback's exception arrives as the context
             self._reject(exc.__context__.status if isinstance(exc.__context__, _TooLarge) else 400)
-        self._flush()
+        if self.out or self.writing or not self.reading:  # else there is nothing for _flush to do
+            self._flush()
 
     def _reject(self, status: int) -> None:
-        req = Request("?", "", {}, b"", False, self.client)
+        req = Request("?", "", {}, b"", False, self.client, time.monotonic())
         self.respond(req, status, [], f"{_reason(status)}\n".encode(), record={"kind": "other"}, close=True)
 
     def _on_writable(self) -> None:
@@ -319,7 +419,7 @@ class Connection:
                     self._want_write(True)
                     return
                 out.popleft()
-            else:  # _End
+            else:  # End
                 out.popleft()
                 self._finish(item, aborted=False)
                 if item.close:
@@ -338,19 +438,14 @@ class Connection:
         chunk = os.read(seg.fd, min(seg.count, _FALLBACK_CHUNK))
         return self.sock.send(chunk) if chunk else 0
 
-    def _finish(self, end: _End, *, aborted: bool) -> None:
+    def _finish(self, end: End, *, aborted: bool) -> None:
         if end.on_end is not None:
             try:
                 end.on_end()
             except Exception:
                 log.exception("Error after a response ended")
-        rec = end.record
-        rec["time"] = time.time()
-        rec["bytes"] = end.body_bytes
-        rec["duration_ms"] = (time.monotonic() - end.started) * 1000
-        if aborted:
-            rec["aborted"] = True
-        self.server.log_request(rec)
+        end.aborted = aborted
+        self.server.log_request(end)
 
     def _close_gracefully(self) -> None:
         """Send FIN, read what the client still sends, close on its end or after LINGER_S."""
@@ -373,7 +468,7 @@ class Connection:
         self._want_read(False)
         self._want_write(False)
         for item in self.out:
-            if type(item) is _End:
+            if type(item) is End:
                 self._finish(item, aborted=True)
         self.out.clear()
         self.server.forget(self)
@@ -399,12 +494,12 @@ class _TooLarge(Exception):
 
 
 class HttpServer:
-    """The listening socket and its connections, on one asyncio selector loop."""
+    """The listening socket and its connections, on one event loop (``loop.Loop``)."""
 
     def __init__(
         self,
         handler: Callable[[Connection, Request], None],
-        log_request: Callable[[dict[str, Any]], None],
+        log_request: Callable[[End], None],
         *,
         max_connections: int,
         idle_timeout_s: float,
@@ -415,13 +510,16 @@ class HttpServer:
         self.max_connections = max_connections
         self.idle_timeout_s = idle_timeout_s
         self.server_name = server_name
-        self.loop: asyncio.AbstractEventLoop = asyncio.SelectorEventLoop()
+        self.loop = Loop()
         self.conns: set[Connection] = set()
         self.listener: socket.socket | None = None
         self._date_at = 0
         self._date = ""
-        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper: Timer | None = None
         self.on_tick: Callable[[], None] | None = None
+        # Answers a GET that keeps the connection open before a Request is made of it, or says False:
+        # fast(conn, raw URL, headers, when it arrived), see RecordingServer._fast.
+        self.fast: Callable[[Connection, bytes, dict[str, str], float], bool] | None = None
         # Worker processes sharing the listening socket: each writes its number of connections into
         # its slot of a shared array, and the cap is for the sum.
         self.counts: Any = None

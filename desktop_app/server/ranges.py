@@ -9,7 +9,7 @@ from email.utils import formatdate, parsedate_to_datetime
 MAX_RANGES = 64  # more range-specs than this (before coalescing) and the Range header is ignored
 # The common case, one "first-last" range as players and HubSpot send it, parsed without the general
 # walk below (which gives the same answer for it).
-_ONE_RANGE = re.compile(r"bytes=([0-9]{1,18})-([0-9]{1,18})\Z")
+ONE_RANGE = re.compile(r"bytes=([0-9]{1,18})-([0-9]{1,18})\Z")
 
 
 def parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
@@ -19,7 +19,7 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
     whole file. An empty list means no range is satisfiable (416). Overlapping and adjacent ranges
     are coalesced and sorted.
     """
-    one = _ONE_RANGE.match(header)
+    one = ONE_RANGE.match(header)
     if one is not None:
         first, last = int(one[1]), int(one[2])
         if last < first:

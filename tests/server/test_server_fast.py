@@ -1,0 +1,182 @@
+"""The fast path (``RecordingServer._fast``: a GET of one range through a link answered before, answered
+from the parser's callback) gives exactly the answer, and the access-log line, of the general path.
+
+Two servers serve the same store: one as it runs, one with the fast path switched off. The same
+requests go to both over one kept-alive connection each; the answers must be equal byte for byte
+(but for the Date line), and the fast path must really have answered the ones it should."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_helpers import SIGNING_KEY
+
+from desktop_app.server import RecordingServer
+from desktop_app.server.accesslog import AccessLog
+from desktop_app.sync.recordings import RecordingStore, StoredRecording
+
+SIZE = 300_000
+
+
+class KeptAlive:
+    """One HTTP/1.1 connection; ``get`` sends a request and reads its whole answer."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+
+    def get(self, target: str, headers: dict[str, str]) -> tuple[list[bytes], bytes]:
+        lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1"] + [f"{k}: {v}" for k, v in headers.items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self._recv()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        head_lines = head.split(b"\r\n")
+        length = next((int(h.split(b":", 1)[1]) for h in head_lines if h.lower().startswith(b"content-length:")), 0)
+        while len(self.buf) < length:
+            self.buf += self._recv()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return [h for h in head_lines if not h.startswith(b"Date:")], body
+
+    def _recv(self) -> bytes:
+        data = self.sock.recv(1 << 20)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def pair(store: RecordingStore, tmp_path: Path) -> Iterator[tuple[RecordingServer, RecordingServer, list[bool]]]:
+    """(fast, general, what the fast path said to each request it was asked about)."""
+    fast = RecordingServer(store, signing_key=SIGNING_KEY)
+    general = RecordingServer(store, signing_key=SIGNING_KEY)
+    general.access_log = AccessLog(tmp_path / "general.log")
+    fast.access_log = AccessLog(tmp_path / "fast.log")
+    fast.start()
+    general.start()
+    answered: list[bool] = []
+    assert fast._http is not None and general._http is not None
+    real = fast._http.fast
+    assert real is not None
+
+    def watched(*args: object) -> bool:
+        answered.append(real(*args))  # type: ignore[arg-type]
+        return answered[-1]
+
+    fast._http.fast = watched
+    general._http.fast = None
+    yield fast, general, answered
+    fast.stop()
+    general.stop()
+
+
+def _said(answered: list[bool], n: int) -> list[bool]:
+    """The fast path's first ``n`` answers (it notes one just after the answer has gone: wait for it)."""
+    deadline = time.monotonic() + 5
+    while len(answered) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return answered[:n]
+
+
+def _log(server: RecordingServer) -> list[dict[str, object]]:
+    server.access_log.flush()
+    entries = [json.loads(line) for line in server.access_log.path.read_text().splitlines()]
+    for e in entries:
+        for varying in ("time", "duration_ms", "pid"):
+            assert isinstance(e.pop(varying), (int, float))
+    return entries
+
+
+def _same_boundary(answer: tuple[list[bytes], bytes]) -> tuple[list[bytes], bytes]:
+    """A multipart answer with its (random) boundary replaced by one that is the same every time."""
+    head, body = answer
+    for line in head:
+        if b"boundary=" in line:
+            boundary = line.split(b"boundary=")[1]
+            return [h.replace(boundary, b"BOUNDARY") for h in head], body.replace(boundary, b"BOUNDARY")
+    return answer
+
+
+REQUESTS: list[dict[str, str]] = [
+    {"Range": "bytes=0-0"},
+    {"Range": "bytes=100-65635"},
+    {"Range": f"bytes={SIZE - 10}-{SIZE + 500}"},  # the end past the file: cut to it
+    {"Range": f"bytes=0-{SIZE - 1}"},
+    {"Range": "bytes=200-100"},  # last before first: ignored, the whole file
+    {"Range": f"bytes={SIZE}-{SIZE + 10}"},  # unsatisfiable: 416
+    {"Range": "bytes=0-9,20-29"},  # multipart
+    {"Range": "bytes=-500"},
+    {"Range": "bytes=5-9", "If-Range": '"not-the-etag"'},  # If-Range that fails: the whole file
+    {"Range": "bytes=5-9", "If-None-Match": "*"},  # 304
+    {},  # no Range: the whole file
+    {"Range": "bytes=1000-1999", "User-Agent": "HubSpot Connect 2.0"},
+    {"range": "bytes=7-70"},  # a field name in lower case
+]
+
+
+def test_the_fast_path_answers_and_logs_as_the_general_path(
+        pair: tuple[RecordingServer, RecordingServer, list[bool]], stored: StoredRecording) -> None:
+    fast, general, answered = pair
+    assert stored.size == SIZE
+    path = "/" + fast.make_link(stored.sha256, external_id="call-1").split("/", 3)[3]
+    a, b = KeptAlive(fast.port), KeptAlive(general.port)
+    try:
+        for round_ in range(2):  # the first answer of a link opens it; from the second on the fast path may answer
+            for headers in REQUESTS:
+                got, want = _same_boundary(a.get(path, headers)), _same_boundary(b.get(path, headers))
+                assert got == want, (round_, headers)
+                spans = [h.split(b" ")[2].split(b"/")[0] for h in got[0] if h.startswith(b"Content-Range: bytes ")]
+                if got[0][0].startswith(b"HTTP/1.1 206") and spans:  # one range: the right bytes
+                    first, last = (int(x) for x in spans[0].split(b"-"))
+                    assert got[1] == stored.path.read_bytes()[first:last + 1]
+    finally:
+        a.close()
+        b.close()
+    # the fast path answered the single ranges of the second round (6 of the 13 requests), no other
+    # every request is put to it; it answers the single ranges, but for the link's very first request
+    singles = [0, 1, 2, 3, 11, 12]
+    expected = [i for i in singles if i] + [len(REQUESTS) + i for i in singles]
+    assert [i for i, yes in enumerate(_said(answered, 2 * len(REQUESTS))) if yes] == expected
+    assert _log(fast) == _log(general)
+
+
+def test_a_link_that_expires_or_a_removed_recording_leaves_the_fast_path(
+        pair: tuple[RecordingServer, RecordingServer, list[bool]], store: RecordingStore,
+        stored: StoredRecording) -> None:
+    fast, _, answered = pair
+    link = fast.make_link(stored.sha256, ttl_s=1.5)
+    path = "/" + link.split("/", 3)[3]
+    conn = KeptAlive(fast.port)
+    try:
+        assert conn.get(path, {"Range": "bytes=0-9"})[0][0] == b"HTTP/1.1 206 Partial Content"
+        assert conn.get(path, {"Range": "bytes=0-9"})[0][0] == b"HTTP/1.1 206 Partial Content"
+        assert _said(answered, 2) == [False, True]
+        time.sleep(2.0)  # expired: 403 as a link never seen
+        assert conn.get(path, {"Range": "bytes=0-9"})[0][0] == b"HTTP/1.1 403 Forbidden"
+        assert _said(answered, 3)[-1] is False
+        path2 = "/" + fast.make_link(stored.sha256).split("/", 3)[3]
+        assert conn.get(path2, {"Range": "bytes=0-9"})[0][0] == b"HTTP/1.1 206 Partial Content"
+        assert conn.get(path2, {"Range": "bytes=0-9"})[0][0] == b"HTTP/1.1 206 Partial Content"
+        assert _said(answered, 5)[3:] == [False, True]
+        store.remove(stored.sha256)
+        deadline = time.monotonic() + 5
+        status = b""
+        asked = 5
+        while time.monotonic() < deadline:  # retired within the server's once-a-second check
+            status = conn.get(path2, {"Range": "bytes=0-9"})[0][0]
+            asked += 1
+            if status != b"HTTP/1.1 206 Partial Content":
+                break
+            time.sleep(0.1)
+        assert status == b"HTTP/1.1 403 Forbidden"
+        assert _said(answered, asked)[-1] is False
+    finally:
+        conn.close()
