@@ -92,25 +92,28 @@ class Loop:
         else:
             del self._masks[fd]
 
+    def _add(self, table: dict[int, Callable[[], Any]], bit: int, fd: int, callback: Callable[..., Any],
+             args: tuple[Any, ...]) -> None:
+        table[fd] = (lambda: callback(*args)) if args else callback
+        self._update(fd, self._masks.get(fd, 0) | bit)
+
+    def _remove(self, table: dict[int, Callable[[], Any]], bit: int, fd: int) -> bool:
+        if table.pop(fd, None) is None:
+            return False
+        self._update(fd, self._masks.get(fd, 0) & ~bit)
+        return True
+
     def add_reader(self, fd: int, callback: Callable[..., Any], *args: Any) -> None:
-        self._readers[fd] = (lambda: callback(*args)) if args else callback
-        self._update(fd, self._masks.get(fd, 0) | _READ)
+        self._add(self._readers, _READ, fd, callback, args)
 
     def remove_reader(self, fd: int) -> bool:
-        if self._readers.pop(fd, None) is None:
-            return False
-        self._update(fd, self._masks.get(fd, 0) & ~_READ)
-        return True
+        return self._remove(self._readers, _READ, fd)
 
     def add_writer(self, fd: int, callback: Callable[..., Any], *args: Any) -> None:
-        self._writers[fd] = (lambda: callback(*args)) if args else callback
-        self._update(fd, self._masks.get(fd, 0) | _WRITE)
+        self._add(self._writers, _WRITE, fd, callback, args)
 
     def remove_writer(self, fd: int) -> bool:
-        if self._writers.pop(fd, None) is None:
-            return False
-        self._update(fd, self._masks.get(fd, 0) & ~_WRITE)
-        return True
+        return self._remove(self._writers, _WRITE, fd)
 
     # -- callbacks and timers -------------------------------------------------------------------
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
