@@ -4,9 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-core lint bench package package-test screenshots clean system-deps
+.PHONY: run test test-deps test-core lint bench package package-test screenshots clean system-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py desktop_app/server/_fastserve.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
@@ -15,11 +15,14 @@ $(STAMP): pyproject.toml
 system-deps:
 	./scripts/system-deps run
 
+test-deps:
+	./scripts/system-deps test
+
 run: system-deps $(STAMP)
 	$(VENV)/bin/callrelay gui
 
-test: $(STAMP)
-	./scripts/system-deps test
+# system libraries first: the C fast path (setup.py) is compiled when the package is installed
+test: test-deps $(STAMP)
 	$(PY) -m ruff check desktop_app tests benchmarks scripts
 	$(PY) -m mypy desktop_app
 	./scripts/with-keyring $(PY) -m pytest -q -p no:cacheprovider

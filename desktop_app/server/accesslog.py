@@ -86,14 +86,14 @@ class AccessLog:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0
-        self._lines: list[str] = []
+        self.lines: list[str] = []  # waiting to be written (the server's C fast path appends here)
 
     def write(self, record: dict[str, Any]) -> None:
         self.write_line(encode_line(record))
 
     def write_line(self, line: str) -> None:
         """Append ``line``: one record, already encoded as compact JSON (no newline)."""
-        lines = self._lines
+        lines = self.lines
         lines.append(line)
         if len(lines) >= self.BATCH:
             self.flush()
@@ -127,7 +127,7 @@ class AccessLog:
     def flush(self) -> None:
         """Write the waiting lines; then follow a rotation another process made, or make one."""
         with self._lock:
-            lines, self._lines = self._lines, []
+            lines, self.lines = self.lines, []
             if lines and logger.isEnabledFor(logging.INFO):
                 for line in lines:
                     logger.info("%s", line)

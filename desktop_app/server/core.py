@@ -143,6 +143,7 @@ class Connection:
         self.closing_since = 0.0
         self.last_activity = time.monotonic()
         self.request_started: float | None = None
+        self._in_message = False  # the parser holds part of a request
         self._reset_request()
 
     # -- parser callbacks (httptools) -----------------------------------------------------------
@@ -153,6 +154,7 @@ class Connection:
         self._header_bytes = 0
 
     def on_message_begin(self) -> None:
+        self._in_message = True
         self._reset_request()
         self.request_started = self.last_activity  # the time its first bytes arrived
 
@@ -177,6 +179,7 @@ class Connection:
             raise _TooLarge(413)
 
     def on_message_complete(self) -> None:
+        self._in_message = False
         started = self.request_started or self.last_activity
         self.request_started = None
         parser = self.parser
@@ -297,12 +300,15 @@ class Connection:
             elif sent:
                 rest = memoryview(head)[sent:]
                 sent = 0
-        out = self.out
-        if rest:
-            out.append((rest, None))
-        if count:
-            out.append(FileSegment(fd, offset, count))
+        self.queue_rest(bytes(rest), fd, offset, count)
         return sent
+
+    def queue_rest(self, head: bytes, fd: int, offset: int, count: int) -> None:
+        """Queue what ``send_file_now`` (or the C fast path) could not send at once."""
+        if head:
+            self.out.append((head, None))
+        if count:
+            self.out.append(FileSegment(fd, offset, count))
 
     def end_queued(self, end: End, body_sent: int) -> None:
         """End the answer ``send_file_now`` left in the queue (``body_sent``: what it returned)."""
@@ -355,6 +361,15 @@ class Connection:
             return
         if self.closing:
             return  # draining the client's side before closing
+        fast_raw = self.server.fast_raw
+        if fast_raw is not None and not self.out and not self.over_cap and not self._in_message:
+            done = fast_raw(self, data)
+            if done:
+                data = data[done:]
+                if not data:
+                    if self.out:
+                        self._flush()
+                    return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -520,6 +535,10 @@ class HttpServer:
         # Answers a GET that keeps the connection open before a Request is made of it, or says False:
         # fast(conn, raw URL, headers, when it arrived), see RecordingServer._fast.
         self.fast: Callable[[Connection, bytes, dict[str, str], float], bool] | None = None
+        # Answers complete requests at the start of what a connection received, before the parser
+        # sees them, and says how many bytes it answered: fast_raw(conn, data), see
+        # RecordingServer._fast_raw (the C fast path). Only called at a request's boundary.
+        self.fast_raw: Callable[[Connection, bytes], int] | None = None
         # Worker processes sharing the listening socket: each writes its number of connections into
         # its slot of a shared array, and the cap is for the sum.
         self.counts: Any = None

@@ -54,9 +54,12 @@ class KeptAlive:
         self.sock.close()
 
 
-@pytest.fixture
-def pair(store: RecordingStore, tmp_path: Path) -> Iterator[tuple[RecordingServer, RecordingServer, list[bool]]]:
-    """(fast, general, what the fast path said to each request it was asked about)."""
+@pytest.fixture(params=["c", "python"])
+def pair(request: pytest.FixtureRequest, store: RecordingStore,
+         tmp_path: Path) -> Iterator[tuple[RecordingServer, RecordingServer, list[bool]]]:
+    """(fast, general, what the fast path said to each request it was asked about). "c": the C fast
+    path alone (``_fast_raw``, built on Linux: this fails where it was not built); "python": the
+    Python one alone (``_fast``, what other systems use). The general server has neither."""
     fast = RecordingServer(store, signing_key=SIGNING_KEY)
     general = RecordingServer(store, signing_key=SIGNING_KEY)
     general.access_log = AccessLog(tmp_path / "general.log")
@@ -65,15 +68,28 @@ def pair(store: RecordingStore, tmp_path: Path) -> Iterator[tuple[RecordingServe
     general.start()
     answered: list[bool] = []
     assert fast._http is not None and general._http is not None
-    real = fast._http.fast
-    assert real is not None
+    general._http.fast = general._http.fast_raw = None
+    if request.param == "c":
+        real_raw = fast._http.fast_raw
+        assert real_raw is not None, "the C fast path (desktop_app/server/_fastserve.c) was not built"
+        fast._http.fast = None
 
-    def watched(*args: object) -> bool:
-        answered.append(real(*args))  # type: ignore[arg-type]
-        return answered[-1]
+        def watched_raw(conn: object, data: bytes) -> int:
+            done = real_raw(conn, data)  # type: ignore[arg-type]
+            answered.append(done > 0)
+            return done
 
-    fast._http.fast = watched
-    general._http.fast = None
+        fast._http.fast_raw = watched_raw
+    else:
+        real = fast._http.fast
+        assert real is not None
+        fast._http.fast_raw = None
+
+        def watched(*args: object) -> bool:
+            answered.append(real(*args))  # type: ignore[arg-type]
+            return answered[-1]
+
+        fast._http.fast = watched
     yield fast, general, answered
     fast.stop()
     general.stop()
