@@ -20,7 +20,6 @@ import logging
 import select
 import selectors
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -51,13 +50,14 @@ class Loop:
             use_epoll = hasattr(select, "epoll")
         self._epoll: Any = select.epoll() if use_epoll else None
         self._selector: selectors.BaseSelector | None = None if use_epoll else selectors.DefaultSelector()
+        self._in = select.EPOLLIN if use_epoll else selectors.EVENT_READ
+        self._out = select.EPOLLOUT if use_epoll else selectors.EVENT_WRITE
         self._readers: dict[int, Callable[[], Any]] = {}
         self._writers: dict[int, Callable[[], Any]] = {}
         self._masks: dict[int, int] = {}
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._ready: deque[Callable[[], Any]] = deque()
-        self._lock = threading.Lock()
         self._stopping = False
         self._closed = False
         self._wake_r, self._wake_w = socket.socketpair()
@@ -70,23 +70,14 @@ class Loop:
         old = self._masks.get(fd, 0)
         if mask == old:
             return
-        if self._epoll is not None:
-            events = (select.EPOLLIN if mask & _READ else 0) | (select.EPOLLOUT if mask & _WRITE else 0)
-            if not old:
-                self._epoll.register(fd, events)
-            elif mask:
-                self._epoll.modify(fd, events)
-            else:
-                self._epoll.unregister(fd)
+        poller: Any = self._epoll if self._epoll is not None else self._selector
+        events = (self._in if mask & _READ else 0) | (self._out if mask & _WRITE else 0)
+        if not old:
+            poller.register(fd, events)
+        elif mask:
+            poller.modify(fd, events)
         else:
-            assert self._selector is not None
-            events = (selectors.EVENT_READ if mask & _READ else 0) | (selectors.EVENT_WRITE if mask & _WRITE else 0)
-            if not old:
-                self._selector.register(fd, events)
-            elif mask:
-                self._selector.modify(fd, events)
-            else:
-                self._selector.unregister(fd)
+            poller.unregister(fd)
         if mask:
             self._masks[fd] = mask
         else:

@@ -90,12 +90,16 @@ def test_another_thread_wakes_it_and_a_failing_callback_stops_nothing(loop: Loop
     guard_r, guard_w = socket.socketpair()
     loop.add_reader(guard_r.fileno(), lambda: (seen.append("guard"), loop.stop()))
     threading.Timer(0.1, loop.call_soon_threadsafe, args=(loop.stop,)).start()
-    threading.Timer(5, guard_w.send, args=(b"x",)).start()
+    guard = threading.Timer(5, guard_w.send, args=(b"x",))
+    guard.start()
     started = time.monotonic()
     loop.run_forever()
+    guard.cancel()
     assert seen == ["after the bug"]
     assert 0.05 < time.monotonic() - started < 3
     loop.remove_reader(guard_r.fileno())
+    guard_r.close()
+    guard_w.close()
 
 
 def test_a_server_on_the_selectors_backend(monkeypatch: pytest.MonkeyPatch, store: RecordingStore,
