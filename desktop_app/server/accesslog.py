@@ -76,7 +76,8 @@ class AccessLog:
 
     Several processes may append to one log (the server's workers): the file is opened for appending
     and every write holds whole lines, so lines never mix. ``write_line`` may be called from one thread
-    while another flushes: a line appended to the list being taken is written with it."""
+    while another flushes: lines are taken off the front of ``lines``, so one appended meanwhile waits
+    for the next flush."""
 
     BATCH = 1024
 
@@ -127,7 +128,11 @@ class AccessLog:
     def flush(self) -> None:
         """Write the waiting lines; then follow a rotation another process made, or make one."""
         with self._lock:
-            lines, self.lines = self.lines, []
+            # taken off the front of the one list, never swapped for another: a line another thread
+            # appends meanwhile (the server's, or the C fast path's) stays for the next flush
+            pending = self.lines
+            lines = pending[: len(pending)]
+            del pending[: len(lines)]
             if lines and logger.isEnabledFor(logging.INFO):
                 for line in lines:
                     logger.info("%s", line)

@@ -477,3 +477,34 @@ def test_access_log_rotates_and_is_read_across_the_rotation(tmp_path: Path) -> N
     assert sum(p.stat().st_size for p in tmp_path.iterdir()) < 4200  # one old file kept, not all
     times = [f.time for f in fetches_for("c", path=tmp_path / "access.log")]
     assert times == sorted(times) and times[-1] == 59 and len(times) < 60
+
+
+def test_access_log_lines_written_while_another_thread_flushes_are_all_kept(tmp_path: Path) -> None:
+    """The server's thread appends lines while another (the sync pipeline, asking whether HubSpot
+    fetched a call) flushes: none may be lost or written twice. Thread switches are forced often."""
+    import sys
+    import threading
+
+    from desktop_app.server.accesslog import AccessLog
+
+    log = AccessLog(tmp_path / "access.log", max_bytes=10**9)
+    done = threading.Event()
+
+    def flusher() -> None:
+        while not done.is_set():
+            log.flush()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        t = threading.Thread(target=flusher)
+        t.start()
+        for i in range(100_000):
+            log.write_line(f'{{"n":{i}}}')
+        done.set()
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    log.close()
+    numbers = [int(line[5:-1]) for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert numbers == list(range(100_000))
