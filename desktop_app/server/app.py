@@ -88,7 +88,8 @@ class _Link:
         self.entry = entry
         self.expires = expires
         self.log_head = log_head
-        # what a 206 answer's head has after its Date line, up to the range (see _fast)
+        # what a 206 answer's head has after its Date line, up to the range (for the C fast path, which
+        # writes the head as Connection.head does)
         self.head206 = f"Server: {server_name}\r\n{_OCTET}{entry.head}Content-Range: bytes "
         self.c = (entry, expires, self.head206, log_head)  # what the C fast path reads of it
 
@@ -595,17 +596,22 @@ class RecordingServer:
         if last >= size:
             last = size - 1
         count = last - first + 1
-        # the head conn.head(206, ...) makes, as _send_file asks for it (test_server_fast checks they are equal)
         sent = conn.send_file_now(
-            f"HTTP/1.1 206 Partial Content\r\nDate: {conn.server.date()}\r\n{link.head206}{first}-{last}/{size}\r\n"
-            f"Content-Length: {count}\r\n\r\n".encode("latin-1"), entry.fd, first, count)
-        record = f'{link.log_head},"range":{encode_basestring(range_header)}'
+            conn.head(206, f"{_OCTET}{entry.head}Content-Range: bytes {first}-{last}/{size}\r\n", count),
+            entry.fd, first, count)
+        record = link.log_record(range_header)
         if sent < 0:  # all of it went: the answer has ended
             self.access_log.write_line(self._line(record, '"GET"', 206, conn.client_json, count, started, ""))
-        else:  # the rest goes when the socket takes it, reading the fd till then
-            entry.users += 1
-            conn.end_queued(End(record, entry.release, False, started, "GET", conn.client, 206), sent)
+        else:
+            self._end_later(conn, link, record, started, sent)
         return True
+
+    @staticmethod
+    def _end_later(conn: Connection, link: _Link, record: str, started: float, body_sent: int) -> None:
+        """A fast-path answer the socket took in part: the rest goes from the output queue, reading
+        the recording's fd till then; its log line is written when it ends."""
+        link.entry.users += 1
+        conn.end_queued(End(record, link.entry.release, False, started, "GET", conn.client, 206), body_sent)
 
     def _fast_raw(self, conn: Connection, data: bytes) -> int:
         """The C fast path (``_fastserve.serve``, Linux): the requests ``_fast`` answers, answered from
@@ -618,10 +624,8 @@ class RecordingServer:
                                 conn.last_activity, lines)
         if type(done) is not int:  # the socket took the last answer in part: the rest is queued
             done, head, fd, offset, count, body_sent, link, range_header = done
-            link.entry.users += 1
             conn.queue_rest(head, fd, offset, count)
-            conn.end_queued(End(f'{link.log_head},"range":{encode_basestring(range_header)}', link.entry.release,
-                                False, conn.last_activity, "GET", conn.client, 206), body_sent)
+            self._end_later(conn, link, link.log_record(range_header), conn.last_activity, body_sent)
         if len(lines) >= self.access_log.BATCH:
             self.access_log.flush()
         return int(done)

@@ -182,14 +182,14 @@ class Connection:
         self._in_message = False
         started = self.request_started or self.last_activity
         self.request_started = None
-        parser = self.parser
+        method = self.parser.get_method()
+        keep_alive = self.parser.should_keep_alive()
         fast = self.server.fast
-        if (fast is not None and not self.out and not self.closing and not self.over_cap
-                and parser.get_method() == b"GET" and parser.should_keep_alive()
-                and fast(self, self._url, self._headers, started)):
+        if (fast is not None and method == b"GET" and keep_alive and not self.out and not self.closing
+                and not self.over_cap and fast(self, self._url, self._headers, started)):
             return
-        request = Request(parser.get_method().decode("latin-1"), self._url.decode("latin-1"), self._headers,
-                          self._body, parser.should_keep_alive(), self.client, started)
+        request = Request(method.decode("latin-1"), self._url.decode("latin-1"), self._headers, self._body,
+                          keep_alive, self.client, started)
         if self.closing:
             return  # a pipelined request after one that closes the connection: not answered
         if self.over_cap:
@@ -224,15 +224,9 @@ class Connection:
             extra = headers
         else:
             extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
-        if status == 304 or status == 204:
-            length = ""
-        else:
-            content_length = sum(len(p) if isinstance(p, bytes) else p.count for p in parts)
-            length = f"Content-Length: {content_length}\r\n"
-        server = self.server
-        head = (f"{_STATUS_LINES.get(status) or _status_line(status)}Date: {server.date()}\r\n"
-                f"Server: {server.server_name}\r\n{extra}{length}"
-                f"{_CLOSE if close else ''}\r\n").encode("latin-1")
+        length = None if status == 304 or status == 204 else sum(
+            len(p) if isinstance(p, bytes) else p.count for p in parts)
+        head = self.head(status, extra, length, close)
         end = End(record, on_end, close, request.received, request.method, request.client, status)
         out = self.out
         out.append((head, None))
@@ -266,11 +260,14 @@ class Connection:
         else:
             self.end_queued(end, sent)
 
-    def head(self, status: int, headers: str, length: int) -> bytes:
-        """The head of an answer that keeps the connection open: ``headers`` are rendered lines."""
+    def head(self, status: int, headers: str, length: int | None, close: bool = False) -> bytes:
+        """The head of an answer: ``headers`` are rendered lines; no Content-Length when ``length`` is
+        None (204, 304); ``Connection: close`` when it closes."""
         server = self.server
+        content_length = "" if length is None else f"Content-Length: {length}\r\n"
         return (f"{_STATUS_LINES.get(status) or _status_line(status)}Date: {server.date()}\r\n"
-                f"Server: {server.server_name}\r\n{headers}Content-Length: {length}\r\n\r\n").encode("latin-1")
+                f"Server: {server.server_name}\r\n{headers}{content_length}"
+                f"{_CLOSE if close else ''}\r\n").encode("latin-1")
 
     def send_file_now(self, head: bytes, fd: int, offset: int, count: int) -> int:
         """Send ``head`` (from ``head()``) and bytes ``offset .. offset+count`` of ``fd`` now; only while
@@ -300,10 +297,10 @@ class Connection:
             elif sent:
                 rest = memoryview(head)[sent:]
                 sent = 0
-        self.queue_rest(bytes(rest), fd, offset, count)
+        self.queue_rest(rest, fd, offset, count)
         return sent
 
-    def queue_rest(self, head: bytes, fd: int, offset: int, count: int) -> None:
+    def queue_rest(self, head: bytes | memoryview, fd: int, offset: int, count: int) -> None:
         """Queue what ``send_file_now`` (or the C fast path) could not send at once."""
         if head:
             self.out.append((head, None))
