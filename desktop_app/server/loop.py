@@ -44,6 +44,10 @@ class Timer:
         self.cancelled = True
 
 
+def _bind(callback: Callable[..., Any], args: tuple[Any, ...]) -> Callable[[], Any]:
+    return (lambda: callback(*args)) if args else callback
+
+
 class Loop:
     def __init__(self, *, use_epoll: bool | None = None) -> None:
         if use_epoll is None:
@@ -85,7 +89,7 @@ class Loop:
 
     def _add(self, table: dict[int, Callable[[], Any]], bit: int, fd: int, callback: Callable[..., Any],
              args: tuple[Any, ...]) -> None:
-        table[fd] = (lambda: callback(*args)) if args else callback
+        table[fd] = _bind(callback, args)
         self._update(fd, self._masks.get(fd, 0) | bit)
 
     def _remove(self, table: dict[int, Callable[[], Any]], bit: int, fd: int) -> bool:
@@ -108,20 +112,18 @@ class Loop:
 
     # -- callbacks and timers -------------------------------------------------------------------
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
-        self._ready.append((lambda: callback(*args)) if args else callback)
+        self._ready.append(_bind(callback, args))
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
         """From any thread: run ``callback`` on the loop's thread soon."""
         self.call_soon(callback, *args)
         try:
             self._wake_w.send(b"\0")
-        except (BlockingIOError, InterruptedError):
-            pass  # a wake-up is pending already
         except OSError:
-            pass  # closed: the loop has ended
+            pass  # a wake-up is pending already (the socket is full), or the loop has ended (closed)
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
-        timer = Timer(time.monotonic() + delay, (lambda: callback(*args)) if args else callback)
+        timer = Timer(time.monotonic() + delay, _bind(callback, args))
         heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
         return timer
 
