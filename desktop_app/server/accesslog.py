@@ -136,25 +136,19 @@ class AccessLog:
             if lines and logger.isEnabledFor(logging.INFO):
                 for line in lines:
                     logger.info("%s", line)
-            while lines:
+            data = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+            while data:
                 fd = self._open()
-                data = ("\n".join(lines) + "\n").encode("utf-8")
-                rest: list[str] = []
-                if self._size + len(data) > self.max_bytes:  # rotate after the line that crosses the size
-                    room = self.max_bytes - self._size
-                    for i, line in enumerate(lines):
-                        room -= len(line.encode("utf-8")) + 1
-                        if room < 0:
-                            lines, rest = lines[: i + 1], lines[i + 1 :]
-                            data = ("\n".join(lines) + "\n").encode("utf-8")
-                            break
-                view = memoryview(data)
+                room = self.max_bytes - self._size
+                # all of it, or up to the end of the line that crosses the size: then rotate
+                cut = len(data) if len(data) <= room else data.index(b"\n", max(room, 0)) + 1
+                view = memoryview(data)[:cut]
                 while view:
                     view = view[os.write(fd, view) :]
-                self._size += len(data)
+                self._size += cut
                 if self._size > self.max_bytes:
                     self._rotate()
-                lines = rest
+                data = data[cut:]
             if self._fd is not None and not self._current():
                 self._close_fd()
 
