@@ -122,6 +122,17 @@ def _same_boundary(answer: tuple[list[bytes], bytes]) -> tuple[list[bytes], byte
     return answer
 
 
+def _logs(n: int, *servers: RecordingServer) -> list[list[dict[str, object]]]:
+    """Each server's access log once it holds ``n`` lines (a line is written just after its answer
+    has gone), or as it is after 5 s."""
+    deadline = time.monotonic() + 5
+    while True:
+        logged = [_log(server) for server in servers]
+        if all(len(entries) >= n for entries in logged) or time.monotonic() > deadline:
+            return logged
+        time.sleep(0.05)
+
+
 REQUESTS: list[dict[str, str]] = [
     {"Range": "bytes=0-0"},
     {"Range": "bytes=100-65635"},
@@ -162,15 +173,8 @@ def test_the_fast_path_answers_and_logs_as_the_general_path(
     singles = [0, 1, 2, 3, 11, 12]
     expected = [i for i in singles if i] + [len(REQUESTS) + i for i in singles]
     assert [i for i, yes in enumerate(_said(answered, 2 * len(REQUESTS))) if yes] == expected
-    # a line is written just after its answer has gone: wait for the last ones
-    logged: tuple[list[dict[str, object]], ...] = ([], [])
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        logged = (_log(fast), _log(general))
-        if all(len(entries) == 2 * len(REQUESTS) for entries in logged):
-            break
-        time.sleep(0.05)
-    assert logged[0] == logged[1]
+    fast_log, general_log = _logs(2 * len(REQUESTS), fast, general)
+    assert fast_log == general_log
 
 
 def test_a_link_that_expires_or_a_removed_recording_leaves_the_fast_path(
@@ -235,14 +239,7 @@ def test_an_answer_the_socket_takes_in_parts_or_a_client_leaves(
                     got += chunk
                 assert got.partition(b"\r\n\r\n")[2] == data
     assert _said(answered, 3) == [False, True, True]
-    logged: tuple[list[dict[str, object]], ...] = ([], [])
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        logged = (_log(fast), _log(general))
-        if all(len(entries) == 3 for entries in logged):
-            break
-        time.sleep(0.05)
-    fast_log, general_log = logged
+    fast_log, general_log = _logs(3, fast, general)
     assert [e["bytes"] for e in fast_log[:2]] == [size, size]
     assert fast_log[2].get("aborted") is True and int(fast_log[2]["bytes"]) < size  # type: ignore[call-overload]
     for a, b in zip(fast_log, general_log, strict=True):  # the same lines but for how much a leaving client got
@@ -278,7 +275,5 @@ def test_no_log_line_is_lost_while_another_thread_flushes(
         t.join()
         sys.setswitchinterval(old)
         conn.close()
-    deadline = time.monotonic() + 5
-    while len(_log(fast)) < 3000 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sorted(str(e["range"]) for e in _log(fast)) == sorted(f"bytes={i}-{i + 99}" for i in range(3000))
+    (fast_log,) = _logs(3000, fast)
+    assert sorted(str(e["range"]) for e in fast_log) == sorted(f"bytes={i}-{i + 99}" for i in range(3000))
