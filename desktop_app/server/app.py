@@ -128,6 +128,7 @@ class RecordingServer:
         max_connections: int = 256,
         idle_timeout_s: float = 30.0,
         workers: int = 1,
+        steer_by_cpu: bool = True,
     ) -> None:
         if signature_mode not in SIGNATURE_MODES:
             raise ValueError(f"signature_mode must be one of {', '.join(SIGNATURE_MODES)}")
@@ -153,6 +154,10 @@ class RecordingServer:
         self.workers = max(1, workers) if os.name == "posix" else 1
         if workers > 1 and self.workers == 1:
             log.info("Worker processes are used on Linux and macOS only; one process serves here")
+        # With workers on Linux, each process listens on its own socket and a connection goes to the
+        # one for the CPU it came in on (workers.steered_listeners); False: they share one socket.
+        self.steer_by_cpu = steer_by_cpu
+        self.steered = False  # whether this server's processes are steered so (known once started)
         self._http: HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._children: list[workers_mod.WorkerProcess] = []
@@ -216,7 +221,7 @@ class RecordingServer:
     # -- start / stop ---------------------------------------------------------------------------
     def start(self) -> None:
         """Listen and serve: on a background thread of this process, and in ``workers - 1`` child
-        processes on the same socket (see ``server.workers``); returns once all serve. Raises OSError
+        processes on the same port (see ``server.workers``); returns once all serve. Raises OSError
         when the address cannot be bound (port taken)."""
         if self.running:
             return
@@ -226,20 +231,28 @@ class RecordingServer:
         except OSError:
             http.loop.close()
             raise
+        assert http.listener is not None
         self._listener = http.listener
         self._started_at = time.time()
         self.started_mono = time.monotonic()
+        own: list[socket.socket] | None = None
         if self.workers > 1:
             self._counts = multiprocessing.get_context("spawn").RawArray("l", self.workers)
             http.counts = self._counts
+            # each child its own socket, connections handed out by CPU; or all share this one
+            own = workers_mod.steered_listeners(http.listener, self.workers) if self.steer_by_cpu else None
+            http.balance = own is None
+        self.steered = own is not None
         ready = threading.Event()
         self._http = http
         self._thread = threading.Thread(target=self._run, args=(http, ready), name="recording-server", daemon=True)
         self._thread.start()
         ready.wait()
         if self.workers > 1:
-            assert self._listener is not None
-            self._children = workers_mod.spawn(self, self._listener, self._counts, range(1, self.workers))
+            children = own if own is not None else [self._listener] * (self.workers - 1)
+            self._children = workers_mod.spawn(self, children, self._counts, balance=own is None)
+            for sock in own or ():  # the children hold them now; one whose child failed is gone with it
+                sock.close()
         self._write_runinfo()
         log.info("Recording server listening on %s (%d process%s)", self.local_url, 1 + len(self._children),
                  "" if not self._children else "es")
@@ -264,14 +277,16 @@ class RecordingServer:
             self.store.close()  # this thread's catalogue connection
             http.loop.close()
 
-    def serve_as_worker(self, listener: socket.socket, control: Any, counts: Any, slot: int) -> None:
-        """Serve on another process's listening socket until ``control`` says stop or closes (the body
+    def serve_as_worker(self, listener: socket.socket, control: Any, counts: Any, slot: int, *,
+                        balance: bool) -> None:
+        """Serve on a listening socket from the parent until ``control`` says stop or closes (the body
         of a worker process; see ``desktop_app.server.workers``)."""
         self._is_worker = True
         http = self._new_http()
         http.listener = listener
         self._port = int(listener.getsockname()[1])
-        http.counts, http.slot = counts, slot
+        http.counts, http.slot, http.balance = counts, slot, balance
+        self.steered = not balance
         http.loop.add_reader(control.fileno(), workers_mod.listen_to_parent(self, control, http.loop.stop))
         http.start_serving()
         control.send(("ready", os.getpid()))

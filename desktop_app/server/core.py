@@ -536,10 +536,12 @@ class HttpServer:
         # sees them, and says how many bytes it answered: fast_raw(conn, data), see
         # RecordingServer._fast_raw (the C fast path). Only called at a request's boundary.
         self.fast_raw: Callable[[Connection, bytes], int] | None = None
-        # Worker processes sharing the listening socket: each writes its number of connections into
-        # its slot of a shared array, and the cap is for the sum.
+        # Worker processes: each writes its number of connections into its slot of a shared array,
+        # and the cap is for the sum. balance: they share one listening socket (else each has its
+        # own, fed by the kernel), and a busier one leaves new connections to the least busy.
         self.counts: Any = None
         self.slot = 0
+        self.balance = False
         self._deferred = False
 
     def active(self) -> int:
@@ -580,16 +582,16 @@ class HttpServer:
 
     def _on_accept(self) -> None:
         assert self.listener is not None
-        # Alone, take every waiting connection. Sharing the socket with other processes (all are woken),
-        # take one per wake-up, and none while holding more than the least busy process: that one
-        # takes it. Only for a moment (ACCEPT_DEFER_S), so a stuck process can't keep them waiting.
-        if self.counts is not None and len(self.conns) > min(self.counts) and not self._deferred:
+        # On a socket of our own, take every waiting connection. Sharing it with other processes (all
+        # are woken), take one per wake-up, and none while holding more than the least busy process:
+        # that one takes it. Only for a moment (ACCEPT_DEFER_S), so a stuck process can't keep them waiting.
+        if self.balance and len(self.conns) > min(self.counts) and not self._deferred:
             self._deferred = True
             self.loop.remove_reader(self.listener.fileno())
             self.loop.call_later(ACCEPT_DEFER_S, self._resume_accept)
             return
         self._deferred = False
-        for _ in range(64 if self.counts is None else 1):
+        for _ in range(1 if self.balance else 64):
             try:
                 sock, addr = self.listener.accept()
             except (BlockingIOError, InterruptedError):

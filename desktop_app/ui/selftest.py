@@ -139,6 +139,7 @@ def check_server(sample: Path) -> None:
     # works through the entry point's freeze_support()
     server = RecordingServer(store, host="127.0.0.1", port=0, signing_key=secrets.token_urlsafe(32), workers=2)
     server.start()
+    cpus = os.sched_getaffinity(0) if server.steered else set()
     try:
         if len(server.processes) != 2:
             raise CheckFailed("the server's worker process did not start (see the log)")
@@ -146,7 +147,9 @@ def check_server(sample: Path) -> None:
         data = sample.read_bytes()
         first, last = len(data) // 3, len(data) // 3 + 4095
         answered: set[int] = set()
-        for _ in range(100):  # new connections, until both processes have answered
+        for attempt in range(100):  # new connections, until both processes have answered
+            if server.steered:  # each process serves the connections that come in on its CPUs
+                os.sched_setaffinity(0, {sorted(cpus)[attempt % len(cpus)]})
             status, content_range, body = fetch_range(server.make_link(stored.sha256), first, last)
             if status != 206:
                 raise CheckFailed(f"asked bytes {first}-{last}, got HTTP {status}")
@@ -158,6 +161,8 @@ def check_server(sample: Path) -> None:
         else:
             raise CheckFailed(f"only process(es) {sorted(answered)} of {server.processes} answered")
     finally:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
         server.stop()
         store.close()
 

@@ -82,3 +82,26 @@ def raw_request(port: int, data: bytes, *, timeout: float = 5.0, read_all: bool 
 
 def fds_open() -> int:
     return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+
+
+def cpus() -> list[int]:
+    """The CPUs this process may run on."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+
+
+class on_cpu:  # noqa: N801 - used like a function: `with on_cpu(1): ...`
+    """Runs the calling thread on ``cpu`` only, inside the block (Linux), so its new connections come
+    in on that CPU: with worker processes steered by CPU, that decides which process serves them."""
+
+    def __init__(self, cpu: int) -> None:
+        self.cpu = cpu
+        self.before: set[int] = set()
+
+    def __enter__(self) -> None:
+        if hasattr(os, "sched_setaffinity"):
+            self.before = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.cpu})
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before:
+            os.sched_setaffinity(0, self.before)

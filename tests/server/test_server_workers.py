@@ -1,8 +1,9 @@
 """The recording server's worker processes: one port, several processes, one access log.
 
 Each test starts the real server with ``workers=2`` (a spawned child process beside the test's own
-loop thread) and talks to it over loopback with fresh connections, so the kernel hands them to both
-processes; which process answered is read from ``/healthz`` and the access log (``pid``).
+loop thread) and talks to it over loopback with fresh connections made from each CPU in turn (on
+Linux a new connection goes to the process for the CPU it came in on), so both processes answer;
+which process answered is read from ``/healthz`` and the access log (``pid``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import requests
-from server_helpers import SIGNING_KEY, random_file
+from server_helpers import SIGNING_KEY, cpus, on_cpu, random_file
 
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import AccessLog, read_entries
@@ -30,6 +32,18 @@ def fresh_get(url: str, **headers: str) -> requests.Response:
     """A GET on a new connection (a new connection may go to any of the serving processes)."""
     with requests.Session() as s:
         return s.get(url, headers=headers, timeout=5)
+
+
+def get_from(cpu: int, url: str, **headers: str) -> requests.Response:
+    """A GET on a new connection made from ``cpu``."""
+    with on_cpu(cpu):
+        return fresh_get(url, **headers)
+
+
+def from_each_cpu(count: int) -> list[int]:
+    """``count`` CPUs, taking each CPU in turn: requests made from them reach every serving process."""
+    available = cpus()
+    return [available[i % len(available)] for i in range(count)]
 
 
 def ended(pid: int) -> bool:
@@ -67,27 +81,75 @@ def test_two_processes_serve_one_port(store: RecordingStore, stored: StoredRecor
         assert len(pids) == 2 and pids[0] == os.getpid() and pids[1] != os.getpid()
         assert not ended(pids[1])
         seen: set[int] = set()
-        for _ in range(300):
-            seen.add(fresh_get(f"{srv.local_url}/healthz").json()["pid"])
+        for cpu in from_each_cpu(300):
+            seen.add(get_from(cpu, f"{srv.local_url}/healthz").json()["pid"])
             if seen == set(pids):
                 break
         assert seen == set(pids)
         # a link the parent made is good in every process, and each answers the right bytes
         link = srv.make_link(stored.sha256)
         data = stored.path.read_bytes()
-        for i in range(40):
-            answer = fresh_get(link, Range=f"bytes={i * 1000}-{i * 1000 + 999}")
+        for i, cpu in enumerate(from_each_cpu(40)):
+            answer = get_from(cpu, link, Range=f"bytes={i * 1000}-{i * 1000 + 999}")
             assert answer.status_code == 206
             assert answer.content == data[i * 1000 : i * 1000 + 1000]
     assert wait_until(lambda: ended(pids[1]), 5), "the worker process outlived the server"
 
 
-def test_new_connections_are_shared_out_evenly(store: RecordingStore) -> None:
-    """A burst of connections (a player or HubSpot opening several) is spread over the processes: the
-    busier one leaves a new connection to the other for a moment."""
+def test_connections_go_to_the_process_of_the_cpu_they_come_in_on(store: RecordingStore) -> None:
+    """On Linux with a CPU for each process, each process listens on its own socket and the kernel hands
+    a new connection to process number (its CPU) mod (processes): a client's connections stay with one
+    process, which the scheduler keeps on the client's CPU."""
     import socket
 
     with RecordingServer(store, signing_key=SIGNING_KEY, workers=2) as srv:
+        pids = srv.processes
+        assert srv.steered == (sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2)
+        if not srv.steered:  # one CPU: the processes share one socket (the next test)
+            return
+        for cpu in from_each_cpu(12):
+            assert get_from(cpu, f"{srv.local_url}/healthz").json()["pid"] == pids[cpu % 2], cpu
+        # twenty connections held open from one CPU all go to that CPU's process
+        with on_cpu(cpus()[-1]):
+            held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(20)]
+        try:
+            assert wait_until(lambda: srv.connections() == 20, 5)
+            per_process = srv.connections_per_process()
+            assert per_process[cpus()[-1] % 2] == 20, per_process
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_a_second_server_cannot_join_the_port_of_a_running_one(store: RecordingStore) -> None:
+    """The steered sockets allow SO_REUSEPORT; a second server (a second app, `callrelay serve` beside
+    the GUI) on the same port must still be refused rather than silently share the connections."""
+    with RecordingServer(store, signing_key=SIGNING_KEY, workers=2) as srv:
+        for workers in (1, 2):
+            other = RecordingServer(store, signing_key=SIGNING_KEY, port=srv.port, workers=workers)
+            with pytest.raises(OSError):
+                other.start()
+        assert {get_from(cpu, f"{srv.local_url}/healthz").json()["pid"] for cpu in from_each_cpu(8)} <= set(srv.processes)
+
+
+def test_a_dead_workers_connections_go_to_the_others(store: RecordingStore) -> None:
+    """A worker that dies takes its socket with it; the connections the kernel would have handed it go
+    to the processes left, none waits in a queue no one reads."""
+    with RecordingServer(store, signing_key=SIGNING_KEY, workers=2) as srv:
+        parent, child = srv.processes
+        os.kill(child, signal.SIGKILL)
+        assert wait_until(lambda: ended(child), 5)
+        for cpu in from_each_cpu(8):
+            assert get_from(cpu, f"{srv.local_url}/healthz").json()["pid"] == parent
+
+
+def test_new_connections_are_shared_out_evenly_on_one_socket(store: RecordingStore) -> None:
+    """Where the processes share one socket (not Linux, a single CPU, or steer_by_cpu=False), a burst of
+    connections is spread over them: the busier one leaves a new connection to the other for a moment."""
+    import socket
+
+    with RecordingServer(store, signing_key=SIGNING_KEY, workers=2, steer_by_cpu=False) as srv:
+        assert not srv.steered
         held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(40)]
         try:
             assert wait_until(lambda: srv.connections() == 40, 5)
@@ -107,13 +169,13 @@ def test_every_process_answers_hubspot_with_the_current_public_url(store: Record
         for base in ("https://first.example.net", "https://second.example.net/relay"):
             srv.set_public_url(base)
             time.sleep(0.2)  # the message reaches the child through its pipe
-            for _ in range(30):
-                answer = fresh_get(endpoint)
+            for cpu in from_each_cpu(30):
+                answer = get_from(cpu, endpoint)
                 assert answer.status_code == 200
                 link = answer.json()["authenticatedUrl"]
                 assert link.startswith(f"{base}/recordings/")
                 local = srv.local_url + link[len(base):]
-                assert fresh_get(local, Range="bytes=0-9").content == stored.path.read_bytes()[:10]
+                assert get_from(cpu, local, Range="bytes=0-9").content == stored.path.read_bytes()[:10]
         pids = set(srv.processes)
     entries = [e for e in read_entries() if e.get("external_id") == "call-1"]
     # one whole line per request, whichever process wrote it, and both processes wrote
