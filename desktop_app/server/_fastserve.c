@@ -21,6 +21,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+/* as core.SENDFILE_CHUNK */
+#define SENDFILE_CHUNK (2LL * 1024 * 1024)
+
 #define MAX_HEADER_BYTES (32 * 1024)
 #define MAX_TARGET 2048
 
@@ -210,7 +213,9 @@ static PyObject *serve(PyObject *self, PyObject *args) {
         long long body = 0;
         if (sent == hn) {
             off_t off = (off_t)first;
-            ssize_t s = sendfile(sock, fd, &off, (size_t)count);
+            /* at most SENDFILE_CHUNK now: a fast reader would otherwise keep this one call going for
+               the whole range while the other connections wait; the rest is queued */
+            ssize_t s = sendfile(sock, fd, &off, (size_t)(count < SENDFILE_CHUNK ? count : SENDFILE_CHUNK));
             body = s > 0 ? s : 0;
         }
         if (sent < hn || body < count) {

@@ -36,6 +36,11 @@ MAX_BODY_BYTES = 64 * 1024
 RECV_BYTES = 256 * 1024
 LINGER_S = 2.0  # how long a closing connection may take to read the client's end
 ACCEPT_DEFER_S = 0.002  # how long a busier worker process leaves a new connection to a less busy one
+# The most one sendfile call sends. A client that reads as fast as we send (curl on loopback) never
+# fills the socket, and one call would carry a whole 200 MB file while this process's other
+# connections wait ~70 ms; the rest goes when the loop next finds the socket writable (nginx's
+# sendfile_max_chunk, 2m). Also in _fastserve.c.
+SENDFILE_CHUNK = 2 * 1024 * 1024
 _HAS_SENDFILE = hasattr(os, "sendfile") and sys.platform != "win32"
 _FALLBACK_CHUNK = 256 * 1024
 _CLOSE = "Connection: close\r\n"
@@ -286,7 +291,7 @@ class Connection:
                 body = 0
                 if count:
                     try:
-                        body = os.sendfile(self.fd, fd, offset, count)
+                        body = os.sendfile(self.fd, fd, offset, min(count, SENDFILE_CHUNK))
                     except OSError:
                         pass
                 if body == count:
@@ -410,7 +415,7 @@ class Connection:
             elif kind is FileSegment:
                 try:
                     if _HAS_SENDFILE:
-                        n = os.sendfile(self.fd, item.fd, item.offset, min(item.count, 1 << 30))
+                        n = os.sendfile(self.fd, item.fd, item.offset, min(item.count, SENDFILE_CHUNK))
                     else:
                         n = self._send_file_copy(item)
                     if n == 0:  # end of file before the segment's end: the file shrank

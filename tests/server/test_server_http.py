@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
+import os
 import re
 import socket
 import subprocess
@@ -508,3 +509,43 @@ def test_access_log_lines_written_while_another_thread_flushes_are_all_kept(tmp_
     log.close()
     numbers = [int(line[5:-1]) for line in (tmp_path / "access.log").read_text().splitlines()]
     assert numbers == list(range(100_000))
+
+
+
+@pytest.mark.parametrize("range_header", [None, "bytes=0-50331647"])
+def test_a_fast_reader_gets_a_big_file_in_chunks(store: RecordingStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 range_header: str | None) -> None:
+    """curl reads a loopback download as fast as it is sent, so the socket never fills: one sendfile
+    would carry the whole file while the process's other connections wait. Each call sends at most
+    SENDFILE_CHUNK, and the loop sends the next when it finds the socket writable again. Checked for
+    the whole file (Python's paths) and for one range of a known link, which the C fast path answers:
+    it sends the first chunk itself and leaves the rest to the queue, whose os.sendfile calls are
+    watched here (the real calls, noted on their way)."""
+    from desktop_app.server.core import SENDFILE_CHUNK
+
+    size = 48 * 1024 * 1024
+    rec = store.add(random_file(tmp_path / "big.wav", size, seed=11))
+    calls: list[tuple[int, int]] = []
+    real_sendfile = os.sendfile
+
+    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        calls.append((offset, count))
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    answers = 4
+    with RecordingServer(store, signing_key=SIGNING_KEY) as srv:
+        link = srv.make_link(rec.sha256)
+        assert get(link, Range="bytes=0-0").status_code == 206  # the link is known: the fast path is open
+        monkeypatch.setattr(os, "sendfile", sendfile)
+        # several times on one connection: on a new one the kernel's send buffer starts small and fills
+        # at once; later answers go out through the grown buffer as fast as curl reads
+        out = subprocess.run(["curl", "-s", *["-o", "/dev/null"] * answers, "-w", "%{http_code} %{size_download} ",
+                              *(["-H", f"Range: {range_header}"] if range_header else []), *[link] * answers],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        monkeypatch.undo()
+    assert out.split() == [str(206 if range_header else 200), str(size)] * answers
+    assert calls and max(count for _, count in calls) <= SENDFILE_CHUNK
+    # each answer's first send (Python's or C's) was at most a chunk: every answer left the rest to
+    # the queue, which took it up at most a chunk on
+    firsts = [calls[0][0]] + [b for (a, _), (b, _) in zip(calls, calls[1:], strict=False) if b < a]
+    assert len(firsts) == answers and max(firsts) <= SENDFILE_CHUNK, firsts
