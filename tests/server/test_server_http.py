@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from server_helpers import CLIENT_SECRET, SIGNING_KEY, random_file, raw_request
+from server_helpers import CLIENT_SECRET, SIGNING_KEY, cpus, on_cpu, random_file, raw_request
 
 from desktop_app import paths
 from desktop_app.server import RecordingServer, fetches_for, runinfo, sign_v3
@@ -456,11 +456,22 @@ def test_two_workers_share_the_port_and_the_cap(store: RecordingStore, stored: S
         assert all(a.status_code == 206 for a in answers)
         assert [a.content for a in answers] == [stored.path.read_bytes()[i : i + 10] for i in range(40)]
     with RecordingServer(store, signing_key=SIGNING_KEY, workers=2, max_connections=3) as srv:
-        held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
+        # held from each CPU in turn: when connections are steered by CPU, both processes hold some,
+        # and each must count the other's
+        available = cpus()
+        held = []
+        for i in range(3):
+            with on_cpu(available[i % len(available)]):
+                held.append(socket.create_connection(("127.0.0.1", srv.port)))
         deadline = time.monotonic() + 2
         while srv.connections() < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert raw_request(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503 ")
+        if srv.steered:
+            assert sorted(srv.connections_per_process()) == [1, 2]
+        for cpu in available:
+            with on_cpu(cpu):
+                answer = raw_request(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 503 "), (cpu, answer[:40])
         for s in held:
             s.close()
     with pytest.raises(requests.ConnectionError):
