@@ -1,0 +1,175 @@
+"""Closing the window to the tray: the real app (``desktop_app.ui.app.main``) on a real X server (Xvfb, the
+xcb platform), in sandbox mode as on a first start, with a minimal system-tray host (``xtray.py``).
+
+With a tray, closing the window hides it and the recording server goes on answering, from both of its
+processes; "Quit" in the tray icon's menu stops the app and the server. Without a tray, closing the
+window quits. The app runs in a child process driven by a small script (``DRIVER``) that only closes the
+window and picks "Quit" from the tray menu as a user would; the server is checked from this process
+over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+DRIVER = textwrap.dedent("""
+    import json, select, sys
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    app = QApplication(sys.argv[:1])
+    from desktop_app.ui import app as ui_app
+    from desktop_app.ui.main_window import MainWindow
+
+    def window():
+        return next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+
+    def close_when_up():
+        w = window()
+        if not w.runtime_up:
+            QTimer.singleShot(100, close_when_up)
+            return
+        server = w.runtime.server
+        print(json.dumps({"tray": w.tray is not None and w.tray.isVisible(), "url": server.local_url,
+                          "processes": server.processes}), flush=True)
+        w.close()
+        print(json.dumps({"visible": w.isVisible()}), flush=True)
+        QTimer.singleShot(50, quit_when_told)
+
+    def quit_when_told():
+        if select.select([sys.stdin], [], [], 0)[0] and sys.stdin.readline().strip() == "quit":
+            menu = window().tray.contextMenu()
+            next(a for a in menu.actions() if a.text() == "Quit").trigger()
+            return
+        QTimer.singleShot(50, quit_when_told)
+
+    QTimer.singleShot(0, close_when_up)
+    code = ui_app.main([])
+    print(json.dumps({"exit": code}), flush=True)
+    sys.exit(code)
+""")
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    """A fresh Xvfb display (``:N``)."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is missing: `make test` installs it (scripts/system-deps test)")
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        number = fh.readline().strip()
+    try:
+        assert number.isdigit(), "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+
+
+@pytest.fixture
+def tray_host(display: str) -> Iterator[None]:
+    host = subprocess.Popen([sys.executable, str(HERE / "xtray.py")], env=dict(os.environ, DISPLAY=display),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout is not None and host.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        host.kill()
+        host.wait(10)
+
+
+def start_app(display: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-c", DRIVER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def read_json(app: subprocess.Popen[str], timeout: float = 60) -> dict[str, object]:
+    """The driver's next line; fails if none comes within ``timeout`` or the app ended."""
+    assert app.stdout is not None
+    if not select.select([app.stdout], [], [], timeout)[0]:
+        app.kill()
+        raise AssertionError(f"the app said nothing for {timeout:g} s")
+    line = app.stdout.readline()
+    if not line:
+        app.kill()
+        raise AssertionError(f"the app ended: {app.stderr.read() if app.stderr else ''}")
+    return dict(json.loads(line))
+
+
+def answering_pids(url: str) -> set[int]:
+    """Which processes answer /healthz on new connections, made from each CPU in turn."""
+    available = sorted(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    pids: set[int] = set()
+    try:
+        for i in range(40):
+            os.sched_setaffinity(0, {available[i % len(available)]})
+            with requests.Session() as s:
+                pids.add(s.get(f"{url}/healthz", timeout=5).json()["pid"])
+    finally:
+        os.sched_setaffinity(0, before)
+    return pids
+
+
+def test_closed_to_the_tray_the_server_keeps_serving_until_quit(callrelay_home: Path, display: str,
+                                                                  tray_host: None) -> None:
+    app = start_app(display)
+    try:
+        up = read_json(app)
+        assert up["tray"] is True, "Qt saw no system tray on the display"
+        url, processes = str(up["url"]), list(up["processes"])  # type: ignore[call-overload]
+        assert processes[0] == app.pid and len(processes) == 2
+        assert read_json(app) == {"visible": False}
+        time.sleep(0.5)  # hidden a moment: still serving, from the app's process and its helper
+        assert app.poll() is None
+        assert answering_pids(url) == set(processes)
+        assert app.stdin is not None
+        app.stdin.write("quit\n")
+        app.stdin.flush()
+        assert read_json(app) == {"exit": 0}
+        assert app.wait(30) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(10)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/healthz", timeout=2)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and Path(f"/proc/{processes[1]}").exists():
+        time.sleep(0.05)
+    assert not Path(f"/proc/{processes[1]}").exists(), "the server's helper process outlived the app"
+
+
+def test_without_a_tray_closing_the_window_quits(callrelay_home: Path, display: str) -> None:
+    app = start_app(display)
+    try:
+        up = read_json(app)
+        assert up["tray"] is False
+        assert read_json(app) == {"visible": False}
+        assert read_json(app, timeout=30) == {"exit": 0}, "closing the only window did not quit"
+        assert app.wait(30) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(10)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{up['url']}/healthz", timeout=2)
