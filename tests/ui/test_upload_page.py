@@ -149,3 +149,45 @@ def test_tab_order_follows_the_form(qtbot, tmp_path):
     order = [chain.index(x) if x in chain else -1 for x in expected]
     assert -1 not in order and order == sorted(order), order
     assert chain.index(panel.upload_button) > chain.index(f.notes)
+
+
+def test_open_recordings_lists_audio_files_and_queues_the_picked_ones(qtbot, tmp_path):
+    """"Open recordings…": a file dialog in the last folder, filtered to audio;
+    the files picked there are queued and inspected. Driven as a user would: the dialog is found as
+    the active modal window, its list read, two files typed into its name field, and accepted."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QListView
+
+    stereo(tmp_path, "a.wav")
+    mono(tmp_path, "b.wav", 0.2, 220)
+    (tmp_path / "notes.txt").write_text("not a recording")
+    page = UploadPage()
+    qtbot.addWidget(page)
+    page.last_folder = str(tmp_path)
+    page.show()
+    seen: dict[str, object] = {}
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        view = dialog.findChild(QListView, "listView") if isinstance(dialog, QFileDialog) else None
+        if view is None:
+            QTimer.singleShot(20, answer)
+            return
+        model, root = view.model(), view.rootIndex()
+        rows = [model.index(r, 0, root) for r in range(model.rowCount(root))]
+        if "a.wav" not in {i.data() for i in rows}:  # the folder is read in the background
+            QTimer.singleShot(20, answer)
+            return
+        seen["offered"] = {i.data() for i in rows if model.flags(i) & Qt.ItemFlag.ItemIsEnabled}
+        seen["filter"] = dialog.selectedNameFilter()
+        seen["folder"] = dialog.directory().absolutePath()
+        dialog.findChild(QLineEdit, "fileNameEdit").setText('"a.wav" "b.wav"')
+        dialog.accept()
+
+    QTimer.singleShot(0, answer)
+    qtbot.mouseClick(page.open_button, Qt.MouseButton.LeftButton)
+    assert seen["folder"] == str(tmp_path)
+    assert str(seen["filter"]).startswith("Audio recordings (") and "*.wav" in str(seen["filter"])
+    assert seen["offered"] == {"a.wav", "b.wav"}  # notes.txt is not offered
+    _wait_inspected(qtbot, page, 2)
+    assert sorted(Path(p.path).name for p in page.panels) == ["a.wav", "b.wav"]
