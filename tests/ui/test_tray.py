@@ -1,9 +1,10 @@
 """Closing the window to the tray: the real app (``desktop_app.ui.app.main``) on a real X server (Xvfb, the
 xcb platform), in sandbox mode as on a first start, with a minimal system-tray host (``xtray.py``).
 
-With a tray, closing the window hides it and the recording server goes on answering, from both of its
-processes; "Quit" in the tray icon's menu stops the app and the server. Without a tray, closing the
-window quits. The app runs in a child process driven by a small script (``DRIVER``) that only closes the
+With a tray, closing the window hides it (the tray icon says the app keeps running) and the recording
+server goes on answering, from both of its processes; a submission that fails while the window is
+hidden is told by the tray icon; "Quit" in the tray icon's menu stops the app and the server. Without
+a tray, closing the window quits. The app runs in a child process driven by a small script (``DRIVER``) that only closes the
 window and picks "Quit" from the tray menu as a user would; the server is checked from this process
 over HTTP.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from ui_helpers import speech, write_wav
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -47,15 +49,44 @@ DRIVER = textwrap.dedent("""
         print(json.dumps({"tray": w.tray is not None and w.tray.isVisible(), "url": server.local_url,
                           "processes": server.processes}), flush=True)
         w.close()
-        print(json.dumps({"visible": w.isVisible()}), flush=True)
+        print(json.dumps({"visible": w.isVisible(), "told": balloon()}), flush=True)
         QTimer.singleShot(50, quit_when_told)
 
     def quit_when_told():
-        if select.select([sys.stdin], [], [], 0)[0] and sys.stdin.readline().strip() == "quit":
+        line = sys.stdin.readline().split() if select.select([sys.stdin], [], [], 0)[0] else []
+        if line[:1] == ["quit"]:
             menu = window().tray.contextMenu()
             next(a for a in menu.actions() if a.text() == "Quit").trigger()
             return
+        if line[:1] == ["fail"]:  # a submission that HubSpot refuses, carried on in the background
+            fail_in_background(line[1])
+            QTimer.singleShot(50, show_notification)
         QTimer.singleShot(50, quit_when_told)
+
+    def fail_in_background(recording):
+        import threading, time
+        from desktop_app.sync.pipeline import CallDetails
+        runtime = window().runtime
+        runtime.sandbox.faults.fail("calls.create", status=400)
+        details = CallDetails(title="Refused", timestamp=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                              duration_ms=3000, direction="OUTBOUND",
+                              contact_id=str(runtime.sandbox.contacts()[0]["id"]))
+        sid = runtime.submit(recording, details)
+        threading.Thread(target=runtime.run_submission, args=(sid,), daemon=True).start()
+
+    def balloon():
+        # the texts of the tray icon's message on screen (Qt's X11 tray shows it in a QBalloonTip)
+        from PySide6.QtWidgets import QLabel
+        tips = [w for w in QApplication.topLevelWidgets()
+                if w.isVisible() and w.metaObject().className() == "QBalloonTip"]
+        return [label.text() for label in tips[0].findChildren(QLabel) if label.text()] if tips else []
+
+    def show_notification(tries=400):
+        texts = balloon()
+        if "Call Relay: a submission failed" not in texts and tries:
+            QTimer.singleShot(50, lambda: show_notification(tries - 1))
+            return
+        print(json.dumps({"notification": texts}), flush=True)
 
     QTimer.singleShot(0, close_when_up)
     code = ui_app.main([])
@@ -138,11 +169,22 @@ def test_closed_to_the_tray_the_server_keeps_serving_until_quit(callrelay_home: 
         assert up["tray"] is True, "Qt saw no system tray on the display"
         url, processes = str(up["url"]), list(up["processes"])  # type: ignore[call-overload]
         assert processes[0] == app.pid and len(processes) == 2
-        assert read_json(app) == {"visible": False}
+        closed = read_json(app)
+        assert closed["visible"] is False
+        assert closed["told"] == ["Call Relay keeps running",
+                                  "The recording server and the queue keep going. Quit from this icon's menu."]
         time.sleep(0.5)  # hidden a moment: still serving, from the app's process and its helper
         assert app.poll() is None
         assert answering_pids(url) == set(processes)
+        # a submission failing while the window is hidden is told by the tray icon
+        recording = write_wav(callrelay_home / "refused.wav", [speech(3, start=0.2, freq=220),
+                                                              speech(3, start=1.0, freq=340)])
         assert app.stdin is not None
+        app.stdin.write(f"fail {recording}\n")
+        app.stdin.flush()
+        texts = read_json(app, timeout=30)["notification"]
+        assert texts[0] == "Call Relay: a submission failed", texts  # type: ignore[index]
+        assert texts[1].startswith("refused.wav: HubSpot rejected the request"), texts  # type: ignore[index]
         app.stdin.write("quit\n")
         app.stdin.flush()
         assert read_json(app) == {"exit": 0}
@@ -164,7 +206,7 @@ def test_without_a_tray_closing_the_window_quits(callrelay_home: Path, display: 
     try:
         up = read_json(app)
         assert up["tray"] is False
-        assert read_json(app) == {"visible": False}
+        assert read_json(app) == {"visible": False, "told": []}
         assert read_json(app, timeout=30) == {"exit": 0}, "closing the only window did not quit"
         assert app.wait(30) == 0
     finally:
