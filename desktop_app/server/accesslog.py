@@ -139,6 +139,8 @@ class AccessLog:
             data = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
             while data:
                 fd = self._open()
+                # the file's size, not what this writer wrote: the other processes append to it too
+                self._size = os.fstat(fd).st_size
                 room = self.max_bytes - self._size
                 # all of it, or up to the end of the line that crosses the size: then rotate
                 cut = len(data) if len(data) <= room else data.index(b"\n", max(room, 0)) + 1

@@ -235,8 +235,8 @@ def test_access_log_rotation_by_one_writer_moves_the_others(tmp_path: Path) -> N
     the new file at its next flush, and no line is lost or cut."""
     path = tmp_path / "access.log"
     a = AccessLog(path, max_bytes=10**9)
-    b = AccessLog(path, max_bytes=3000)
-    for i in range(120):  # b rotates once, about two thirds of the way
+    b = AccessLog(path, max_bytes=6000)
+    for i in range(120):  # b rotates once, about two thirds of the way (at the file's size, a's lines too)
         a.write({"kind": "other", "who": "a", "n": i})
         a.flush()
         b.write({"kind": "other", "who": "b", "n": i})
@@ -250,3 +250,24 @@ def test_access_log_rotation_by_one_writer_moves_the_others(tmp_path: Path) -> N
     # a moved to the new file: its last lines are there, not in the renamed one
     assert max(e["n"] for e in new if e["who"] == "a") == 119
     assert max(e["n"] for e in old if e["who"] == "a") < min(e["n"] for e in new if e["who"] == "a")
+
+
+def test_access_log_writers_rotate_at_the_size_of_the_file_not_of_what_each_wrote(tmp_path: Path) -> None:
+    """Two writers of one log, each appending half of its lines: the log is rotated when the file
+    crosses the size, so it never holds much more than ``max_bytes`` (one flush's lines at most),
+    rather than ``max_bytes`` from each writer."""
+    path = tmp_path / "access.log"
+    writers = [AccessLog(path, max_bytes=3000), AccessLog(path, max_bytes=3000)]
+    largest = 0
+    for i in range(200):
+        writer = writers[i % 2]
+        writer.write({"kind": "other", "n": i, "pad": "x" * 60})
+        writer.flush()
+        largest = max(largest, path.stat().st_size if path.exists() else 0)  # none just after a rotation
+    for writer in writers:
+        writer.close()
+    old = [json.loads(x)["n"] for x in path.with_name("access.log.1").read_text().splitlines()]
+    new = [json.loads(x)["n"] for x in path.read_text().splitlines()] if path.exists() else []
+    line = len(path.with_name("access.log.1").read_text().splitlines()[0]) + 1
+    assert largest <= 3000 + line, largest
+    assert old == sorted(old) and new == sorted(new) and old[-1] == (new[0] - 1 if new else 199)  # in order
