@@ -32,7 +32,15 @@ import numpy as np
 
 from desktop_app.audio.model import ProbeResult
 from desktop_app.audio.probe import WAV_PCM, probe
-from desktop_app.audio.reader import MAX_GAP_S, Reader, ReadError, _to_float, decode_frames, open_audio
+from desktop_app.audio.reader import (
+    MAX_GAP_S,
+    Reader,
+    ReadError,
+    _to_float,
+    decode_frames,
+    is_lossless,
+    open_audio,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +48,6 @@ CHUNK_MS = 50
 # Lossy decoders (AAC, MP3, Opus, Vorbis…) start from an empty state after a seek: decode this much
 # before the target and drop it, so the first samples heard are the right ones.
 LOSSY_PREROLL_S = 0.5
-LOSSLESS = ("flac", "alac", "wavpack", "tta", "ape")
 
 
 class PcmError(Exception):
@@ -250,7 +257,7 @@ class _Decoded(_Backend):
         ctx = self.stream.codec_context
         self.rate = ctx.sample_rate or 0
         self.channels = ctx.channels or 0
-        self.lossy = not (ctx.name in LOSSLESS or ctx.name.startswith("pcm_"))
+        self.lossy = not is_lossless(ctx.name)
         tb = self.stream.time_base
         self.tb_num: int
         self.tb_den: int

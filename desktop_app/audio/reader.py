@@ -19,6 +19,14 @@ from desktop_app.audio.probe import RAW_TAGS, WAV_ALAW, WAV_FLOAT, WAV_MULAW
 
 log = logging.getLogger(__name__)
 
+LOSSLESS_CODECS = ("flac", "alac", "wavpack", "tta", "ape")
+
+
+def is_lossless(codec: str) -> bool:
+    """Whether FFmpeg's decoder ``codec`` gives back exactly what was recorded (PCM and the lossless
+    codecs): a conversion then keeps up to 24 bits, and the player needs no pre-roll after a seek."""
+    return codec in LOSSLESS_CODECS or codec.startswith("pcm_")
+
 
 MAX_GAP_S = 600  # a gap in the timestamps longer than this is not filled beyond it
 
@@ -139,8 +147,7 @@ class Reader:
         with container:
             self.rate = stream.codec_context.sample_rate or self.rate
             self.channels = stream.codec_context.channels or self.channels
-            self.lossless = stream.codec_context.name in ("flac", "alac") or stream.codec_context.name.startswith(
-                "pcm_")
+            self.lossless = is_lossless(stream.codec_context.name)
             tb = stream.time_base
             tb_num, tb_den = (tb.numerator, tb.denominator) if tb is not None else (0, 1)
             channels = self.channels
