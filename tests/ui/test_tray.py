@@ -11,6 +11,7 @@ over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -126,11 +127,27 @@ def tray_host(display: str) -> Iterator[None]:
         host.wait(10)
 
 
-def start_app(display: str) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def app_on(display: str) -> Iterator[subprocess.Popen[str]]:
+    """The app, driven by DRIVER, on ``display``; killed at the end if it is still running."""
     env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
     env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-c", DRIVER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    app = subprocess.Popen([sys.executable, "-c", DRIVER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        yield app
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(10)
+
+
+def assert_quit(app: subprocess.Popen[str], url: str, why: str = "") -> None:
+    """The app ends with code 0, and its recording server with it."""
+    assert read_json(app, timeout=30) == {"exit": 0}, why
+    assert app.wait(30) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/healthz", timeout=2)
 
 
 def read_json(app: subprocess.Popen[str], timeout: float = 60) -> dict[str, object]:
@@ -163,8 +180,7 @@ def answering_pids(url: str) -> set[int]:
 
 def test_closed_to_the_tray_the_server_keeps_serving_until_quit(callrelay_home: Path, display: str,
                                                                   tray_host: None) -> None:
-    app = start_app(display)
-    try:
+    with app_on(display) as app:
         up = read_json(app)
         assert up["tray"] is True, "Qt saw no system tray on the display"
         url, processes = str(up["url"]), list(up["processes"])  # type: ignore[call-overload]
@@ -187,14 +203,7 @@ def test_closed_to_the_tray_the_server_keeps_serving_until_quit(callrelay_home: 
         assert texts[1].startswith("refused.wav: HubSpot rejected the request"), texts  # type: ignore[index]
         app.stdin.write("quit\n")
         app.stdin.flush()
-        assert read_json(app) == {"exit": 0}
-        assert app.wait(30) == 0
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait(10)
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"{url}/healthz", timeout=2)
+        assert_quit(app, url)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and Path(f"/proc/{processes[1]}").exists():
         time.sleep(0.05)
@@ -202,16 +211,8 @@ def test_closed_to_the_tray_the_server_keeps_serving_until_quit(callrelay_home: 
 
 
 def test_without_a_tray_closing_the_window_quits(callrelay_home: Path, display: str) -> None:
-    app = start_app(display)
-    try:
+    with app_on(display) as app:
         up = read_json(app)
         assert up["tray"] is False
         assert read_json(app) == {"visible": False, "told": []}
-        assert read_json(app, timeout=30) == {"exit": 0}, "closing the only window did not quit"
-        assert app.wait(30) == 0
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait(10)
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"{up['url']}/healthz", timeout=2)
+        assert_quit(app, str(up["url"]), "closing the only window did not quit")
