@@ -86,7 +86,6 @@ class AccessLog:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._size = 0
         self.lines: list[str] = []  # waiting to be written (the server's C fast path appends here)
 
     def write(self, record: dict[str, Any]) -> None:
@@ -103,7 +102,6 @@ class AccessLog:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
-            self._size = os.fstat(self._fd).st_size
         return self._fd
 
     def _close_fd(self) -> None:
@@ -140,15 +138,14 @@ class AccessLog:
             while data:
                 fd = self._open()
                 # the file's size, not what this writer wrote: the other processes append to it too
-                self._size = os.fstat(fd).st_size
-                room = self.max_bytes - self._size
+                size = os.fstat(fd).st_size
+                room = self.max_bytes - size
                 # all of it, or up to the end of the line that crosses the size: then rotate
                 cut = len(data) if len(data) <= room else data.index(b"\n", max(room, 0)) + 1
                 view = memoryview(data)[:cut]
                 while view:
                     view = view[os.write(fd, view) :]
-                self._size += cut
-                if self._size > self.max_bytes:
+                if size + cut > self.max_bytes:
                     self._rotate()
                 data = data[cut:]
             if self._fd is not None and not self._current():
