@@ -143,9 +143,12 @@ class Loop:
     def run_forever(self) -> None:
         self._stopping = False
         readers, writers, ready, timers = self._readers, self._writers, self._ready, self._timers
-        epoll = self._epoll
-        epollin = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP if epoll is not None else 0
-        epollout = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP if epoll is not None else 0
+        epoll, selector = self._epoll, self._selector
+        if epoll is not None:
+            readable = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
+            writable = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+        else:
+            readable, writable = selectors.EVENT_READ, selectors.EVENT_WRITE
         monotonic = time.monotonic
         while not self._stopping:
             try:
@@ -156,27 +159,19 @@ class Loop:
                 else:
                     timeout = -1.0 if epoll is not None else None  # type: ignore[assignment]
                 if epoll is not None:
-                    for fd, ev in epoll.poll(timeout):
-                        if ev & epollin:
-                            cb = readers.get(fd)
-                            if cb is not None:
-                                cb()
-                        if ev & epollout:
-                            cb = writers.get(fd)
-                            if cb is not None:
-                                cb()
+                    events = epoll.poll(timeout)
                 else:
-                    assert self._selector is not None
-                    for key, ev in self._selector.select(timeout):
-                        fd = int(key.fd)
-                        if ev & selectors.EVENT_READ:
-                            cb = readers.get(fd)
-                            if cb is not None:
-                                cb()
-                        if ev & selectors.EVENT_WRITE:
-                            cb = writers.get(fd)
-                            if cb is not None:
-                                cb()
+                    assert selector is not None
+                    events = [(key.fd, ev) for key, ev in selector.select(timeout)]
+                for fd, ev in events:
+                    if ev & readable:
+                        cb = readers.get(fd)
+                        if cb is not None:
+                            cb()
+                    if ev & writable:
+                        cb = writers.get(fd)
+                        if cb is not None:
+                            cb()
                 if timers:
                     now = monotonic()
                     while timers and timers[0][0] <= now:
