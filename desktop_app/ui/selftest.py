@@ -139,7 +139,7 @@ def check_server(sample: Path) -> None:
     # works through the entry point's freeze_support()
     server = RecordingServer(store, host="127.0.0.1", port=0, signing_key=secrets.token_urlsafe(32), workers=2)
     server.start()
-    cpus = os.sched_getaffinity(0) if server.steered else set()
+    cpus = sorted(os.sched_getaffinity(0)) if server.steered else []
     try:
         if len(server.processes) != 2:
             raise CheckFailed("the server's worker process did not start (see the log)")
@@ -149,7 +149,7 @@ def check_server(sample: Path) -> None:
         answered: set[int] = set()
         for attempt in range(100):  # new connections, until both processes have answered
             if server.steered:  # each process serves the connections that come in on its CPUs
-                os.sched_setaffinity(0, {sorted(cpus)[attempt % len(cpus)]})
+                os.sched_setaffinity(0, {cpus[attempt % len(cpus)]})
             status, content_range, body = fetch_range(server.make_link(stored.sha256), first, last)
             if status != 206:
                 raise CheckFailed(f"asked bytes {first}-{last}, got HTTP {status}")

@@ -89,6 +89,12 @@ def cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
 
 
+def from_each_cpu(count: int) -> list[int]:
+    """``count`` CPUs, taking each CPU in turn: new connections made from them reach every serving process."""
+    available = cpus()
+    return [available[i % len(available)] for i in range(count)]
+
+
 class on_cpu:  # noqa: N801 - used like a function: `with on_cpu(1): ...`
     """Runs the calling thread on ``cpu`` only, inside the block (Linux), so its new connections come
     in on that CPU: with worker processes steered by CPU, that decides which process serves them."""

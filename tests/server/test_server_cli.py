@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import requests
-from server_helpers import cpus, on_cpu
+from server_helpers import from_each_cpu, on_cpu
 
 from desktop_app import paths
 
@@ -102,9 +102,8 @@ def test_serve_workers_flag(blob: Path) -> None:
         _, link = read_link(proc)
         base = link.split("/recordings/")[0]
         pids: set[int] = set()
-        available = cpus()
-        for i in range(300):  # new connections, from each CPU in turn, until every process has answered
-            with on_cpu(available[i % len(available)]), requests.Session() as s:
+        for cpu in from_each_cpu(300):  # new connections, from each CPU in turn, until every process has answered
+            with on_cpu(cpu), requests.Session() as s:
                 pids.add(s.get(f"{base}/healthz", timeout=5).json()["pid"])
             if len(pids) == 3:
                 break

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from server_helpers import CLIENT_SECRET, SIGNING_KEY, cpus, on_cpu, random_file, raw_request
+from server_helpers import CLIENT_SECRET, SIGNING_KEY, cpus, from_each_cpu, on_cpu, random_file, raw_request
 
 from desktop_app import paths
 from desktop_app.server import RecordingServer, fetches_for, runinfo, sign_v3
@@ -458,17 +458,16 @@ def test_two_workers_share_the_port_and_the_cap(store: RecordingStore, stored: S
     with RecordingServer(store, signing_key=SIGNING_KEY, workers=2, max_connections=3) as srv:
         # held from each CPU in turn: when connections are steered by CPU, both processes hold some,
         # and each must count the other's
-        available = cpus()
         held = []
-        for i in range(3):
-            with on_cpu(available[i % len(available)]):
+        for cpu in from_each_cpu(3):
+            with on_cpu(cpu):
                 held.append(socket.create_connection(("127.0.0.1", srv.port)))
         deadline = time.monotonic() + 2
         while srv.connections() < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
         if srv.steered:
             assert sorted(srv.connections_per_process()) == [1, 2]
-        for cpu in available:
+        for cpu in cpus():
             with on_cpu(cpu):
                 answer = raw_request(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert answer.startswith(b"HTTP/1.1 503 "), (cpu, answer[:40])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from server_helpers import SIGNING_KEY, cpus, on_cpu, random_file
+from server_helpers import SIGNING_KEY, cpus, from_each_cpu, on_cpu, random_file
 
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import AccessLog, read_entries
@@ -38,12 +38,6 @@ def get_from(cpu: int, url: str, **headers: str) -> requests.Response:
     """A GET on a new connection made from ``cpu``."""
     with on_cpu(cpu):
         return fresh_get(url, **headers)
-
-
-def from_each_cpu(count: int) -> list[int]:
-    """``count`` CPUs, taking each CPU in turn: requests made from them reach every serving process."""
-    available = cpus()
-    return [available[i % len(available)] for i in range(count)]
 
 
 def ended(pid: int) -> bool:
