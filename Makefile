@@ -18,8 +18,9 @@ system-deps:
 test-deps:
 	./scripts/system-deps test
 
+# scripts/run-app starts a keyring (gnome-keyring) for the app where none is reachable, and says so
 run: system-deps $(STAMP)
-	$(VENV)/bin/callrelay gui
+	CALLRELAY_PYTHON=$(PY) ./scripts/run-app $(VENV)/bin/callrelay gui
 
 # system libraries first: the C fast path (setup.py) is compiled when the package is installed
 test: test-deps $(STAMP)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from desktop_app import paths
+from desktop_app import keystore, paths
 from desktop_app import settings as settings_mod
 from desktop_app.hubspot import phones
 from desktop_app.hubspot.client import HubSpotClient
@@ -65,15 +65,19 @@ def sandbox_wanted(settings: settings_mod.Settings, env: Mapping[str, str]) -> b
 
 class Runtime:
     """Starts, holds and stops the app's parts. ``own_server=False`` uses the data directory's running
-    recording server instead of starting one (``callrelay upload``)."""
+    recording server instead of starting one (``callrelay upload``). ``sandbox_if_no_keyring`` (the app):
+    without a usable keyring a real account cannot work, so start in sandbox mode instead (see
+    ``keyring_notice``); the commands leave it False and fail with the keyring's message."""
 
     def __init__(self, settings: settings_mod.Settings | None = None, *, sandbox: bool | None = None,
                  own_server: bool = True, env: Mapping[str, str] | None = None,
-                 policy: RetryPolicy | None = None) -> None:
+                 policy: RetryPolicy | None = None, sandbox_if_no_keyring: bool = False) -> None:
         self.env = os.environ if env is None else env
         self.settings = settings or settings_mod.load()
         self.is_sandbox = sandbox_wanted(self.settings, self.env) if sandbox is None else sandbox
         self.own_server = own_server
+        self.sandbox_if_no_keyring = sandbox_if_no_keyring
+        self.keyring_notice = ""  # one sentence when this run goes on without a keyring
         self.policy = policy or RetryPolicy()
         self.history = h.History()
         self.store = RecordingStore()
@@ -94,6 +98,7 @@ class Runtime:
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> Runtime:
+        self._without_keyring()
         if self.is_sandbox:
             from desktop_app.sandbox import Sandbox
 
@@ -123,6 +128,22 @@ class Runtime:
                                  policy=self.policy, on_change=self._notify)
         apply_retention(self.history, self.store, int(self.settings.get("calls.retention_days")))
         return self
+
+    def _without_keyring(self) -> None:
+        """No usable keyring: sandbox mode needs no real secret, so it goes on with a link-signing key kept
+        in memory for this run (``keystore.use_memory``); a real account cannot work, so the app
+        (``sandbox_if_no_keyring``) starts in sandbox mode instead. ``keyring_notice`` says which, in one
+        sentence with what to install. A locked keyring asks to be unlocked here (its own prompt)."""
+        if not (self.own_server if self.is_sandbox else self.sandbox_if_no_keyring):
+            return  # the sandbox without a server of its own needs no secret; a command reports the keyring's error
+        try:
+            keystore.ensure_usable()
+            return
+        except keystore.KeyringUnavailable as exc:
+            log.warning("no usable keyring (%s): %s", exc.detail, exc)
+            self.keyring_notice = keystore.sandbox_notice(exc) if self.is_sandbox else keystore.account_notice(exc)
+            self.is_sandbox = True
+            keystore.use_memory(exc)
 
     def _start_server(self, config: HubSpotConfig) -> None:
         from desktop_app.server import RecordingServer

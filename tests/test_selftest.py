@@ -53,7 +53,8 @@ def test_no_keyring_fails_the_keyring_check_and_says_which_backend(callrelay_hom
     done = run("self-test", "--only", "keyring", "--only", "probe", env=env)
     out = lines(done.stdout)
     assert done.returncode == 1
-    assert out[0].startswith("FAIL keyring: No secure keyring is available (backend keyring.backends.fail.Keyring)")
+    assert out[0].startswith("FAIL keyring: No keyring is reachable on this desktop session: install gnome-keyring")
+    assert out[0].endswith("(backend keyring.backends.fail.Keyring)"), out[0]
     assert "ok probe sample-call.wav" in out  # the other checks still run
 
 

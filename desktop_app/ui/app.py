@@ -45,13 +45,16 @@ def install_excepthook() -> None:
 
 
 def make_runtime(settings: settings_mod.Settings) -> Any:
-    """The composition root of the core, or None when it cannot be built (the window still shows history)."""
+    """The composition root of the core, or None when it cannot be built (the window still shows history).
+
+    Without a usable keyring the app still starts, in sandbox mode (the runtime's ``keyring_notice``
+    says why, and the window shows it)."""
     try:
         from desktop_app.runtime import Runtime
     except ImportError as exc:
         log.warning("no runtime: %s", exc)
         return None
-    return Runtime(settings=settings)
+    return Runtime(settings=settings, sandbox_if_no_keyring=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,8 +66,17 @@ class MainWindow(QMainWindow):
             "<b>Sandbox mode</b> — calls go to the local HubSpot emulator, not to a real account. "
             "Try the whole flow safely; switch to your account in Settings → HubSpot.")
         self.banner_text.setWordWrap(True)
+        self.banner_notice = QLabel()  # no keyring: one sentence on what this run lacks and what to install
+        self.banner_notice.setObjectName("keyringNotice")
+        self.banner_notice.setTextFormat(Qt.TextFormat.PlainText)
+        self.banner_notice.setWordWrap(True)
+        self.banner_notice.setVisible(False)
         self.banner_button = QPushButton("Use a real account…")
-        brow.addWidget(self.banner_text, 1)
+        texts = QVBoxLayout()
+        texts.setSpacing(2)
+        texts.addWidget(self.banner_text)
+        texts.addWidget(self.banner_notice)
+        brow.addLayout(texts, 1)
         brow.addWidget(self.banner_button)
         self.banner.setVisible(self._sandbox())
 
@@ -179,6 +188,7 @@ class MainWindow(QMainWindow):
         self.history_page.set_runtime(rt)
         self.settings_page.set_runtime(rt)
         self.banner.setVisible(self._sandbox())
+        self._keyring_notice(str(getattr(rt, "keyring_notice", "") or ""))
         self.hubspot_state.setText("HubSpot: sandbox" if self._sandbox() else "HubSpot: connected")
         self.server_state.setText(f"Server: {describe_server(getattr(rt, 'server', None))}")
         tunnel = getattr(rt, "tunnel", None)
@@ -194,6 +204,14 @@ class MainWindow(QMainWindow):
         log.info("window ready: %s, %s", "sandbox" if self._sandbox() else "HubSpot account",
                  self.server_state.text())
         self.runtimeStarted.emit()
+
+    def _keyring_notice(self, notice: str) -> None:
+        """No keyring: the run went on in sandbox mode; say so under the banner's text and in the status bar."""
+        self.banner_notice.setText(notice)
+        self.banner_notice.setVisible(bool(notice))
+        if notice:
+            self.banner.setVisible(True)
+            self.hubspot_state.setToolTip(notice)
 
     def _start_failed(self, exc: BaseException) -> None:
         message = getattr(exc, "agent_message", None) or str(exc)

@@ -76,7 +76,7 @@ def check_keyring() -> None:
     try:
         keystore.ensure_usable()
     except keystore.KeyringUnavailable as exc:
-        raise CheckFailed(str(exc)) from None
+        raise CheckFailed(f"{exc} ({exc.detail})") from None  # for an administrator: which backend said what
     value = secrets.token_urlsafe(16)
     keystore.set(keystore.LINK_SIGNING_KEY, value)
     try:
