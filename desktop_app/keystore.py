@@ -98,10 +98,6 @@ def use_keyring() -> None:
         _memory, _memory_why = None, None
 
 
-def in_memory() -> bool:
-    return _memory is not None
-
-
 def service_name() -> str:
     if not paths.is_isolated():
         return "callrelay"
