@@ -28,7 +28,7 @@ from desktop_app.hubspot.config import ENV_NAMES, HubSpotConfig, config_from_env
 from desktop_app.hubspot.errors import HubSpotError
 from desktop_app.sync import history as h
 from desktop_app.sync.hubspot_port import ClientPort
-from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy
+from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy, Seen
 from desktop_app.sync.recordings import RecordingStore
 from desktop_app.sync.retention import apply_retention
 from desktop_app.sync.serverlink import NoServer, ServerLink, fetched_since
@@ -89,6 +89,7 @@ class Runtime:
         self.pipeline: Pipeline | None = None
         self.portal_id = ""
         self.last_warnings: list[str] = []
+        self._contact_ids: dict[str, str] = {}  # what resolve_contact found, by the text it was given
         self._listeners: list[Callable[[h.Submission], None]] = []
         self._lock = threading.Lock()
         self._busy: set[int] = set()  # submissions a thread is carrying right now
@@ -221,13 +222,21 @@ class Runtime:
             raise SetupError("The app has not been started.")
         return self.pipeline
 
-    def submit(self, path: Path, details: CallDetails, agent: str | None = None) -> int:
+    def submit(self, path: Path, details: CallDetails, agent: str | None = None, *, sha256: str | None = None) -> int:
         """Record a submission for a checked recording; ``run_submission`` carries it to HubSpot."""
-        sid = self._pipeline().submit(Path(path), details, agent=agent or self.agent)
+        sid = self._pipeline().submit(Path(path), details, agent=agent or self.agent, sha256=sha256)
         sub = self.history.get(sid)
         if sub is not None:
             self._notify(sub)
         return sid
+
+    def seen(self, path: Path) -> Seen:
+        """What this account already has of a recording: an unfinished submission to run instead of a new
+        one, the submission that logged it (see ``Pipeline.seen``). SubmissionRefused when it cannot be read."""
+        try:
+            return self._pipeline().seen(Path(path))
+        except OSError as exc:
+            raise SubmissionRefused(f"It cannot be read: {exc.strerror or exc}.") from None
 
     def run_submission(self, submission_id: int) -> h.Submission:
         """Blocking: carry a submission to ready (or failed). Call it from a worker thread."""
@@ -313,13 +322,19 @@ class Runtime:
         """
         from desktop_app import audio
 
-        inspection = audio.inspect(path, analyse=True)
+        self.last_warnings = []
+        region = str(self.settings.get("calls.default_region"))
+        try:
+            inspection = audio.inspect(path, analyse=True)
+            prefill = audio.prefill_from_filename(path, region=region)
+        except Exception as exc:  # noqa: BLE001 - a damaged file is a verdict on it, never the end of a batch
+            log.info("inspecting %s failed", path, exc_info=True)  # the sentence below is what the user sees
+            reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+            raise SubmissionRefused(f"It could not be inspected, so it was not sent ({reason}).") from None
         errors = [p.message for p in inspection.problems if p.severity == "error"]
         if errors:
             raise SubmissionRefused(" ".join(errors))
         self.last_warnings = [p.message for p in inspection.problems if p.severity == "warning"]
-        region = str(self.settings.get("calls.default_region"))
-        prefill = audio.prefill_from_filename(path, region=region)
         duration_s = inspection.probe.duration_s or prefill.duration_s or 0.0
 
         def number(key: str, fallback: str | None) -> str:
@@ -346,18 +361,32 @@ class Runtime:
         return details
 
     def resolve_contact(self, text: str) -> str:
-        """A contact id from an id, an email address or a phone number."""
+        """The id of the HubSpot contact named by an id, an email address or a phone number.
+
+        Asked before any call is created, so that a contact HubSpot does not have is refused
+        (``SubmissionRefused``, one sentence naming it) instead of leaving a call without it. What was
+        found is kept, so a batch naming one contact asks HubSpot once.
+        """
         assert self.client is not None
+        text = text.strip()
+        with self._lock:
+            known = self._contact_ids.get(text)
+        if known is not None:
+            return known
+        if "@" not in text and not any(ch.isdigit() for ch in text):
+            raise SubmissionRefused(f"{text!r} is not a contact id, an email address or a phone number.")
         region = str(self.settings.get("calls.default_region"))
         try:
             if "@" in text:
-                found = self.client.search_contacts_by_email(text)
-            elif text.startswith("+") or not text.isdigit():
-                found = self.client.search_contacts_by_phone(text, region)
+                ids = [str(c.id) for c in self.client.search_contacts_by_email(text)]
+            elif text.isdigit():
+                ids = [str(c.id) for c in [self.client.read_contact(text)] if c is not None]
             else:
-                return text
-        except HubSpotError as exc:
+                ids = [str(c.id) for c in self.client.search_contacts_by_phone(text, region)]
+        except (HubSpotError, ValueError) as exc:  # ValueError: a request the client would not build
             raise SubmissionRefused(f"The contact {text!r} could not be looked up: {exc}") from None
-        if not found:
+        if not ids:
             raise SubmissionRefused(f"No HubSpot contact matches {text!r}.")
-        return str(found[0].id)
+        with self._lock:
+            self._contact_ids[text] = ids[0]
+        return ids[0]

@@ -435,6 +435,18 @@ class HubSpotClient:
         found = self._search_contacts(endpoints.contact_filters_phone(number, region))
         return [c for c in found if any(phones.same_number(p, number, region) for p in c.phones)]
 
+    def read_contact(self, contact_id: str | int) -> Contact | None:
+        """The contact with this id, or None when HubSpot has none (404)."""
+        req = endpoints.contacts_read(contact_id)
+        try:
+            data = self._call(req)
+        except HubSpotError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        result: Contact = self._parse(Contact.from_json, data, req)
+        return result
+
     def create_contact(self, *, email: str | None = None, firstname: str | None = None,
                        lastname: str | None = None, phone: str | None = None, region: str = "US",
                        **extra: str) -> Contact:

@@ -341,6 +341,11 @@ def contacts_search(filter_groups: list[dict[str, Any]], properties: Iterable[st
                       json=_search_body(filter_groups, properties, limit, after), kind=SEARCH)
 
 
+def contacts_read(contact_id: str | int, properties: Iterable[str] = CONTACT_PROPERTIES) -> ApiRequest:
+    return ApiRequest("contacts.read", "GET", f"/crm/v3/objects/contacts/{_seg(contact_id)}",
+                      params=tuple(("properties", p) for p in properties))
+
+
 def contacts_create(properties: Mapping[str, str]) -> ApiRequest:
     return ApiRequest("contacts.create", "POST", "/crm/v3/objects/contacts",
                       json=_create_input(properties, ()), creates=True)

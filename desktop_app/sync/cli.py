@@ -34,6 +34,8 @@ def register(sub: Any) -> None:
     up.add_argument("--notes", help="call notes")
     up.add_argument("--timestamp", help="when the call took place (ISO 8601; default: from the file)")
     up.add_argument("--jobs", type=int, default=4, help="submissions run at once (default 4)")
+    up.add_argument("--again", action="store_true",
+                    help="log a recording this HubSpot account already has as a new call (default: skip it)")
     up.set_defaults(func=cmd_upload)
 
     res = sub.add_parser("resume", help="finish every unfinished submission (after a crash or a restart)")
@@ -135,30 +137,49 @@ def cmd_upload(args: argparse.Namespace) -> int:
         return 1
     failures = 0
     with _stopping(app):
-        ids: list[tuple[Path, int]] = []
+        if args.contact:  # the contact of every file: one HubSpot does not have refuses them all, before anything
+            try:
+                app.resolve_contact(args.contact)
+            except SubmissionRefused as exc:
+                print(f"callrelay upload: {exc}", file=sys.stderr)
+                return 1
+        by_id: dict[int, Path] = {}  # the submissions this run carries, in order
         for path in files:
             row = {**{k: v for k, v in common.items() if v}, **_manifest_row(manifest.get(path.name, {}))}
             try:
-                sid = app.submit(path, app.details_for_file(path, row))
+                seen = app.seen(path)
+                if seen.unfinished is not None and seen.unfinished.id in by_id:
+                    print(f"{path}: skipped, the same recording as {by_id[seen.unfinished.id]}")
+                    continue
+                if seen.unfinished is not None:  # an earlier run was cut short: finish it, never double it
+                    print(f"{path}: carrying on submission {seen.unfinished.id} from an earlier run")
+                    by_id[seen.unfinished.id] = path
+                    continue
+                if seen.logged is not None and not args.again:
+                    sub = seen.logged
+                    url = h.call_url(sub)
+                    print(f"{path}: skipped, already logged as call {sub.call_id} (submission {sub.id}, "
+                          f"{sub.status}{', ' + url if url else ''}); --again logs it once more")
+                    continue
+                sid = app.submit(path, app.details_for_file(path, row), sha256=seen.sha256)
             except SubmissionRefused as exc:
                 print(f"{path}: refused: {exc}", file=sys.stderr)
                 failures += 1
                 continue
             for warning in app.last_warnings:
                 print(f"{path}: warning: {warning}", file=sys.stderr)
-            ids.append((path, sid))
-        total = len(ids)
+            by_id[sid] = path
+        total = len(by_id)
         done = 0
 
-        by_id = {sid: path for path, sid in ids}
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures: dict[Future[h.Submission], Path] = {}
-            if len(ids) > 1:  # HubSpot's batch endpoints for call creation and associations, 100 at a time
-                print(f"Logging {len(ids)} calls in batches…", flush=True)
-                app.run_batch([sid for _, sid in ids], on_chunk=lambda chunk: futures.update(
+            if total > 1:  # HubSpot's batch endpoints for call creation and associations, 100 at a time
+                print(f"Logging {total} calls in batches…", flush=True)
+                app.run_batch(list(by_id), on_chunk=lambda chunk: futures.update(
                     {pool.submit(app.run_submission, sid): by_id[sid] for sid in chunk}))
             else:
-                futures = {pool.submit(app.run_submission, sid): path for path, sid in ids}
+                futures = {pool.submit(app.run_submission, sid): path for sid, path in by_id.items()}
             for future in as_completed(futures):
                 path, sub = futures[future], future.result()
                 done += 1

@@ -119,6 +119,10 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     INSERT INTO submissions_fts(submissions_fts) VALUES ('rebuild');
     """,
+    # 3: finding a recording's earlier submissions in an account (``callrelay upload`` skips what was logged)
+    """
+    CREATE INDEX submissions_recording ON submissions(recording_sha256, portal_id);
+    """,
 )
 
 
@@ -332,15 +336,16 @@ class History:
         state: str,
         recording_sha256: str | None = None,
         status: str = QUEUED,
+        portal_id: str | None = None,
     ) -> int:
         stamp = iso(now())
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO submissions (created_at, updated_at, agent, recording_path, recording_name,"
-                " recording_sha256, external_id, details, title, owner_id, contact_id, from_number, to_number,"
-                " duration_ms, call_timestamp, state, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " recording_sha256, portal_id, external_id, details, title, owner_id, contact_id, from_number,"
+                " to_number, duration_ms, call_timestamp, state, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    stamp, stamp, agent, recording_path, recording_name, recording_sha256, external_id,
+                    stamp, stamp, agent, recording_path, recording_name, recording_sha256, portal_id, external_id,
                     json.dumps(details, sort_keys=True), str(details.get("title", "")),
                     str(details.get("owner_id", "") or ""), str(details.get("contact_id", "") or ""),
                     str(details.get("from_number", "") or ""), str(details.get("to_number", "") or ""),
@@ -401,6 +406,15 @@ class History:
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE status IN (?, ?) ORDER BY id", UNFINISHED
+            ).fetchall()
+        return [_submission(r) for r in rows]
+
+    def of_recording(self, sha256: str, portal_id: str) -> list[Submission]:
+        """Every submission of the recording with this SHA-256 to this HubSpot account, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE recording_sha256 = ? AND portal_id = ?"
+                " ORDER BY id DESC", (sha256, portal_id)
             ).fetchall()
         return [_submission(r) for r in rows]
 

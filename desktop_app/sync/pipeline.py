@@ -26,6 +26,7 @@ message and correlation id, to be retried after the user fixes the cause.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import random
@@ -160,6 +161,35 @@ class RetryPolicy:
         return delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What a HubSpot account already has of a recording (``Pipeline.seen``).
+
+    ``unfinished``: a submission of it that an earlier run left unfinished (killed, or waiting for a
+    retry): run it rather than submit the recording again, which would log a second call. ``logged``:
+    the newest submission that logged it as a call (whatever became of it after): send the recording
+    again only when the user asks to. Both None: a recording to submit.
+    """
+
+    sha256: str
+    unfinished: h.Submission | None
+    logged: h.Submission | None
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's content (what the recording store names it by)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _may_have_reached_hubspot(attempts: Sequence[h.Step]) -> bool:
+    """Whether an earlier attempt at a step ended without a clear answer (a crash, a lost answer, a retry)."""
+    return any(a.outcome in (h.STARTED, h.RETRY) for a in attempts)
+
+
 @dataclass
 class Outcome:
     submission: h.Submission
@@ -186,13 +216,24 @@ class Pipeline:
     _endpoint_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- entry points ----------------------------------------------------------------------------
-    def submit(self, recording: Path, details: CallDetails, *, agent: str) -> int:
+    def submit(self, recording: Path, details: CallDetails, *, agent: str, sha256: str | None = None) -> int:
         """Write the submission down (with its external id, generated once) before anything else."""
         external_id = f"callrelay-{uuid.uuid4()}"
         return self.history.add_submission(
             recording_path=str(recording), recording_name=recording.name, external_id=external_id,
-            details=details.to_dict(), agent=agent, state=CHECKED, status=h.QUEUED,
+            details=details.to_dict(), agent=agent, state=CHECKED, status=h.QUEUED, recording_sha256=sha256,
+            portal_id=self.hubspot.portal_id,
         )
+
+    def seen(self, recording: Path) -> Seen:
+        """What this HubSpot account already has of the recording (the same content, by SHA-256), so that
+        a second upload of it neither doubles an unfinished submission nor logs its call again unasked.
+        A failed submission that logged no call does not count. Raises OSError when the file cannot be read.
+        """
+        sha = sha256_of(recording)
+        earlier = self.history.of_recording(sha, self.hubspot.portal_id)
+        return Seen(sha, unfinished=next((s for s in earlier if s.status in h.UNFINISHED), None),
+                    logged=next((s for s in earlier if s.call_id), None))
 
     def run(self, submission_id: int, *, wait: bool = True) -> h.Submission:
         """Advance a submission until it is ready or failed; with ``wait``, sleep through back-offs."""
@@ -280,9 +321,16 @@ class Pipeline:
         self._crash_point("log_call", "before")
         found: dict[str, str] = {}
         try:
-            retried = [s.external_id for s in subs if any(st.step == "log_call" for st in s.steps)]
+            attempts = {s.external_id: [st for st in s.steps if st.step == "log_call"] for s in subs}
+            retried = [ext for ext, prev in attempts.items() if prev]
             if retried:  # an earlier attempt may have created some: read them by external id first
                 found = self.hubspot.find_calls(retried)
+                # HubSpot's search trails a create by seconds: what an unanswered attempt may have
+                # created is looked for once more after that lag, as ``_do_log_call`` does
+                unsure = [ext for ext in retried if ext not in found and _may_have_reached_hubspot(attempts[ext])]
+                if unsure and self.policy.search_lag_s:
+                    self.sleep(self.policy.search_lag_s)
+                    found.update(self.hubspot.find_calls(unsure))
             fresh = [(s.external_id, CallDetails.from_dict(s.details)) for s in subs if s.external_id not in found]
             created = self.hubspot.create_calls(fresh) if fresh else {}
         except (TransientError, PermanentError) as exc:
@@ -408,7 +456,7 @@ class Pipeline:
     def _do_log_call(self, sub: h.Submission, prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
         if prev:  # an earlier attempt may have created the call: look before creating
             found = self.hubspot.find_call(sub.external_id)
-            if found is None and any(s.outcome in (h.STARTED, h.RETRY) for s in prev) and self.policy.search_lag_s:
+            if found is None and _may_have_reached_hubspot(prev) and self.policy.search_lag_s:
                 self.sleep(self.policy.search_lag_s)
                 found = self.hubspot.find_call(sub.external_id)
             if found is not None:
