@@ -102,7 +102,6 @@ def run_test(args: argparse.Namespace) -> int:
 
 def _run_checks(config: cfg.HubSpotConfig) -> tuple[int, list[str]]:
     """Run every check against ``config``; (how many failed, the scopes HubSpot named as missing)."""
-    from desktop_app.hubspot import endpoints
     from desktop_app.hubspot.client import HubSpotClient
 
     missing: list[str] = []
@@ -141,9 +140,6 @@ def _run_checks(config: cfg.HubSpotConfig) -> tuple[int, list[str]]:
             registered.append(setting.url_to_retrieve_authed_recording)
             return setting.url_to_retrieve_authed_recording
 
-        def server() -> str:
-            return _recording_server(config, registered, endpoints.validate_recording_url)
-
         checks: list[tuple[str, Callable[[], str]]] = [
             ("account", account),
             ("owners", lambda: f"{len(client.owners())} owner(s)"),
@@ -153,7 +149,7 @@ def _run_checks(config: cfg.HubSpotConfig) -> tuple[int, list[str]]:
             ("dispositions", lambda: f"{len(client.call_dispositions())} call outcome(s)"),
             ("external account id", external_account),
             ("recording URL", recording),
-            ("recording server", server),
+            ("recording server", lambda: _recording_server(config, registered)),
         ]
         for name, check in checks:
             try:
@@ -170,9 +166,9 @@ def _run_checks(config: cfg.HubSpotConfig) -> tuple[int, list[str]]:
     return failures, missing
 
 
-def _recording_server(config: cfg.HubSpotConfig, registered: list[str],
-                      validate: Callable[..., str]) -> str:
+def _recording_server(config: cfg.HubSpotConfig, registered: list[str]) -> str:
     """The data directory's running recording server, and whether HubSpot can be pointed at it."""
+    from desktop_app.hubspot.endpoints import validate_recording_url
     from desktop_app.sync.serverlink import NoServer, ServerLink
 
     try:
@@ -180,7 +176,7 @@ def _recording_server(config: cfg.HubSpotConfig, registered: list[str],
     except NoServer as exc:
         raise CheckFailed(f"{exc} (Uploads need it: HubSpot fetches the recording from it.)") from None
     template = link.recording_endpoint_template()
-    validate(template, allow_http=config.allows_http())  # what registering it would refuse (ValueError)
+    validate_recording_url(template, allow_http=config.allows_http())  # what registering it refuses (ValueError)
     if not config.allows_http() and cfg.is_loopback_url(template):
         raise CheckFailed(f"its public URL {template} is on this computer only, where HubSpot cannot reach it: "
                           "start it with a tunnel (`callrelay serve --tunnel …`) or an https --public-url")
@@ -190,9 +186,6 @@ def _recording_server(config: cfg.HubSpotConfig, registered: list[str],
 
 
 # -- hubspot connect ---------------------------------------------------------------------------------
-SECRETS = (cfg.ENV_ACCESS_TOKEN, cfg.ENV_DEVELOPER_API_KEY, cfg.ENV_CLIENT_SECRET)
-
-
 class BadInput(ValueError):
     """Standard input that is not the account's ``HUBSPOT_*=value`` lines (the message names the line)."""
 
@@ -236,8 +229,8 @@ def account_from_env_lines(values: Mapping[str, str]) -> Account:
                        "run this in a terminal to be asked for each value")
     if not values.get(cfg.ENV_ACCESS_TOKEN):
         raise BadInput(f"{cfg.ENV_ACCESS_TOKEN} is missing: Call Relay signs in to the account with it")
-    return Account(api_url=values.get(cfg.ENV_URL) or cfg.HUBSPOT_API, app_id=values.get(cfg.ENV_APP_ID, ""),
-                   access_token=values[cfg.ENV_ACCESS_TOKEN],
+    return Account(api_url=check_api_url(values.get(cfg.ENV_URL) or cfg.HUBSPOT_API),
+                   app_id=check_app_id(values.get(cfg.ENV_APP_ID, "")), access_token=values[cfg.ENV_ACCESS_TOKEN],
                    developer_api_key=values.get(cfg.ENV_DEVELOPER_API_KEY, ""),
                    client_secret=values.get(cfg.ENV_CLIENT_SECRET, ""), portal_id=values.get(cfg.ENV_PORTAL_ID, ""))
 
@@ -346,8 +339,6 @@ def run_connect(args: argparse.Namespace) -> int:
             account = ask_account(_saved_account(conf), Prompter(sys.stderr, _tty_line, _tty_secret))
         else:
             account = account_from_env_lines(parse_env_lines(sys.stdin.read()))
-            account = Account(check_api_url(account.api_url), check_app_id(account.app_id), account.access_token,
-                              account.developer_api_key, account.client_secret, account.portal_id)
     except keystore.KeyringUnavailable:
         return fail(KEYRING_UNAVAILABLE)
     except BadInput as exc:

@@ -12,7 +12,6 @@ import pytest
 
 from desktop_app import keystore, settings
 from desktop_app.cli import main
-from desktop_app.hubspot import endpoints
 from desktop_app.hubspot.cli import KEYRING_UNAVAILABLE, CheckFailed, _recording_server
 from desktop_app.hubspot.config import HubSpotConfig
 from desktop_app.sandbox import Sandbox
@@ -126,19 +125,18 @@ def test_no_recording_server_fails_as_the_upload_would(sandbox: Sandbox, monkeyp
 def test_a_recording_server_hubspot_cannot_reach_fails(server: RecordingServer) -> None:
     real = HubSpotConfig(api_url="https://api.hubapi.com", access_token="pat-na1-x", app_id="1")
     with pytest.raises(CheckFailed, match="on this computer only, where HubSpot cannot reach it"):
-        _recording_server(real, [], endpoints.validate_recording_url)
+        _recording_server(real, [])
     server.set_public_url("http://calls.example.com")
     with pytest.raises(ValueError, match="only over https"):
-        _recording_server(real, [], endpoints.validate_recording_url)
+        _recording_server(real, [])
     server.set_public_url("https://calls.example.com")
     template = "https://calls.example.com/retrieve/authenticated/recordings/%s"
-    assert _recording_server(real, [], endpoints.validate_recording_url) == template
-    assert _recording_server(real, [template], endpoints.validate_recording_url) == f"{template} (registered)"
-    assert "in place of https://old.example.com/%s" in _recording_server(
-        real, ["https://old.example.com/%s"], endpoints.validate_recording_url)
+    assert _recording_server(real, []) == template
+    assert _recording_server(real, [template]) == f"{template} (registered)"
+    assert "in place of https://old.example.com/%s" in _recording_server(real, ["https://old.example.com/%s"])
     server.set_public_url(None)
     with pytest.raises(CheckFailed, match="no public URL"):
-        _recording_server(real, [], endpoints.validate_recording_url)
+        _recording_server(real, [])
 
 
 def test_sandbox_mode_and_no_token_are_failures(sandbox: Sandbox, server: RecordingServer,
