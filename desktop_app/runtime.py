@@ -117,6 +117,9 @@ class Runtime:
             self.portal_id = config.portal_id or str(self.client.account_details().portal_id)
         except HubSpotError as exc:
             raise SetupError(f"HubSpot cannot be reached with this account: {exc}") from None
+        # the portal id just learnt goes with the account: with hubspot.external_account_id empty (the
+        # default) it is the id every call is logged under (hs_call_external_account_id)
+        self.config = config = self.client.config
         if self.own_server:
             self._start_server(config)
             link: Any = InProcessServerLink(self.server)

@@ -311,9 +311,16 @@ class HubSpotClient:
         self.send(endpoints.recordings_ready(call_id))
 
     # --- calls ----------------------------------------------------------------------------------
+    def external_account_id(self) -> str:
+        """``hs_call_external_account_id``: the ``hubspot.external_account_id`` setting, else the account's
+        portal id, asked of HubSpot once when no one has said it (an account set up in Settings never does)."""
+        if not self.config.effective_external_account_id:
+            self.account_details()
+        return self.config.effective_external_account_id
+
     def call_properties(self, details: CallDetails) -> dict[str, str]:
         return endpoints.call_properties(details, app_id=self._app_id(None),
-                                         external_account_id=self.config.effective_external_account_id)
+                                         external_account_id=self.external_account_id())
 
     def _targets(self, associate: Mapping[str, Sequence[str]]) -> list[AssociationTarget]:
         return [AssociationTarget(str(to_id), (self.association_type(to_type),))
@@ -333,6 +340,15 @@ class HubSpotClient:
         req = endpoints.calls_batch_create([(self.call_properties(d), self._targets(a)) for d, a in items])
         result: BatchResult = self._parse(BatchResult.from_json, self._call(req), req)
         return result
+
+    def check_may_log_calls(self) -> None:
+        """Raise ``HubSpotError`` when this sign-in may not log calls (no ``crm.objects.contacts.write``);
+        creates nothing (an empty batch). A 400 about the empty batch means the sign-in and scopes passed."""
+        try:
+            self.send(endpoints.calls_create_permission_probe())
+        except HubSpotError as exc:
+            if exc.status != 400:
+                raise
 
     def find_calls_by_external_id(self, external_id: str,
                                   properties: Iterable[str] = endpoints.TRANSCRIPT_PROPERTIES) -> list[Call]:
@@ -482,6 +498,8 @@ class HubSpotClient:
         req = endpoints.account_details()
         details: AccountDetails = self._parse(AccountDetails.from_json, self._call(req), req)
         self.limiter.utc_offset_s = details.utc_offset_ms / 1000.0
+        if not self.config.portal_id:  # now known: the calls logged from here on name the account by it
+            self.config = dataclasses.replace(self.config, portal_id=str(details.portal_id))
         return details
 
 

@@ -232,6 +232,13 @@ def calls_batch_create(items: Sequence[tuple[Mapping[str, str], Sequence[Associa
                       json={"inputs": [_create_input(p, a) for p, a in items]}, creates=True)
 
 
+def calls_create_permission_probe() -> ApiRequest:
+    """An empty batch create: HubSpot checks the sign-in and its scopes (``crm.objects.contacts.write``)
+    before the body, and an empty batch creates nothing. ``hubspot test``'s way to learn, without writing,
+    whether this sign-in may log calls (a private-app token's scopes cannot be read through the API)."""
+    return ApiRequest("calls.batch_create", "POST", "/crm/v3/objects/calls/batch/create", json={"inputs": []})
+
+
 def _search_body(filter_groups: list[dict[str, Any]], properties: Iterable[str], limit: int,
                  after: str | None) -> dict[str, Any]:
     if not 1 <= limit <= SEARCH_LIMIT_MAX:

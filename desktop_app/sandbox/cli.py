@@ -1,8 +1,10 @@
 """``callrelay sandbox``: run the local HubSpot alone.
 
-Prints, one per line, ``HUBSPOT_URL=…``, ``HUBSPOT_ACCESS_TOKEN=…``, ``HUBSPOT_APP_ID=…``,
-``HUBSPOT_DEVELOPER_API_KEY=…``, ``HUBSPOT_CLIENT_SECRET=…``, ``HUBSPOT_PORTAL_ID=…`` (so that a
-shell can ``eval`` them), then serves until interrupted (Ctrl-C or SIGTERM: exit 0).
+Prints, one per line, ``export HUBSPOT_URL=…``, ``export HUBSPOT_ACCESS_TOKEN=…``,
+``export HUBSPOT_APP_ID=…``, ``export HUBSPOT_DEVELOPER_API_KEY=…``, ``export HUBSPOT_CLIENT_SECRET=…``,
+``export HUBSPOT_PORTAL_ID=…`` (so that ``eval`` in a shell hands them to the commands it runs next, and
+``callrelay hubspot connect`` can save them as an account), then serves until interrupted (Ctrl-C or
+SIGTERM: exit 0).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "sandbox",
         help="run a local HubSpot (offline demo and tests)",
-        description="Run a local HubSpot emulator on loopback. Prints the HUBSPOT_* variables (eval-able), "
-                    "then serves until interrupted.",
+        description="Run a local HubSpot emulator on loopback. Prints the HUBSPOT_* variables as `export` lines "
+                    "(for eval, or for `callrelay hubspot connect` on standard input), then serves until "
+                    "interrupted.",
         epilog="Fault SPEC: rules separated by ';', each TARGET:ACTION[xN][@K], e.g. 'calls.create:503x2;"
                "contacts.search:429;recordings.ready:lost;*:slow=0.5x*'. ACTION is an HTTP status (429 or "
                "429/DAILY for rate limits), reset, lost (done, then the connection drops), timeout[=S] or slow=S; "
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"callrelay sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 1
         for name, value in sandbox.env().items():
-            print(f"{name}={shlex.quote(value)}")
+            print(f"export {name}={shlex.quote(value)}")  # exported: a plain NAME=value stays in the shell
         sys.stdout.flush()
         print(f"callrelay sandbox: serving on {sandbox.url}; Ctrl-C stops it", file=sys.stderr)
         while not stop.wait(0.5):

@@ -61,6 +61,11 @@ def _read_lines(proc: subprocess.Popen[str]) -> list[str]:
     return [proc.stdout.readline().rstrip("\n") for _ in NAMES]
 
 
+def _name(line: str) -> str:
+    assert line.startswith("export "), line  # exported, so the commands run after eval see them
+    return line.removeprefix("export ").split("=", 1)[0]
+
+
 def test_cli_prints_evalable_variables_serves_and_exits_0_on_ctrl_c(tmp_path: Path,
                                                                     http: requests.Session) -> None:
     state = tmp_path / "state.sqlite3"
@@ -68,13 +73,17 @@ def test_cli_prints_evalable_variables_serves_and_exits_0_on_ctrl_c(tmp_path: Pa
                       "--faults", "owners.list:503x1", home=tmp_path)
     try:
         lines = _read_lines(proc)
-        assert [line.split("=", 1)[0] for line in lines] == NAMES
+        assert [_name(line) for line in lines] == NAMES
         printed = tmp_path / "printed.txt"
         printed.write_text("\n".join(lines) + "\n")
-        show = " ".join(f'"${n}"' for n in NAMES)
-        evaluated = subprocess.run(["bash", "-c", f'eval "$(cat "$1")"; printf "%s\\n" {show}', "-", str(printed)],
-                                   capture_output=True, text=True, check=True).stdout.splitlines()
+        # the README's `eval "$(cat file)"`: a program started afterwards (not the shell itself) sees them
+        show = f"import os; print(*(os.environ.get(n, '<unset>') for n in {NAMES!r}), sep=chr(10))"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("HUBSPOT_")}
+        evaluated = subprocess.run(["bash", "-c", 'eval "$(cat "$1")"; "$2" -c "$3"', "-", str(printed),
+                                    sys.executable, show], env=clean, capture_output=True, text=True,
+                                   check=True).stdout.splitlines()
         env = dict(zip(NAMES, evaluated, strict=True))
+        assert "<unset>" not in evaluated
         assert env["HUBSPOT_URL"].startswith("http://127.0.0.1:") and env["HUBSPOT_APP_ID"].isdigit()
         owners = f"{env['HUBSPOT_URL']}/crm/v3/owners"
         h = bearer(env["HUBSPOT_ACCESS_TOKEN"])
@@ -87,8 +96,8 @@ def test_cli_prints_evalable_variables_serves_and_exits_0_on_ctrl_c(tmp_path: Pa
     again = _start_cli("--state", str(state), home=tmp_path)
     try:
         relines = _read_lines(again)
-        keep = {line.split("=", 1)[0]: line for line in relines}
-        first = {line.split("=", 1)[0]: line for line in lines}
+        keep = {_name(line): line for line in relines}
+        first = {_name(line): line for line in lines}
         for name in NAMES[1:]:
             assert keep[name] == first[name], name  # credentials stable with --state
     finally:
