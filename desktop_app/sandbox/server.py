@@ -335,8 +335,8 @@ class Sandbox:
                 if allowed:
                     raise ApiError(405, "VALIDATION_ERROR", f"{method} is not allowed on {path}; use "
                                    f"{', '.join(allowed)}", headers=[("Allow", ", ".join(allowed))])
-                raise not_found(f"No operation {method} {path} (the sandbox implements the operations of "
-                                "desktop_app/hubspot/spec)")
+                raise not_found(f"Unable to find a resource for {method} {path}: HubSpot describes no such "
+                                "endpoint")
             op, _ = found
             record.alias = alias_of(op.method, op.path)
             record.operation_id = op.operation_id
@@ -496,11 +496,26 @@ class Sandbox:
     def _exists(self, kind: str, oid: str) -> bool:
         return self.store.get(kind, str(oid)) is not None
 
-    def _associate(self, from_kind: str, from_id: str, to_kind: str, to_id: str,
-                   types: list[dict[str, Any]]) -> None:
-        for kind, oid in ((from_kind, from_id), (to_kind, to_id)):
-            if not self._exists(kind, oid):
-                raise not_found(f"No {kind} with id {oid}")
+    def _objects_stored(self, kind: str) -> list[dict[str, Any]]:
+        """The stored objects of ``kind`` (with their ``kind``), oldest first."""
+        return sorted(self.store.values(kind), key=lambda o: int(o["id"]))
+
+    def _archive_object(self, kind: str, oid: str) -> None:
+        """Delete an object and every association from or to it."""
+        with self.store.lock:
+            self.store.delete(kind, oid)
+            for key, link in self.store.items("associations"):
+                if (link["fromType"], link["fromId"]) == (kind, oid) or (link["toType"], link["toId"]) == (kind, oid):
+                    self.store.delete("associations", key)
+
+    def _dissociate(self, from_kind: str, from_id: str, to_kind: str, to_id: str) -> None:
+        """Remove every association type between two records, in both directions."""
+        with self.store.lock:
+            self.store.delete("associations", f"{from_kind}:{from_id}:{to_kind}:{to_id}")
+            self.store.delete("associations", f"{to_kind}:{to_id}:{from_kind}:{from_id}")
+
+    @staticmethod
+    def _check_association_types(from_kind: str, to_kind: str, types: list[dict[str, Any]]) -> None:
         for spec_ in types:
             type_id = int(spec_["associationTypeId"])
             category = spec_["associationCategory"]
@@ -508,6 +523,13 @@ class Sandbox:
                 raise validation(f"{category} association type {type_id} is not valid from {from_kind} to {to_kind}"
                                  f" (GET /crm/v4/associations/{from_kind}/{to_kind}/labels lists the valid ones)",
                                  context={"associationTypeId": [str(type_id)]})
+
+    def _associate(self, from_kind: str, from_id: str, to_kind: str, to_id: str,
+                   types: list[dict[str, Any]]) -> None:
+        for kind, oid in ((from_kind, from_id), (to_kind, to_id)):
+            if not self._exists(kind, oid):
+                raise not_found(f"No {kind} with id {oid}")
+        self._check_association_types(from_kind, to_kind, types)
         with self.store.lock:
             for a_kind, a_id, b_kind, b_id, inverse in ((from_kind, from_id, to_kind, to_id, False),
                                                         (to_kind, to_id, from_kind, from_id, True)):
@@ -759,4 +781,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile = io.BytesIO()  # nothing left to flush to the closed socket
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch  # noqa: N815
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, OPTIONS, PROPFIND…) goes through the same path: a HubSpot-shaped JSON
+        404 or 405, never the standard library's HTML 501."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 

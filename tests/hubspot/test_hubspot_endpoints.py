@@ -23,7 +23,8 @@ def check(req: ApiRequest) -> spec.RequestCheck:
     prepared = endpoints.http_request(req, BASE).prepare()
     parts = urllib.parse.urlsplit(prepared.url or "")
     body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
-    return spec.check_request(req.method, parts.path, parts.query, prepared.headers.get("Content-Type"), body)
+    return spec.check_request(req.method, parts.path, parts.query, prepared.headers.get("Content-Type"), body,
+                              as_written=True)
 
 
 def details(**kw: object) -> CallDetails:
