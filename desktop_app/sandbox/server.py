@@ -28,7 +28,7 @@ from desktop_app.sandbox import crm, fetcher
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.faults import Fault, Faults, alias_of, parse_spec
 from desktop_app.sandbox.handlers import HANDLERS, Context, Outcome
-from desktop_app.sandbox.limits import Limiter, RateLimits
+from desktop_app.sandbox.limits import SEARCH, Limiter, RateLimits, limit_kind
 from desktop_app.sandbox.seeds import CONTACT_SEEDS, OWNER_SEEDS
 from desktop_app.sandbox.state import Store
 
@@ -41,6 +41,8 @@ PRIVATE_APP_SCOPES = (
 )
 DEVELOPER_SCOPES = ("developers-read", "developers-write")
 ANY_TOKEN_SCOPE = "oauth"  # granted to every token (HubSpot lists it for endpoints any token may call)
+MAX_RESPONSE_PROBLEMS = 1000
+
 @dataclass(frozen=True)
 class Credentials:
     access_token: str  # a private-app token with PRIVATE_APP_SCOPES
@@ -101,7 +103,7 @@ class Sandbox:
                  faults: Faults | str | None = None, *, limits: RateLimits | None = None,
                  analysis_limit: int | None = None, token_ttl_s: int = 1800, rotate_refresh_tokens: bool = True,
                  seed: bool = True, check_responses: bool = True, fetch_chunk: int = 256 * 1024,
-                 fetch_timeout_s: float = 30.0, max_logged_requests: int | None = None,
+                 fetch_timeout_s: float = 30.0, max_logged_requests: int | None = 10_000,
                  search_lag_s: float = 0.0) -> None:
         self.host = host
         self.port = port
@@ -118,9 +120,13 @@ class Sandbox:
         self.fetch_chunk = fetch_chunk
         self.fetch_timeout_s = fetch_timeout_s
         self.requests: list[RequestRecord] = []
-        self.max_logged_requests = max_logged_requests  # None: keep all (tests); the CLI keeps the latest
+        self.max_logged_requests = max_logged_requests  # the latest requests kept in ``requests`` (None: all)
         self.search_lag_s = search_lag_s  # HubSpot's search index trails creates; 0: found at once
-        self.response_problems: list[str] = []
+        # Distinct ways answers departed from HubSpot's response schemas (bounded: memory stays flat
+        # however long the sandbox runs), and how many times any was seen.
+        self._response_problems: dict[str, None] = {}
+        self._problems_lock = threading.Lock()
+        self.response_problem_count = 0
         self.fetch_log: list[fetcher.FetchRecord] = []
         self._fetch_done = threading.Condition()
         self._stopping = threading.Event()
@@ -130,6 +136,18 @@ class Sandbox:
         self.credentials = self._load_credentials()
         if seed and not self.store.get("meta", "seeded"):
             self._seed()
+
+    @property
+    def response_problems(self) -> list[str]:
+        """Each distinct way an answer departed from HubSpot's response schema, first seen first (at most
+        ``MAX_RESPONSE_PROBLEMS``; ``response_problem_count`` counts every occurrence)."""
+        return list(self._response_problems)
+
+    def _note_response_problem(self, text: str) -> None:
+        with self._problems_lock:
+            self.response_problem_count += 1
+            if len(self._response_problems) < MAX_RESPONSE_PROBLEMS:
+                self._response_problems[text] = None
 
     # ----------------------------------------------------------------------------------- lifecycle
     def start(self) -> Sandbox:
@@ -354,9 +372,9 @@ class Sandbox:
             record.auth = principal.get("kind", "none")
             rate_headers: list[tuple[str, str]] = []
             if principal.get("kind") not in (None, "none"):
-                search = "ten-secondly" in op.rate_limit_exemptions
-                key = principal.get("token", principal["key"]) if search else principal["key"]  # search: per token
-                verdict = self.limiter.check(key, search=search, daily_headers=principal["kind"] != "oauth")
+                kind = limit_kind(op)
+                key = principal.get("token", principal["key"]) if kind == SEARCH else principal["key"]
+                verdict = self.limiter.check(key, kind=kind, daily_headers=principal["kind"] != "oauth")
                 rate_headers = list(verdict.headers)
                 if not verdict.allowed:
                     raise self._rate_limit_error(verdict.policy, verdict.retry_after_s, rate_headers)
@@ -377,7 +395,7 @@ class Sandbox:
                 outcome.network = "reset"
             if self.check_responses and outcome.payload is not None and 200 <= outcome.status < 300:
                 for problem in spec.validate_response(op, outcome.status, outcome.payload):
-                    self.response_problems.append(f"{record.alias} {outcome.status}: {problem}")
+                    self._note_response_problem(f"{record.alias} {outcome.status}: {problem}")
         except ApiError as err:
             outcome = Outcome(err.status, err.body(correlation), list(err.headers))
             record.error_category = err.category
