@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.hubspot import spec
-from desktop_app.sandbox import crm, fetcher
+from desktop_app.sandbox import crm, fetcher, judge
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.faults import Fault, Faults, alias_of, parse_spec
 from desktop_app.sandbox.handlers import HANDLERS, Context, Outcome
@@ -624,18 +624,11 @@ class Sandbox:
             path = fetcher.fetch(setting["urlToRetrieveAuthedRecording"], record.external_id, account,
                                  str(app_number), self.credentials.client_secret, record, chunk=self.fetch_chunk,
                                  timeout=self.fetch_timeout_s)
-            with open(path, "rb") as fh:
-                record.container = fetcher.sniff_container(fh.read(16))
-            if record.container not in fetcher.SUPPORTED:
-                raise fetcher.FetchFailed("unsupported_format")
-            channels, identical, problem = fetcher.inspect_audio(path)
-            record.channels = channels
-            if problem:
-                raise fetcher.FetchFailed(problem)
-            if channels is None or channels < 2:
-                raise fetcher.FetchFailed("one_channel")
-            if identical:
-                raise fetcher.FetchFailed("identical_channels")
+            verdict = judge.judge(path)  # PyAV and HubSpot's rules, never the app's own inspector
+            record.container, record.channels = verdict.container, verdict.channels
+            if verdict.reason:
+                raise fetcher.FetchFailed(verdict.reason, verdict.detail)
+            channels = verdict.channels or 2
             owner_id = props.get("hubspot_owner_id") or ""
             owner = self.store.get("owners", owner_id) if owner_id else None
             if owner is None:
