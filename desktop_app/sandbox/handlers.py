@@ -7,7 +7,6 @@ description have passed; it returns an ``Outcome`` or raises ``ApiError``.
 
 from __future__ import annotations
 
-import datetime
 import secrets
 import time
 import urllib.parse
@@ -46,7 +45,6 @@ class Context:
 
 
 Handler = Callable[["Sandbox", Context], Outcome]
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def _object_kind_from(ctx: Context, name: str) -> str:
@@ -242,10 +240,8 @@ def h_calls_batch_read(sb: Sandbox, ctx: Context) -> Outcome:
 
 def h_search(kind: str) -> Handler:
     def handler(sb: Sandbox, ctx: Context) -> Outcome:
-        objects = sb.store.values(kind)
-        if sb.search_lag_s > 0:  # not yet in the search index
-            horizon = time.time() - sb.search_lag_s
-            objects = [o for o in objects if (crm.parse_datetime(o["createdAt"]) or _EPOCH).timestamp() <= horizon]
+        now = time.time()  # a record created through the API is not in the index before its searchable_at
+        objects = [o for o in sb.store.values(kind) if o.get("searchable_at", 0.0) <= now]
         return Outcome(200, crm.search(objects, ctx.body))
     return handler
 

@@ -42,6 +42,10 @@ PRIVATE_APP_SCOPES = (
 DEVELOPER_SCOPES = ("developers-read", "developers-write")
 ANY_TOKEN_SCOPE = "oauth"  # granted to every token (HubSpot lists it for endpoints any token may call)
 MAX_RESPONSE_PROBLEMS = 1000
+# HubSpot's search index trails a create or update by a few seconds ("it may take a few moments for
+# newly created or updated objects to appear in search results": developers.hubspot.com/docs/api/crm/
+# search); the sandbox's search does too unless told otherwise (``search_lag_s``, ``--search-lag``).
+DEFAULT_SEARCH_LAG_S = 2.0
 
 @dataclass(frozen=True)
 class Credentials:
@@ -104,7 +108,7 @@ class Sandbox:
                  analysis_limit: int | None = None, token_ttl_s: int = 1800, rotate_refresh_tokens: bool = True,
                  seed: bool = True, check_responses: bool = True, fetch_chunk: int = 256 * 1024,
                  fetch_timeout_s: float = 30.0, max_logged_requests: int | None = 10_000,
-                 search_lag_s: float = 0.0) -> None:
+                 search_lag_s: float = DEFAULT_SEARCH_LAG_S) -> None:
         self.host = host
         self.port = port
         self.store = Store(Path(state_file) if state_file is not None else None)
@@ -237,7 +241,8 @@ class Sandbox:
 
     # --------------------------------------------------------------------------- test accessors
     def _objects(self, kind: str) -> list[dict[str, Any]]:
-        return sorted(({k: v for k, v in o.items() if k != "kind"} for o in self.store.values(kind)),
+        return sorted(({k: v for k, v in o.items() if k not in ("kind", "searchable_at")}
+                       for o in self.store.values(kind)),
                       key=lambda o: int(o["id"]))
 
     def calls(self) -> list[dict[str, Any]]:
@@ -246,7 +251,7 @@ class Sandbox:
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         obj = self.store.get("calls", str(call_id))
-        return None if obj is None else {k: v for k, v in obj.items() if k != "kind"}
+        return None if obj is None else {k: v for k, v in obj.items() if k not in ("kind", "searchable_at")}
 
     def contacts(self) -> list[dict[str, Any]]:
         return self._objects("contacts")
@@ -486,13 +491,16 @@ class Sandbox:
     def _owner_ids(self) -> set[str]:
         return {o["id"] for o in self.store.values("owners") if not o.get("archived")}
 
-    def _create_object(self, kind: str, properties: dict[str, str]) -> dict[str, Any]:
+    def _create_object(self, kind: str, properties: dict[str, str], *, lag: bool = False) -> dict[str, Any]:
+        """A new object; with ``lag`` (a create through the API) it enters the search index only after
+        ``search_lag_s`` (seeds and test-made records are found at once)."""
         with self.store.lock:
             oid = str(self.store.next_id(kind, 40_000_000_001 if kind == "calls" else 101))
             stamp = crm.now_iso()
             props = dict(properties)
             props.update({"hs_object_id": oid, crm.CREATED_PROP[kind]: stamp, crm.MODIFIED_PROP[kind]: stamp})
-            obj = {"id": oid, "kind": kind, "properties": props, "createdAt": stamp, "updatedAt": stamp}
+            obj = {"id": oid, "kind": kind, "properties": props, "createdAt": stamp, "updatedAt": stamp,
+                   "searchable_at": time.time() + (self.search_lag_s if lag else 0.0)}
             self.store.put(kind, oid, obj)
             return obj
 
@@ -585,7 +593,7 @@ class Sandbox:
                     if (other["properties"].get("email") or "").lower() == email:
                         raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {other['id']}",
                                        context={"existingId": [other["id"]]})
-            obj = self._create_object(kind, props)
+            obj = self._create_object(kind, props, lag=True)
             for assoc in associations:
                 types = assoc["types"]
                 to_kind = crm.association_target(kind, [t["associationTypeId"] for t in types])

@@ -146,3 +146,17 @@ def test_every_method_gets_a_json_answer_in_hubspots_error_shape(sandbox: Sandbo
             assert "sandbox" not in body["message"]
     finally:
         conn.close()
+
+
+def test_search_lags_creates_by_default_but_finds_seeds_at_once(http: requests.Session) -> None:
+    from desktop_app.sandbox.server import DEFAULT_SEARCH_LAG_S
+
+    with Sandbox() as sb:
+        assert sb.search_lag_s == DEFAULT_SEARCH_LAG_S >= 1.0  # HubSpot's index trails by a few seconds
+        h = bearer(sb.credentials.access_token)
+        seeds = http.post(f"{sb.url}/crm/v3/objects/contacts/search", headers=h, json={}).json()
+        assert seeds["total"] == 6  # there before anyone searched
+        made = http.post(f"{sb.url}/crm/v3/objects/contacts", headers=h, json={"properties": {"firstname": "New"}})
+        assert made.status_code == 201
+        assert http.post(f"{sb.url}/crm/v3/objects/contacts/search", headers=h, json={}).json()["total"] == 6
+        assert http.get(f"{sb.url}/crm/v3/objects/contacts/{made.json()['id']}", headers=h).status_code == 200
