@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
                    help="SQLite file keeping objects and credentials across restarts (default: memory only)")
     p.add_argument("--faults", default="", metavar="SPEC", help="fault rules (see below)")
     p.add_argument("--search-lag", type=float, default=None, metavar="SECONDS",
-                   help="how long a created or changed record stays out of search results, as in HubSpot's "
+                   help="how long a record created through the API stays out of search results, as in HubSpot's "
                         "search index (default 2; 0: found at once)")
     p.set_defaults(func=run)
 

@@ -142,15 +142,11 @@ def h_transcripts_delete(sb: Sandbox, ctx: Context) -> Outcome:
     return Outcome(204)
 
 
-def _calling_settings_out(stored: dict[str, Any]) -> dict[str, Any]:
-    return dict(stored)
-
-
 def h_calling_settings_get(sb: Sandbox, ctx: Context) -> Outcome:
     stored = sb.store.get("calling_settings", str(_app_id(sb, ctx)))
     if stored is None:
         raise not_found(f"No calling settings for app {ctx.path_params['appId']}")
-    return Outcome(200, _calling_settings_out(stored))
+    return Outcome(200, stored)
 
 
 def h_calling_settings_create(sb: Sandbox, ctx: Context) -> Outcome:
@@ -162,7 +158,7 @@ def h_calling_settings_create(sb: Sandbox, ctx: Context) -> Outcome:
                            "them")
         stored = {**ctx.body, "createdAt": stamp, "updatedAt": stamp}
         sb.store.put("calling_settings", app_id, stored)
-    return Outcome(200, _calling_settings_out(stored))
+    return Outcome(200, stored)
 
 
 def h_calling_settings_update(sb: Sandbox, ctx: Context) -> Outcome:
@@ -173,7 +169,7 @@ def h_calling_settings_update(sb: Sandbox, ctx: Context) -> Outcome:
             raise not_found(f"No calling settings for app {app_id}; create them with POST first")
         stored = {**stored, **ctx.body, "updatedAt": crm.now_iso()}
         sb.store.put("calling_settings", app_id, stored)
-    return Outcome(200, _calling_settings_out(stored))
+    return Outcome(200, stored)
 
 
 def h_calling_settings_delete(sb: Sandbox, ctx: Context) -> Outcome:

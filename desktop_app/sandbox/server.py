@@ -241,9 +241,7 @@ class Sandbox:
 
     # --------------------------------------------------------------------------- test accessors
     def _objects(self, kind: str) -> list[dict[str, Any]]:
-        return sorted(({k: v for k, v in o.items() if k not in ("kind", "searchable_at")}
-                       for o in self.store.values(kind)),
-                      key=lambda o: int(o["id"]))
+        return [{k: v for k, v in o.items() if k not in ("kind", "searchable_at")} for o in self._objects_stored(kind)]
 
     def calls(self) -> list[dict[str, Any]]:
         """Every call: ``{"id", "properties", "createdAt", "updatedAt"}``, oldest first."""
