@@ -47,11 +47,13 @@ SOURCE_PATHS = {
 }
 
 _SETTINGS_V3 = "/crm/v3/extensions/calling/{appId}/settings/recording"
+_CALLING_V3 = "/crm/v3/extensions/calling/{appId}/settings"
 _SETTINGS_2026 = "/crm/extensions/calling/2026-03/{appId}/settings/recording"
 # (file, method, path) of every operation the app (client and sandbox) uses.
 KEEP: dict[str, list[tuple[str, str]]] = {
     "calling-extensions-v3.json": [
         ("get", _SETTINGS_V3), ("post", _SETTINGS_V3), ("patch", _SETTINGS_V3),
+        ("get", _CALLING_V3), ("post", _CALLING_V3), ("patch", _CALLING_V3), ("delete", _CALLING_V3),
         ("post", "/crm/v3/extensions/calling/recordings/ready"),
     ],
     "calling-extensions-2026-03.json": [
@@ -59,23 +61,30 @@ KEEP: dict[str, list[tuple[str, str]]] = {
         ("post", "/crm/extensions/calling/2026-03/recordings/ready"),
     ],
     "calls-v3.json": [
+        ("get", "/crm/v3/objects/calls"),
         ("post", "/crm/v3/objects/calls"),
         ("post", "/crm/v3/objects/calls/batch/create"),
         ("post", "/crm/v3/objects/calls/batch/read"),
         ("post", "/crm/v3/objects/calls/search"),
         ("get", "/crm/v3/objects/calls/{callId}"),
         ("patch", "/crm/v3/objects/calls/{callId}"),
+        ("delete", "/crm/v3/objects/calls/{callId}"),
     ],
     "contacts-v3.json": [
+        ("get", "/crm/v3/objects/contacts"),
         ("post", "/crm/v3/objects/contacts"),
         ("post", "/crm/v3/objects/contacts/search"),
         ("get", "/crm/v3/objects/contacts/{contactId}"),
+        ("patch", "/crm/v3/objects/contacts/{contactId}"),
+        ("delete", "/crm/v3/objects/contacts/{contactId}"),
     ],
     "associations-v4.json": [
         ("put", "/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/default/{toObjectType}/{toObjectId}"),
         ("put", "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}"),
         ("get", "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}"),
+        ("delete", "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}"),
         ("post", "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/create"),
+        ("post", "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read"),
         ("post", "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/associate/default"),
     ],
     "owners-v3.json": [
@@ -85,6 +94,7 @@ KEEP: dict[str, list[tuple[str, str]]] = {
     "transcriptions-v3.json": [
         ("post", "/crm/v3/extensions/calling/transcripts"),
         ("get", "/crm/v3/extensions/calling/transcripts/{transcriptId}"),
+        ("delete", "/crm/v3/extensions/calling/transcripts/{transcriptId}"),
     ],
     "oauth-v1.json": [
         ("post", "/oauth/v1/token"),

@@ -73,6 +73,19 @@ def limiter_for(config: HubSpotConfig) -> RateLimiter:
         search_limit=config.search_per_second))
 
 
+def recording_registration_problem(config: HubSpotConfig) -> str | None:
+    """Why ``config`` cannot register (or read) the recording URL, or None when it can.
+
+    HubSpot's calling settings take the developer account's API key (``hapikey``) or an OAuth token
+    with ``developers-write``; a private-app token can never hold that scope (calling-extensions-v3.json
+    lists only the developer key and those OAuth scopes). Set-up asks this before the first upload."""
+    if config.developer_api_key or config.auth == "oauth":
+        return None
+    return ("Registering the recording URL with HubSpot needs the developer API key of the developer account "
+            "that owns your app (HubSpot developer account → Apps → Get HubSpot API key): a private-app token "
+            "cannot hold the developers-write scope. Add the key, or sign in with OAuth.")
+
+
 class TokenStore:
     """Where rotated OAuth tokens go; the default keeps them in the keyring."""
 
@@ -191,6 +204,11 @@ class HubSpotClient:
             return {}, []
         if req.auth == "developer" and self.config.developer_api_key:
             return {}, [("hapikey", self.config.developer_api_key)]
+        if req.auth == "developer":
+            problem = recording_registration_problem(self.config)
+            if problem:  # say so now, not as a 403 after the first upload
+                raise HubSpotError(problem, category=errors.MISSING_SCOPES, operation=req.operation,
+                                   retryable=False, agent_message=problem)
         return {"Authorization": f"Bearer {self._bearer()}"}, []
 
     # --- sending --------------------------------------------------------------------------------

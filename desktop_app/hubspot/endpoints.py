@@ -92,8 +92,10 @@ def _app_id(app_id: str | int) -> str:
 # --- calling recording settings -----------------------------------------------------------------
 
 def validate_recording_url(url: str, *, allow_http: bool = False) -> str:
-    """Check a URL for ``urlToRetrieveAuthedRecording``: absolute, https (http only for the sandbox or
-    a loopback host when ``allow_http``), with exactly one ``%s`` where the call's external id goes."""
+    """Check a URL for ``urlToRetrieveAuthedRecording``: absolute, https, with exactly one ``%s`` where
+    the call's external id goes. ``allow_http``: the HubSpot that will fetch it is the sandbox or runs
+    on loopback (``HubSpotConfig.allows_http``); only then are http and a loopback host accepted —
+    HubSpot's own servers can never reach this computer's loopback."""
     url = url.strip()
     if url.count("%s") != 1:
         raise ValueError("The recording URL must contain %s exactly once (HubSpot puts the call's external "
@@ -103,7 +105,10 @@ def validate_recording_url(url: str, *, allow_http: bool = False) -> str:
         raise ValueError(f"The recording URL must be an absolute https:// URL; got {url!r}.")
     if "EXTERNALID" in parts.netloc:
         raise ValueError("The %s placeholder belongs in the path or query of the recording URL, not the host.")
-    if parts.scheme == "http" and not (allow_http or is_loopback_url(parts.geturl())):
+    if is_loopback_url(parts.geturl()) and not allow_http:
+        raise ValueError(f"HubSpot's servers cannot reach {parts.hostname} (this computer's loopback); register "
+                         f"the recording server's public https:// address (its tunnel) instead of {url!r}.")
+    if parts.scheme == "http" and not allow_http:
         raise ValueError(f"HubSpot fetches recordings only over https://; got {url!r}.")
     return url
 

@@ -4,7 +4,8 @@ One ``RateLimiter`` per account, shared by every thread (``shared_limiter``). It
 
 - a window of ``limit`` requests per ``interval`` seconds (HubSpot: 100/190/250 per 10 s by tier);
 - a separate window for the search endpoints (about 4 per second per token; HubSpot's
-  descriptions exempt them from the ten-second window, and their answers may carry no headers);
+  descriptions exempt them from the ten-second window; the headers their answers may carry describe
+  the ten-second window, so they never adjust the search window);
 - a daily budget, which resets at midnight in the account's time zone.
 
 Each request holds a slot from ``acquire`` until its answer arrives; the slot then counts until
@@ -211,9 +212,14 @@ class RateLimiter:
             except ValueError:
                 return None
 
-        # The search endpoints' headers (when present) describe the search window.
         window = self._windows[kind]
         interval_ms, maximum, remaining = num(H_INTERVAL), num(H_MAX), num(H_REMAINING)
+        # Each window takes only its own headers. HubSpot's headers describe the ten-second window,
+        # searches' answers included: they say nothing about the search window's per-second limit, and
+        # taking them would widen it (to 100 per 10 s). Only headers of the search window's own interval
+        # (none are documented) would adjust it.
+        if kind == SEARCH and (interval_ms is None or interval_ms / 1000.0 != window.interval):
+            interval_ms = maximum = remaining = None
         if interval_ms and interval_ms > 0:
             window.interval = interval_ms / 1000.0
         if maximum and maximum > 0:

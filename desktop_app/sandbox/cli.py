@@ -38,6 +38,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--state", type=Path, default=None, metavar="FILE",
                    help="SQLite file keeping objects and credentials across restarts (default: memory only)")
     p.add_argument("--faults", default="", metavar="SPEC", help="fault rules (see below)")
+    p.add_argument("--search-lag", type=float, default=None, metavar="SECONDS",
+                   help="how long a record created through the API stays out of search results, as in HubSpot's "
+                        "search index (default 2; 0: found at once)")
     p.set_defaults(func=run)
 
 
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     except FaultSpecError as exc:
         print(f"callrelay sandbox: {exc}", file=sys.stderr)
         return 2
-    sandbox = Sandbox(host=args.host, port=args.port, state_file=args.state, max_logged_requests=10_000)
+    lag = {} if args.search_lag is None else {"search_lag_s": max(0.0, args.search_lag)}
+    sandbox = Sandbox(host=args.host, port=args.port, state_file=args.state, max_logged_requests=10_000, **lag)
     sandbox.faults.rules.extend(faults)
     stop = threading.Event()
 

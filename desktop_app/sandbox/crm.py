@@ -122,6 +122,8 @@ DEFAULT_RETURNED = {
     "calls": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
     "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
 }
+# Properties whose values are unique, so that reads may name a record by them (``idProperty``).
+UNIQUE_PROPERTIES = {"calls": ("hs_object_id",), "contacts": ("hs_object_id", "email")}
 CREATED_PROP = {"calls": "hs_createdate", "contacts": "createdate"}
 MODIFIED_PROP = {"calls": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
 REQUIRED_ON_CREATE = {"calls": ("hs_timestamp",), "contacts": ()}
@@ -304,7 +306,7 @@ def search(objects: list[dict[str, Any]], request: dict[str, Any]) -> dict[str, 
             len(g.get("filters", [])) > 6 for g in groups):
         raise ApiError(400, "VALIDATION_ERROR", "Search allows at most 5 filterGroups, 6 filters in a group and 18 "
                        "filters in all.")
-    limit = int(request.get("limit") or 10)
+    limit = 10 if request.get("limit") is None else int(request["limit"])  # 0: the total alone
     if limit > 200 or limit < 0:
         raise validation(f"limit must be between 0 and 200, got {limit}")
     after_text = str(request.get("after") or "0")
@@ -330,6 +332,6 @@ def search(objects: list[dict[str, Any]], request: dict[str, Any]) -> dict[str, 
     page = hits[after:after + limit]
     out: dict[str, Any] = {"total": len(hits),
                            "results": [public_object(o, request.get("properties")) for o in page]}
-    if after + limit < len(hits):
+    if limit and after + limit < len(hits):
         out["paging"] = {"next": {"after": str(after + limit)}}
     return out

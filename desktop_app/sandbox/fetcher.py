@@ -6,15 +6,14 @@
 2. Read ``authenticatedUrl`` from the JSON answer and download it with ``Range`` requests: the
    start (``bytes=0-…``), a seek to the middle, then the rest; each must be a ``206`` whose
    ``Content-Range`` agrees with the others, and the middle must equal the same bytes of the whole.
-3. Check the bytes: WAV, FLAC or MP4, more than one channel, channels not identical
-   (``desktop_app.audio.inspect`` when that module is present, otherwise PyAV directly).
+3. Check the bytes (``judge.py``: PyAV and HubSpot's documented rules, independent of the app's
+   own inspector): WAV, FLAC or MP4, more than one channel, channels not identical, audible.
 4. Transcribe only when the call's owner has a paid Sales/Service seat and the account's monthly
    analysis limit is not reached. Otherwise, and on any failure above, record the reason.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
 import time
@@ -24,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
-SUPPORTED = ("wav", "flac", "mp4")
 
 
 def _sign_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
@@ -67,7 +64,7 @@ REASONS = {
     "download_failed": "The authenticatedUrl could not be downloaded.",
     "range_not_supported": "The recording URL did not answer Range requests with 206 Partial Content.",
     "unsupported_format": "The file is not WAV, FLAC or MP4.",
-    "bad_audio": "The audio cannot be decoded.",
+    "bad_audio": "The audio cannot be decoded, is cut off before its declared length, or is silent.",
     "one_channel": "All speakers are on one channel; HubSpot needs one speaker per channel.",
     "identical_channels": "Both channels carry the same audio; HubSpot needs one speaker per channel.",
     "no_owner": "The call has no owner; only calls of users with a paid Sales or Service seat are transcribed.",
@@ -81,16 +78,6 @@ class FetchFailed(Exception):
         super().__init__(detail or REASONS[reason])
         self.reason = reason
         self.detail = detail or REASONS[reason]
-
-
-def sniff_container(head: bytes) -> str:
-    if len(head) >= 12 and head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        return "mp4"
-    return ""
 
 
 def _parse_content_range(value: str | None) -> tuple[int, int, int] | None:
@@ -167,55 +154,6 @@ class Downloader:
                     raise FetchFailed("download_failed", "The bytes of the seek to the middle differ from the same "
                                       "bytes read in order")
         return total
-
-
-def inspect_audio(path: Path) -> tuple[int | None, bool, str]:
-    """(channels, identical_channels, problem) of a file; problem is a REASONS code or ""."""
-    try:
-        audio = importlib.import_module("desktop_app.audio")
-        inspect = audio.inspect
-    except (ImportError, AttributeError):
-        inspect = None
-    if inspect is not None:
-        result = inspect(str(path), analyse=True)
-        channels = result.probe.channels
-        identical = bool(result.analysis.identical_channels) if result.analysis is not None else False
-        errors = [p for p in result.problems if p.severity == "error"]
-        if any(p.code == "unsupported-format" for p in errors):
-            return channels, identical, "unsupported_format"
-        if errors or not result.probe.readable:  # unreadable, empty, truncated
-            return channels, identical, "bad_audio"
-        return channels, identical, ""
-    return _inspect_with_av(path)
-
-
-def _inspect_with_av(path: Path, seconds: float = 60.0) -> tuple[int | None, bool, str]:
-    import av
-    import numpy as np
-
-    try:
-        with av.open(str(path)) as container:
-            stream = next((s for s in container.streams if s.type == "audio"), None)
-            if stream is None:
-                return None, False, "bad_audio"
-            channels = int(stream.channels)  # type: ignore[attr-defined]
-            if channels < 2:
-                return channels, False, ""
-            identical = True
-            decoded = 0.0
-            for frame in container.decode(stream):
-                audio_frame: Any = frame
-                data = audio_frame.to_ndarray()
-                planes = data if audio_frame.format.is_planar else data.reshape(-1, channels).T
-                if not np.array_equal(planes[0], planes[1]):
-                    identical = False
-                    break
-                decoded += audio_frame.samples / float(audio_frame.sample_rate or 1)
-                if decoded >= seconds:
-                    break
-            return channels, identical, ""
-    except (av.FFmpegError, ValueError, StopIteration):
-        return None, False, "bad_audio"
 
 
 def fetch(retrieve_template: str, external_id: str, external_account_id: str, app_id: str, client_secret: str,

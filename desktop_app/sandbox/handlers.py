@@ -7,7 +7,6 @@ description have passed; it returns an ``Outcome`` or raises ``ApiError``.
 
 from __future__ import annotations
 
-import datetime
 import secrets
 import time
 import urllib.parse
@@ -46,7 +45,6 @@ class Context:
 
 
 Handler = Callable[["Sandbox", Context], Outcome]
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def _object_kind_from(ctx: Context, name: str) -> str:
@@ -65,8 +63,9 @@ def _app_id(sb: Sandbox, ctx: Context) -> int:
 
 
 def _check_recording_url(url: str) -> None:
-    if "%s" not in url:
-        raise validation("urlToRetrieveAuthedRecording must contain %s (replaced by the call's external id)",
+    if url.count("%s") != 1:
+        raise validation("urlToRetrieveAuthedRecording must contain %s exactly once (replaced by the call's "
+                         "external id)",
                          context={"urlToRetrieveAuthedRecording": [url]})
     parts = urllib.parse.urlsplit(url)
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
@@ -125,7 +124,7 @@ def h_transcripts_create(sb: Sandbox, ctx: Context) -> Outcome:
         raise not_found(f"No call engagement with id {call_id}")
     tid = sb._make_transcript(call_id, 0, "INTEGRATOR_GENERATED", list(ctx.body["transcriptCreateUtterances"]))
     sb._set_call_properties(call_id, {"hs_call_has_transcript": "true", "hs_call_transcription_id": tid})
-    return Outcome(201, {"id": tid})
+    return Outcome(200, {"id": tid})  # transcriptions-v3.json: 200 (not 201, unlike object creates)
 
 
 def h_transcripts_get(sb: Sandbox, ctx: Context) -> Outcome:
@@ -133,6 +132,49 @@ def h_transcripts_get(sb: Sandbox, ctx: Context) -> Outcome:
     if rec is None:
         raise not_found(f"No transcript {ctx.path_params['transcriptId']}")
     return Outcome(200, rec)
+
+
+def h_transcripts_delete(sb: Sandbox, ctx: Context) -> Outcome:
+    tid = str(ctx.path_params["transcriptId"])
+    if sb.store.get("transcripts", tid) is None:
+        raise not_found(f"No transcript {tid}")
+    sb.store.delete("transcripts", tid)
+    return Outcome(204)
+
+
+def h_calling_settings_get(sb: Sandbox, ctx: Context) -> Outcome:
+    stored = sb.store.get("calling_settings", str(_app_id(sb, ctx)))
+    if stored is None:
+        raise not_found(f"No calling settings for app {ctx.path_params['appId']}")
+    return Outcome(200, stored)
+
+
+def h_calling_settings_create(sb: Sandbox, ctx: Context) -> Outcome:
+    app_id = str(_app_id(sb, ctx))
+    stamp = crm.now_iso()
+    with sb.store.lock:
+        if sb.store.get("calling_settings", app_id) is not None:
+            raise ApiError(409, "CONFLICT", f"Calling settings already exist for app {app_id}; use PATCH to change "
+                           "them")
+        stored = {**ctx.body, "createdAt": stamp, "updatedAt": stamp}
+        sb.store.put("calling_settings", app_id, stored)
+    return Outcome(200, stored)
+
+
+def h_calling_settings_update(sb: Sandbox, ctx: Context) -> Outcome:
+    app_id = str(_app_id(sb, ctx))
+    with sb.store.lock:
+        stored = sb.store.get("calling_settings", app_id)
+        if stored is None:
+            raise not_found(f"No calling settings for app {app_id}; create them with POST first")
+        stored = {**stored, **ctx.body, "updatedAt": crm.now_iso()}
+        sb.store.put("calling_settings", app_id, stored)
+    return Outcome(200, stored)
+
+
+def h_calling_settings_delete(sb: Sandbox, ctx: Context) -> Outcome:
+    sb.store.delete("calling_settings", str(_app_id(sb, ctx)))
+    return Outcome(204)
 
 
 def _wanted_props(ctx: Context) -> list[str]:
@@ -163,74 +205,105 @@ def h_calls_batch_create(sb: Sandbox, ctx: Context) -> Outcome:
                          "completedAt": crm.now_iso()})
 
 
+def _find_by_id(sb: Sandbox, kind: str, oid: str, id_prop: str | None) -> dict[str, Any] | None:
+    """An object by record id or, with ``id_prop``, by a unique-value property (HubSpot reads by those only:
+    ``email`` of contacts; calls have none), for single and batch reads alike."""
+    if not id_prop or id_prop == "hs_object_id":
+        found: dict[str, Any] | None = sb.store.get(kind, oid)
+        return found
+    if id_prop not in crm.UNIQUE_PROPERTIES[kind]:
+        raise validation(f"{id_prop} is not a unique-value property of {kind}, so it cannot be used as idProperty",
+                         context={"idProperty": [str(id_prop)]})
+    return next((o for o in sb.store.values(kind) if (o["properties"].get(id_prop) or "").lower() == oid.lower()),
+                None)
+
+
 def h_calls_batch_read(sb: Sandbox, ctx: Context) -> Outcome:
     started = crm.now_iso()
     wanted = list(ctx.body.get("properties") or [])
     id_prop = ctx.body.get("idProperty")
-    if id_prop and id_prop != "hs_object_id":  # HubSpot reads by unique-value properties only; calls have none
-        raise validation(f"{id_prop} is not a unique-value property of calls, so it cannot be used as idProperty",
-                         context={"idProperty": [str(id_prop)]})
     results, errors = [], []
     for item in ctx.body["inputs"]:
-        obj = sb.store.get("calls", str(item["id"]))
+        obj = _find_by_id(sb, "calls", str(item["id"]), id_prop)
         if obj is None:
             errors.append(str(item["id"]))
         else:
             results.append(crm.public_object(obj, wanted))
-    payload: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
-                               "completedAt": crm.now_iso()}
-    if errors:
-        payload["numErrors"] = 1
-        payload["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some "
-                              "CALL objects, they may be deleted or not exist.", "context": {"ids": errors},
-                              "errors": [], "links": {}}]
-        return Outcome(207, payload)
-    return Outcome(200, payload)
+    problems = [_batch_error("OBJECT_NOT_FOUND", "Could not get some CALL objects, they may be deleted or not "
+                             "exist.", {"ids": errors})] if errors else []
+    return _batch_answer(200, started, results, problems)
 
 
 def h_search(kind: str) -> Handler:
     def handler(sb: Sandbox, ctx: Context) -> Outcome:
-        objects = sb.store.values(kind)
-        if sb.search_lag_s > 0:  # not yet in the search index
-            horizon = time.time() - sb.search_lag_s
-            objects = [o for o in objects if (crm.parse_datetime(o["createdAt"]) or _EPOCH).timestamp() <= horizon]
+        now = time.time()  # a record created through the API is not in the index before its searchable_at
+        objects = [o for o in sb.store.values(kind) if o.get("searchable_at", 0.0) <= now]
         return Outcome(200, crm.search(objects, ctx.body))
     return handler
+
+
+def _with_associations(sb: Sandbox, kind: str, obj: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """``SimplePublicObjectWithAssociations``: the object, plus its associations of the kinds asked for."""
+    out = crm.public_object(obj, _wanted_props(ctx))
+    assoc_kinds = [crm.object_type(a) for v in ctx.query.get("associations") or [] for a in str(v).split(",")]
+    if assoc_kinds:
+        out["associations"] = {}
+        for to_kind in filter(None, assoc_kinds):
+            links = [a for a in sb.store.values("associations") if a["fromType"] == kind and a["fromId"] == obj["id"]
+                     and a["toType"] == to_kind]
+            if links:
+                out["associations"][to_kind] = {"results": [
+                    {"id": a["toId"], "type": f"{kind[:-1]}_to_{to_kind[:-1]}"} for a in links]}
+    return out
 
 
 def h_object_get(kind: str, param: str) -> Handler:
     def handler(sb: Sandbox, ctx: Context) -> Outcome:
         oid = str(ctx.path_params[param])
-        id_prop = ctx.query.get("idProperty")
-        obj = None
-        if id_prop:
-            obj = next((o for o in sb.store.values(kind) if o["properties"].get(id_prop) == oid), None)
-        else:
-            obj = sb.store.get(kind, oid)
+        obj = _find_by_id(sb, kind, oid, ctx.query.get("idProperty"))
         if obj is None:
             raise not_found(f"Object not found. objectId are usually numeric. ({kind} {oid})")
-        out = crm.public_object(obj, _wanted_props(ctx))
-        assoc_kinds = [crm.object_type(a) for v in ctx.query.get("associations") or [] for a in str(v).split(",")]
-        if assoc_kinds:
-            out["associations"] = {}
-            for to_kind in filter(None, assoc_kinds):
-                links = [a for a in sb.store.values("associations") if a["fromType"] == kind and a["fromId"] == obj["id"]
-                         and a["toType"] == to_kind]
-                if links:
-                    out["associations"][to_kind] = {"results": [
-                        {"id": a["toId"], "type": f"{kind[:-1]}_to_{to_kind[:-1]}"} for a in links]}
+        return Outcome(200, _with_associations(sb, kind, obj, ctx))
+    return handler
+
+
+def h_object_list(kind: str) -> Handler:
+    """``GET /crm/v3/objects/{kind}``: a page of objects, oldest first (limit 10 by default, at most 100)."""
+    def handler(sb: Sandbox, ctx: Context) -> Outcome:
+        limit = int(ctx.query.get("limit", 10))
+        if not 1 <= limit <= 100:
+            raise validation(f"limit must be between 1 and 100, got {limit}")
+        after = str(ctx.query.get("after") or "0")
+        start = int(after) if after.isdigit() else 0
+        objects = [] if ctx.query.get("archived") else sb._objects_stored(kind)
+        page = objects[start:start + limit]
+        out: dict[str, Any] = {"results": [_with_associations(sb, kind, o, ctx) for o in page]}
+        if start + limit < len(objects):
+            nxt = str(start + limit)
+            out["paging"] = {"next": {"after": nxt, "link": f"{sb.url}{ctx.op.path}?after={nxt}&limit={limit}"}}
         return Outcome(200, out)
     return handler
 
 
-def h_calls_update(sb: Sandbox, ctx: Context) -> Outcome:
-    oid = str(ctx.path_params["callId"])
-    if not sb._exists("calls", oid):
-        raise not_found(f"Object not found. (calls {oid})")
-    props = crm.check_properties("calls", ctx.body.get("properties", {}), creating=False, owners=sb._owner_ids(),
-                                 portal_id=sb.credentials.portal_id)
-    obj = sb._update_object("calls", oid, props)
-    return Outcome(200, crm.public_object(obj, list(props)))
+def h_object_update(kind: str, param: str) -> Handler:
+    def handler(sb: Sandbox, ctx: Context) -> Outcome:
+        oid = str(ctx.path_params[param])
+        if not sb._exists(kind, oid):
+            raise not_found(f"Object not found. ({kind} {oid})")
+        props = crm.check_properties(kind, ctx.body.get("properties", {}), creating=False, owners=sb._owner_ids(),
+                                     portal_id=sb.credentials.portal_id)
+        obj = sb._update_object(kind, oid, props)
+        return Outcome(200, crm.public_object(obj, list(props)))
+    return handler
+
+
+def h_object_delete(kind: str, param: str) -> Handler:
+    """Archive: the object and its associations go. HubSpot answers 204 for an id it does not know as
+    well (archiving is idempotent; unverified against HubSpot, the description lists 204 only)."""
+    def handler(sb: Sandbox, ctx: Context) -> Outcome:
+        sb._archive_object(kind, str(ctx.path_params[param]))
+        return Outcome(204)
+    return handler
 
 
 def _assoc_result(from_kind: str, from_id: str, to_kind: str, to_id: str, labels: list[str]) -> dict[str, Any]:
@@ -274,26 +347,78 @@ def h_assoc_list(sb: Sandbox, ctx: Context) -> Outcome:
         {"category": t["category"], "typeId": t["typeId"]} for t in a["types"]]} for a in links]})
 
 
-def h_assoc_batch_create(sb: Sandbox, ctx: Context) -> Outcome:
+def h_assoc_delete(sb: Sandbox, ctx: Context) -> Outcome:
+    from_kind, to_kind = _object_kind_from(ctx, "objectType"), _object_kind_from(ctx, "toObjectType")
+    sb._dissociate(from_kind, str(ctx.path_params["objectId"]), to_kind, str(ctx.path_params["toObjectId"]))
+    return Outcome(204)
+
+
+def _batch_error(category: str, message: str, context: dict[str, list[str]]) -> dict[str, Any]:
+    """One entry of a 207 answer's ``errors`` (HubSpot's ``StandardError``; its ``subCategory``, typed as an
+    object there and a string in HubSpot's answers, is left out)."""
+    return {"status": "error", "category": category, "message": message, "context": context, "errors": [],
+            "links": {}}
+
+
+def _batch_answer(ok_status: int, started: str, results: list[Any], errors: list[dict[str, Any]]) -> Outcome:
+    """A batch answer: ``ok_status`` when every input succeeded, 207 with ``errors`` when some did not."""
+    payload: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                               "completedAt": crm.now_iso()}
+    if not errors:
+        return Outcome(ok_status, payload)
+    return Outcome(207, {**payload, "numErrors": len(errors), "errors": errors})
+
+
+def _batch_associate(sb: Sandbox, ctx: Context, ok_status: int, types_of: Callable[[dict[str, Any]], list[Any]],
+                     result_of: Callable[[str, str, list[Any]], dict[str, Any]]) -> Outcome:
+    """Each input on its own, as HubSpot does: the pairs whose records exist are associated, the others
+    are listed in a 207 answer (a bad association type still refuses the whole request)."""
     from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
     started = crm.now_iso()
-    results = []
+    results, errors = [], []
     for item in ctx.body["inputs"]:
-        sb._associate(from_kind, str(item["from"]["id"]), to_kind, str(item["to"]["id"]), list(item["types"]))
-        results.append(_assoc_result(from_kind, item["from"]["id"], to_kind, item["to"]["id"], []))
-    return Outcome(201, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": crm.now_iso()})
+        from_id, to_id = str(item["from"]["id"]), str(item["to"]["id"])
+        types = types_of(item)
+        sb._check_association_types(from_kind, to_kind, types)
+        missing = [f"{k} {i}" for k, i in ((from_kind, from_id), (to_kind, to_id)) if not sb._exists(k, i)]
+        if missing:
+            errors.append(_batch_error("OBJECT_NOT_FOUND", f"No such record: {', '.join(missing)}",
+                                       {"fromId": [from_id], "toId": [to_id]}))
+            continue
+        sb._associate(from_kind, from_id, to_kind, to_id, types)
+        results.append(result_of(from_id, to_id, types))
+    return _batch_answer(ok_status, started, results, errors)
+
+
+def h_assoc_batch_create(sb: Sandbox, ctx: Context) -> Outcome:
+    from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
+    return _batch_associate(sb, ctx, 201, lambda item: list(item["types"]),
+                            lambda f, t, _types: _assoc_result(from_kind, f, to_kind, t, []))
 
 
 def h_assoc_batch_default(sb: Sandbox, ctx: Context) -> Outcome:
+    spec_ = _default_spec(_object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType"))
+    return _batch_associate(sb, ctx, 200, lambda _item: [spec_],
+                            lambda f, t, _types: {"from": {"id": f}, "to": {"id": t}, "associationSpec": spec_})
+
+
+def h_assoc_batch_read(sb: Sandbox, ctx: Context) -> Outcome:
+    """The associations of many records; a record with none is an error of a 207 answer, as on HubSpot."""
     from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
-    spec_ = _default_spec(from_kind, to_kind)
     started = crm.now_iso()
-    results = []
+    links = sb.associations()
+    results, errors = [], []
     for item in ctx.body["inputs"]:
-        sb._associate(from_kind, str(item["from"]["id"]), to_kind, str(item["to"]["id"]), [spec_])
-        results.append({"from": {"id": str(item["from"]["id"])}, "to": {"id": str(item["to"]["id"])},
-                        "associationSpec": spec_})
-    return Outcome(200, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": crm.now_iso()})
+        oid = str(item["id"])
+        mine = [a for a in links if a["fromType"] == from_kind and a["fromId"] == oid and a["toType"] == to_kind]
+        if not mine:
+            errors.append(_batch_error("OBJECT_NOT_FOUND", f"No {to_kind[:-1]} is associated with {from_kind[:-1]} "
+                                       f"{oid}.", {"fromObjectId": [oid]}))
+            continue
+        results.append({"from": {"id": oid}, "to": [
+            {"toObjectId": a["toId"], "associationTypes": [{"category": t["category"], "typeId": t["typeId"],
+                                                            "label": None} for t in a["types"]]} for a in mine]})
+    return _batch_answer(200, started, results, errors)
 
 
 def h_assoc_labels(sb: Sandbox, ctx: Context) -> Outcome:
@@ -431,20 +556,32 @@ HANDLERS: dict[str, Handler] = {
     "recordings.ready": h_recordings_ready,
     "transcripts.create": h_transcripts_create,
     "transcripts.get": h_transcripts_get,
+    "transcripts.delete": h_transcripts_delete,
+    "calling_settings.get": h_calling_settings_get,
+    "calling_settings.create": h_calling_settings_create,
+    "calling_settings.update": h_calling_settings_update,
+    "calling_settings.delete": h_calling_settings_delete,
     "calls.create": h_object_create("calls"),
     "calls.batch_create": h_calls_batch_create,
     "calls.batch_read": h_calls_batch_read,
     "calls.search": h_search("calls"),
     "calls.get": h_object_get("calls", "callId"),
-    "calls.update": h_calls_update,
+    "calls.update": h_object_update("calls", "callId"),
+    "calls.list": h_object_list("calls"),
+    "calls.delete": h_object_delete("calls", "callId"),
     "contacts.create": h_object_create("contacts"),
     "contacts.search": h_search("contacts"),
     "contacts.get": h_object_get("contacts", "contactId"),
+    "contacts.list": h_object_list("contacts"),
+    "contacts.update": h_object_update("contacts", "contactId"),
+    "contacts.delete": h_object_delete("contacts", "contactId"),
     "associations.default": h_assoc_default,
     "associations.create": h_assoc_create,
     "associations.list": h_assoc_list,
+    "associations.delete": h_assoc_delete,
     "associations.batch_create": h_assoc_batch_create,
     "associations.batch_default": h_assoc_batch_default,
+    "associations.batch_read": h_assoc_batch_read,
     "associations.labels": h_assoc_labels,
     "owners.list": h_owners_list,
     "owners.get": h_owners_get,

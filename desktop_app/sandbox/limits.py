@@ -1,11 +1,15 @@
 """HubSpot's rate limits as the sandbox enforces them.
 
 A rolling window of ``per_interval`` requests per ``interval_ms`` (HubSpot: 100, 190 or 250 per
-10 s by tier) and a daily count (250,000 to 1,000,000; the sandbox's day is the UTC day). The
-search endpoints are exempt from the ten-second window (HubSpot marks them
-``x-hubspot-rate-limit-exemptions: ten-secondly``) and limited instead to ``search_per_second``
-per token, and their answers carry no rate-limit headers. ``interval_ms`` can be scaled down so a
-benchmark meets the limit in less time.
+10 s by tier) and a daily count (250,000 to 1,000,000; the sandbox's day is the UTC day).
+
+Operations HubSpot marks ``x-hubspot-rate-limit-exemptions: ten-secondly`` in its descriptions are
+not counted in that window; they count toward the day only. Of those, the search endpoints alone
+have a limit of their own: ``search_per_second`` per token (HubSpot's changelog "CRM Search API
+rate limit increase": four per second and token; the association batch endpoints carry the same
+exemption but no such limit). Every answer, searches included, carries the ten-second window's
+headers as they stand (an exempt request does not use it up). ``interval_ms`` can be scaled down
+so a benchmark meets the limit in less time.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from desktop_app.hubspot import spec
+
 
 @dataclass(frozen=True)
 class RateLimits:
@@ -27,12 +33,25 @@ class RateLimits:
     enabled: bool = True
 
 
+STANDARD = "standard"  # counted in the ten-second window
+EXEMPT = "exempt"  # exempt from the ten-second window: counted toward the day only
+SEARCH = "search"  # exempt, and limited per second and token
+
+
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
     policy: str = ""  # SECONDLY or DAILY when refused
     retry_after_s: int = 0
     headers: tuple[tuple[str, str], ...] = ()
+
+
+def limit_kind(op: spec.Operation) -> str:
+    """Which rule limits an operation: its description's exemptions decide, and of the exempt ones
+    the searches (``…/search``) have their per-second limit."""
+    if "ten-secondly" not in op.rate_limit_exemptions:
+        return STANDARD
+    return SEARCH if op.path.endswith("/search") else EXEMPT
 
 
 def _seconds_to_utc_midnight(now: float) -> int:
@@ -57,8 +76,9 @@ class Limiter:
         if day != self._day:
             self._day, self._daily_used = day, 0
 
-    def check(self, key: str, *, search: bool, daily_headers: bool = True) -> Verdict:
-        """Count one request of ``key`` (a token) unless refused; the headers to send with the answer."""
+    def check(self, key: str, *, kind: str = STANDARD, daily_headers: bool = True) -> Verdict:
+        """Count one request of ``kind`` by ``key`` (a token, for searches) unless refused; the headers to
+        send with the answer."""
         lim = self.limits
         if not lim.enabled:
             return Verdict(True)
@@ -66,30 +86,28 @@ class Limiter:
         wall = time.time()
         with self._lock:
             self._roll_day(wall)
-            if self._daily_used >= lim.daily:
-                return Verdict(False, "DAILY", _seconds_to_utc_midnight(wall), self._headers(daily_headers, search))
-            if search:
-                window = self._search.setdefault(key, deque())
-                while window and now - window[0] >= 1.0:
-                    window.popleft()
-                if len(window) >= lim.search_per_second:
-                    return Verdict(False, "SECONDLY", max(1, math.ceil(1.0 - (now - window[0]))))
-                window.append(now)
-                self._daily_used += 1
-                return Verdict(True)
             interval = lim.interval_ms / 1000.0
             while self._window and now - self._window[0] >= interval:
                 self._window.popleft()
-            if len(self._window) >= lim.per_interval:
-                wait = interval - (now - self._window[0])
-                return Verdict(False, "SECONDLY", max(1, math.ceil(wait)), self._headers(daily_headers, search))
-            self._window.append(now)
+            if self._daily_used >= lim.daily:
+                return Verdict(False, "DAILY", _seconds_to_utc_midnight(wall), self._headers(daily_headers))
+            if kind == SEARCH:
+                searches = self._search.setdefault(key, deque())
+                while searches and now - searches[0] >= 1.0:
+                    searches.popleft()
+                if len(searches) >= lim.search_per_second:
+                    return Verdict(False, "SECONDLY", max(1, math.ceil(1.0 - (now - searches[0]))),
+                                   self._headers(daily_headers))
+                searches.append(now)
+            elif kind == STANDARD:
+                if len(self._window) >= lim.per_interval:
+                    wait = interval - (now - self._window[0])
+                    return Verdict(False, "SECONDLY", max(1, math.ceil(wait)), self._headers(daily_headers))
+                self._window.append(now)
             self._daily_used += 1
-            return Verdict(True, headers=self._headers(daily_headers, search))
+            return Verdict(True, headers=self._headers(daily_headers))
 
-    def _headers(self, daily_headers: bool, search: bool) -> tuple[tuple[str, str], ...]:
-        if search:
-            return ()
+    def _headers(self, daily_headers: bool) -> tuple[tuple[str, str], ...]:
         return self.headers(daily=daily_headers, remaining=self.limits.per_interval - len(self._window),
                             daily_remaining=self.limits.daily - self._daily_used)
 

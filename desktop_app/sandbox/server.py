@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.hubspot import spec
-from desktop_app.sandbox import crm, fetcher
+from desktop_app.sandbox import crm, fetcher, judge
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.faults import Fault, Faults, alias_of, parse_spec
 from desktop_app.sandbox.handlers import HANDLERS, Context, Outcome
-from desktop_app.sandbox.limits import Limiter, RateLimits
+from desktop_app.sandbox.limits import SEARCH, Limiter, RateLimits, limit_kind
 from desktop_app.sandbox.seeds import CONTACT_SEEDS, OWNER_SEEDS
 from desktop_app.sandbox.state import Store
 
@@ -41,6 +41,12 @@ PRIVATE_APP_SCOPES = (
 )
 DEVELOPER_SCOPES = ("developers-read", "developers-write")
 ANY_TOKEN_SCOPE = "oauth"  # granted to every token (HubSpot lists it for endpoints any token may call)
+MAX_RESPONSE_PROBLEMS = 1000
+# HubSpot's search index trails a create or update by a few seconds ("it may take a few moments for
+# newly created or updated objects to appear in search results": developers.hubspot.com/docs/api/crm/
+# search); the sandbox's search does too unless told otherwise (``search_lag_s``, ``--search-lag``).
+DEFAULT_SEARCH_LAG_S = 2.0
+
 @dataclass(frozen=True)
 class Credentials:
     access_token: str  # a private-app token with PRIVATE_APP_SCOPES
@@ -101,8 +107,8 @@ class Sandbox:
                  faults: Faults | str | None = None, *, limits: RateLimits | None = None,
                  analysis_limit: int | None = None, token_ttl_s: int = 1800, rotate_refresh_tokens: bool = True,
                  seed: bool = True, check_responses: bool = True, fetch_chunk: int = 256 * 1024,
-                 fetch_timeout_s: float = 30.0, max_logged_requests: int | None = None,
-                 search_lag_s: float = 0.0) -> None:
+                 fetch_timeout_s: float = 30.0, max_logged_requests: int | None = 10_000,
+                 search_lag_s: float = DEFAULT_SEARCH_LAG_S) -> None:
         self.host = host
         self.port = port
         self.store = Store(Path(state_file) if state_file is not None else None)
@@ -118,9 +124,13 @@ class Sandbox:
         self.fetch_chunk = fetch_chunk
         self.fetch_timeout_s = fetch_timeout_s
         self.requests: list[RequestRecord] = []
-        self.max_logged_requests = max_logged_requests  # None: keep all (tests); the CLI keeps the latest
+        self.max_logged_requests = max_logged_requests  # the latest requests kept in ``requests`` (None: all)
         self.search_lag_s = search_lag_s  # HubSpot's search index trails creates; 0: found at once
-        self.response_problems: list[str] = []
+        # Distinct ways answers departed from HubSpot's response schemas (bounded: memory stays flat
+        # however long the sandbox runs), and how many times any was seen.
+        self._response_problems: dict[str, None] = {}
+        self._problems_lock = threading.Lock()
+        self.response_problem_count = 0
         self.fetch_log: list[fetcher.FetchRecord] = []
         self._fetch_done = threading.Condition()
         self._stopping = threading.Event()
@@ -130,6 +140,18 @@ class Sandbox:
         self.credentials = self._load_credentials()
         if seed and not self.store.get("meta", "seeded"):
             self._seed()
+
+    @property
+    def response_problems(self) -> list[str]:
+        """Each distinct way an answer departed from HubSpot's response schema, first seen first (at most
+        ``MAX_RESPONSE_PROBLEMS``; ``response_problem_count`` counts every occurrence)."""
+        return list(self._response_problems)
+
+    def _note_response_problem(self, text: str) -> None:
+        with self._problems_lock:
+            self.response_problem_count += 1
+            if len(self._response_problems) < MAX_RESPONSE_PROBLEMS:
+                self._response_problems[text] = None
 
     # ----------------------------------------------------------------------------------- lifecycle
     def start(self) -> Sandbox:
@@ -219,8 +241,7 @@ class Sandbox:
 
     # --------------------------------------------------------------------------- test accessors
     def _objects(self, kind: str) -> list[dict[str, Any]]:
-        return sorted(({k: v for k, v in o.items() if k != "kind"} for o in self.store.values(kind)),
-                      key=lambda o: int(o["id"]))
+        return [{k: v for k, v in o.items() if k not in ("kind", "searchable_at")} for o in self._objects_stored(kind)]
 
     def calls(self) -> list[dict[str, Any]]:
         """Every call: ``{"id", "properties", "createdAt", "updatedAt"}``, oldest first."""
@@ -228,7 +249,7 @@ class Sandbox:
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         obj = self.store.get("calls", str(call_id))
-        return None if obj is None else {k: v for k, v in obj.items() if k != "kind"}
+        return None if obj is None else {k: v for k, v in obj.items() if k not in ("kind", "searchable_at")}
 
     def contacts(self) -> list[dict[str, Any]]:
         return self._objects("contacts")
@@ -335,8 +356,8 @@ class Sandbox:
                 if allowed:
                     raise ApiError(405, "VALIDATION_ERROR", f"{method} is not allowed on {path}; use "
                                    f"{', '.join(allowed)}", headers=[("Allow", ", ".join(allowed))])
-                raise not_found(f"No operation {method} {path} (the sandbox implements the operations of "
-                                "desktop_app/hubspot/spec)")
+                raise not_found(f"Unable to find a resource for {method} {path}: HubSpot describes no such "
+                                "endpoint")
             op, _ = found
             record.alias = alias_of(op.method, op.path)
             record.operation_id = op.operation_id
@@ -354,9 +375,9 @@ class Sandbox:
             record.auth = principal.get("kind", "none")
             rate_headers: list[tuple[str, str]] = []
             if principal.get("kind") not in (None, "none"):
-                search = "ten-secondly" in op.rate_limit_exemptions
-                key = principal.get("token", principal["key"]) if search else principal["key"]  # search: per token
-                verdict = self.limiter.check(key, search=search, daily_headers=principal["kind"] != "oauth")
+                kind = limit_kind(op)
+                key = principal.get("token", principal["key"]) if kind == SEARCH else principal["key"]
+                verdict = self.limiter.check(key, kind=kind, daily_headers=principal["kind"] != "oauth")
                 rate_headers = list(verdict.headers)
                 if not verdict.allowed:
                     raise self._rate_limit_error(verdict.policy, verdict.retry_after_s, rate_headers)
@@ -377,7 +398,7 @@ class Sandbox:
                 outcome.network = "reset"
             if self.check_responses and outcome.payload is not None and 200 <= outcome.status < 300:
                 for problem in spec.validate_response(op, outcome.status, outcome.payload):
-                    self.response_problems.append(f"{record.alias} {outcome.status}: {problem}")
+                    self._note_response_problem(f"{record.alias} {outcome.status}: {problem}")
         except ApiError as err:
             outcome = Outcome(err.status, err.body(correlation), list(err.headers))
             record.error_category = err.category
@@ -468,13 +489,16 @@ class Sandbox:
     def _owner_ids(self) -> set[str]:
         return {o["id"] for o in self.store.values("owners") if not o.get("archived")}
 
-    def _create_object(self, kind: str, properties: dict[str, str]) -> dict[str, Any]:
+    def _create_object(self, kind: str, properties: dict[str, str], *, lag: bool = False) -> dict[str, Any]:
+        """A new object; with ``lag`` (a create through the API) it enters the search index only after
+        ``search_lag_s`` (seeds and test-made records are found at once)."""
         with self.store.lock:
             oid = str(self.store.next_id(kind, 40_000_000_001 if kind == "calls" else 101))
             stamp = crm.now_iso()
             props = dict(properties)
             props.update({"hs_object_id": oid, crm.CREATED_PROP[kind]: stamp, crm.MODIFIED_PROP[kind]: stamp})
-            obj = {"id": oid, "kind": kind, "properties": props, "createdAt": stamp, "updatedAt": stamp}
+            obj = {"id": oid, "kind": kind, "properties": props, "createdAt": stamp, "updatedAt": stamp,
+                   "searchable_at": time.time() + (self.search_lag_s if lag else 0.0)}
             self.store.put(kind, oid, obj)
             return obj
 
@@ -496,11 +520,26 @@ class Sandbox:
     def _exists(self, kind: str, oid: str) -> bool:
         return self.store.get(kind, str(oid)) is not None
 
-    def _associate(self, from_kind: str, from_id: str, to_kind: str, to_id: str,
-                   types: list[dict[str, Any]]) -> None:
-        for kind, oid in ((from_kind, from_id), (to_kind, to_id)):
-            if not self._exists(kind, oid):
-                raise not_found(f"No {kind} with id {oid}")
+    def _objects_stored(self, kind: str) -> list[dict[str, Any]]:
+        """The stored objects of ``kind`` (with their ``kind``), oldest first."""
+        return sorted(self.store.values(kind), key=lambda o: int(o["id"]))
+
+    def _archive_object(self, kind: str, oid: str) -> None:
+        """Delete an object and every association from or to it."""
+        with self.store.lock:
+            self.store.delete(kind, oid)
+            for key, link in self.store.items("associations"):
+                if (link["fromType"], link["fromId"]) == (kind, oid) or (link["toType"], link["toId"]) == (kind, oid):
+                    self.store.delete("associations", key)
+
+    def _dissociate(self, from_kind: str, from_id: str, to_kind: str, to_id: str) -> None:
+        """Remove every association type between two records, in both directions."""
+        with self.store.lock:
+            self.store.delete("associations", f"{from_kind}:{from_id}:{to_kind}:{to_id}")
+            self.store.delete("associations", f"{to_kind}:{to_id}:{from_kind}:{from_id}")
+
+    @staticmethod
+    def _check_association_types(from_kind: str, to_kind: str, types: list[dict[str, Any]]) -> None:
         for spec_ in types:
             type_id = int(spec_["associationTypeId"])
             category = spec_["associationCategory"]
@@ -508,6 +547,13 @@ class Sandbox:
                 raise validation(f"{category} association type {type_id} is not valid from {from_kind} to {to_kind}"
                                  f" (GET /crm/v4/associations/{from_kind}/{to_kind}/labels lists the valid ones)",
                                  context={"associationTypeId": [str(type_id)]})
+
+    def _associate(self, from_kind: str, from_id: str, to_kind: str, to_id: str,
+                   types: list[dict[str, Any]]) -> None:
+        for kind, oid in ((from_kind, from_id), (to_kind, to_id)):
+            if not self._exists(kind, oid):
+                raise not_found(f"No {kind} with id {oid}")
+        self._check_association_types(from_kind, to_kind, types)
         with self.store.lock:
             for a_kind, a_id, b_kind, b_id, inverse in ((from_kind, from_id, to_kind, to_id, False),
                                                         (to_kind, to_id, from_kind, from_id, True)):
@@ -545,7 +591,7 @@ class Sandbox:
                     if (other["properties"].get("email") or "").lower() == email:
                         raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {other['id']}",
                                        context={"existingId": [other["id"]]})
-            obj = self._create_object(kind, props)
+            obj = self._create_object(kind, props, lag=True)
             for assoc in associations:
                 types = assoc["types"]
                 to_kind = crm.association_target(kind, [t["associationTypeId"] for t in types])
@@ -584,18 +630,11 @@ class Sandbox:
             path = fetcher.fetch(setting["urlToRetrieveAuthedRecording"], record.external_id, account,
                                  str(app_number), self.credentials.client_secret, record, chunk=self.fetch_chunk,
                                  timeout=self.fetch_timeout_s)
-            with open(path, "rb") as fh:
-                record.container = fetcher.sniff_container(fh.read(16))
-            if record.container not in fetcher.SUPPORTED:
-                raise fetcher.FetchFailed("unsupported_format")
-            channels, identical, problem = fetcher.inspect_audio(path)
-            record.channels = channels
-            if problem:
-                raise fetcher.FetchFailed(problem)
-            if channels is None or channels < 2:
-                raise fetcher.FetchFailed("one_channel")
-            if identical:
-                raise fetcher.FetchFailed("identical_channels")
+            verdict = judge.judge(path)  # PyAV and HubSpot's rules, never the app's own inspector
+            record.container, record.channels = verdict.container, verdict.channels
+            if verdict.reason:
+                raise fetcher.FetchFailed(verdict.reason, verdict.detail)
+            channels = verdict.channels or 2
             owner_id = props.get("hubspot_owner_id") or ""
             owner = self.store.get("owners", owner_id) if owner_id else None
             if owner is None:
@@ -759,4 +798,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile = io.BytesIO()  # nothing left to flush to the closed socket
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch  # noqa: N815
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, OPTIONS, PROPFIND…) goes through the same path: a HubSpot-shaped JSON
+        404 or 405, never the standard library's HTML 501."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 

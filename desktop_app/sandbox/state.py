@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 COLLECTIONS = (
-    "calls", "contacts", "owners", "companies", "deals", "tickets", "associations", "settings",
+    "calls", "contacts", "owners", "companies", "deals", "tickets", "associations", "settings", "calling_settings",
     "tokens", "refresh_tokens", "auth_codes", "transcripts", "meta",
 )
 

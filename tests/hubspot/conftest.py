@@ -83,7 +83,7 @@ def scripted(contract: ContractRecorder) -> Iterator[Scripted]:
 @pytest.fixture
 def sandbox(contract: ContractRecorder) -> Iterator[Sandbox]:
     """A running sandbox whose requests from the client are contract-checked."""
-    sb = Sandbox(port=0).start()
+    sb = Sandbox(port=0, search_lag_s=0).start()  # searches right after creates: the lag is not tested here
     contract.watch(sb.url)
     yield sb
     sb.stop()

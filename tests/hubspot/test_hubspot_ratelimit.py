@@ -101,6 +101,19 @@ def test_search_has_its_own_window() -> None:
     assert time.monotonic() - started < 0.1
 
 
+def test_ten_second_headers_never_widen_the_search_window() -> None:
+    """A search answer carrying the ten-second window's headers (100 per 10 s) leaves the search window
+    at its own limit: 50 searches still go at most 4 per interval."""
+    limiter = RateLimiter(limit=100, interval=10.0, search_limit=4, search_interval=0.1)
+    ten_second = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000", "X-HubSpot-RateLimit-Max": "100",
+                  "X-HubSpot-RateLimit-Remaining": "99", "X-HubSpot-RateLimit-Daily-Remaining": "1000"}
+    run(limiter, 1, "standard", headers=ten_second)
+    searches = run(limiter, 50, SEARCH, headers=ten_second)
+    assert (limiter.search_limit, limiter._windows[SEARCH].interval) == (4, 0.1)
+    assert max_in_window(searches, 0.1) <= 4 and searches[-1] - searches[0] >= 1.1
+    assert limiter.daily_remaining <= 1000  # the daily count is the account's, whichever answer told it
+
+
 def test_daily_budget_stops_with_a_clear_error() -> None:
     limiter = RateLimiter(daily_limit=3)
     run(limiter, 3)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from desktop_app.hubspot import errors
-from desktop_app.hubspot.client import HubSpotClient
+from desktop_app.hubspot.client import HubSpotClient, recording_registration_problem
 from desktop_app.hubspot.config import config_from_env
 from desktop_app.hubspot.endpoints import CallDetails
 from desktop_app.hubspot.errors import HubSpotError
@@ -49,12 +49,25 @@ def test_recording_settings_lifecycle(client: HubSpotClient, sandbox: Sandbox) -
 
 
 def test_recording_settings_without_developer_key_need_the_developer_scope(sandbox: Sandbox) -> None:
+    """A private-app token can never hold developers-write: the client says so before sending."""
     config = dataclasses.replace(config_from_env(sandbox.env()), developer_api_key="")
+    assert recording_registration_problem(config) is not None
+    assert recording_registration_problem(config_from_env(sandbox.env())) is None
+    assert recording_registration_problem(dataclasses.replace(config, auth="oauth")) is None
     with HubSpotClient(config, limiter=RateLimiter()) as client, pytest.raises(HubSpotError) as info:
         client.create_recording_settings("https://rec.example.com/r/%s")
-    assert info.value.status == 403 and info.value.category == errors.MISSING_SCOPES
-    assert "developers-write" in info.value.missing_scopes
-    assert "developers-write" in info.value.agent_message
+    assert info.value.status is None and info.value.category == errors.MISSING_SCOPES
+    assert "developer API key" in info.value.agent_message and "developers-write" in info.value.agent_message
+    assert sandbox.requests_for("settings.create") == []  # (tests/sandbox/test_auth.py: the sandbox refuses it)
+
+
+def test_a_loopback_recording_url_is_refused_for_hubspots_own_servers(sandbox: Sandbox) -> None:
+    remote = dataclasses.replace(config_from_env(sandbox.env()), api_url="https://api.hubapi.com", is_sandbox=False)
+    with HubSpotClient(remote, limiter=RateLimiter()) as client, pytest.raises(ValueError, match="loopback"):
+        client.create_recording_settings("http://127.0.0.1:8765/r/%s")
+    with HubSpotClient(config_from_env(sandbox.env()), limiter=RateLimiter()) as client:
+        made = client.create_recording_settings("http://127.0.0.1:8765/r/%s")  # the sandbox can reach it
+    assert made.url_to_retrieve_authed_recording == "http://127.0.0.1:8765/r/%s"
 
 
 def test_create_call_with_contact_association(client: HubSpotClient, sandbox: Sandbox) -> None:

@@ -14,7 +14,8 @@ from desktop_app.sandbox import RateLimits, Sandbox
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    sb = Sandbox(limits=RateLimits(per_interval=1000, daily=100_000, search_per_second=1000), fetch_chunk=16 * 1024)
+    sb = Sandbox(limits=RateLimits(per_interval=1000, daily=100_000, search_per_second=1000), fetch_chunk=16 * 1024,
+                 search_lag_s=0)  # the lag has tests of its own
     sb.start()
     try:
         yield sb

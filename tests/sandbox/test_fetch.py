@@ -148,17 +148,43 @@ def test_the_monthly_analysis_limit_and_an_unregistered_app(http: requests.Sessi
                      "OBJECT_NOT_FOUND")
 
 
-def test_the_pyav_fallback_sees_channels_the_same_way(recording_server: TinyRecordingServer) -> None:
-    """Used when desktop_app.audio is absent: same verdicts as the audio package on the same files."""
-    from desktop_app.sandbox import fetcher
+def _app_verdict(path: Path) -> str:
+    """The app's own inspector's verdict, in the sandbox's reason codes."""
+    from desktop_app.audio import inspect
 
-    files = recording_server.files
-    assert fetcher._inspect_with_av(files["stereo.wav"]) == (2, False, "")
-    assert fetcher._inspect_with_av(files["same.wav"]) == (2, True, "")
-    assert fetcher._inspect_with_av(files["mono.wav"]) == (1, False, "")
-    assert fetcher._inspect_with_av(files["notes.txt"])[2] == "bad_audio"
-    assert fetcher.inspect_audio(files["stereo.wav"]) == (2, False, "")
-    assert fetcher.inspect_audio(files["same.wav"])[:2] == (2, True)
+    result = inspect(str(path), analyse=True)
+    errors = [p for p in result.problems if p.severity == "error"]
+    if any(p.code == "unsupported-format" for p in errors):
+        return "unsupported_format"
+    if errors or not result.probe.readable:
+        return "bad_audio"
+    if (result.probe.channels or 0) < 2:
+        return "one_channel"
+    if result.analysis is not None and result.analysis.identical_channels:
+        return "identical_channels"
+    return ""
+
+
+def test_the_sandbox_judges_recordings_on_its_own_and_agrees_with_the_app_on_the_fixtures(
+        recording_server: TinyRecordingServer) -> None:
+    """Two independent judges: the sandbox's (PyAV and HubSpot's rules, importing nothing of the app's
+    audio package) and the app's inspector. On these files they must agree; where they ever disagree,
+    one of them is wrong."""
+    import ast
+
+    from desktop_app.sandbox import judge
+
+    tree = ast.parse(Path(judge.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any(m.startswith("desktop_app") for m in imported), imported
+    expected = {"stereo.wav": "", "same.wav": "identical_channels", "mono.wav": "one_channel",
+                "notes.txt": "unsupported_format", "silent.wav": "bad_audio", "cut.wav": "bad_audio"}
+    for name, reason in expected.items():
+        path = recording_server.files[name]
+        assert judge.judge(path).reason == reason, (name, judge.judge(path))
+        if reason != "unsupported_format":  # the app calls a file it cannot open unreadable, not a format
+            assert _app_verdict(path) == reason, name
+    assert judge.judge(recording_server.files["cut.wav"]).detail.startswith("cut off")
 
 
 def test_against_the_projects_recording_server_with_signatures_required(tmp_path: Path,

@@ -45,15 +45,35 @@ def test_headers_count_down_then_secondly_429_then_the_window_frees(limited: San
     assert again.status_code == 200 and again.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "3"
 
 
-def test_search_has_its_own_per_second_limit_and_no_headers(limited: Sandbox, http: requests.Session) -> None:
+def test_search_has_its_own_per_second_limit_and_the_ten_second_headers(limited: Sandbox,
+                                                                        http: requests.Session) -> None:
     u, h = f"{limited.url}/crm/v3/objects/contacts/search", bearer(limited.credentials.access_token)
     answers = [http.post(u, headers=h, json=SEARCH) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
-    assert not any(k.startswith("X-HubSpot-RateLimit") for k in answers[0].headers)
+    # the ten-second window's headers, which a search does not use up
+    assert [a.headers["X-HubSpot-RateLimit-Remaining"] for a in answers[:3]] == ["5", "5", "5"]
+    assert answers[0].headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "800"
     assert answers[3].json()["policyName"] == "SECONDLY"
     other = limited.issue_token(["crm.objects.contacts.read"], kind="private-app")
     assert http.post(u, headers=bearer(str(other)), json=SEARCH).status_code == 200  # per token
     assert http.get(f"{limited.url}/crm/v3/owners", headers=h).status_code == 200  # other window untouched
+
+
+def test_exempt_operations_use_neither_the_window_nor_the_search_limit(http: requests.Session) -> None:
+    """associations-v4.json exempts the association batches from the ten-second window; only searches
+    have a per-second limit. Five batch creates in a second leave the next search and GET alone."""
+    with Sandbox(limits=RateLimits(per_interval=3, interval_ms=5000, daily=100, search_per_second=2)) as sb:
+        h = bearer(sb.credentials.access_token)
+        calls = [http.post(f"{sb.url}/crm/v3/objects/calls", headers=h, json={"properties": {
+            "hs_timestamp": "2024-01-01T00:00:00Z"}}).json()["id"] for _ in range(2)]
+        batch = {"inputs": [{"from": {"id": calls[0]}, "to": {"id": "101"}, "types": [
+            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}]}]}
+        for _ in range(5):
+            resp = http.post(f"{sb.url}/crm/v4/associations/calls/contacts/batch/create", headers=h, json=batch)
+            assert resp.status_code == 201 and resp.headers["X-HubSpot-RateLimit-Remaining"] == "1", resp.text
+        assert http.post(f"{sb.url}/crm/v3/objects/contacts/search", headers=h, json={}).status_code == 200
+        assert http.get(f"{sb.url}/crm/v3/owners", headers=h).status_code == 200
+        assert http.get(f"{sb.url}/crm/v3/owners", headers=h).status_code == 429  # the window itself still holds
 
 
 def test_daily_limit_answers_daily_429_until_midnight(limited: Sandbox, http: requests.Session) -> None:

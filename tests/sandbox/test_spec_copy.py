@@ -122,7 +122,7 @@ def test_the_operations_the_app_uses_are_found_by_concrete_path() -> None:
         assert found is not None, (method, path)
         assert found[0].path == template
     assert spec.find_operation("DELETE", "/crm/v3/objects/calls") is None
-    assert spec.methods_for("/crm/v3/objects/calls") == ["POST"]
+    assert spec.methods_for("/crm/v3/objects/calls") == ["GET", "POST"]
 
 
 def test_check_request_finds_each_class_of_problem() -> None:
@@ -134,7 +134,7 @@ def test_check_request_finds_each_class_of_problem() -> None:
         "type": spec.check_request("POST", "/crm/v3/objects/calls", content_type="application/json",
                                    body=b'{"properties": {"hs_timestamp": 5}, "associations": []}'),
         "required": spec.check_request("POST", "/crm/v3/objects/calls", content_type="application/json",
-                                       body=b'{"properties": {}}'),
+                                       body=b'{"associations": []}'),
         "enum": spec.check_request("POST", "/crm/v3/objects/contacts/search", content_type="application/json",
                                    body=json.dumps({"filterGroups": [{"filters": [{"propertyName": "email",
                                                     "operator": "EQUALS", "value": "x"}]}], "after": "0",
@@ -150,5 +150,25 @@ def test_check_request_finds_each_class_of_problem() -> None:
                 "query": "INVALID_TYPE"}
     for case, check in codes.items():
         assert [p.code for p in check.problems] and check.problems[0].code == expected[case], (case, check.problems)
-    assert codes["required"].problems[0].name == "associations"
+    assert codes["required"].problems[0].name == "properties"
     assert codes["enum"].problems[0].name == "filterGroups[0].filters[0].operator"
+
+
+def test_fields_hubspot_does_not_enforce_are_optional_unless_checked_as_written() -> None:
+    """The files mark ``associations`` and every search field required; HubSpot takes a create without
+    associations and ``{}`` as a search (``spec.NOT_REQUIRED`` names the pages), and sorts as objects."""
+    cases = [("/crm/v3/objects/calls", {"properties": {"hs_timestamp": "2024-01-01T00:00:00Z"}}),
+             ("/crm/v3/objects/contacts", {"properties": {"email": "a@example.com"}}),
+             ("/crm/v3/objects/calls/batch/create", {"inputs": [{"properties": {}}]}),
+             ("/crm/v3/objects/contacts/search", {}),
+             ("/crm/v3/objects/calls/search", {"sorts": [{"propertyName": "hs_timestamp", "direction": "DESCENDING"}]}),
+             ("/crm/v3/objects/calls/batch/read", {"inputs": [{"id": "1"}]})]
+    for path, body in cases:
+        raw = json.dumps(body).encode()
+        assert spec.check_request("POST", path, content_type="application/json", body=raw).ok, (path, body)
+        assert not spec.check_request("POST", path, content_type="application/json", body=raw, as_written=True).ok
+    for name, (fields, source) in spec.NOT_REQUIRED.items():
+        assert fields and "hubspot.com" in source, name
+    bad_sort = json.dumps({"sorts": [{"propertyName": "x", "direction": "SIDEWAYS"}]}).encode()
+    assert not spec.check_request("POST", "/crm/v3/objects/calls/search", content_type="application/json",
+                                  body=bad_sort).ok

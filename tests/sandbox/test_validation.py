@@ -80,8 +80,8 @@ def test_unknown_path_and_wrong_method(sandbox: Sandbox, http: requests.Session)
 def test_body_problems_each_give_a_validation_error(sandbox: Sandbox, http: requests.Session) -> None:
     h = bearer(sandbox.credentials.access_token)
     u = f"{sandbox.url}/crm/v3/objects/calls"
-    missing = assert_error(http.post(u, headers=h, json={"properties": CALL}), 400, "VALIDATION_ERROR")
-    assert missing["errors"][0]["in"] == "associations" and missing["errors"][0]["code"] == "REQUIRED"
+    missing = assert_error(http.post(u, headers=h, json={"associations": []}), 400, "VALIDATION_ERROR")
+    assert missing["errors"][0]["in"] == "properties" and missing["errors"][0]["code"] == "REQUIRED"
     wrong_type = assert_error(http.post(u, headers=h, json={"properties": {**CALL, "hs_call_duration": 300},
                                                              "associations": []}), 400, "VALIDATION_ERROR")
     assert wrong_type["errors"][0]["in"] == "properties.hs_call_duration"
