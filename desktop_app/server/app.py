@@ -7,6 +7,7 @@ serve`` runs it alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -59,18 +60,26 @@ _LINKS_OPEN = 4096  # links kept ready to answer (see _fast)
 class _OpenRecording:
     """A stored recording, open for serving, with the header lines its answers carry."""
 
-    __slots__ = ("rec", "head", "fd", "size", "ino", "path", "etag", "users", "retired")
+    __slots__ = ("rec", "head", "fd", "size", "ino", "mtime_ns", "path", "etag", "users", "retired")
 
-    def __init__(self, rec: StoredRecording, head: str, fd: int, size: int, ino: int) -> None:
+    def __init__(self, rec: StoredRecording, head: str, fd: int, st: os.stat_result) -> None:
         self.rec = rec
         self.head = head
         self.fd = fd
-        self.size = size
-        self.ino = ino
+        self.size = st.st_size
+        self.ino = st.st_ino
+        self.mtime_ns = st.st_mtime_ns
         self.path = str(rec.path)
         self.etag = f'"{rec.sha256}"'
         self.users = 0  # responses reading the fd now
         self.retired = False
+
+    def unchanged(self) -> bool:
+        """Whether the open file is still the one opened, as it was: not shortened or rewritten in
+        place (size, modification time) nor replaced or removed under the store (no name left). One
+        ``fstat`` on the open fd, before each answer (the C fast path makes the same check)."""
+        st = os.fstat(self.fd)
+        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and st.st_nlink > 0
 
     def release(self) -> None:
         self.users -= 1
@@ -95,6 +104,14 @@ class _Link:
 
     def log_record(self, range_header: str | None) -> str:
         return f'{self.log_head},"range":{"null" if range_header is None else encode_basestring(range_header)}'
+
+
+def _sha256_of(fd: int) -> str:
+    digest = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)  # the position is the fd's own (sendfile reads at an offset)
+    while chunk := os.read(fd, 1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _ascii_filename(name: str) -> str:
@@ -170,6 +187,10 @@ class RecordingServer:
         self._recordings: dict[str, _OpenRecording] = {}
         self._server_name = f"CallRelay/{__version__}"
         self._links_open: dict[bytes, _Link] = {}  # request-target → a verified link to an open recording
+        # stored files whose time differs from the catalogue's but whose hash was checked, and those
+        # refused (said once): sha256 → (device, inode, size, mtime_ns)
+        self._verified: dict[str, tuple[int, int, int, int]] = {}
+        self._refused: dict[str, tuple[int, int, int, int]] = {}
 
     # -- public state ---------------------------------------------------------------------------
     @property
@@ -493,10 +514,14 @@ class RecordingServer:
     def _open(self, sha256: str) -> _OpenRecording | None:
         """The recording, open: stored files never change (content-addressed, read-only), so one fd
         per recording serves every request (``os.sendfile`` reads at an offset and moves no file
-        position). The catalogue is asked when the recording is not open yet."""
+        position). The catalogue is asked when the recording is not open yet, or when the open file
+        has changed since (``_OpenRecording.unchanged``): it is then opened again, and served only
+        if it is still what the catalogue stored."""
         entry = self._recordings.get(sha256)
         if entry is not None:
-            return entry
+            if entry.unchanged():
+                return entry
+            self._retire(entry)
         rec = self.store.get(sha256)
         if rec is None:
             return None
@@ -504,14 +529,39 @@ class RecordingServer:
             fd = os.open(rec.path, os.O_RDONLY | _O_BINARY)
         except OSError:
             return None
-        st = os.fstat(fd)
-        entry = _OpenRecording(rec, self._render_head(rec), fd, st.st_size, st.st_ino)
+        try:
+            st = os.fstat(fd)
+            stored = self._as_stored(rec, fd, st)
+        except OSError:
+            stored = False
+        if not stored:
+            os.close(fd)
+            return None
+        entry = _OpenRecording(rec, self._render_head(rec), fd, st)
         if len(self._recordings) >= _MAX_OPEN:
             for old in list(self._recordings.values()):
                 if old.users == 0:
                     self._retire(old)
         self._recordings[sha256] = entry
         return entry
+
+    def _as_stored(self, rec: StoredRecording, fd: int, st: os.stat_result) -> bool:
+        """Whether the file just opened is the recording the catalogue lists: its size and modification
+        time as stored (else its SHA-256 is checked, once per process: a data directory copied without
+        its times is still served). A file shortened or replaced under the store is refused, and said
+        once: its bytes are not what the ETag (the hash) promises."""
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if st.st_size == rec.size and (st.st_mtime == rec.mtime or self._verified.get(rec.sha256) == identity):
+            return True
+        if st.st_size == rec.size and _sha256_of(fd) == rec.sha256:
+            self._verified[rec.sha256] = identity
+            return True
+        if self._refused.get(rec.sha256) != identity:
+            self._refused[rec.sha256] = identity
+            log.error("The stored recording %s (%s) has changed on disk (%d bytes, %d stored): it is no longer "
+                      "the recording its links promise, so they are refused. Submit the call's recording again.",
+                      rec.path, rec.filename, st.st_size, rec.size)
+        return False
 
     def _retire(self, entry: _OpenRecording) -> None:
         """Forget an open recording; its fd is closed once no response reads it any more."""
@@ -603,7 +653,7 @@ class RecordingServer:
         one = ranges.ONE_RANGE.match(range_header)
         entry = link.entry
         size = entry.size
-        if one is None or entry.retired or link.expires < time.time():
+        if one is None or entry.retired or link.expires < time.time() or not entry.unchanged():
             return False
         first, last = int(one[1]), int(one[2])
         if last < first or first >= size:
