@@ -179,6 +179,7 @@ class RecordingServer:
         self._thread: threading.Thread | None = None
         self._children: list[workers_mod.WorkerProcess] = []
         self._counts: Any = None
+        self._lost: Any = None  # with workers: each process's access log's lost_since (0: none), shared
         self._listener: socket.socket | None = None
         self._is_worker = False  # a child process serving for another RecordingServer
         self._pid = os.getpid()
@@ -258,8 +259,11 @@ class RecordingServer:
         self.started_mono = time.monotonic()
         own: list[socket.socket] | None = None
         if self.workers > 1:
-            self._counts = multiprocessing.get_context("spawn").RawArray("l", self.workers)
+            ctx = multiprocessing.get_context("spawn")
+            self._counts = ctx.RawArray("l", self.workers)
             http.counts = self._counts
+            self._lost = ctx.RawArray("d", self.workers)
+            self.access_log.share_loss(self._lost, 0)
             # each child its own socket, connections handed out by CPU; or all share this one
             own = workers_mod.steered_listeners(http.listener, self.workers) if self.steer_by_cpu else None
             http.balance = own is None
@@ -271,7 +275,7 @@ class RecordingServer:
         ready.wait()
         if self.workers > 1:
             children = own if own is not None else [self._listener] * (self.workers - 1)
-            self._children = workers_mod.spawn(self, children, self._counts, balance=own is None)
+            self._children = workers_mod.spawn(self, children, self._counts, self._lost, balance=own is None)
             for sock in own or ():  # the children hold them now; one whose child failed is gone with it
                 sock.close()
         self._write_runinfo()
@@ -298,7 +302,7 @@ class RecordingServer:
             self.store.close()  # this thread's catalogue connection
             http.loop.close()
 
-    def serve_as_worker(self, listener: socket.socket, control: Any, counts: Any, slot: int, *,
+    def serve_as_worker(self, listener: socket.socket, control: Any, counts: Any, lost: Any, slot: int, *,
                         balance: bool) -> None:
         """Serve on a listening socket from the parent until ``control`` says stop or closes (the body
         of a worker process; see ``desktop_app.server.workers``)."""
@@ -307,6 +311,8 @@ class RecordingServer:
         http.listener = listener
         self._port = int(listener.getsockname()[1])
         http.counts, http.slot, http.balance = counts, slot, balance
+        self._lost = lost
+        self.access_log.share_loss(lost, slot)
         self.steered = not balance
         http.loop.add_reader(control.fileno(), workers_mod.listen_to_parent(self, control, http.loop.stop))
         http.start_serving()
@@ -335,6 +341,14 @@ class RecordingServer:
             return list(self._counts)
         return [self.connections()]
 
+    def access_log_lost_since(self) -> float | None:
+        """Since when some serving process cannot write the access log (its lines are lost), or None.
+        While it is so, whether HubSpot fetched a recording cannot be told from the log."""
+        if self._lost is not None:
+            lost = [since for since in self._lost if since]
+            return min(lost) if lost else None
+        return self.access_log.lost_since
+
     @property
     def processes(self) -> list[int]:
         """The ids of the processes serving now (this one first)."""
@@ -356,6 +370,7 @@ class RecordingServer:
         self._thread = None
         self._http = None
         self._counts = None
+        self._lost = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -434,6 +449,7 @@ class RecordingServer:
             "uptime_s": round(time.monotonic() - self.started_mono, 3),
             "instance": self.instance,
             "pid": self._pid,
+            "access_log": {"lost_since": self.access_log_lost_since()},
         }
         self._json(conn, req, 200, data, {"kind": "health", "path": req.path},
                    [("Access-Control-Allow-Origin", "*")])
