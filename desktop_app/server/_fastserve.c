@@ -5,9 +5,10 @@
  * byte). Anything else is left to httptools and the general path: this parser accepts a strict
  * subset of what llhttp accepts, and says "not mine" for everything outside it.
  *
- * serve(sock_fd, data, links, date, client_json, pid, started, lines) -> int | tuple
- *   Answers the complete requests at the start of ``data`` while each is one it may answer; returns
- *   how many bytes of ``data`` it answered. When the socket takes an answer only in part it returns
+ * serve(sock_fd, data, links, date, client_json, pid, started, lines, max_requests) -> int | tuple
+ *   Answers the complete requests at the start of ``data`` while each is one it may answer, at most
+ *   ``max_requests`` of them (a connection's share of one turn of the loop); returns how many bytes of
+ *   ``data`` it answered. When the socket takes an answer only in part it returns
  *   (consumed, head_rest, fd, offset, count_rest, body_sent, link, range) for the caller to queue the
  *   rest. ``links`` maps the request-target (bytes) to a link whose ``c`` is the tuple
  *   (entry, expires, head206, log_head); ``entry`` has ``fd``, ``size``, ``mtime_ns`` and ``retired``.
@@ -144,10 +145,10 @@ static PyObject *serve(PyObject *self, PyObject *args) {
     PyObject *links, *date, *client_json, *lines;
     long pid;
     double started;
-    Py_ssize_t consumed = 0;
+    Py_ssize_t consumed = 0, max_requests, answered = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "iy*O!UUldO!", &sock, &data, &PyDict_Type, &links, &date, &client_json, &pid,
-                          &started, &PyList_Type, &lines))
+    if (!PyArg_ParseTuple(args, "iy*O!UUldO!n", &sock, &data, &PyDict_Type, &links, &date, &client_json, &pid,
+                          &started, &PyList_Type, &lines, &max_requests))
         return NULL;
     const char *buf = (const char *)data.buf;
     Py_ssize_t len = data.len;
@@ -156,7 +157,7 @@ static PyObject *serve(PyObject *self, PyObject *args) {
     const char *client_s = PyUnicode_AsUTF8AndSize(client_json, &client_len);
     if (date_s == NULL || client_s == NULL) goto error;
 
-    while (consumed < len) {
+    while (consumed < len && answered < max_requests) {
         const char *target = NULL, *range = NULL;
         Py_ssize_t target_len = 0, range_len = 0;
         Py_ssize_t n = parse(buf + consumed, len - consumed, &target, &target_len, &range, &range_len);
@@ -222,6 +223,7 @@ static PyObject *serve(PyObject *self, PyObject *args) {
             break;
         }
         consumed += n;
+        answered++;
         ssize_t sent = send(sock, head, (size_t)hn, MSG_NOSIGNAL);
         if (sent < 0) sent = 0;  /* the queue's sending meets the error again and closes */
         long long body = 0;

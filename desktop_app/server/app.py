@@ -25,7 +25,15 @@ from desktop_app import __version__, keystore
 from desktop_app.server import ranges, runinfo
 from desktop_app.server import workers as workers_mod
 from desktop_app.server.accesslog import AccessLog, encode_line
-from desktop_app.server.core import Connection, End, FileSegment, HttpServer, Request
+from desktop_app.server.core import (
+    MAX_PIPELINED,
+    Connection,
+    End,
+    FileSegment,
+    HttpServer,
+    Request,
+    default_per_client,
+)
 from desktop_app.server.links import LinkClaims, LinkSigner, redact
 from desktop_app.server.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_v3
 from desktop_app.sync.recordings import RecordingStore, StoredRecording
@@ -143,6 +151,7 @@ class RecordingServer:
         link_ttl_s: float = 3600,
         endpoint_prefix: str = DEFAULT_PREFIX,
         max_connections: int = 256,
+        max_per_client: int | None = None,
         idle_timeout_s: float = 30.0,
         workers: int = 1,
         steer_by_cpu: bool = True,
@@ -162,6 +171,8 @@ class RecordingServer:
         self.link_ttl_s = link_ttl_s
         self.endpoint_prefix = prefix
         self.max_connections = max_connections
+        # connections one client address may hold (None: all but a quarter of max_connections), per process
+        self.max_per_client = max_per_client or default_per_client(max_connections)
         self.idle_timeout_s = idle_timeout_s
         self.access_log = AccessLog()
         self.instance = secrets.token_hex(8)
@@ -284,7 +295,8 @@ class RecordingServer:
 
     def _new_http(self) -> HttpServer:
         http = HttpServer(self._handle, self._log_request, max_connections=self.max_connections,
-                          idle_timeout_s=self.idle_timeout_s, server_name=self._server_name)
+                          max_per_client=self.max_per_client, idle_timeout_s=self.idle_timeout_s,
+                          server_name=self._server_name)
         http.on_tick = self._tick
         http.fast = self._fast
         if _fastserve is not None:
@@ -702,7 +714,7 @@ class RecordingServer:
         assert _fastserve is not None
         lines = self.access_log.lines
         done = _fastserve.serve(conn.fd, data, self._links_open, conn.server.date(), conn.client_json, self._pid,
-                                conn.last_activity, lines)
+                                conn.last_activity, lines, MAX_PIPELINED)
         if type(done) is not int:  # the socket took the last answer in part: the rest is queued
             done, head, fd, offset, count, body_sent, link, range_header = done
             conn.queue_rest(head, fd, offset, count)

@@ -139,6 +139,7 @@ def child_config(server: RecordingServer) -> dict[str, Any]:
         "link_ttl_s": server.link_ttl_s,
         "endpoint_prefix": server.endpoint_prefix,
         "max_connections": server.max_connections,
+        "max_per_client": server.max_per_client,
         "idle_timeout_s": server.idle_timeout_s,
         "instance": server.instance,
         "started_mono": server.started_mono,
@@ -211,6 +212,7 @@ def child_main(config: dict[str, Any], listener: socket.socket, control: Connect
             link_ttl_s=config["link_ttl_s"],
             endpoint_prefix=config["endpoint_prefix"],
             max_connections=config["max_connections"],
+            max_per_client=config["max_per_client"],
             idle_timeout_s=config["idle_timeout_s"],
         )
         server.access_log = AccessLog(Path(config["access_log"]))
