@@ -160,7 +160,6 @@ class Connection:
         self.over_cap = over_cap
         self.parser = httptools.HttpRequestParser(self)
         self.out: collections.deque[Any] = collections.deque()
-        self.queued = 0  # answers waiting in ``out`` (their End not reached)
         self.inbuf = b""  # received, not parsed yet: pipelined requests waiting for their turn (see _take)
         self._resuming = False
         self.reading = False
@@ -267,7 +266,6 @@ class Connection:
                     p.end = end
                     out.append(p)
         out.append(end)
-        self.queued += 1
         if close:
             self.closing = True
 
@@ -343,7 +341,6 @@ class Connection:
         if out and type(out[-1]) is FileSegment:
             out[-1].end = end
         out.append(end)
-        self.queued += 1
 
     # -- I/O ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -514,7 +511,6 @@ class Connection:
                 out.popleft()
             else:  # End
                 out.popleft()
-                self.queued -= 1
                 self._finish(item, aborted=False)
                 if item.close:
                     self._close_gracefully()
@@ -570,7 +566,6 @@ class Connection:
             if type(item) is End:
                 self._finish(item, aborted=True)
         self.out.clear()
-        self.queued = 0
         self._drop_held()
         self.server.forget(self)
         try:
@@ -722,7 +717,7 @@ class HttpServer:
             over_cap = peer.count >= self.max_per_client and not self._make_room(now, client)
             if self.active() >= self.max_connections and not self._make_room(now):
                 if self.active() >= self.max_connections + 64:
-                    if not peer.count:
+                    if not peer.count and self.peers.get(client) is peer:
                         del self.peers[client]
                     sock.close()  # far beyond the cap: not even a 503
                     continue
@@ -733,6 +728,7 @@ class HttpServer:
             except OSError:
                 pass
             conn = Connection(self, sock, client, over_cap, peer)
+            self.peers[client] = peer  # again: making room may have closed its last connection
             peer.count += 1
             self.conns.add(conn)
             self._count()
