@@ -199,10 +199,9 @@ class RecordingServer:
         self._recordings: dict[str, _OpenRecording] = {}
         self._server_name = f"CallRelay/{__version__}"
         self._links_open: dict[bytes, _Link] = {}  # request-target → a verified link to an open recording
-        # stored files whose time differs from the catalogue's but whose hash was checked, and those
-        # refused (said once): sha256 → (device, inode, size, mtime_ns)
-        self._verified: dict[str, tuple[int, int, int, int]] = {}
-        self._refused: dict[str, tuple[int, int, int, int]] = {}
+        # stored files whose size or time differs from the catalogue's, checked once each as they are:
+        # sha256 → ((device, inode, size, mtime_ns), whether it is the stored recording all the same)
+        self._checked: dict[str, tuple[tuple[int, int, int, int], bool]] = {}
 
     # -- public state ---------------------------------------------------------------------------
     @property
@@ -578,18 +577,19 @@ class RecordingServer:
         time as stored (else its SHA-256 is checked, once per process: a data directory copied without
         its times is still served). A file shortened or replaced under the store is refused, and said
         once: its bytes are not what the ETag (the hash) promises."""
+        if st.st_size == rec.size and st.st_mtime == rec.mtime:
+            return True
         identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        if st.st_size == rec.size and (st.st_mtime == rec.mtime or self._verified.get(rec.sha256) == identity):
-            return True
-        if st.st_size == rec.size and _sha256_of(fd) == rec.sha256:
-            self._verified[rec.sha256] = identity
-            return True
-        if self._refused.get(rec.sha256) != identity:
-            self._refused[rec.sha256] = identity
+        checked = self._checked.get(rec.sha256)
+        if checked is not None and checked[0] == identity:
+            return checked[1]
+        same = st.st_size == rec.size and _sha256_of(fd) == rec.sha256
+        self._checked[rec.sha256] = (identity, same)
+        if not same:
             log.error("The stored recording %s (%s) has changed on disk (%d bytes, %d stored): it is no longer "
                       "the recording its links promise, so they are refused. Submit the call's recording again.",
                       rec.path, rec.filename, st.st_size, rec.size)
-        return False
+        return same
 
     def _retire(self, entry: _OpenRecording) -> None:
         """Forget an open recording; its fd is closed once no response reads it any more."""

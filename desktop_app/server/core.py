@@ -618,14 +618,14 @@ class HttpServer:
         max_connections: int,
         idle_timeout_s: float,
         server_name: str,
-        max_per_client: int | None = None,
+        max_per_client: int,
     ) -> None:
         self.handler = handler
         self.log_request = log_request
         self.max_connections = max_connections
-        # one client address may hold this many (by default all but a quarter of the cap: room is kept
-        # for the others); a new one beyond it closes that client's own most spare connection
-        self.max_per_client = max_per_client or default_per_client(max_connections)
+        # one client address may hold this many (see default_per_client: room is kept for the others); a
+        # new one beyond it closes that client's own most spare connection
+        self.max_per_client = max_per_client
         self.peers: dict[str, Peer] = {}
         self.idle_timeout_s = idle_timeout_s
         self.server_name = server_name

@@ -176,3 +176,17 @@ def test_a_stored_file_replaced_under_the_store_is_not_served_under_its_old_etag
             assert r.status_code == 403, (spec, r.status_code)
         time.sleep(0.2)
     assert store.get(stored.sha256) is not None  # the catalogue still lists it: the server refused on its own
+
+
+def test_a_stored_file_with_another_time_but_the_same_bytes_is_still_served(
+        srv: RecordingServer, stored: StoredRecording, caplog: pytest.LogCaptureFixture) -> None:
+    """A data directory copied without its files' times: the catalogue's time no longer matches, the
+    hash does (checked once), so the recording is served as before."""
+    link = srv.make_link(stored.sha256)
+    for _ in range(2):
+        assert get(link, Range="bytes=0-99").status_code == 206
+    os.utime(stored.path, (stored.mtime - 86400, stored.mtime - 86400))
+    for _ in range(3):
+        r = get(link, Range="bytes=100-199")
+        assert r.status_code == 206 and r.content == stored.path.read_bytes()[100:200]
+    assert errors(caplog) == []
