@@ -196,7 +196,7 @@ class AccessLog:
                     logger.warning("The access log %s is written again; %d lines of it were lost (it says so)",
                                    self.path, self._lost_lines)
                     self._set_lost(None)
-                self._taken_at = taken_at
+            self._taken_at = taken_at  # every line taken until now is written
             try:
                 if self._fd is not None and not self._current():
                     self._close_fd()

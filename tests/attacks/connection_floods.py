@@ -82,8 +82,8 @@ def idle_flood(result: Result, port: int, path: str, data: bytes) -> None:
 
 def pipelined_flood(result: Result, port: int, path: str, data: bytes) -> None:
     tiny = [request("GET", "/healthz"), request("GET", path, [("Range", "bytes=0-0")])]
-    payloads = [(tiny[i % 2] * (PIPELINED_BYTES // len(tiny[i % 2]) + 1))[:PIPELINED_BYTES]
-                for i in range(PIPELINED_CLIENTS)]
+    kinds = [(t * (PIPELINED_BYTES // len(t) + 1))[:PIPELINED_BYTES] for t in tiny]
+    payloads = [kinds[i % 2] for i in range(PIPELINED_CLIENTS)]  # shared: only the server's memory grows
     socks = [connect(port, "127.0.0.1") for _ in range(PIPELINED_CLIENTS)]
     try:
         for s in socks:
