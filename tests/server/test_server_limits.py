@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-from server_helpers import SIGNING_KEY, random_file
+from server_helpers import SIGNING_KEY, random_file, wait_until
 
 from desktop_app.server import RecordingServer, core
 from desktop_app.sync.recordings import RecordingStore, StoredRecording
@@ -55,15 +55,6 @@ def closed_by_server(s: socket.socket) -> bool:
         return False
     except ConnectionError:
         return True
-
-
-def wait_until(condition: object, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @contextmanager
