@@ -53,9 +53,10 @@ class InProcessServerLink:
     def recording_endpoint_template(self) -> str:
         return str(self.server.recording_endpoint_template())
 
-    def fetched_since(self, external_id: str, since: dt.datetime) -> bool:
+    def fetched_since(self, external_id: str, since: dt.datetime) -> bool | None:
         self.server.access_log.flush()
-        return fetched_since(external_id, since, self.server.access_log.path)
+        return fetched_since(external_id, since, self.server.access_log.path,
+                             lost_since=self.server.access_log_lost_since())
 
 
 def sandbox_wanted(settings: settings_mod.Settings, env: Mapping[str, str]) -> bool:

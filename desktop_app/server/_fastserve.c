@@ -5,12 +5,13 @@
  * byte). Anything else is left to httptools and the general path: this parser accepts a strict
  * subset of what llhttp accepts, and says "not mine" for everything outside it.
  *
- * serve(sock_fd, data, links, date, client_json, pid, started, lines) -> int | tuple
- *   Answers the complete requests at the start of ``data`` while each is one it may answer; returns
- *   how many bytes of ``data`` it answered. When the socket takes an answer only in part it returns
+ * serve(sock_fd, data, links, date, client_json, pid, started, lines, max_requests) -> int | tuple
+ *   Answers the complete requests at the start of ``data`` while each is one it may answer, at most
+ *   ``max_requests`` of them (a connection's share of one turn of the loop); returns how many bytes of
+ *   ``data`` it answered. When the socket takes an answer only in part it returns
  *   (consumed, head_rest, fd, offset, count_rest, body_sent, link, range) for the caller to queue the
  *   rest. ``links`` maps the request-target (bytes) to a link whose ``c`` is the tuple
- *   (entry, expires, head206, log_head); ``entry`` has ``fd``, ``size`` and ``retired``.
+ *   (entry, expires, head206, log_head); ``entry`` has ``fd``, ``size``, ``mtime_ns`` and ``retired``.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* as core.SENDFILE_CHUNK */
@@ -122,6 +124,15 @@ static Py_ssize_t parse(const char *p, Py_ssize_t len, const char **target, Py_s
     return i;
 }
 
+/* as _OpenRecording.unchanged: the open file still has the size and time it was opened with, and a
+ * name in the store (not shortened, rewritten or replaced since) */
+static int unchanged(int fd, long long size, long long mtime_ns) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return 0;
+    return st.st_size == size && st.st_nlink > 0 &&
+           (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec == mtime_ns;
+}
+
 static double clock_seconds(clockid_t clock) {
     struct timespec ts;
     clock_gettime(clock, &ts);
@@ -134,10 +145,10 @@ static PyObject *serve(PyObject *self, PyObject *args) {
     PyObject *links, *date, *client_json, *lines;
     long pid;
     double started;
-    Py_ssize_t consumed = 0;
+    Py_ssize_t consumed = 0, max_requests, answered = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "iy*O!UUldO!", &sock, &data, &PyDict_Type, &links, &date, &client_json, &pid,
-                          &started, &PyList_Type, &lines))
+    if (!PyArg_ParseTuple(args, "iy*O!UUldO!n", &sock, &data, &PyDict_Type, &links, &date, &client_json, &pid,
+                          &started, &PyList_Type, &lines, &max_requests))
         return NULL;
     const char *buf = (const char *)data.buf;
     Py_ssize_t len = data.len;
@@ -146,7 +157,7 @@ static PyObject *serve(PyObject *self, PyObject *args) {
     const char *client_s = PyUnicode_AsUTF8AndSize(client_json, &client_len);
     if (date_s == NULL || client_s == NULL) goto error;
 
-    while (consumed < len) {
+    while (consumed < len && answered < max_requests) {
         const char *target = NULL, *range = NULL;
         Py_ssize_t target_len = 0, range_len = 0;
         Py_ssize_t n = parse(buf + consumed, len - consumed, &target, &target_len, &range, &range_len);
@@ -175,18 +186,22 @@ static PyObject *serve(PyObject *self, PyObject *args) {
         PyObject *retired = PyObject_GetAttrString(entry, "retired");
         PyObject *fd_o = PyObject_GetAttrString(entry, "fd");
         PyObject *size_o = PyObject_GetAttrString(entry, "size");
+        PyObject *mtime_o = PyObject_GetAttrString(entry, "mtime_ns");
         long long expires = PyLong_AsLongLong(expires_o);
         long long size = size_o ? PyLong_AsLongLong(size_o) : -1;
+        long long mtime_ns = mtime_o ? PyLong_AsLongLong(mtime_o) : -1;
         int fd = fd_o ? (int)PyLong_AsLong(fd_o) : -1;
         int is_retired = retired ? PyObject_IsTrue(retired) : -1;
         Py_XDECREF(retired);
         Py_XDECREF(fd_o);
         Py_XDECREF(size_o);
+        Py_XDECREF(mtime_o);
         if (PyErr_Occurred() || is_retired < 0) {
             Py_DECREF(c);
             goto error;
         }
-        if (is_retired || (double)expires < clock_seconds(CLOCK_REALTIME) || last < first || first >= size) {
+        if (is_retired || (double)expires < clock_seconds(CLOCK_REALTIME) || last < first || first >= size ||
+            !unchanged(fd, size, mtime_ns)) {
             Py_DECREF(c);
             break;
         }
@@ -208,6 +223,7 @@ static PyObject *serve(PyObject *self, PyObject *args) {
             break;
         }
         consumed += n;
+        answered++;
         ssize_t sent = send(sock, head, (size_t)hn, MSG_NOSIGNAL);
         if (sent < 0) sent = 0;  /* the queue's sending meets the error again and closes */
         long long body = 0;

@@ -7,6 +7,7 @@ serve`` runs it alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -24,7 +25,15 @@ from desktop_app import __version__, keystore
 from desktop_app.server import ranges, runinfo
 from desktop_app.server import workers as workers_mod
 from desktop_app.server.accesslog import AccessLog, encode_line
-from desktop_app.server.core import Connection, End, FileSegment, HttpServer, Request
+from desktop_app.server.core import (
+    MAX_PIPELINED,
+    Connection,
+    End,
+    FileSegment,
+    HttpServer,
+    Request,
+    default_per_client,
+)
 from desktop_app.server.links import LinkClaims, LinkSigner, redact
 from desktop_app.server.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_v3
 from desktop_app.sync.recordings import RecordingStore, StoredRecording
@@ -59,18 +68,26 @@ _LINKS_OPEN = 4096  # links kept ready to answer (see _fast)
 class _OpenRecording:
     """A stored recording, open for serving, with the header lines its answers carry."""
 
-    __slots__ = ("rec", "head", "fd", "size", "ino", "path", "etag", "users", "retired")
+    __slots__ = ("rec", "head", "fd", "size", "ino", "mtime_ns", "path", "etag", "users", "retired")
 
-    def __init__(self, rec: StoredRecording, head: str, fd: int, size: int, ino: int) -> None:
+    def __init__(self, rec: StoredRecording, head: str, fd: int, st: os.stat_result) -> None:
         self.rec = rec
         self.head = head
         self.fd = fd
-        self.size = size
-        self.ino = ino
+        self.size = st.st_size
+        self.ino = st.st_ino
+        self.mtime_ns = st.st_mtime_ns
         self.path = str(rec.path)
         self.etag = f'"{rec.sha256}"'
         self.users = 0  # responses reading the fd now
         self.retired = False
+
+    def unchanged(self) -> bool:
+        """Whether the open file is still the one opened, as it was: not shortened or rewritten in
+        place (size, modification time) nor replaced or removed under the store (no name left). One
+        ``fstat`` on the open fd, before each answer (the C fast path makes the same check)."""
+        st = os.fstat(self.fd)
+        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and st.st_nlink > 0
 
     def release(self) -> None:
         self.users -= 1
@@ -95,6 +112,14 @@ class _Link:
 
     def log_record(self, range_header: str | None) -> str:
         return f'{self.log_head},"range":{"null" if range_header is None else encode_basestring(range_header)}'
+
+
+def _sha256_of(fd: int) -> str:
+    digest = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)  # the position is the fd's own (sendfile reads at an offset)
+    while chunk := os.read(fd, 1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _ascii_filename(name: str) -> str:
@@ -126,6 +151,7 @@ class RecordingServer:
         link_ttl_s: float = 3600,
         endpoint_prefix: str = DEFAULT_PREFIX,
         max_connections: int = 256,
+        max_per_client: int | None = None,
         idle_timeout_s: float = 30.0,
         workers: int = 1,
         steer_by_cpu: bool = True,
@@ -145,6 +171,8 @@ class RecordingServer:
         self.link_ttl_s = link_ttl_s
         self.endpoint_prefix = prefix
         self.max_connections = max_connections
+        # connections one client address may hold (None: all but a quarter of max_connections), per process
+        self.max_per_client = max_per_client or default_per_client(max_connections)
         self.idle_timeout_s = idle_timeout_s
         self.access_log = AccessLog()
         self.instance = secrets.token_hex(8)
@@ -162,6 +190,7 @@ class RecordingServer:
         self._thread: threading.Thread | None = None
         self._children: list[workers_mod.WorkerProcess] = []
         self._counts: Any = None
+        self._lost: Any = None  # with workers: each process's access log's lost_since (0: none), shared
         self._listener: socket.socket | None = None
         self._is_worker = False  # a child process serving for another RecordingServer
         self._pid = os.getpid()
@@ -170,6 +199,9 @@ class RecordingServer:
         self._recordings: dict[str, _OpenRecording] = {}
         self._server_name = f"CallRelay/{__version__}"
         self._links_open: dict[bytes, _Link] = {}  # request-target → a verified link to an open recording
+        # stored files whose size or time differs from the catalogue's, checked once each as they are:
+        # sha256 → ((device, inode, size, mtime_ns), whether it is the stored recording all the same)
+        self._checked: dict[str, tuple[tuple[int, int, int, int], bool]] = {}
 
     # -- public state ---------------------------------------------------------------------------
     @property
@@ -237,8 +269,11 @@ class RecordingServer:
         self.started_mono = time.monotonic()
         own: list[socket.socket] | None = None
         if self.workers > 1:
-            self._counts = multiprocessing.get_context("spawn").RawArray("l", self.workers)
+            ctx = multiprocessing.get_context("spawn")
+            self._counts = ctx.RawArray("l", self.workers)
             http.counts = self._counts
+            self._lost = ctx.RawArray("d", self.workers)
+            self.access_log.share_loss(self._lost, 0)
             # each child its own socket, connections handed out by CPU; or all share this one
             own = workers_mod.steered_listeners(http.listener, self.workers) if self.steer_by_cpu else None
             http.balance = own is None
@@ -250,7 +285,7 @@ class RecordingServer:
         ready.wait()
         if self.workers > 1:
             children = own if own is not None else [self._listener] * (self.workers - 1)
-            self._children = workers_mod.spawn(self, children, self._counts, balance=own is None)
+            self._children = workers_mod.spawn(self, children, self._counts, self._lost, balance=own is None)
             for sock in own or ():  # the children hold them now; one whose child failed is gone with it
                 sock.close()
         self._write_runinfo()
@@ -259,7 +294,8 @@ class RecordingServer:
 
     def _new_http(self) -> HttpServer:
         http = HttpServer(self._handle, self._log_request, max_connections=self.max_connections,
-                          idle_timeout_s=self.idle_timeout_s, server_name=self._server_name)
+                          max_per_client=self.max_per_client, idle_timeout_s=self.idle_timeout_s,
+                          server_name=self._server_name)
         http.on_tick = self._tick
         http.fast = self._fast
         if _fastserve is not None:
@@ -277,7 +313,7 @@ class RecordingServer:
             self.store.close()  # this thread's catalogue connection
             http.loop.close()
 
-    def serve_as_worker(self, listener: socket.socket, control: Any, counts: Any, slot: int, *,
+    def serve_as_worker(self, listener: socket.socket, control: Any, counts: Any, lost: Any, slot: int, *,
                         balance: bool) -> None:
         """Serve on a listening socket from the parent until ``control`` says stop or closes (the body
         of a worker process; see ``desktop_app.server.workers``)."""
@@ -286,6 +322,8 @@ class RecordingServer:
         http.listener = listener
         self._port = int(listener.getsockname()[1])
         http.counts, http.slot, http.balance = counts, slot, balance
+        self._lost = lost
+        self.access_log.share_loss(lost, slot)
         self.steered = not balance
         http.loop.add_reader(control.fileno(), workers_mod.listen_to_parent(self, control, http.loop.stop))
         http.start_serving()
@@ -314,6 +352,14 @@ class RecordingServer:
             return list(self._counts)
         return [self.connections()]
 
+    def access_log_lost_since(self) -> float | None:
+        """Since when some serving process cannot write the access log (its lines are lost), or None.
+        While it is so, whether HubSpot fetched a recording cannot be told from the log."""
+        if self._lost is not None:
+            lost = [since for since in self._lost if since]
+            return min(lost) if lost else None
+        return self.access_log.lost_since
+
     @property
     def processes(self) -> list[int]:
         """The ids of the processes serving now (this one first)."""
@@ -335,6 +381,7 @@ class RecordingServer:
         self._thread = None
         self._http = None
         self._counts = None
+        self._lost = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -413,6 +460,7 @@ class RecordingServer:
             "uptime_s": round(time.monotonic() - self.started_mono, 3),
             "instance": self.instance,
             "pid": self._pid,
+            "access_log": {"lost_since": self.access_log_lost_since()},
         }
         self._json(conn, req, 200, data, {"kind": "health", "path": req.path},
                    [("Access-Control-Allow-Origin", "*")])
@@ -493,10 +541,14 @@ class RecordingServer:
     def _open(self, sha256: str) -> _OpenRecording | None:
         """The recording, open: stored files never change (content-addressed, read-only), so one fd
         per recording serves every request (``os.sendfile`` reads at an offset and moves no file
-        position). The catalogue is asked when the recording is not open yet."""
+        position). The catalogue is asked when the recording is not open yet, or when the open file
+        has changed since (``_OpenRecording.unchanged``): it is then opened again, and served only
+        if it is still what the catalogue stored."""
         entry = self._recordings.get(sha256)
         if entry is not None:
-            return entry
+            if entry.unchanged():
+                return entry
+            self._retire(entry)
         rec = self.store.get(sha256)
         if rec is None:
             return None
@@ -504,14 +556,40 @@ class RecordingServer:
             fd = os.open(rec.path, os.O_RDONLY | _O_BINARY)
         except OSError:
             return None
-        st = os.fstat(fd)
-        entry = _OpenRecording(rec, self._render_head(rec), fd, st.st_size, st.st_ino)
+        try:
+            st = os.fstat(fd)
+            stored = self._as_stored(rec, fd, st)
+        except OSError:
+            stored = False
+        if not stored:
+            os.close(fd)
+            return None
+        entry = _OpenRecording(rec, self._render_head(rec), fd, st)
         if len(self._recordings) >= _MAX_OPEN:
             for old in list(self._recordings.values()):
                 if old.users == 0:
                     self._retire(old)
         self._recordings[sha256] = entry
         return entry
+
+    def _as_stored(self, rec: StoredRecording, fd: int, st: os.stat_result) -> bool:
+        """Whether the file just opened is the recording the catalogue lists: its size and modification
+        time as stored (else its SHA-256 is checked, once per process: a data directory copied without
+        its times is still served). A file shortened or replaced under the store is refused, and said
+        once: its bytes are not what the ETag (the hash) promises."""
+        if st.st_size == rec.size and st.st_mtime == rec.mtime:
+            return True
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        checked = self._checked.get(rec.sha256)
+        if checked is not None and checked[0] == identity:
+            return checked[1]
+        same = st.st_size == rec.size and _sha256_of(fd) == rec.sha256
+        self._checked[rec.sha256] = (identity, same)
+        if not same:
+            log.error("The stored recording %s (%s) has changed on disk (%d bytes, %d stored): it is no longer "
+                      "the recording its links promise, so they are refused. Submit the call's recording again.",
+                      rec.path, rec.filename, st.st_size, rec.size)
+        return same
 
     def _retire(self, entry: _OpenRecording) -> None:
         """Forget an open recording; its fd is closed once no response reads it any more."""
@@ -603,7 +681,7 @@ class RecordingServer:
         one = ranges.ONE_RANGE.match(range_header)
         entry = link.entry
         size = entry.size
-        if one is None or entry.retired or link.expires < time.time():
+        if one is None or entry.retired or link.expires < time.time() or not entry.unchanged():
             return False
         first, last = int(one[1]), int(one[2])
         if last < first or first >= size:
@@ -636,7 +714,7 @@ class RecordingServer:
         assert _fastserve is not None
         lines = self.access_log.lines
         done = _fastserve.serve(conn.fd, data, self._links_open, conn.server.date(), conn.client_json, self._pid,
-                                conn.last_activity, lines)
+                                conn.last_activity, lines, MAX_PIPELINED)
         if type(done) is not int:  # the socket took the last answer in part: the rest is queued
             done, head, fd, offset, count, body_sent, link, range_header = done
             conn.queue_rest(head, fd, offset, count)

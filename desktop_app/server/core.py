@@ -33,7 +33,16 @@ log = logging.getLogger("desktop_app.server")
 
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 64 * 1024
-RECV_BYTES = 256 * 1024
+RECV_BYTES = 64 * 1024  # a request's head is at most 32 KiB, its body 64 KiB
+# Pipelined requests: a connection's requests answered in one turn of the loop; the rest wait unparsed,
+# and the connection reads no more, until its next turn once those answers have gone (see _take).
+MAX_PIPELINED = 16
+# Unparsed input held, over all the connections of one client address: beyond it, the connection that
+# would hold more is closed (a client pipelining much more than it reads).
+CLIENT_INPUT_BYTES = 1024 * 1024
+# A connection whose answer the client has not read for this long may be closed to make room for a
+# new one when the server is full (after the idle ones).
+STALLED_S = 2.0
 LINGER_S = 2.0  # how long a closing connection may take to read the client's end
 ACCEPT_DEFER_S = 0.002  # how long a busier worker process leaves a new connection to a less busy one
 # The most one sendfile call sends. A client that reads as fast as we send (curl on loopback) never
@@ -128,18 +137,31 @@ def _status_line(status: int) -> str:
 _STATUS_LINES = {status: _status_line(status) for status in _REASONS}
 
 
+class Peer:
+    """One client address: its connections and the unparsed input they hold."""
+
+    __slots__ = ("count", "held")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.held = 0
+
+
 class Connection:
     """One client connection: parses requests, queues responses, sends them."""
 
-    def __init__(self, server: HttpServer, sock: socket.socket, client: str, over_cap: bool) -> None:
+    def __init__(self, server: HttpServer, sock: socket.socket, client: str, over_cap: bool, peer: Peer) -> None:
         self.server = server
         self.sock = sock
         self.fd = sock.fileno()
         self.client = client
+        self.peer = peer
         self.client_json = encode_basestring(client)  # as the access log writes it
         self.over_cap = over_cap
         self.parser = httptools.HttpRequestParser(self)
         self.out: collections.deque[Any] = collections.deque()
+        self.inbuf = b""  # received, not parsed yet: pipelined requests waiting for their turn (see _take)
+        self._resuming = False
         self.reading = False
         self.writing = False
         self.closing = False  # response sent with Connection: close; waiting for the client's end
@@ -353,7 +375,6 @@ class Connection:
         except OSError:
             self.abort("reset")
             return
-        self.last_activity = time.monotonic()
         if not data:
             if self.out:
                 self._want_read(False)  # half-closed: finish the answers, then close
@@ -362,24 +383,76 @@ class Connection:
                 self.abort("eof")
             return
         if self.closing:
-            return  # draining the client's side before closing
+            return  # draining the client's side before closing (not activity: the answers must move)
+        self.last_activity = time.monotonic()
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """Answer the requests in ``data`` (just received, or held in ``inbuf``): at most
+        ``MAX_PIPELINED`` of them now. The rest is held unparsed, and the socket not read, until this
+        connection's next turn of the loop once its answers have gone (a client that sends requests
+        without reading the answers waits for itself): each connection gets its share of the loop in
+        turn, and what one costs stays bounded however much it sends. Pipelined requests are parsed a
+        head at a time (up to each blank line) to count them."""
         fast_raw = self.server.fast_raw
         if fast_raw is not None and not self.out and not self.over_cap and not self._in_message:
-            done = fast_raw(self, data)
+            done = fast_raw(self, data)  # at most MAX_PIPELINED answers
             if done:
-                data = data[done:]
-                if not data:
-                    if self.out:
-                        self._flush()
-                    return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._reject(400)
-        except httptools.HttpParserError as exc:  # a callback's exception arrives as the context
-            self._reject(exc.__context__.status if isinstance(exc.__context__, _TooLarge) else 400)
+                if done < len(data):
+                    self._hold(data[done:])
+                if self.out or not self.reading:
+                    self._flush()
+                return
+        size = len(data)
+        start = 0
+        parser = self.parser
+        parsed = 0
+        while start < size:
+            if parsed == MAX_PIPELINED:
+                self._hold(data[start:])
+                break
+            end = data.find(b"\r\n\r\n", start)
+            stop = size if end < 0 else end + 4
+            try:
+                # nearly always all of it: one request
+                parser.feed_data(data if stop == size and not start else memoryview(data)[start:stop])
+            except httptools.HttpParserUpgrade:
+                self._reject(400)
+            except httptools.HttpParserError as exc:  # a callback's exception arrives as the context
+                self._reject(exc.__context__.status if isinstance(exc.__context__, _TooLarge) else 400)
+            parsed += 1
+            start = stop
+            if self.closing:
+                break  # nothing after an answer that closes the connection is read
         if self.out or self.writing or not self.reading:  # else there is nothing for _flush to do
             self._flush()
+
+    def _hold(self, rest: bytes) -> None:
+        """Keep ``rest`` unparsed for this connection's next turn (see ``_take``), reading no more
+        meanwhile; a client holding more than ``CLIENT_INPUT_BYTES`` so loses the connection."""
+        peer = self.peer
+        if peer.held + len(rest) > CLIENT_INPUT_BYTES:
+            log.info("connection from %s closed: it sends requests much faster than it reads the answers",
+                     self.client)
+            self.abort("too much pipelined input")
+            return
+        peer.held += len(rest)
+        self.inbuf = rest
+        self._want_read(False)
+
+    def _resume(self) -> None:
+        """This connection's next turn: the requests held back."""
+        self._resuming = False
+        if self.closed or self.closing or self.out or not self.inbuf:
+            return
+        held = self.inbuf
+        self._drop_held()
+        self._take(held)
+
+    def _drop_held(self) -> None:
+        if self.inbuf:
+            self.peer.held -= len(self.inbuf)
+            self.inbuf = b""
 
     def _reject(self, status: int) -> None:
         req = Request("?", "", {}, b"", False, self.client, time.monotonic())
@@ -447,7 +520,11 @@ class Connection:
         if self.peer_closed:
             self.abort("eof")
         elif not self.reading and not self.closed and not self.closing:
-            self._want_read(True)
+            if not self.inbuf:
+                self._want_read(True)
+            elif not self._resuming:  # the requests held back, at the loop's next turn
+                self._resuming = True
+                self.server.loop.call_soon(self._resume)
 
     def _send_file_copy(self, seg: FileSegment) -> int:
         """read+send, where the OS has no sendfile."""
@@ -469,6 +546,7 @@ class Connection:
         self._want_write(False)
         self.closing = True
         self.closing_since = time.monotonic()
+        self._drop_held()
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
@@ -488,12 +566,26 @@ class Connection:
             if type(item) is End:
                 self._finish(item, aborted=True)
         self.out.clear()
+        self._drop_held()
         self.server.forget(self)
         try:
             self.sock.close()
         except OSError:
             pass
         log.debug("connection from %s closed (%s)", self.client, why)
+
+    def spare(self, now: float) -> tuple[int, float] | None:
+        """How readily this connection may be closed to make room for a new one (the smaller, the
+        sooner), or None while it is busy (an answer going out, read by its client): one closing
+        anyway, then an idle one (the oldest first), then one whose request is still arriving, then one
+        whose client has not read its answer for ``STALLED_S``."""
+        if self.closing and not self.out:
+            return (0, self.closing_since)
+        if not self.out and not self.inbuf:
+            return (1, self.last_activity) if self.request_started is None else (2, self.request_started)
+        if now - self.last_activity > STALLED_S:
+            return (3, self.last_activity)
+        return None
 
     def sweep(self, now: float, idle_timeout: float) -> None:
         if self.closing and not self.out and now - self.closing_since > LINGER_S:
@@ -510,6 +602,11 @@ class _TooLarge(Exception):
         self.status = status
 
 
+def default_per_client(max_connections: int) -> int:
+    """All but a quarter of the cap (at least one connection is kept for the other clients)."""
+    return max(1, max_connections - max(1, max_connections // 4))
+
+
 class HttpServer:
     """The listening socket and its connections, on one event loop (``loop.Loop``)."""
 
@@ -521,10 +618,15 @@ class HttpServer:
         max_connections: int,
         idle_timeout_s: float,
         server_name: str,
+        max_per_client: int,
     ) -> None:
         self.handler = handler
         self.log_request = log_request
         self.max_connections = max_connections
+        # one client address may hold this many (see default_per_client: room is kept for the others); a
+        # new one beyond it closes that client's own most spare connection
+        self.max_per_client = max_per_client
+        self.peers: dict[str, Peer] = {}
         self.idle_timeout_s = idle_timeout_s
         self.server_name = server_name
         self.loop = Loop()
@@ -606,26 +708,63 @@ class HttpServer:
                 self.loop.remove_reader(self.listener.fileno())
                 self.loop.call_later(0.1, self._resume_accept)
                 return
-            active = self.active()
-            if active >= self.max_connections + 64:
-                sock.close()  # far beyond the cap: not even a 503
-                continue
+            client = str(addr[0])
+            peer = self.peers.get(client)
+            if peer is None:
+                peer = self.peers[client] = Peer()
+            now = time.monotonic()
+            # full: the most spare connection (the client's own first) makes room; none: 503
+            over_cap = peer.count >= self.max_per_client and not self._make_room(now, client)
+            if self.active() >= self.max_connections and not self._make_room(now):
+                if self.active() >= self.max_connections + 64:
+                    if not peer.count and self.peers.get(client) is peer:
+                        del self.peers[client]
+                    sock.close()  # far beyond the cap: not even a 503
+                    continue
+                over_cap = True
             sock.setblocking(False)
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-            conn = Connection(self, sock, str(addr[0]), over_cap=active >= self.max_connections)
+            conn = Connection(self, sock, client, over_cap, peer)
+            self.peers[client] = peer  # again: making room may have closed its last connection
+            peer.count += 1
             self.conns.add(conn)
             self._count()
             conn.start()
+
+    def _make_room(self, now: float, client: str | None = None) -> bool:
+        """Close the connection that can best go (``Connection.spare``), of ``client`` only when given;
+        among clients, one of the client holding the most. False when every one is busy."""
+        best: Connection | None = None
+        best_key: tuple[int, int, float] | None = None
+        for conn in self.conns:
+            if client is not None and conn.client != client:
+                continue
+            spare = conn.spare(now)
+            if spare is None:
+                continue
+            key = (spare[0], -conn.peer.count, spare[1])
+            if best_key is None or key < best_key:
+                best, best_key = conn, key
+        if best is None:
+            return False
+        log.debug("connection from %s closed to make room for a new one", best.client)
+        best.abort("making room")
+        return True
 
     def _resume_accept(self) -> None:
         if self.listener is not None:
             self.loop.add_reader(self.listener.fileno(), self._on_accept)  # _deferred stays set: accepts once
 
     def forget(self, conn: Connection) -> None:
-        self.conns.discard(conn)
+        if conn in self.conns:
+            self.conns.discard(conn)
+            peer = conn.peer
+            peer.count -= 1
+            if peer.count <= 0 and self.peers.get(conn.client) is peer:
+                del self.peers[conn.client]
         self._count()
 
     def _schedule_sweep(self) -> None:

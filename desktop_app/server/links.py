@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import struct
 import time
 from dataclasses import dataclass
@@ -34,8 +35,19 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*\Z")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: only the one spelling ``_b64`` gives (no padding, no other characters, no stray bits in
+    the last character), so a token altered in any way decodes to nothing. The standard decoder skips
+    characters outside the alphabet and ignores a last character's unused bits."""
+    if len(text) % 4 == 1 or not _B64URL.match(text):
+        raise ValueError("not canonical base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 class LinkSigner:

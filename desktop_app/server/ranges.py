@@ -10,6 +10,21 @@ MAX_RANGES = 64  # more range-specs than this (before coalescing) and the Range 
 # The common case, one "first-last" range as players and HubSpot send it, parsed without the general
 # walk below (which gives the same answer for it).
 ONE_RANGE = re.compile(r"bytes=([0-9]{1,18})-([0-9]{1,18})\Z")
+_DIGITS = re.compile(r"[0-9]+\Z")
+_PAST_ANY_FILE = 10**18  # more bytes than any file has
+
+
+def _number(digits: str) -> int:
+    """A range's number, any length: one beyond ``_PAST_ANY_FILE`` is past the end of any file (as
+    far as serving goes), so it is never converted whole (``int()`` refuses 4,300 digits and more)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _PAST_ANY_FILE
+
+
+def _before(last: str, first: str) -> bool:
+    """Whether the number ``last`` is smaller than ``first`` (digit strings of any length)."""
+    a, b = last.lstrip("0"), first.lstrip("0")
+    return (len(a), a) < (len(b), b)
 
 
 def parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
@@ -17,7 +32,8 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
 
     ``None`` means the header is to be ignored (malformed, another unit, too many ranges): serve the
     whole file. An empty list means no range is satisfiable (416). Overlapping and adjacent ranges
-    are coalesced and sorted.
+    are coalesced and sorted. A number of any length is taken: one past the file's size is just past
+    its end.
     """
     one = ONE_RANGE.match(header)
     if one is not None:
@@ -38,19 +54,19 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
         if not dash:
             return None
         if first_s:
-            if not first_s.isdigit() or not first_s.isascii() or (last_s and not (last_s.isdigit() and last_s.isascii())):
+            if not _DIGITS.match(first_s) or (last_s and not _DIGITS.match(last_s)):
                 return None
-            first = int(first_s)
-            last = int(last_s) if last_s else size - 1
-            if last_s and last < first:
+            if last_s and _before(last_s, first_s):
                 return None
+            first = _number(first_s)
             if first >= size:
                 continue  # unsatisfiable
+            last = _number(last_s) if last_s else size - 1
             ranges.append((first, min(last, size - 1)))
         else:
-            if not last_s or not last_s.isdigit() or not last_s.isascii():
+            if not last_s or not _DIGITS.match(last_s):
                 return None
-            suffix = int(last_s)
+            suffix = _number(last_s)
             if suffix == 0 or size == 0:
                 continue
             ranges.append((max(0, size - suffix), size - 1))

@@ -10,8 +10,9 @@ process leaves new connections to a less busy one. A child is started with ``spa
 whose entry point calls ``multiprocessing.freeze_support()``.
 
 What a child needs comes over at its start: its listening socket, the settings, the link-signing
-key (through the pipe, never the command line or the environment), and a small shared-memory array
-where every process writes how many connections it holds, so the connection cap counts them all.
+key (through the pipe, never the command line or the environment), and two small shared-memory
+arrays: where every process writes how many connections it holds, so the connection cap counts them
+all, and since when its access log cannot be written, so any process's /healthz tells.
 Later the parent sends it the public URL when the tunnel's changes, and "stop". A child whose
 parent dies sees its pipe close and stops too. Each process appends whole lines to the same access
 log (``O_APPEND``), so the log stays one file with one line per request.
@@ -138,6 +139,7 @@ def child_config(server: RecordingServer) -> dict[str, Any]:
         "link_ttl_s": server.link_ttl_s,
         "endpoint_prefix": server.endpoint_prefix,
         "max_connections": server.max_connections,
+        "max_per_client": server.max_per_client,
         "idle_timeout_s": server.idle_timeout_s,
         "instance": server.instance,
         "started_mono": server.started_mono,
@@ -145,7 +147,8 @@ def child_config(server: RecordingServer) -> dict[str, Any]:
     }
 
 
-def spawn(server: RecordingServer, listeners: list[socket.socket], counts: Any, balance: bool) -> list[WorkerProcess]:
+def spawn(server: RecordingServer, listeners: list[socket.socket], counts: Any, lost: Any,
+          balance: bool) -> list[WorkerProcess]:
     """Start one child per listener, numbered from slot 1, and wait until each serves (or has failed:
     logged, left out). ``balance``: the children share one socket, and a busier process leaves a new
     connection to a less busy one."""
@@ -155,7 +158,7 @@ def spawn(server: RecordingServer, listeners: list[socket.socket], counts: Any, 
     started: list[WorkerProcess] = []
     for slot, listener in enumerate(listeners, 1):
         parent_end, child_end = ctx.Pipe()
-        process = ctx.Process(target=child_main, args=(config, listener, child_end, counts, slot),
+        process = ctx.Process(target=child_main, args=(config, listener, child_end, counts, lost, slot),
                               name=f"callrelay-server-{slot}", daemon=True)
         try:
             process.start()
@@ -189,7 +192,7 @@ def spawn(server: RecordingServer, listeners: list[socket.socket], counts: Any, 
     return ready
 
 
-def child_main(config: dict[str, Any], listener: socket.socket, control: Connection, counts: Any,
+def child_main(config: dict[str, Any], listener: socket.socket, control: Connection, counts: Any, lost: Any,
                slot: int) -> None:
     """A worker process: serve on ``listener`` until told to stop or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
@@ -209,6 +212,7 @@ def child_main(config: dict[str, Any], listener: socket.socket, control: Connect
             link_ttl_s=config["link_ttl_s"],
             endpoint_prefix=config["endpoint_prefix"],
             max_connections=config["max_connections"],
+            max_per_client=config["max_per_client"],
             idle_timeout_s=config["idle_timeout_s"],
         )
         server.access_log = AccessLog(Path(config["access_log"]))
@@ -217,7 +221,7 @@ def child_main(config: dict[str, Any], listener: socket.socket, control: Connect
     except Exception as exc:  # noqa: BLE001 - told to the parent, which logs it
         control.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
-    server.serve_as_worker(listener, control, counts, slot, balance=config["balance"])
+    server.serve_as_worker(listener, control, counts, lost, slot, balance=config["balance"])
 
 
 def listen_to_parent(server: RecordingServer, control: Connection, stop: Any) -> Any:

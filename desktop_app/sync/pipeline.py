@@ -112,7 +112,9 @@ class ServerPort(Protocol):
     """The recording server the call will be fetched from (in-process, or found through run/server.json)."""
 
     def recording_endpoint_template(self) -> str: ...
-    def fetched_since(self, external_id: str, since: dt.datetime) -> bool: ...
+    def fetched_since(self, external_id: str, since: dt.datetime) -> bool | None:
+        """Whether HubSpot fetched the call's recording since ``since``; None: unknown (the server's
+        access log lost lines since then), which is never taken as "no"."""
 
 
 @dataclass
@@ -484,9 +486,14 @@ class Pipeline:
             since = h.parse_iso(maybe_sent[0].started_at) or h.now()
             waited = 0.0
             while True:
-                if self.server.fetched_since(sub.external_id, since):
+                fetched = self.server.fetched_since(sub.external_id, since)
+                if fetched:
                     log.info("submission %s: HubSpot already fetched the recording; ready was received", sub.id)
                     return {"ready_at": h.iso(h.now()), "_outcome": h.ADOPTED}, 204
+                if fetched is None:  # the evidence cannot come: send it again rather than skip it
+                    log.info("submission %s: whether HubSpot fetched the recording is unknown (the access log "
+                             "lost lines); ready is sent again", sub.id)
+                    break
                 if waited >= self.policy.ready_evidence_wait_s:
                     break
                 self.sleep(0.5)
@@ -531,7 +538,12 @@ class Pipeline:
     def _not_transcribed_reason(self, sub: h.Submission, ready_at: dt.datetime, reason: str | None) -> str:
         if reason:
             return f"HubSpot did not transcribe the call: {reason}"
-        if not self.server.fetched_since(sub.external_id, ready_at - dt.timedelta(minutes=5)):
+        fetched = self.server.fetched_since(sub.external_id, ready_at - dt.timedelta(minutes=5))
+        if fetched is None:
+            return ("HubSpot did not transcribe the call within a day. Whether it fetched the recording is unknown: "
+                    "the recording server's access log could not be written for part of that time (a full disk?). "
+                    "HubSpot documents these causes: " + "; ".join(NOT_TRANSCRIBED_CAUSES) + ".")
+        if not fetched:
             return ("HubSpot never fetched the recording (the recording server's access log shows no request "
                     "for it): check that the tunnel was up and the recording endpoint is registered.")
         return ("HubSpot fetched the recording but no transcript appeared within a day. HubSpot documents "

@@ -4,7 +4,7 @@ HubSpot fetches a recording after ``callrelay upload`` has returned, so the pipe
 server that keeps running: the app's, or ``callrelay serve``'s, for the same data directory. A
 running server describes itself in ``run/server.json`` (address, public URL); this module reads
 that, checks the server really answers, and reads its access log to tell whether HubSpot came for a
-recording.
+recording (or that it cannot be told: lines were lost).
 """
 
 from __future__ import annotations
@@ -22,10 +22,18 @@ class NoServer(RuntimeError):
     """No recording server runs for this data directory (the message says what to do)."""
 
 
-def fetched_since(external_id: str, since: dt.datetime, log_path: Path | None = None) -> bool:
-    """Whether the access log shows a successful request about the call ``external_id`` since ``since``."""
+def fetched_since(external_id: str, since: dt.datetime, log_path: Path | None = None, *,
+                  lost_since: float | None = None) -> bool | None:
+    """Whether the access log shows a successful request about the call ``external_id`` since ``since``:
+    True when it does; None (unknown) when it doesn't but lines were lost since then (the log records
+    each loss, and ``lost_since`` is the server's word that it cannot write them now); else False."""
     stamp = since.timestamp()
-    return any(f.time >= stamp and f.status < 400 for f in accesslog.fetches_for(external_id, path=log_path))
+    fetches, losses = accesslog.evidence(external_id, path=log_path)
+    if any(f.time >= stamp and f.status < 400 for f in fetches):
+        return True
+    if lost_since is not None or any(loss.until >= stamp for loss in losses):
+        return None
+    return False
 
 
 @dataclass
@@ -39,8 +47,18 @@ class ServerLink:
     def recording_endpoint_template(self) -> str:
         return self.endpoint_template
 
-    def fetched_since(self, external_id: str, since: dt.datetime) -> bool:
-        return fetched_since(external_id, since, self.log_path)
+    def fetched_since(self, external_id: str, since: dt.datetime) -> bool | None:
+        return fetched_since(external_id, since, self.log_path, lost_since=self._lost_since())
+
+    def _lost_since(self) -> float | None:
+        """Since when the server cannot write its access log (its /healthz says), or None. A server that
+        doesn't answer says nothing: then the log alone tells."""
+        try:
+            health = requests.get(self.local_url.rstrip("/") + "/healthz", timeout=2).json()
+            since = health["access_log"]["lost_since"]
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return None
+        return float(since) if isinstance(since, (int, float)) else None
 
     @classmethod
     def discover(cls, *, timeout: float = 3.0) -> ServerLink:

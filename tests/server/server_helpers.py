@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import wave
 from fractions import Fraction
 from pathlib import Path
@@ -78,6 +79,16 @@ def raw_request(port: int, data: bytes, *, timeout: float = 5.0, read_all: bool 
         except TimeoutError:
             pass
         return b"".join(chunks)
+
+
+def wait_until(check: object, seconds: float = 3.0) -> bool:
+    """Whether ``check()`` came true within ``seconds`` (asked every 20 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def fds_open() -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from server_helpers import SIGNING_KEY, cpus, from_each_cpu, on_cpu, random_file
+from server_helpers import SIGNING_KEY, cpus, from_each_cpu, on_cpu, random_file, wait_until
 
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import AccessLog, read_entries
@@ -58,15 +58,6 @@ def files_open_on(path: Path) -> int:
             continue
         count += target in (str(path), f"{path} (deleted)")
     return count
-
-
-def wait_until(check: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_two_processes_serve_one_port(store: RecordingStore, stored: StoredRecording) -> None:
