@@ -72,12 +72,14 @@ class Runtime:
 
     def __init__(self, settings: settings_mod.Settings | None = None, *, sandbox: bool | None = None,
                  own_server: bool = True, env: Mapping[str, str] | None = None,
-                 policy: RetryPolicy | None = None, sandbox_if_no_keyring: bool = False) -> None:
+                 policy: RetryPolicy | None = None, sandbox_if_no_keyring: bool = False,
+                 sandbox_search_lag_s: float | None = None) -> None:
         self.env = os.environ if env is None else env
         self.settings = settings or settings_mod.load()
         self.is_sandbox = sandbox_wanted(self.settings, self.env) if sandbox is None else sandbox
         self.own_server = own_server
         self.sandbox_if_no_keyring = sandbox_if_no_keyring
+        self.sandbox_search_lag_s = sandbox_search_lag_s
         self.keyring_notice = ""  # one sentence when this run goes on without a keyring
         self.policy = policy or RetryPolicy()
         self.history = h.History()
@@ -104,7 +106,8 @@ class Runtime:
         if self.is_sandbox:
             from desktop_app.sandbox import Sandbox
 
-            self.sandbox = Sandbox(port=0, state_file=paths.sandbox_dir() / "state.json").start()
+            self.sandbox = Sandbox(port=0, state_file=paths.sandbox_dir() / "state.json",
+                                   search_lag_s=self._sandbox_lag()).start()
             config = config_from_env(self.sandbox.env(), self.settings)
             config = replace(config, is_sandbox=True)
         else:
@@ -133,6 +136,17 @@ class Runtime:
                                  policy=self.policy, on_change=self._notify)
         apply_retention(self.history, self.store, int(self.settings.get("calls.retention_days")))
         return self
+
+    def _sandbox_lag(self) -> float:
+        """How long the in-process sandbox keeps a new record out of search, as HubSpot's index does: its
+        default (a few seconds), but never longer than the pipeline's policy waits before searching again
+        after a create whose answer was lost (``search_lag_s``; the default policy outlasts the default lag).
+        A test of the lag itself passes ``sandbox_search_lag_s``."""
+        from desktop_app.sandbox.server import DEFAULT_SEARCH_LAG_S
+
+        if self.sandbox_search_lag_s is not None:
+            return self.sandbox_search_lag_s
+        return min(DEFAULT_SEARCH_LAG_S, self.policy.search_lag_s * 2 / 3)
 
     def _without_keyring(self) -> None:
         """No usable keyring: sandbox mode needs no real secret, so it goes on with a link-signing key kept

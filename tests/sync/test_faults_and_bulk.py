@@ -99,7 +99,8 @@ def test_bulk_submissions_use_the_batch_endpoints(runtime: Runtime, tmp_path: Pa
     assert all(s.status == h.READY for s in subs), [s.error for s in subs]
     paths = [(r.method, r.path) for r in runtime.sandbox.requests]
     assert paths.count(("POST", "/crm/v3/objects/calls/batch/create")) == 1
-    assert paths.count(("POST", "/crm/v3/objects/calls/search")) == 1  # after the lost answer: one IN search
+    # after the lost answer: one IN search, and one more after the search lag for what the index had not shown yet
+    assert 1 <= paths.count(("POST", "/crm/v3/objects/calls/search")) <= 2
     assert paths.count(("POST", "/crm/v4/associations/calls/contacts/batch/create")) == 1
     assert paths.count(("POST", "/crm/v3/objects/calls")) == 0  # no call was created one by one
     for s in subs:
