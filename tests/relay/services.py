@@ -13,7 +13,9 @@ key and a secret key, so every request must be signed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
 import json
 import os
 import pwd
@@ -84,6 +86,12 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: killed when the test process dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 # --- PostgreSQL ------------------------------------------------------------------------------------
 def postgres_bindir() -> Path:
     """The newest installed PostgreSQL's programs (Debian keeps them out of PATH)."""
@@ -151,6 +159,7 @@ class Postgres:
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                 "max_connections = 200\nshared_buffers = 32MB\n"
             )
+        atexit.register(self.stop)  # should the session end without its fixture's finaliser
         self._run(self.bindir / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "start")
         if not _wait_tcp(self.port, 30):
             raise ServiceError(f"PostgreSQL did not listen on {self.port}:\n{_tail(self.log)}")
@@ -241,7 +250,8 @@ class Seaweed:
         ]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_die_with_parent)
+        atexit.register(self.stop)
         self._wait_ready(timeout)
         return self
 
@@ -281,7 +291,7 @@ class Seaweed:
         self.client().create_bucket(Bucket=name)
         return name
 
-    def stop(self, grace: float = 5) -> None:
+    def stop(self, grace: float = 3) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds (weed often takes longer than that to wind down;
         its data is thrown away anyway)."""
         if self.proc is not None and self.proc.poll() is None:
