@@ -297,6 +297,14 @@ class TeamDB:
     def redeem_invite(self, code: str) -> str:
         """The new agent's token for a valid invite, once only; the token is never stored, only its hash."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        try:
+            self._redeem(code, token)
+        except psycopg.errors.UniqueViolation:  # another invite for the name was redeemed at the same moment
+            raise InviteError("An agent with this invite's name joined already: ask for an invite with another "
+                              "name.") from None
+        return token
+
+    def _redeem(self, code: str, token: str) -> None:
         with self.connection() as conn, conn.transaction():
             row = conn.execute(
                 "UPDATE invites SET used_at = now() WHERE code_sha256 = %s AND used_at IS NULL AND expires_at > now()"
@@ -314,7 +322,6 @@ class TeamDB:
             ).fetchone()
             assert agent is not None
             conn.execute("UPDATE invites SET agent_id = %s WHERE id = %s", (agent[0], invite_id))
-        return token
 
     def authenticate(self, token: str) -> Agent | None:
         """The active agent holding ``token``, or None (unknown, made up or revoked)."""

@@ -227,3 +227,27 @@ def test_an_expired_lease_is_claimed_again(db: TeamDB) -> None:
     assert db.release(again.submission_id, "relay-a") is False
     assert db.release(again.submission_id, "relay-b") is True
     assert db.claim("relay-c") is not None
+
+
+def test_two_invites_for_one_name_redeemed_at_once_make_one_agent(db: TeamDB, database_url: str) -> None:
+    """Another relay redeems the other invite for the same name at the same moment: its agent row is
+    written but not yet committed when this one checks the name."""
+    code = db.create_invite("twin")
+    with psycopg.connect(database_url) as other:
+        other.execute("INSERT INTO agents (name, role, token_sha256) VALUES ('twin', 'agent', %s)", ("a" * 64,))
+        outcome: list[object] = []
+        desk = threading.Thread(target=lambda: outcome.append(_try(db.redeem_invite, code)))
+        desk.start()
+        time.sleep(0.5)  # the redeem now waits on the other transaction's row
+        other.commit()
+        desk.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], InviteError), outcome
+    assert "joined already" in str(outcome[0])
+    assert [a.name for a in db.list_agents()] == ["twin"]
+
+
+def _try(fn: Any, *args: Any) -> object:
+    try:
+        return fn(*args)
+    except Exception as exc:
+        return exc
