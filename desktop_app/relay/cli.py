@@ -116,6 +116,12 @@ def _open(args: argparse.Namespace) -> Any:
         ) from None
     if not url.startswith(("postgresql://", "postgres://")) and "=" not in url:
         raise UsageError("The database URL must start with postgresql:// (postgresql://USER@HOST[:PORT]/DBNAME).")
+    import psycopg
+
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        raise UsageError("The database URL cannot be read: write postgresql://USER@HOST[:PORT]/DBNAME.") from None
     return TeamDB(url, min_size=1, max_size=1)
 
 

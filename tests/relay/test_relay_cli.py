@@ -58,9 +58,11 @@ def test_invite_agents_revoke(database_url: str, postgres: Postgres) -> None:
 
 def test_usage_errors_exit_2(database_url: str) -> None:
     for args in (["relay", "invite", "x"], ["relay", "invite", "bad;name", "--database", database_url],
-                 ["relay", "agents", "--database", "mysql://h/db"]):
+                 ["relay", "agents", "--database", "mysql://h/db"],
+                 ["relay", "agents", "--database", "postgresql://u:Pw-S3cret@[::1/db"]):
         out = callrelay(*args)
         assert out.returncode == 2, (args, out.stderr)
+        assert "Pw-S3cret" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
