@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 AGENT, SUPERVISOR = "agent", "supervisor"
 ROLES = (AGENT, SUPERVISOR)
@@ -254,11 +254,20 @@ class TeamDB:
         except psycopg.Error as exc:
             raise DatabaseError(f"The team database at {self.where} refused the schema update: "
                                 f"{_scrub(str(exc), url)}.") from None
+        # check: a connection is tested as it is handed out, so connections a PostgreSQL restart closed are
+        # replaced instead of failing the next query; timeout: how long to wait for one before giving up
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, name="callrelay-team",
             kwargs={"autocommit": True, "connect_timeout": timeout},
+            check=ConnectionPool.check_connection, timeout=2 * connect_timeout_s,
+            reconnect_timeout=max(60.0, 6 * connect_timeout_s),
         )
-        self.pool.open(wait=True, timeout=connect_timeout_s + 5)
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout_s + 5)
+        except PoolTimeout:
+            self.pool.close()
+            raise DatabaseError(f"The team database at {self.where} cannot be reached: no connection was "
+                                f"made in {connect_timeout_s + 5:g} s.") from None
 
     def close(self) -> None:
         self.pool.close()
@@ -274,6 +283,9 @@ class TeamDB:
         try:
             with self.pool.connection() as conn:
                 yield conn
+        except PoolTimeout:
+            raise DatabaseError(f"The team database at {self.where} cannot be reached: no connection could be "
+                                "made in time.") from None
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"The team database at {self.where} cannot be reached: "
                                 f"{_scrub(str(exc), self._url)}.") from None

@@ -251,3 +251,24 @@ def _try(fn: Any, *args: Any) -> object:
         return fn(*args)
     except Exception as exc:
         return exc
+
+
+def test_connections_lost_are_replaced_and_a_database_gone_is_one_sentence(database_url: str,
+                                                                           postgres: Postgres) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    with TeamDB(database_url, max_size=2, connect_timeout_s=1) as db, \
+            psycopg.connect(postgres.url(), autocommit=True) as admin:
+        db.create_invite("before")
+        kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+        admin.execute(kill, (name,))  # as a PostgreSQL restart does to every open connection
+        db.create_invite("after")  # the pool notices and connects again
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            admin.execute(kill, (name,))
+            started = time.monotonic()
+            with pytest.raises(DatabaseError, match="cannot be reached") as info:
+                db.list_agents()
+            assert time.monotonic() - started < 10
+            assert "\n" not in str(info.value) and postgres.password not in str(info.value)
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
