@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 OCTET_STREAM = "application/octet-stream"
@@ -65,6 +65,7 @@ class Store(Protocol):
     def abort(self, key: str, upload_id: str) -> None: ...
     def sha256(self, key: str) -> str: ...
     def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int: ...
     def delete(self, key: str) -> None: ...
 
 
@@ -524,3 +525,8 @@ def open_store(
             raise StorageError(f"{url!r} names no folder: write file:DIR.")
         return FileStore(rest)
     raise StorageError(f"{url!r} is not a store this relay knows: write s3://BUCKET[/PREFIX] or file:DIR.")
+
+
+if TYPE_CHECKING:  # mypy checks that both implementations keep to the protocol
+    _S3_IS_A_STORE: Store = S3Store("bucket")
+    _FILE_IS_A_STORE: Store = FileStore("dir")

@@ -267,3 +267,18 @@ def test_the_file_store_resumes_and_joins_parts(tmp_path: Path) -> None:
     assert not (tmp_path / "recs" / ".uploads" / upload).exists()
     with pytest.raises(StorageError, match="no presigned links"):
         again.presigned_get(key, 60)
+
+
+def test_the_file_store_refuses_to_join_parts_with_a_hole_and_aborts(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "recs")
+    upload = store.begin("calls/d.wav")
+    store.write_part("calls/d.wav", upload, 1, b"a" * 10)
+    store.write_part("calls/d.wav", upload, 3, b"c" * 10)
+    with pytest.raises(StorageError, match="some of its parts are missing"):
+        store.complete("calls/d.wav", upload)
+    assert not store.exists("calls/d.wav")
+    store.abort("calls/d.wav", upload)
+    with pytest.raises(StorageError, match="no longer knows this upload"):
+        store.parts_done("calls/d.wav", upload)
+    with pytest.raises(StorageError, match="not one the store gave"):
+        store.parts_done("calls/d.wav", "../../etc")
