@@ -212,14 +212,17 @@ def schema_version(conn: psycopg.Connection[Any]) -> int:
 
 
 def migrate(conn: psycopg.Connection[Any], migrations: Sequence[str] = MIGRATIONS) -> int:
-    """Bring the schema up to date in one transaction, under an advisory lock; returns the version."""
+    """Bring the schema up to date in one transaction, under an advisory lock; returns the version. A
+    schema already up to date needs no right but reading ``schema_version`` (relays may run as a user
+    that cannot create tables)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        )
         version = schema_version(conn)
+        if version == 0:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
         if version > len(migrations):
             raise DatabaseError(
                 f"The team database is at schema {version}, newer than this Call Relay knows ({len(migrations)}); "

@@ -272,3 +272,19 @@ def test_connections_lost_are_replaced_and_a_database_gone_is_one_sentence(datab
             assert "\n" not in str(info.value) and postgres.password not in str(info.value)
         finally:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_a_relay_whose_user_may_only_read_and_write_opens_a_migrated_database(database_url: str,
+                                                                             postgres: Postgres) -> None:
+    """The admin migrates (as the owner); the relays run as a user without CREATE rights."""
+    TeamDB(database_url).close()
+    name = database_url.rsplit("/", 1)[1]
+    role = f"rw_{name}"
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'rw-pass'")
+        owner.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    with TeamDB(postgres.url(name, user=role, password="rw-pass")) as relay:
+        token = relay.redeem_invite(relay.create_invite("least-privilege"))
+        assert relay.authenticate(token) is not None
