@@ -104,7 +104,7 @@ def part_ranges(size: int, part_size: int) -> list[tuple[int, int, int]]:
 class S3Store:
     """``s3://BUCKET[/PREFIX]`` through boto3. ``addressing`` is ``path`` (``ENDPOINT/BUCKET/KEY``, what
     MinIO and SeaweedFS expect by default), ``virtual`` (``BUCKET.ENDPOINT/KEY``, AWS's default) or
-    ``auto`` (boto3 decides)."""
+    ``auto`` (boto3 decides: virtual-host on AWS, path-style for an ``endpoint_url``)."""
 
     def __init__(
         self,

@@ -229,6 +229,17 @@ def test_open_store_refuses_a_bad_url_in_one_sentence(url: str, message: str) ->
     assert "\n" not in str(info.value)
 
 
+def test_auto_addressing_is_path_style_for_an_endpoint_and_virtual_host_on_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+    own = urlsplit(open_store("s3://my-bucket/p", endpoint_url="https://s3.example.com", region="eu-west-1")
+                   .presigned_get("a.wav", 60))
+    assert (own.hostname, own.path) == ("s3.example.com", "/my-bucket/p/a.wav")
+    aws = urlsplit(open_store("s3://my-bucket/p", region="eu-west-1").presigned_get("a.wav", 60))
+    assert aws.hostname is not None and aws.hostname.startswith("my-bucket.s3.") and aws.path == "/p/a.wav"
+    assert "not-a-real-secret" not in own.query + aws.query
+
+
 def test_open_store_builds_both_kinds(tmp_path: Path) -> None:
     s3 = open_store("s3://my-bucket/team/a", endpoint_url="http://127.0.0.1:1", region="eu-west-1")
     assert isinstance(s3, S3Store) and (s3.bucket, s3.prefix, s3.url) == ("my-bucket", "team/a", "s3://my-bucket/team/a")
