@@ -116,12 +116,14 @@ class Postgres:
 
     def __init__(self) -> None:
         self.bindir = postgres_bindir()
-        self.root = Path(tempfile.mkdtemp(prefix="callrelay-pg-"))
+        self._as_postgres = os.geteuid() == 0
+        # as root, in /tmp itself: the postgres user must reach the directory (a root TMPDIR may be closed),
+        # and the socket's path must stay short
+        self.root = Path(tempfile.mkdtemp(prefix="callrelay-pg-", dir="/tmp" if self._as_postgres else None))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.password = secrets.token_urlsafe(16)
         self.port = 0
-        self._as_postgres = os.geteuid() == 0
         self._counter = 0
         if self._as_postgres:
             entry = pwd.getpwnam("postgres")
