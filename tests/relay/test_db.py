@@ -288,3 +288,16 @@ def test_a_relay_whose_user_may_only_read_and_write_opens_a_migrated_database(da
     with TeamDB(postgres.url(name, user=role, password="rw-pass")) as relay:
         token = relay.redeem_invite(relay.create_invite("least-privilege"))
         assert relay.authenticate(token) is not None
+
+
+def test_only_due_unfinished_submissions_are_claimed(db: TeamDB) -> None:
+    agent = _queue(db, 0)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    db.add_submission(agent, external_id="callrelay-later", recording_name="l.wav", next_attempt_at=later)
+    db.add_submission(agent, external_id="callrelay-done", recording_name="d.wav", status="transcribed")
+    db.add_submission(agent, external_id="callrelay-failed", recording_name="f.wav", status="failed")
+    due = db.add_submission(agent, external_id="callrelay-due", recording_name="n.wav", status="running",
+                            next_attempt_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+    got = db.claim("relay-a")
+    assert got is not None and got.submission_id == due
+    assert db.claim("relay-a") is None

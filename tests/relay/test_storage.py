@@ -293,3 +293,17 @@ def test_the_file_store_refuses_to_join_parts_with_a_hole_and_aborts(tmp_path: P
         store.parts_done("calls/d.wav", upload)
     with pytest.raises(StorageError, match="not one the store gave"):
         store.parts_done("calls/d.wav", "../../etc")
+
+
+def test_a_part_the_store_holds_with_the_wrong_size_is_sent_again(store: S3Store, tmp_path: Path) -> None:
+    recording = tmp_path / "call.wav"
+    recording.write_bytes(os.urandom(MIN_PART_SIZE + 1000))
+    key = "calls/short-part.wav"
+    upload = store.begin(key)
+    assert requests.put(store.presigned_part(key, upload, 1, 60), data=b"cut short").ok  # an earlier bad attempt
+    session = CountingSession()
+    sent = send_parts(recording, MIN_PART_SIZE, store.parts_done(key, upload),
+                      lambda n: store.presigned_part(key, upload, n, 60), session=session)
+    assert sent == session.bytes_sent == recording.stat().st_size
+    store.complete(key, upload)
+    assert store.sha256(key) == hashlib.sha256(recording.read_bytes()).hexdigest()
