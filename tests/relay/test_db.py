@@ -219,9 +219,9 @@ def test_many_workers_claim_each_row_exactly_once(db: TeamDB, database_url: str)
 
 def test_an_expired_lease_is_claimed_again(db: TeamDB) -> None:
     _queue(db, 1)
-    got = db.claim("relay-a", dt.timedelta(seconds=1))
+    got = db.claim("relay-a", dt.timedelta(seconds=2))
     assert got is not None and db.claim("relay-b") is None
-    time.sleep(1.3)  # relay a died: its lease runs out
+    time.sleep(2.3)  # relay a died: its lease runs out
     again = db.claim("relay-b")
     assert again is not None and again.submission_id == got.submission_id and again.claimed_by == "relay-b"
     assert db.release(again.submission_id, "relay-a") is False
