@@ -61,7 +61,7 @@ class Store(Protocol):
     def begin(self, key: str) -> str: ...
     def presigned_part(self, key: str, upload_id: str, number: int, ttl_s: int) -> str: ...
     def parts_done(self, key: str, upload_id: str) -> dict[int, Part]: ...
-    def complete(self, key: str, upload_id: str) -> None: ...
+    def complete(self, key: str, upload_id: str, etags: Mapping[int, str] | None = None) -> None: ...
     def abort(self, key: str, upload_id: str) -> None: ...
     def sha256(self, key: str) -> str: ...
     def exists(self, key: str) -> bool: ...
@@ -235,19 +235,33 @@ class S3Store:
             raise _storage_error("sign a link", self, exc) from None
 
     def parts_done(self, key: str, upload_id: str) -> dict[int, Part]:
-        """The parts the store holds for this upload: a resumed upload sends only the others."""
+        """The parts the store holds for this upload: a resumed upload sends only the others. A part sent
+        twice is one entry in S3's list; SeaweedFS (4.48) lists every copy, in no order of time: the last
+        modified is kept (within one second, which one is a guess; `complete` takes the desk's ETags)."""
         done: dict[int, Part] = {}
+        modified: dict[int, Any] = {}
         params: dict[str, Any] = {"Key": self._key(key), "UploadId": _check_upload_id(upload_id)}
         while True:
             page = self._call("list the uploaded parts", self._s3.list_parts, **params)
             for p in page.get("Parts", []):
-                done[int(p["PartNumber"])] = Part(int(p["PartNumber"]), int(p["Size"]), str(p["ETag"]))
+                number, when = int(p["PartNumber"]), p.get("LastModified")
+                if number in done and when is not None and modified.get(number) is not None \
+                        and when < modified[number]:
+                    continue
+                done[number] = Part(number, int(p["Size"]), str(p["ETag"]))
+                modified[number] = when
             if not page.get("IsTruncated"):
                 return done
             params["PartNumberMarker"] = page["NextPartNumberMarker"]
 
-    def complete(self, key: str, upload_id: str) -> None:
+    def complete(self, key: str, upload_id: str, etags: Mapping[int, str] | None = None) -> None:
+        """Join the parts into the object. ``etags``: the ETag the store answered to each part the desk
+        sent (what S3 clients pass); parts not in it are taken from the store's list."""
         parts = self.parts_done(key, upload_id)
+        for number, etag in (etags or {}).items():
+            if number not in parts:
+                raise StorageError(f"The upload cannot be completed: the store does not hold part {number}.")
+            parts[number] = Part(number, parts[number].size, etag)
         if not parts:
             raise StorageError("The upload cannot be completed: the store holds none of its parts.")
         numbers = sorted(parts)
@@ -428,7 +442,8 @@ class FileStore:
                 done[int(f.name)] = Part(int(f.name), f.stat().st_size, "")
         return done
 
-    def complete(self, key: str, upload_id: str) -> None:
+    def complete(self, key: str, upload_id: str, etags: Mapping[int, str] | None = None) -> None:
+        """Join the parts (each part's file holds its last copy, so ``etags`` adds nothing here)."""
         folder = self._upload_dir(key, upload_id)
         numbers = sorted(self.parts_done(key, upload_id))
         if not numbers or numbers != list(range(1, len(numbers) + 1)):
@@ -469,14 +484,15 @@ def send_parts(
     session: Any = None,
     timeout_s: float = 120,
     on_part: Callable[[int, int], None] | None = None,
-) -> int:
+) -> dict[int, Part]:
     """PUT each part of ``path`` that ``done`` (the store's `parts_done`) does not hold with its full size,
-    to the link ``url_for(number)`` gives; return the bytes sent. ``on_part(number, size)`` is called after
-    each part the store accepted (an exception raised there stops the upload, as a dropped connection does)."""
+    to the link ``url_for(number)`` gives; return the parts sent, with the ETag the store answered (for
+    `complete`). ``on_part(number, size)`` is called after each part the store accepted (an exception
+    raised there stops the upload, as a dropped connection does)."""
     import requests
 
     http = session or requests.Session()
-    sent = 0
+    sent: dict[int, Part] = {}
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         for number, offset, length in part_ranges(size, part_size):
@@ -491,7 +507,7 @@ def send_parts(
                 raise StorageError(f"Part {number} could not be sent: {_reason(exc)}.") from None
             if answer.status_code != 200:
                 raise StorageError(f"The store refused part {number} (HTTP {answer.status_code}).")
-            sent += length
+            sent[number] = Part(number, length, answer.headers.get("ETag", ""))
             if on_part is not None:
                 on_part(number, length)
     return sent
