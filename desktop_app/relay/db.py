@@ -1,0 +1,427 @@
+"""The team database on PostgreSQL (psycopg 3 and its connection pool).
+
+- **Schema**: an ordered list of `MIGRATIONS` and a ``schema_version`` table. `migrate` applies the missing
+  ones in one transaction under a transaction-scoped advisory lock, so two relays starting at once never
+  race: the second waits, then finds nothing left to do.
+- **Agents**: name, role (``agent`` or ``supervisor``), the SHA-256 of their token — never the token —,
+  when they were created and revoked. A desk gets its token once, by redeeming a one-time invite
+  (`create_invite` → `redeem_invite`); the invite's code is kept as a SHA-256 too.
+- **History**: submissions, steps and events shaped after the desk's SQLite history
+  (`desktop_app/sync/history.py`), plus the agent and the recording's SHA-256 and store key.
+- **Work queue**: `claim` takes the next due submission with ``FOR UPDATE SKIP LOCKED`` and leases it
+  to one relay worker for a while: two relays never claim the same row, and a relay that dies lets its
+  lease run out so another takes the submission over.
+
+Passwords: nothing here prints or logs a database URL; `describe_url` gives a form without the password
+and `DatabaseError`'s sentences never hold one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+AGENT, SUPERVISOR = "agent", "supervisor"
+ROLES = (AGENT, SUPERVISOR)
+INVITE_TTL = dt.timedelta(days=3)
+TOKEN_PREFIX = "crt_"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@ -]{0,63}")
+# pg_advisory_xact_lock's key for migrations: any constant, the same in every relay ("callrelay" in ASCII)
+MIGRATION_LOCK = 0x63616C6C72656C6179 & 0x7FFFFFFFFFFFFFFF
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: agents, invites, the team history, the work queue
+    """
+    CREATE TABLE agents (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor')),
+        token_sha256 TEXT NOT NULL UNIQUE CHECK (token_sha256 ~ '^[0-9a-f]{64}$'),
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        revoked_at TIMESTAMPTZ
+    );
+    CREATE UNIQUE INDEX agents_active_name ON agents(name) WHERE revoked_at IS NULL;
+    CREATE TABLE invites (
+        id BIGSERIAL PRIMARY KEY,
+        code_sha256 TEXT NOT NULL UNIQUE CHECK (code_sha256 ~ '^[0-9a-f]{64}$'),
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor')),
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at TIMESTAMPTZ NOT NULL,
+        used_at TIMESTAMPTZ,
+        agent_id BIGINT REFERENCES agents(id)
+    );
+    CREATE TABLE submissions (
+        id BIGSERIAL PRIMARY KEY,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        agent_id BIGINT NOT NULL REFERENCES agents(id),
+        recording_name TEXT NOT NULL,
+        recording_sha256 TEXT CHECK (recording_sha256 ~ '^[0-9a-f]{64}$'),
+        recording_size BIGINT,
+        object_key TEXT,
+        external_id TEXT NOT NULL UNIQUE,
+        details JSONB NOT NULL DEFAULT '{}',
+        title TEXT NOT NULL DEFAULT '',
+        owner_id TEXT NOT NULL DEFAULT '',
+        contact_id TEXT NOT NULL DEFAULT '',
+        from_number TEXT NOT NULL DEFAULT '',
+        to_number TEXT NOT NULL DEFAULT '',
+        duration_ms BIGINT NOT NULL DEFAULT 0,
+        call_timestamp TIMESTAMPTZ,
+        state TEXT NOT NULL,
+        status TEXT NOT NULL,
+        call_id TEXT,
+        portal_id TEXT,
+        error TEXT,
+        error_status INTEGER,
+        error_correlation_id TEXT,
+        next_attempt_at TIMESTAMPTZ,
+        ready_at TIMESTAMPTZ,
+        transcript_checks INTEGER NOT NULL DEFAULT 0,
+        claimed_by TEXT,
+        claimed_until TIMESTAMPTZ
+    );
+    CREATE INDEX submissions_status ON submissions(status, created_at);
+    CREATE INDEX submissions_created ON submissions(created_at);
+    CREATE INDEX submissions_agent ON submissions(agent_id, created_at);
+    CREATE INDEX submissions_owner ON submissions(owner_id, created_at);
+    CREATE INDEX submissions_contact ON submissions(contact_id, created_at);
+    CREATE INDEX submissions_call ON submissions(call_id);
+    CREATE INDEX submissions_due ON submissions(next_attempt_at, id) WHERE status IN ('queued', 'running');
+    CREATE TABLE steps (
+        id BIGSERIAL PRIMARY KEY,
+        submission_id BIGINT NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        ended_at TIMESTAMPTZ,
+        outcome TEXT NOT NULL,
+        http_status INTEGER,
+        message TEXT,
+        correlation_id TEXT,
+        next_retry_at TIMESTAMPTZ,
+        relay TEXT
+    );
+    CREATE INDEX steps_submission ON steps(submission_id, id);
+    CREATE TABLE events (
+        id BIGSERIAL PRIMARY KEY,
+        at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        data JSONB NOT NULL DEFAULT '{}',
+        agent_id BIGINT REFERENCES agents(id)
+    );
+    CREATE INDEX events_at ON events(at);
+    """,
+)
+
+
+class DatabaseError(RuntimeError):
+    """A problem with the team database, said in one sentence (never with a password)."""
+
+
+class InviteError(DatabaseError):
+    pass
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    name: str
+    role: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == SUPERVISOR
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "created_at": self.created_at.isoformat(),
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A submission leased to one relay worker until ``claimed_until``."""
+
+    submission_id: int
+    external_id: str
+    state: str
+    claimed_by: str
+    claimed_until: dt.datetime
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def describe_url(url: str) -> str:
+    """``user@host:port/dbname`` of a database URL or conninfo, without its password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "the database (its URL cannot be read)"
+    host = str(info.get("host") or info.get("hostaddr") or "localhost")
+    port = str(info.get("port") or "5432")
+    user = str(info.get("user") or "")
+    name = str(info.get("dbname") or user or "")
+    return f"{user + '@' if user else ''}{host}:{port}/{name}"
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` with the URL's password taken out, should a driver message ever echo it."""
+    try:
+        password = str(psycopg.conninfo.conninfo_to_dict(url).get("password") or "")
+    except psycopg.Error:
+        password = ""
+    first = (text.strip().splitlines() or [""])[0].strip().rstrip(".")
+    return first.replace(password, "***") if password else first
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name != name.strip():
+        raise DatabaseError(
+            f"{name!r} is not a valid agent name: 1-64 letters, digits, spaces and ._@- , starting with a letter or digit."
+        )
+    return name
+
+
+# --- schema ----------------------------------------------------------------------------------------------
+def schema_version(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return 0
+    got = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(got[0]) if got else 0
+
+
+def migrate(conn: psycopg.Connection[Any], migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring the schema up to date in one transaction, under an advisory lock; returns the version. A
+    schema already up to date needs no right but reading ``schema_version`` (relays may run as a user
+    that cannot create tables)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        version = schema_version(conn)
+        if version == 0:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+        if version > len(migrations):
+            raise DatabaseError(
+                f"The team database is at schema {version}, newer than this Call Relay knows ({len(migrations)}); "
+                "update Call Relay on this host."
+            )
+        for number in range(version, len(migrations)):
+            conn.execute(migrations[number].encode("utf-8"))
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number + 1,))
+        return len(migrations)
+
+
+# --- the database ----------------------------------------------------------------------------------------
+class TeamDB:
+    """The team database behind a connection pool. ``TeamDB(url)`` connects, migrates and opens the pool;
+    a database that cannot be reached is a `DatabaseError` with one sentence."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, connect_timeout_s: float = 10) -> None:
+        self.where = describe_url(url)
+        self._url = url
+        timeout = max(1, int(connect_timeout_s))
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.Error:
+            raise DatabaseError("The database URL cannot be read: write postgresql://USER@HOST[:PORT]/DBNAME.") from None
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=timeout) as conn:
+                self.schema = migrate(conn)
+        except DatabaseError:
+            raise
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"The team database at {self.where} cannot be reached: {_scrub(str(exc), url)}.") from None
+        except psycopg.Error as exc:
+            raise DatabaseError(f"The team database at {self.where} refused the schema update: "
+                                f"{_scrub(str(exc), url)}.") from None
+        # check: a connection is tested as it is handed out, so connections a PostgreSQL restart closed are
+        # replaced instead of failing the next query; timeout: how long to wait for one before giving up
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=False, name="callrelay-team",
+            kwargs={"autocommit": True, "connect_timeout": timeout},
+            check=ConnectionPool.check_connection, timeout=2 * connect_timeout_s,
+            reconnect_timeout=max(60.0, 6 * connect_timeout_s),
+        )
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout_s + 5)
+        except PoolTimeout:
+            self.pool.close()
+            raise DatabaseError(f"The team database at {self.where} cannot be reached: no connection was "
+                                f"made in {connect_timeout_s + 5:g} s.") from None
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> TeamDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise DatabaseError(f"The team database at {self.where} cannot be reached: no connection could be "
+                                "made in time.") from None
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"The team database at {self.where} cannot be reached: "
+                                f"{_scrub(str(exc), self._url)}.") from None
+
+    # -- invites and agents ---------------------------------------------------------------------------
+    def create_invite(self, name: str, role: str = AGENT, *, ttl: dt.timedelta = INVITE_TTL) -> str:
+        """A one-time code that makes agent ``name``; only its SHA-256 is kept."""
+        check_name(name)
+        if role not in ROLES:
+            raise DatabaseError(f"The role must be agent or supervisor, not {role!r}.")
+        code = secrets.token_urlsafe(18)
+        with self.connection() as conn, conn.transaction():
+            if conn.execute("SELECT 1 FROM agents WHERE name = %s AND revoked_at IS NULL", (name,)).fetchone():
+                raise InviteError(f"An agent named {name!r} already exists: revoke it first, or choose another name.")
+            conn.execute(
+                "INSERT INTO invites (code_sha256, name, role, expires_at) VALUES (%s, %s, %s, now() + %s)",
+                (sha256_hex(code), name, role, ttl),
+            )
+        return code
+
+    def redeem_invite(self, code: str) -> str:
+        """The new agent's token for a valid invite, once only; the token is never stored, only its hash."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        try:
+            self._redeem(code, token)
+        except psycopg.errors.UniqueViolation:  # another invite for the name was redeemed at the same moment
+            raise InviteError("An agent with this invite's name joined already: ask for an invite with another "
+                              "name.") from None
+        return token
+
+    def _redeem(self, code: str, token: str) -> None:
+        with self.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE invites SET used_at = now() WHERE code_sha256 = %s AND used_at IS NULL AND expires_at > now()"
+                " RETURNING id, name, role",
+                (sha256_hex(code.strip()),),
+            ).fetchone()
+            if row is None:
+                raise InviteError("This invite code is unknown, already used or expired: ask for a new one.")
+            invite_id, name, role = row
+            if conn.execute("SELECT 1 FROM agents WHERE name = %s AND revoked_at IS NULL", (name,)).fetchone():
+                raise InviteError(f"An agent named {name!r} joined already: ask for an invite with another name.")
+            agent = conn.execute(
+                "INSERT INTO agents (name, role, token_sha256) VALUES (%s, %s, %s) RETURNING id",
+                (name, role, sha256_hex(token)),
+            ).fetchone()
+            assert agent is not None
+            conn.execute("UPDATE invites SET agent_id = %s WHERE id = %s", (agent[0], invite_id))
+
+    def authenticate(self, token: str) -> Agent | None:
+        """The active agent holding ``token``, or None (unknown, made up or revoked)."""
+        if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                "SELECT id, name, role, created_at, revoked_at FROM agents"
+                " WHERE token_sha256 = %s AND revoked_at IS NULL",
+                (sha256_hex(token),),
+            ).fetchone()
+        return Agent(**row) if row else None
+
+    def list_agents(self, *, include_revoked: bool = True) -> list[Agent]:
+        query = "SELECT id, name, role, created_at, revoked_at FROM agents"
+        if not include_revoked:
+            query += " WHERE revoked_at IS NULL"
+        with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(query + " ORDER BY name, created_at").fetchall()
+        return [Agent(**r) for r in rows]
+
+    def revoke(self, name: str) -> bool:
+        """Revoke the active agent ``name`` (their token stops working at once) and cancel that name's
+        unused invites; False when there is no such active agent."""
+        with self.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE agents SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL RETURNING id", (name,)
+            ).fetchone()
+            conn.execute("UPDATE invites SET expires_at = now() WHERE name = %s AND used_at IS NULL"
+                         " AND expires_at > now()", (name,))
+        return row is not None
+
+    # -- the work queue -------------------------------------------------------------------------------
+    def add_submission(self, agent: Agent, *, external_id: str, recording_name: str, state: str = "checked",
+                       status: str = "queued", **fields: Any) -> int:
+        """Write a submission down (the relay's pipeline fills in the rest); returns its id."""
+        allowed = {"recording_sha256", "recording_size", "object_key", "title", "owner_id", "contact_id",
+                   "from_number", "to_number", "duration_ms", "next_attempt_at"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown submission fields: {sorted(unknown)}")
+        columns = ["agent_id", "external_id", "recording_name", "state", "status", *fields]
+        values = [agent.id, external_id, recording_name, state, status, *fields.values()]
+        with self.connection() as conn:
+            row = conn.execute(
+                f"INSERT INTO submissions ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(values))})"
+                " RETURNING id",
+                values,
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def claim(self, worker: str, lease: dt.timedelta = dt.timedelta(minutes=5)) -> Claim | None:
+        with self.connection() as conn:
+            return claim(conn, worker, lease)
+
+    def release(self, submission_id: int, worker: str) -> bool:
+        """Give a claimed submission back before its lease ends (True if ``worker`` held it)."""
+        with self.connection() as conn:
+            cur = conn.execute(
+                "UPDATE submissions SET claimed_by = NULL, claimed_until = NULL WHERE id = %s AND claimed_by = %s",
+                (submission_id, worker),
+            )
+            return cur.rowcount == 1
+
+
+def claim(conn: psycopg.Connection[Any], worker: str, lease: dt.timedelta) -> Claim | None:
+    """Lease the next due, unclaimed (or lease-expired) unfinished submission to ``worker``, on ``conn``
+    (in its transaction if one is open). Rows another transaction is claiming are skipped, not waited for:
+    two connections never get the same row."""
+    row = conn.execute(
+        """
+        UPDATE submissions s SET claimed_by = %(worker)s, claimed_until = now() + %(lease)s
+        FROM (
+            SELECT id FROM submissions
+            WHERE status IN ('queued', 'running')
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+              AND (claimed_until IS NULL OR claimed_until < now())
+            ORDER BY next_attempt_at NULLS FIRST, id
+            LIMIT 1
+            FOR UPDATE SKIP LOCKED
+        ) next
+        WHERE s.id = next.id
+        RETURNING s.id, s.external_id, s.state, s.claimed_by, s.claimed_until
+        """,
+        {"worker": worker, "lease": lease},
+    ).fetchone()
+    return Claim(*row) if row else None
