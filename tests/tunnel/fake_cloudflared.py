@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A stand-in for the ``cloudflared`` program: prints the lines the real one prints (formats copied
 from cloudflared's source and its users' logs), chosen by FAKE_CLOUDFLARED_MODE:
-quick (a quick tunnel with a fresh URL), named, offline (no internet), die (connects, then exits).
-It records its command line in FAKE_CLOUDFLARED_ARGS when set."""
+quick (a quick tunnel with a fresh URL), named, offline (no internet), die (connects, then exits
+after FAKE_CLOUDFLARED_UPTIME seconds, 0.5 by default), stall (a stalled network: asks for a quick
+tunnel and never hears back). It records its command line in FAKE_CLOUDFLARED_ARGS when set."""
 
 import os
 import secrets
@@ -35,6 +36,9 @@ else:
     log("INF", "Thank you for trying Cloudflare Tunnel. Doing so, without a Cloudflare account, is a quick way "
                "to experiment and try it out.")
     log("INF", "Requesting new quick Tunnel on trycloudflare.com...")
+    if mode == "stall":
+        while True:
+            time.sleep(1)
     if mode == "offline":
         sys.stderr.write('failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel": dial tcp: '
                          "lookup api.trycloudflare.com: no such host\n")
@@ -51,7 +55,7 @@ else:
     time.sleep(0.1)
     registered()
 if mode == "die":
-    time.sleep(0.5)
+    time.sleep(float(os.environ.get("FAKE_CLOUDFLARED_UPTIME", "0.5")))
     log("ERR", 'Serve tunnel error error="connection with edge closed" connIndex=0')
     sys.exit(1)
 while True:
