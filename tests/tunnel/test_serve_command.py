@@ -3,6 +3,7 @@ tunnel, then Ctrl-C (SIGTERM): the ssh child must not outlive it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tunnel_helpers import Sshd, alive, descendants, free_port, wait_for
+from tunnel_helpers import Serve, Sshd, alive, descendants, free_port, wait_for
 
 from desktop_app.settings import Settings
 from desktop_app.tunnel.probe import write_probe_wav
@@ -58,3 +59,26 @@ def test_serve_with_an_ssh_tunnel(sshd: Sshd, tmp_path: Path) -> None:
         proc.wait(20)
     assert proc.returncode == 0
     assert wait_for(lambda: not alive(ssh[0]), 5), "ssh outlived callrelay serve"
+
+
+def test_serve_with_the_ssh_flags_the_readme_shows(sshd: Sshd, callrelay_home: Path, tmp_path: Path) -> None:
+    """The README's ``--tunnel ssh --ssh-host … --ssh-user … --ssh-key … --ssh-remote-port … --tunnel-url …``
+    with nothing in the settings but sandbox mode (plain http on loopback)."""
+    remote = free_port()
+    (callrelay_home / "settings.json").write_text(json.dumps({"hubspot.sandbox": True}))
+    audio = write_probe_wav(tmp_path / "call.wav", seconds=0.5)
+    serve = Serve(["--port", "0", "--tunnel", "ssh", "--ssh-host", "127.0.0.1", "--ssh-port", str(sshd.port),
+                   "--ssh-user", sshd.user, "--ssh-key", str(sshd.client_key), "--ssh-remote-port", str(remote),
+                   "--tunnel-url", f"http://127.0.0.1:{remote}", "--share", str(audio)])
+    try:
+        serve.wait_line("err", "Serving until interrupted")
+        assert f"Public URL: http://127.0.0.1:{remote}" in serve.stdout
+        link = serve.stdout[-1]
+        assert link.startswith(f"http://127.0.0.1:{remote}/recordings/"), serve.describe()
+        out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-r", "0-3", "-o", "-", "-w", "\n%{http_code}",
+                              link], capture_output=True, timeout=20, check=True).stdout
+        assert out.rpartition(b"\n")[::2] == (audio.read_bytes()[:4], b"206")
+    finally:
+        took = serve.stop()
+    assert serve.proc.returncode == 0, serve.describe()
+    assert took < 2.5
