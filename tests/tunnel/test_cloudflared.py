@@ -122,21 +122,28 @@ def retry_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
     return [float(m.group(1)) for m in found if m]
 
 
+def delays_of_a_dropping_tunnel(uptime_s: float, stable_after_s: float, count: int, monkeypatch: pytest.MonkeyPatch,
+                                caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The first ``count`` reopening delays of a quick tunnel that drops ``uptime_s`` after each open
+    (back-off 0.1 s doubling to 10 s)."""
+    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "die")
+    monkeypatch.setenv("FAKE_CLOUDFLARED_UPTIME", str(uptime_s))
+    caplog.set_level(logging.INFO, logger="desktop_app.tunnel")
+    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:8765"), backoff=Backoff(0.1, 10),
+                               stable_after_s=stable_after_s)
+    tunnel.start()
+    try:
+        assert wait_for(lambda: len(retry_delays(caplog)) >= count, 15), caplog.text
+    finally:
+        tunnel.stop()
+    return retry_delays(caplog)[:count]
+
+
 def test_a_tunnel_that_keeps_dropping_at_once_backs_off(on_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     """Each open succeeds and drops within a second: the back-off doubles (it is not reset by an open
     that did not last), and each retry is in the log."""
-    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "die")
-    monkeypatch.setenv("FAKE_CLOUDFLARED_UPTIME", "0.05")
-    caplog.set_level(logging.INFO, logger="desktop_app.tunnel")
-    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:8765"), backoff=Backoff(0.1, 10),
-                               stable_after_s=5)
-    tunnel.start()
-    try:
-        assert wait_for(lambda: len(retry_delays(caplog)) >= 4, 15), caplog.text
-    finally:
-        tunnel.stop()
-    assert retry_delays(caplog)[:4] == [0.1, 0.2, 0.4, 0.8]
+    assert delays_of_a_dropping_tunnel(0.05, 5, 4, monkeypatch, caplog) == [0.1, 0.2, 0.4, 0.8]
     retries = [r for r in caplog.records if "reopening in" in r.getMessage()]
     assert all(r.levelno == logging.WARNING and "connection with edge closed" in r.getMessage() for r in retries)
     assert len(on_path.read_text().splitlines()) <= 5
@@ -144,17 +151,7 @@ def test_a_tunnel_that_keeps_dropping_at_once_backs_off(on_path: Path, monkeypat
 
 def test_the_back_off_starts_again_after_a_connection_that_lasted(on_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "die")
-    monkeypatch.setenv("FAKE_CLOUDFLARED_UPTIME", "0.6")
-    caplog.set_level(logging.INFO, logger="desktop_app.tunnel")
-    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:8765"), backoff=Backoff(0.1, 10),
-                               stable_after_s=0.3)
-    tunnel.start()
-    try:
-        assert wait_for(lambda: len(retry_delays(caplog)) >= 3, 15), caplog.text
-    finally:
-        tunnel.stop()
-    assert retry_delays(caplog)[:3] == [0.1, 0.1, 0.1]
+    assert delays_of_a_dropping_tunnel(0.6, 0.3, 3, monkeypatch, caplog) == [0.1, 0.1, 0.1]
 
 
 def test_a_program_that_is_not_executable(tmp_path: Path) -> None:

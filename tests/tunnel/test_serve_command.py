@@ -4,28 +4,15 @@ tunnel, then Ctrl-C (SIGTERM): the ssh child must not outlive it."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from tunnel_helpers import Serve, Sshd, alive, descendants, free_port, wait_for
+from tunnel_helpers import Serve, Sshd, alive, curl_range, descendants, free_port, wait_for
 
 from desktop_app.settings import Settings
 from desktop_app.tunnel.probe import write_probe_wav
 
 pytestmark = pytest.mark.needs_tool("sshd")
-
-
-def read_until(proc: subprocess.Popen[str], prefix: str, seen: list[str], errors: Path) -> str:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        seen.append(line.rstrip("\n"))
-        if line.startswith(prefix):
-            return line.rstrip("\n")
-    raise AssertionError(f"no line starting with {prefix!r}; output: {seen}; errors: {errors.read_text()}")
 
 
 def test_serve_with_an_ssh_tunnel(sshd: Sshd, tmp_path: Path) -> None:
@@ -36,28 +23,19 @@ def test_serve_with_an_ssh_tunnel(sshd: Sshd, tmp_path: Path) -> None:
                      "tunnel.ssh_public_url": f"http://127.0.0.1:{remote}", "hubspot.sandbox": True})
     settings.save()
     audio = write_probe_wav(tmp_path / "call.wav", seconds=0.5)
-    errors = tmp_path / "stderr.txt"
-    with errors.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "serve", "--port", "0", "--tunnel", "ssh",
-                                 "--share", str(audio)], stdout=subprocess.PIPE, stderr=err, text=True,
-                                env=os.environ.copy())
-    seen: list[str] = []
+    serve = Serve(["--port", "0", "--tunnel", "ssh", "--share", str(audio)])
     try:
-        public = read_until(proc, "Public URL:", seen, errors)
+        public = serve.wait_line("out", "Public URL:")
         assert public == f"Public URL: http://127.0.0.1:{remote}"
-        read_until(proc, "Shared ", seen, errors)
-        link = read_until(proc, "http", seen, errors)
+        serve.wait_line("out", "Shared ")
+        link = serve.wait_line("out", "http")
         assert link.startswith(f"http://127.0.0.1:{remote}/")
-        out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-r", "0-3", "-o", "-", "-w", "\n%{http_code}",
-                              link], capture_output=True, timeout=20, check=True).stdout
-        body, _, code = out.rpartition(b"\n")
-        assert (code, body) == (b"206", audio.read_bytes()[:4])
-        ssh = [p for p in descendants(proc.pid) if Path(f"/proc/{p}/comm").read_text().strip() == "ssh"]
+        assert curl_range(link, "0-3") == ("206", audio.read_bytes()[:4])
+        ssh = [p for p in descendants(serve.proc.pid) if Path(f"/proc/{p}/comm").read_text().strip() == "ssh"]
         assert len(ssh) == 1
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
-    assert proc.returncode == 0
+        serve.stop(timeout=20)
+    assert serve.proc.returncode == 0
     assert wait_for(lambda: not alive(ssh[0]), 5), "ssh outlived callrelay serve"
 
 
@@ -75,9 +53,7 @@ def test_serve_with_the_ssh_flags_the_readme_shows(sshd: Sshd, callrelay_home: P
         assert f"Public URL: http://127.0.0.1:{remote}" in serve.stdout
         link = serve.stdout[-1]
         assert link.startswith(f"http://127.0.0.1:{remote}/recordings/"), serve.describe()
-        out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-r", "0-3", "-o", "-", "-w", "\n%{http_code}",
-                              link], capture_output=True, timeout=20, check=True).stdout
-        assert out.rpartition(b"\n")[::2] == (audio.read_bytes()[:4], b"206")
+        assert curl_range(link, "0-3") == ("206", audio.read_bytes()[:4])
     finally:
         took = serve.stop()
     assert serve.proc.returncode == 0, serve.describe()

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,22 +23,18 @@ def test_serve_registers_the_quick_tunnels_url_with_hubspot(callrelay_home: Path
         "tunnel.cloudflared_path": str(FAKE_CLOUDFLARED), "server.port": 0}))
     with Sandbox(port=0) as sb:
         env = {**os.environ, **sb.env(), "CALLRELAY_HOME": str(callrelay_home), "FAKE_CLOUDFLARED_MODE": "quick"}
-        proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "serve", "--tunnel", "cloudflared"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        serve = Serve(["--tunnel", "cloudflared"], env=env)
         try:
-            deadline = time.monotonic() + 30
-            while sb.recording_setting() is None and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.05)
+            wait_for(lambda: sb.recording_setting() is not None or serve.proc.poll() is not None, 30)
             setting = sb.recording_setting()
-            assert setting is not None, proc.stderr.read() if proc.poll() is not None else "no setting yet"
+            assert setting is not None, serve.describe()
             url = setting["urlToRetrieveAuthedRecording"]
             assert url.startswith("https://") and ".trycloudflare.com/retrieve/authenticated/recordings/" in url
             assert url.endswith("/%s")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-        assert url.rsplit("/retrieve/", 1)[0] in out  # the public URL it printed
+            serve.stop()
+        assert serve.proc.returncode == 0, serve.describe()
+        assert url.rsplit("/retrieve/", 1)[0] in "\n".join(serve.stdout)  # the public URL it printed
     events = History().events("recording-url")
     assert events and events[-1]["data"]["action"] == "created" and events[-1]["data"]["new"] == url
 

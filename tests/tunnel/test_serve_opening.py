@@ -16,15 +16,11 @@ from tunnel_helpers import BlackHole, Serve, alive, descendants, wait_for
 FAKE_CLOUDFLARED = Path(__file__).with_name("fake_cloudflared.py")
 
 
-def local_url(serve: Serve) -> str:
-    return serve.wait_line("out", "Recording server listening on ", timeout=20).rsplit(" ", 1)[1]
-
-
 def test_a_quick_tunnel_that_never_connects(callrelay_home: Path) -> None:
     env = {**os.environ, "FAKE_CLOUDFLARED_MODE": "stall"}
     serve = Serve(["--port", "0", "--tunnel", "cloudflared", "--cloudflared-path", str(FAKE_CLOUDFLARED)], env=env)
     try:
-        base = local_url(serve)
+        base = serve.local_url()
         assert requests.get(base + "/healthz", timeout=5).status_code == 200  # serving while the tunnel opens
         serve.wait_line("err", lambda line: "opening the cloudflared tunnel" in line.lower(), timeout=5)
         still = serve.wait_line("err", "Still opening the cloudflared tunnel", timeout=8)
@@ -45,7 +41,7 @@ def test_a_check_that_hangs_on_the_public_url(callrelay_home: Path, black_hole: 
     (callrelay_home / "settings.json").write_text(json.dumps({"hubspot.sandbox": True}))  # plain http allowed
     serve = Serve(["--port", "0", "--tunnel", "manual", "--tunnel-url", black_hole.url])
     try:
-        local_url(serve)
+        serve.local_url()
         still = serve.wait_line("err", "Still opening the manual tunnel", timeout=8)
         assert f"checking {black_hole.url}" in still
     finally:
@@ -59,7 +55,7 @@ def test_stopped_the_moment_it_started(callrelay_home: Path, black_hole: BlackHo
     (callrelay_home / "settings.json").write_text(json.dumps({"hubspot.sandbox": True}))
     serve = Serve(["--port", "0", "--tunnel", "manual", "--tunnel-url", black_hole.url])
     try:
-        local_url(serve)
+        serve.local_url()
     finally:
         took = serve.stop(signal.SIGTERM)
     assert serve.proc.returncode == 0, serve.describe()

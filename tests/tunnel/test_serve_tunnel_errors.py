@@ -33,7 +33,7 @@ def test_a_program_that_cannot_run(make: object, reason: str, callrelay_home: Pa
     serve = Serve(["--tunnel", "cloudflared"])
     try:
         serve.wait_line("err", "Serving until interrupted", timeout=30)
-        base = serve.wait_line("out", "Recording server listening on ").rsplit(" ", 1)[1]
+        base = serve.local_url()
         assert requests.get(base + "/healthz", timeout=5).status_code == 200
         assert serve.proc.poll() is None
     finally:

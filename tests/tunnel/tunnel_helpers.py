@@ -220,6 +220,14 @@ def collect_events(tunnel: Tunnel) -> list[TunnelEvent]:
     return seen
 
 
+def curl_range(url: str, byte_range: str = "0-0") -> tuple[str, bytes]:
+    """curl, an independent client, asks ``url`` for ``byte_range``: the status code and the body."""
+    out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-r", byte_range, "-o", "-", "-w", "\n%{http_code}", url],
+                         capture_output=True, timeout=20, check=True).stdout
+    body, _, code = out.rpartition(b"\n")
+    return code.decode(), body
+
+
 class BlackHole:
     """A stalled network: a port that takes connections but never answers (never accepts them)."""
 
@@ -269,6 +277,10 @@ class Serve:
 
     def describe(self) -> str:
         return "stdout:\n" + "\n".join(self.stdout) + "\nstderr:\n" + "\n".join(self.stderr)
+
+    def local_url(self) -> str:
+        """The server's local address, from its first line."""
+        return self.wait_line("out", "Recording server listening on ", timeout=20).rsplit(" ", 1)[1]
 
     def wait_line(self, stream: str, match: Callable[[str], bool] | str, timeout: float = 30.0) -> str:
         """The first line of ``stream`` (``out`` or ``err``) that ``match``es (a prefix, or a predicate)."""

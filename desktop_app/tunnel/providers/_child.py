@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -23,8 +22,6 @@ def find_program(program: str, what: str, hint: str) -> str:
         found = shutil.which(program)
     if not found:
         raise TunnelConfigError(f"{what} was not found ({program!r}): {hint}")
-    if not os.access(found, os.X_OK):
-        raise TunnelConfigError(f"{what} ({found}) is not executable: make it so (chmod +x), or {hint}")
     return found
 
 
@@ -33,7 +30,7 @@ def cannot_run(what: str, program: str, exc: OSError, hint: str) -> TunnelConfig
     if exc.errno == errno.ENOEXEC:
         why = "it is not a program for this computer (built for another processor or system?)"
     elif exc.errno == errno.EACCES:
-        why = "it is not executable"
+        why = "it is not executable (chmod +x)"
     else:
         why = exc.strerror or str(exc)
     return TunnelConfigError(f"{what} ({program}) cannot be run: {why}. To fix it, {hint}")
