@@ -3,10 +3,13 @@
 from cloudflared's source and its users' logs), chosen by FAKE_CLOUDFLARED_MODE:
 quick (a quick tunnel with a fresh URL), named, offline (no internet), die (connects, then exits
 after FAKE_CLOUDFLARED_UPTIME seconds, 0.5 by default), stall (a stalled network: asks for a quick
-tunnel and never hears back). It records its command line in FAKE_CLOUDFLARED_ARGS when set."""
+tunnel and never hears back). It records its command line in FAKE_CLOUDFLARED_ARGS when set. With
+FAKE_CLOUDFLARED_GRACE it keeps running that many seconds after SIGTERM, as cloudflared does while
+requests are in flight (its --grace-period, 30 s by default)."""
 
 import os
 import secrets
+import signal
 import sys
 import time
 import uuid
@@ -23,6 +26,14 @@ def registered() -> None:
                "ip=198.41.200.193 location=ams01 protocol=quic")
 
 
+def grace(signum: int, frame: object) -> None:
+    log("INF", "Initiating graceful shutdown due to signal terminated ...")
+    time.sleep(float(os.environ["FAKE_CLOUDFLARED_GRACE"]))
+    sys.exit(0)
+
+
+if os.environ.get("FAKE_CLOUDFLARED_GRACE"):
+    signal.signal(signal.SIGTERM, grace)
 mode = os.environ.get("FAKE_CLOUDFLARED_MODE", "quick")
 if os.environ.get("FAKE_CLOUDFLARED_ARGS"):
     with open(os.environ["FAKE_CLOUDFLARED_ARGS"], "a") as fh:

@@ -1,7 +1,7 @@
 """``callrelay serve --tunnel …`` while the tunnel opens on a stalled network: it serves locally at once,
 says what it is waiting for every few seconds, and Ctrl-C or SIGTERM stops it within about 2 s,
 whatever the tunnel is doing (the program never connecting, the check through the public URL
-hanging), leaving no tunnel program behind."""
+hanging, the program taking its time to exit), leaving no tunnel program behind."""
 
 from __future__ import annotations
 
@@ -60,3 +60,20 @@ def test_stopped_the_moment_it_started(callrelay_home: Path, black_hole: BlackHo
         took = serve.stop(signal.SIGTERM)
     assert serve.proc.returncode == 0, serve.describe()
     assert took < 2.0, f"SIGTERM took {took:.1f} s"
+
+
+def test_a_tunnel_program_that_takes_its_time_to_exit(callrelay_home: Path) -> None:
+    """cloudflared waits up to its grace period (30 s) for requests in flight after SIGTERM: serve does
+    not wait that long for it."""
+    env = {**os.environ, "FAKE_CLOUDFLARED_MODE": "quick", "FAKE_CLOUDFLARED_GRACE": "30"}
+    serve = Serve(["--port", "0", "--tunnel", "cloudflared", "--cloudflared-path", str(FAKE_CLOUDFLARED)], env=env)
+    try:
+        serve.wait_line("out", "Public URL: https://")
+        program = [p for p in descendants(serve.proc.pid) if "fake_cloudflared" in Path(f"/proc/{p}/cmdline")
+                   .read_text(errors="replace")]
+        assert program, serve.describe()
+    finally:
+        took = serve.stop(signal.SIGTERM)
+    assert serve.proc.returncode == 0, serve.describe()
+    assert took < 2.0, f"SIGTERM took {took:.1f} s"
+    assert not any(alive(p) for p in program), "cloudflared outlived callrelay serve"

@@ -40,6 +40,9 @@ class ChildTunnel(Tunnel):
     """A tunnel whose connection is one child process; ``_on_line`` reads its output lines."""
 
     open_timeout_s = 30.0
+    #: seconds the program gets to exit after SIGTERM before it is killed (cloudflared would otherwise
+    #: wait up to its 30 s grace period for requests in flight; a stop must be prompt)
+    stop_grace_s = 1.0
     #: what to do when the program is missing or cannot run
     program_hint = "install it."
 
@@ -108,4 +111,4 @@ class ChildTunnel(Tunnel):
     def _close(self) -> None:
         child, self._child = self._child, None
         if child is not None:
-            child.stop()
+            child.stop(self.stop_grace_s)
