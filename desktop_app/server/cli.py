@@ -1,4 +1,13 @@
-"""``callrelay serve``: run the recording server alone (headless) until interrupted."""
+"""``callrelay serve``: run the recording server alone (headless) until interrupted.
+
+With ``--tunnel`` the server answers on this computer at once while the tunnel opens in the
+background, saying every few seconds what it waits for. The public URL, the endpoint for HubSpot and
+the shared file's link are printed as soon as the tunnel has a public URL (or its first try at
+opening failed), and again whenever the public URL changes. Ctrl-C or SIGTERM stops it promptly at
+any moment. A tunnel that cannot work as
+configured (a missing setting, a program that cannot run, plain http outside sandbox mode) is said
+in one sentence, and the server keeps serving on this computer.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +15,24 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from desktop_app import keystore, settings
 from desktop_app.hubspot.config import HubSpotConfig, load_config
 from desktop_app.server.app import RecordingServer
-from desktop_app.sync.recordings import RecordingStore, StoreError
+from desktop_app.sync.recordings import RecordingStore, StoredRecording, StoreError
+from desktop_app.tunnel.base import Tunnel, TunnelEvent, TunnelState
+from desktop_app.tunnel.cli_support import (
+    add_tunnel_arguments,
+    cannot_start,
+    overrides_from_args,
+    prepare_for_serve,
+    state_line,
+)
 
-TUNNEL_CHOICES = ("ssh", "ngrok", "cloudflared", "manual")
-
-
-class TunnelHandle(Protocol):
-    def close(self) -> None: ...
+PROGRESS_EVERY_S = 5.0  # while the tunnel opens, say what it waits for this often
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +40,7 @@ def register(subparsers: Any) -> None:
         "serve",
         help="run the recording server that HubSpot fetches recordings from",
         description="Run the recording server headless until interrupted (Ctrl-C). Defaults come from "
-        "the settings (server.host, server.port, server.public_url).",
+        "the settings (server.host, server.port, server.public_url, tunnel.*).",
     )
     p.add_argument("--host", help="address to listen on (default: the server.host setting, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on; 0 picks a free one (default: server.port)")
@@ -36,23 +50,43 @@ def register(subparsers: Any) -> None:
                    help="public base URL HubSpot reaches this server at (default: server.public_url)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes serving on the port (default: the server.workers setting, 2)")
-    p.add_argument("--tunnel", choices=TUNNEL_CHOICES,
-                   help="open a tunnel so HubSpot can reach the server (manual: use --public-url)")
+    add_tunnel_arguments(p)
     p.set_defaults(func=run)
 
 
-def open_tunnel(provider: str, server: RecordingServer) -> TunnelHandle | None:
-    """Open ``provider``'s tunnel in front of ``server`` (``desktop_app.tunnel.open_for_server`` keeps the
-    server's public URL following it); ``manual`` opens nothing (the public URL is stated)."""
-    if provider == "manual":
-        return None
-    from desktop_app.tunnel import open_for_server
+class Announcer:
+    """Prints the public URL, the endpoint to register with HubSpot and the shared file's link (last):
+    as soon as the tunnel has a public URL (or serving begins without one), then again each time the
+    public URL changes."""
 
-    handle: TunnelHandle | None = open_for_server(provider, server)
-    return handle
+    def __init__(self, server: RecordingServer, shared: StoredRecording | None) -> None:
+        self._server = server
+        self._shared = shared
+        self._lock = threading.Lock()
+        self._printed = False
+        self._url: str | None = None
+
+    def announce(self) -> None:
+        """Print the lines, unless they were printed for the current public URL already."""
+        with self._lock:
+            url = self._server.public_url
+            if self._printed and url == self._url:
+                return
+            self._printed, self._url = True, url
+            print(f"Public URL: {url or '(none: links point to the local address)'}", flush=True)
+            print(f"Recording endpoint for HubSpot: {self._server.recording_endpoint_template()}", flush=True)
+            if self._shared is not None:
+                print(f"Shared {self._shared.filename} ({self._shared.size:,} bytes, sha256 {self._shared.sha256}); "
+                      f"its link, valid {self._server.link_ttl_s:g} s:", flush=True)
+                print(self._server.make_link(self._shared.sha256), flush=True)
+
+    def __call__(self, event: TunnelEvent) -> None:
+        """A tunnel listener (after the one that gives the server the tunnel's URL)."""
+        if event.kind == "url":
+            self.announce()
 
 
-def follow_in_hubspot(tunnel: Any, hubspot: HubSpotConfig, endpoint_prefix: str) -> None:
+def follow_in_hubspot(tunnel: Tunnel, hubspot: HubSpotConfig, endpoint_prefix: str) -> None:
     """With a HubSpot account configured (an app id and a token or developer key), keep HubSpot's
     recording setting pointed at the tunnel's public URL, each change written into the history."""
     if not (hubspot.app_id and (hubspot.access_token or hubspot.developer_api_key or hubspot.refresh_token)):
@@ -64,6 +98,37 @@ def follow_in_hubspot(tunnel: Any, hubspot: HubSpotConfig, endpoint_prefix: str)
     from desktop_app.tunnel.url_change import keep_hubspot_pointed
 
     keep_hubspot_pointed(tunnel, HubSpotClient(hubspot), History(), endpoint_prefix)
+
+
+def open_tunnel(args: argparse.Namespace, server: RecordingServer, conf: settings.Settings, hubspot: HubSpotConfig,
+                announcer: Announcer, stop: threading.Event) -> Tunnel | None:
+    """Start the ``--tunnel`` provider in the background in front of ``server`` and wait, saying what it
+    waits for, until its first try at opening ends or ``stop`` is set. The tunnel, or None when it
+    cannot work as configured (said in one sentence; the server keeps serving)."""
+
+    def report(event: TunnelEvent) -> None:
+        if (line := state_line(event)) is not None:
+            print(line, file=sys.stderr, flush=True)
+
+    tunnel = prepare_for_serve(args, server, conf)
+    tunnel.add_listener(report)
+    tunnel.add_listener(announcer)
+    follow_in_hubspot(tunnel, hubspot, conf["server.endpoint_prefix"])
+    print(f"Opening the {args.tunnel} tunnel… (Ctrl-C stops)", file=sys.stderr, flush=True)
+    tunnel.start(wait=False)
+    started = time.monotonic()
+    next_note = PROGRESS_EVERY_S
+    while not stop.wait(0.1) and tunnel.state is TunnelState.STARTING:
+        elapsed = time.monotonic() - started
+        if elapsed >= next_note:
+            print(f"Still opening the {args.tunnel} tunnel ({elapsed:.0f} s): {tunnel.activity}…", file=sys.stderr,
+                  flush=True)
+            next_note += PROGRESS_EVERY_S
+    if tunnel.state is TunnelState.STOPPED and not stop.is_set():
+        print(cannot_start(args.tunnel, tunnel.last_error), file=sys.stderr, flush=True)
+        tunnel.stop()
+        return None
+    return tunnel
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +147,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"callrelay serve: --workers must be 1..16, not {workers}", file=sys.stderr)
         return 2
     public_url = args.public_url or conf["server.public_url"] or None
+    if args.tunnel:
+        try:
+            overrides_from_args(args)  # the tunnel flags, held to their settings' bounds
+        except settings.SettingsError as exc:
+            print(f"callrelay serve: {exc}", file=sys.stderr)
+            return 2
     try:
         hubspot = load_config(conf)  # the HUBSPOT_* variables when set, else the settings and the keyring
     except keystore.KeyringUnavailable as exc:
@@ -115,23 +186,18 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     # Ctrl-C and SIGTERM both stop cleanly (set explicitly: a shell may start us with SIGINT ignored)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    tunnel: TunnelHandle | None = None
+    tunnel: Tunnel | None = None
+    announcer = Announcer(server, shared)
     try:
-        if args.tunnel:
-            tunnel = open_tunnel(args.tunnel, server)
-            if tunnel is not None:
-                follow_in_hubspot(tunnel, hubspot, conf["server.endpoint_prefix"])
         print(f"Recording server listening on {server.local_url}", flush=True)
         count = len(server.processes)
         print(f"Serving from {count} process{'es' if count > 1 else ''} (--workers {workers}).", file=sys.stderr,
               flush=True)
-        print(f"Public URL: {server.public_url or '(none: links point to the local address)'}", flush=True)
-        print(f"Recording endpoint for HubSpot: {server.recording_endpoint_template()}", flush=True)
-        if shared is not None:
-            print(f"Shared {shared.filename} ({shared.size:,} bytes, sha256 {shared.sha256}); its link, "
-                  f"valid {server.link_ttl_s:g} s:", flush=True)
-            print(server.make_link(shared.sha256), flush=True)
-        print("Serving until interrupted (Ctrl-C).", file=sys.stderr, flush=True)
+        if args.tunnel:
+            tunnel = open_tunnel(args, server, conf, hubspot, announcer, stop)
+        if not stop.is_set():
+            announcer.announce()
+            print("Serving until interrupted (Ctrl-C).", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

@@ -7,7 +7,6 @@ recording setting pointed at the current URL. Qt-free.
 """
 
 from desktop_app.tunnel.base import Backoff, Tunnel, TunnelConfigError, TunnelError, TunnelEvent, TunnelState
-from desktop_app.tunnel.cli_support import open_for_server
 from desktop_app.tunnel.factory import PROVIDERS, build_tunnel
 from desktop_app.tunnel.process import clean_child_env
 from desktop_app.tunnel.url_change import RecordingUrlFollower, endpoint_template
@@ -30,5 +29,4 @@ __all__ = [
     "check_public_url",
     "clean_child_env",
     "endpoint_template",
-    "open_for_server",
 ]

@@ -1,22 +1,22 @@
-"""``callrelay serve --tunnel ssh|ngrok|cloudflared|manual``: the two calls ``serve`` makes.
+"""``callrelay serve --tunnel ssh|ngrok|cloudflared|manual``: the flags and the tunnel in front of a server.
 
-``add_tunnel_arguments(parser)`` adds the flags; ``start_for_serve(args, server, settings)`` starts
-the tunnel in front of the running server, points the server's links at the public URL (and keeps
-doing so when it changes), prints the public URL and returns the tunnel (None without ``--tunnel``
-or when the tunnel cannot work as configured: the server then keeps serving on this computer).
+``add_tunnel_arguments(parser)`` adds the flags. ``prepare_for_serve(args, server, settings)`` builds
+the ``--tunnel`` provider (flags over settings, checked through the public URL) with the server's
+links following its public URL, not yet started: ``callrelay serve`` starts it in the background
+and says what it does. ``start_for_serve(args, server, settings)`` (the app) also starts it, prints
+the public URL and returns the tunnel (None without ``--tunnel`` or when the tunnel cannot work as
+configured: the server then keeps serving on this computer, which ``cannot_start`` says).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
-from desktop_app import settings as settings_mod
-from desktop_app.settings import Settings
-from desktop_app.tunnel.base import Tunnel, TunnelConfigError, TunnelEvent
+from desktop_app.settings import Settings, SettingsError, validate
+from desktop_app.tunnel.base import Tunnel, TunnelConfigError, TunnelEvent, TunnelState
 from desktop_app.tunnel.factory import PROVIDERS, build_tunnel
 from desktop_app.tunnel.probe import probe_link_factory
 from desktop_app.tunnel.watchdog import ReachabilityCheck
@@ -72,6 +72,7 @@ def add_tunnel_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags override; SettingsError (naming the flag) for a value its setting refuses."""
     out: dict[str, Any] = {}
     for dest, setting in FLAG_SETTINGS.items():
         value = getattr(args, dest, None)
@@ -80,9 +81,11 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         if value is None:
             continue
         if setting is None:
-            out["tunnel.ssh_public_url" if args.tunnel == "ssh" else "server.public_url"] = value
-        else:
-            out[setting] = value
+            setting = "tunnel.ssh_public_url" if args.tunnel == "ssh" else "server.public_url"
+        try:
+            out[setting] = validate(setting, value)
+        except SettingsError as exc:
+            raise SettingsError(f"--{dest.replace('_', '-')}: {exc}") from None
     return out
 
 
@@ -98,6 +101,42 @@ def _default_probe(server: _Server) -> Callable[[str], str] | None:
     return probe_link_factory(store, server)
 
 
+def prepare_for_serve(
+    args: argparse.Namespace,
+    server: _Server,
+    settings: Settings,
+    *,
+    probe_url: Callable[[str], str] | None = None,
+) -> Tunnel:
+    """The ``--tunnel`` provider for ``server``, checked through its public URL (with the probe
+    recording), the server's links following its public URL; not started."""
+    probe = probe_url or _default_probe(server)
+    tunnel = build_tunnel(args.tunnel, settings, local_port=server.port, check=ReachabilityCheck(probe),
+                          overrides=overrides_from_args(args))
+
+    def follow(event: TunnelEvent) -> None:
+        if event.kind == "url" and event.public_url:
+            server.set_public_url(event.public_url)
+
+    tunnel.add_listener(follow)
+    return tunnel
+
+
+def state_line(event: TunnelEvent) -> str | None:
+    """The line to print for a state change (starting and stopped are said by the caller)."""
+    if event.kind != "state" or event.state in (TunnelState.STARTING, TunnelState.STOPPED):
+        return None
+    return f"tunnel {event.state}: {event.message}"
+
+
+def cannot_start(provider: str, error: object) -> str:
+    """The one sentence for a tunnel that cannot work as configured."""
+    text = str(error).strip()
+    if not text.endswith((".", "!", "?")):
+        text += "."
+    return f"The {provider} tunnel cannot start: {text} The server keeps serving on this computer."
+
+
 def start_for_serve(
     args: argparse.Namespace,
     server: _Server,
@@ -108,38 +147,26 @@ def start_for_serve(
     listeners: tuple[Callable[[TunnelEvent], None], ...] = (),
     probe_url: Callable[[str], str] | None = None,
 ) -> Tunnel | None:
-    """Start the ``--tunnel`` provider for ``server``; see the module's docstring."""
+    """Start the ``--tunnel`` provider for ``server`` and wait for its first open and check; see the
+    module's docstring."""
     if not getattr(args, "tunnel", None):
         return None
     out = out or sys.stdout
     err = err or sys.stderr
-    probe = probe_url or _default_probe(server)
-    tunnel = build_tunnel(args.tunnel, settings, local_port=server.port, check=ReachabilityCheck(probe),
-                          overrides=overrides_from_args(args))
+    tunnel = prepare_for_serve(args, server, settings, probe_url=probe_url)
 
-    def follow(event: TunnelEvent) -> None:
+    def report(event: TunnelEvent) -> None:
         if event.kind == "url" and event.public_url:
-            server.set_public_url(event.public_url)
             print(f"Public URL: {event.public_url}", file=out, flush=True)
-        elif event.kind == "state":
-            print(f"tunnel {event.state}: {event.message}", file=err, flush=True)
+        elif (line := state_line(event)) is not None:
+            print(line, file=err, flush=True)
 
-    tunnel.add_listener(follow)
+    tunnel.add_listener(report)
     for listener in listeners:
         tunnel.add_listener(listener)
     try:
         tunnel.start()
     except TunnelConfigError as exc:
-        print(f"tunnel ({args.tunnel}) cannot start: {exc}\nThe server keeps serving on this computer.",
-              file=err, flush=True)
+        print(cannot_start(args.tunnel, exc), file=err, flush=True)
         return None
     return tunnel
-
-
-def open_for_server(provider: str, server: _Server) -> Tunnel | None:
-    """The seam ``callrelay serve`` calls (``desktop_app.server.cli.open_tunnel``): start ``provider``
-    as the settings describe it, in front of ``server``, keep ``server``'s public URL following the
-    tunnel's, and return the tunnel (its ``close()`` stops it). State changes go to stderr. None
-    when the tunnel cannot work as configured (said on stderr); the server keeps serving locally."""
-    args = argparse.Namespace(tunnel=provider)
-    return start_for_serve(args, server, settings_mod.load(), out=io.StringIO())

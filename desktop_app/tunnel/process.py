@@ -84,7 +84,10 @@ class ChildProcess:
         )
         with ChildProcess._live_lock:
             ChildProcess._live.add(self)
-        orphans.remember(self.pid, os.path.basename(self.argv[0]))
+        try:
+            orphans.remember(self.pid, os.path.basename(self.argv[0]))
+        except OSError as exc:  # the note is for a later app after a crash; this one stops its children
+            log.warning("could not note %s (pid %d) for a later clean-up: %s", self.argv[0], self.pid, exc)
         self._reader = threading.Thread(target=self._read, name=f"child-{self.pid}", daemon=True)
         self._reader.start()
 

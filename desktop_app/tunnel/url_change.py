@@ -3,7 +3,9 @@
 When the tunnel's public base URL changes (a quick tunnel restarted under a new name), HubSpot's
 recording setting (``urlToRetrieveAuthedRecording``) must follow, or every call, old and new, stops
 playing. ``RecordingUrlFollower`` listens to tunnel events and, once per change, reads the setting,
-creates it when missing or updates it (PATCH) when it differs, and records what it did.
+creates it when missing or updates it (PATCH) when it differs, and records what it did. A failure
+is recorded once per URL: a refused URL is not tried again, a HubSpot error is tried again when the
+tunnel is next up (each further failure only logged).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class RecordingUrlFollower:
         self.allow_http = allow_http
         self._lock = threading.Lock()
         self._done: str | None = None  # the template last made sure of
+        self._failed: str | None = None  # the URL or template whose failure was recorded last
 
     def __call__(self, event: TunnelEvent) -> None:
         """A tunnel listener: a new URL, or the tunnel coming up (a retry after a failed update)."""
@@ -76,7 +79,7 @@ class RecordingUrlFollower:
             try:
                 base = check_public_url(public_base, allow_http=self.allow_http)
             except ValueError as exc:
-                return self._emit("failed", None, public_base, str(exc))
+                return self._fail(public_base, str(exc))
             wanted = self._template_for(base)
             if wanted == self._done:
                 return None
@@ -92,9 +95,17 @@ class RecordingUrlFollower:
                 else:
                     action, message = "unchanged", f"HubSpot already fetches recordings through {base}"
             except Exception as exc:  # noqa: BLE001 - HubSpot's errors carry sentences; keep trying next change
-                return self._emit("failed", None, wanted, f"HubSpot's recording setting could not be updated: {exc}")
-            self._done = wanted
+                return self._fail(wanted, f"HubSpot's recording setting could not be updated: {exc}")
+            self._done, self._failed = wanted, None
             return self._emit(action, current, wanted, message)
+
+    def _fail(self, new: str, message: str) -> dict[str, Any] | None:
+        """Record a failure for ``new`` once; the same failure again (the tunnel reconnected) is only logged."""
+        if new == self._failed:
+            log.warning("%s (again)", message)
+            return None
+        self._failed = new
+        return self._emit("failed", None, new, message)
 
     def _emit(self, action: str, old: str | None, new: str, message: str) -> dict[str, Any]:
         entry = {"kind": "recording-url", "action": action, "old": old, "new": new, "message": message,
@@ -124,9 +135,11 @@ def history_recorder(history: _History) -> Callable[[dict[str, Any]], None]:
 def keep_hubspot_pointed(tunnel: Any, client: RecordingSettingClient, history: _History | None,
                          endpoint_prefix: str = DEFAULT_ENDPOINT_PREFIX) -> RecordingUrlFollower:
     """Follow ``tunnel``'s public URL into HubSpot's recording setting (each change once, written into
-    ``history`` when given), starting with the URL it may already have."""
+    ``history`` when given), starting with the URL it may already have. Plain http is followed when the
+    tunnel takes it (sandbox mode)."""
     follower = RecordingUrlFollower(client, record=history_recorder(history) if history is not None else None,
-                                    template_for=lambda base: endpoint_template(base, endpoint_prefix))
+                                    template_for=lambda base: endpoint_template(base, endpoint_prefix),
+                                    allow_http=bool(getattr(tunnel, "allow_http", False)))
     tunnel.add_listener(follower)
     if tunnel.public_url:  # it may have come up before the follower listened
         follower.follow(tunnel.public_url)

@@ -1,4 +1,4 @@
-"""Fixtures of the tunnel tests: a loopback origin server, a real sshd."""
+"""Fixtures of the tunnel tests: a loopback origin server, a real sshd, a port that never answers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tunnel_helpers import Origin, Sshd
+from tunnel_helpers import BlackHole, Origin, Sshd
 
 
 @pytest.fixture
@@ -15,6 +15,13 @@ def origin() -> Iterator[Origin]:
     server = Origin()
     yield server
     server.close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    hole = BlackHole()
+    yield hole
+    hole.close()
 
 
 @pytest.fixture

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """A stand-in for the ``cloudflared`` program: prints the lines the real one prints (formats copied
 from cloudflared's source and its users' logs), chosen by FAKE_CLOUDFLARED_MODE:
-quick (a quick tunnel with a fresh URL), named, offline (no internet), die (connects, then exits).
-It records its command line in FAKE_CLOUDFLARED_ARGS when set."""
+quick (a quick tunnel with a fresh URL), named, offline (no internet), die (connects, then exits
+after FAKE_CLOUDFLARED_UPTIME seconds, 0.5 by default), stall (a stalled network: asks for a quick
+tunnel and never hears back). It records its command line in FAKE_CLOUDFLARED_ARGS when set. With
+FAKE_CLOUDFLARED_GRACE it keeps running that many seconds after SIGTERM, as cloudflared does while
+requests are in flight (its --grace-period, 30 s by default)."""
 
 import os
 import secrets
+import signal
 import sys
 import time
 import uuid
@@ -22,6 +26,14 @@ def registered() -> None:
                "ip=198.41.200.193 location=ams01 protocol=quic")
 
 
+def grace(signum: int, frame: object) -> None:
+    log("INF", "Initiating graceful shutdown due to signal terminated ...")
+    time.sleep(float(os.environ["FAKE_CLOUDFLARED_GRACE"]))
+    sys.exit(0)
+
+
+if os.environ.get("FAKE_CLOUDFLARED_GRACE"):
+    signal.signal(signal.SIGTERM, grace)
 mode = os.environ.get("FAKE_CLOUDFLARED_MODE", "quick")
 if os.environ.get("FAKE_CLOUDFLARED_ARGS"):
     with open(os.environ["FAKE_CLOUDFLARED_ARGS"], "a") as fh:
@@ -35,6 +47,9 @@ else:
     log("INF", "Thank you for trying Cloudflare Tunnel. Doing so, without a Cloudflare account, is a quick way "
                "to experiment and try it out.")
     log("INF", "Requesting new quick Tunnel on trycloudflare.com...")
+    if mode == "stall":
+        while True:
+            time.sleep(1)
     if mode == "offline":
         sys.stderr.write('failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel": dial tcp: '
                          "lookup api.trycloudflare.com: no such host\n")
@@ -51,7 +66,7 @@ else:
     time.sleep(0.1)
     registered()
 if mode == "die":
-    time.sleep(0.5)
+    time.sleep(float(os.environ.get("FAKE_CLOUDFLARED_UPTIME", "0.5")))
     log("ERR", 'Serve tunnel error error="connection with edge closed" connIndex=0')
     sys.exit(1)
 while True:

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 from tunnel_helpers import Origin, Sshd, alive, free_port
 
+from desktop_app import settings as settings_mod
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import read_entries
-from desktop_app.settings import Settings
+from desktop_app.settings import Settings, SettingsError
 from desktop_app.sync.recordings import RecordingStore
-from desktop_app.tunnel import TunnelState, open_for_server
+from desktop_app.tunnel import TunnelState
 from desktop_app.tunnel.cli_support import add_tunnel_arguments, overrides_from_args, start_for_serve
 
 
@@ -127,14 +128,16 @@ def test_real_server_manual_tunnel_with_the_probe_recording(server: RecordingSer
     assert tunnel.state is TunnelState.STOPPED
 
 
-def test_open_for_server_reads_the_settings(sshd: Sshd, server: RecordingServer) -> None:
+def test_the_settings_alone_describe_the_tunnel(sshd: Sshd, server: RecordingServer) -> None:
+    """As the app starts it: no flags, the settings file says everything."""
     remote = free_port()
     settings = Settings()
     settings.update({"tunnel.ssh_host": "127.0.0.1", "tunnel.ssh_port": sshd.port, "tunnel.ssh_user": sshd.user,
                      "tunnel.ssh_key": str(sshd.client_key), "tunnel.ssh_remote_port": remote,
                      "tunnel.ssh_public_url": f"http://127.0.0.1:{remote}"})
     settings.save()
-    tunnel = open_for_server("ssh", server)
+    tunnel = start_for_serve(argparse.Namespace(tunnel="ssh"), server, settings_mod.load(), out=io.StringIO(),
+                             err=io.StringIO())
     assert tunnel is not None
     try:
         assert tunnel.state is TunnelState.UP, tunnel.last_error
@@ -147,9 +150,20 @@ def test_open_for_server_reads_the_settings(sshd: Sshd, server: RecordingServer)
     assert not alive(ssh_pid)
 
 
-def test_open_for_server_reports_a_configuration_it_cannot_use(server: RecordingServer,
+def test_a_configuration_it_cannot_use_is_said_in_one_sentence(server: RecordingServer,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert open_for_server("ssh", server) is None  # nothing configured
+    assert start_for_serve(argparse.Namespace(tunnel="ssh"), server, settings_mod.load()) is None  # nothing set
     err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
     assert "cannot start" in err and "tunnel.ssh_" in err and "keeps serving on this computer" in err
     assert server.public_url is None
+
+
+def test_a_flag_is_held_to_its_settings_bounds() -> None:
+    """A flag stands for a setting and is checked like it: a check every 0 s would never rest."""
+    args = parser().parse_args(["--tunnel", "ssh", "--tunnel-check-interval", "0"])
+    with pytest.raises(SettingsError, match="--tunnel-check-interval: .*at least 10"):
+        overrides_from_args(args)
+    args = parser().parse_args(["--tunnel", "ssh", "--ssh-port", "70000"])
+    with pytest.raises(SettingsError, match="--ssh-port: .*at most 65535"):
+        overrides_from_args(args)

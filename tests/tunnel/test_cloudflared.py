@@ -4,11 +4,13 @@ A real cloudflared tunnel needs the program and the internet; neither is here.""
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 from pathlib import Path
 
 import pytest
-from tunnel_helpers import alive, collect_events, wait_for
+from tunnel_helpers import alive, collect_events, foreign_program, wait_for
 
 from desktop_app.tunnel import Backoff, TunnelConfigError, TunnelState
 from desktop_app.tunnel.providers.cloudflared import (
@@ -112,3 +114,59 @@ def test_output_parser_on_real_lines() -> None:
     bad = CloudflaredOutput()
     bad.feed("failed to unmarshal quick Tunnel: invalid character 'e' looking for beginning of value")
     assert bad.error is not None and bad.error.startswith("failed to unmarshal quick Tunnel")
+
+
+def retry_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The delays the tunnel said, in its log, it waits before each reopening."""
+    found = [re.search(r"reopening in ([0-9.]+) s", r.getMessage()) for r in caplog.records]
+    return [float(m.group(1)) for m in found if m]
+
+
+def delays_of_a_dropping_tunnel(uptime_s: float, stable_after_s: float, count: int, monkeypatch: pytest.MonkeyPatch,
+                                caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The first ``count`` reopening delays of a quick tunnel that drops ``uptime_s`` after each open
+    (back-off 0.1 s doubling to 10 s)."""
+    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "die")
+    monkeypatch.setenv("FAKE_CLOUDFLARED_UPTIME", str(uptime_s))
+    caplog.set_level(logging.INFO, logger="desktop_app.tunnel")
+    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:8765"), backoff=Backoff(0.1, 10),
+                               stable_after_s=stable_after_s)
+    tunnel.start()
+    try:
+        assert wait_for(lambda: len(retry_delays(caplog)) >= count, 15), caplog.text
+    finally:
+        tunnel.stop()
+    return retry_delays(caplog)[:count]
+
+
+def test_a_tunnel_that_keeps_dropping_at_once_backs_off(on_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Each open succeeds and drops within a second: the back-off doubles (it is not reset by an open
+    that did not last), and each retry is in the log."""
+    assert delays_of_a_dropping_tunnel(0.05, 5, 4, monkeypatch, caplog) == [0.1, 0.2, 0.4, 0.8]
+    retries = [r for r in caplog.records if "reopening in" in r.getMessage()]
+    assert all(r.levelno == logging.WARNING and "connection with edge closed" in r.getMessage() for r in retries)
+    assert len(on_path.read_text().splitlines()) <= 5
+
+
+def test_the_back_off_starts_again_after_a_connection_that_lasted(on_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    assert delays_of_a_dropping_tunnel(0.6, 0.3, 3, monkeypatch, caplog) == [0.1, 0.1, 0.1]
+
+
+def test_a_program_that_is_not_executable(tmp_path: Path) -> None:
+    program = tmp_path / "cloudflared"
+    program.write_bytes(FAKE.read_bytes())
+    program.chmod(0o644)
+    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:1", program=str(program)))
+    with pytest.raises(TunnelConfigError, match="not executable.*tunnel.cloudflared_path"):
+        tunnel.start()
+    assert tunnel.state is TunnelState.STOPPED
+
+
+def test_a_program_for_another_processor(tmp_path: Path) -> None:
+    program = foreign_program(tmp_path / "cloudflared")
+    tunnel = CloudflaredTunnel(CloudflaredConfig(local_url="http://127.0.0.1:1", program=str(program)))
+    with pytest.raises(TunnelConfigError, match="not a program for this computer.*tunnel.cloudflared_path"):
+        tunnel.start()
+    assert tunnel.state is TunnelState.STOPPED and tunnel.child_pid is None

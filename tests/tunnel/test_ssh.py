@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tunnel_helpers import Origin, Sshd, alive, collect_events, free_port, wait_for
+from tunnel_helpers import Origin, Sshd, alive, collect_events, curl_range, free_port, wait_for
 
 from desktop_app.tunnel import Backoff, ReachabilityCheck, TunnelConfigError, TunnelState
 from desktop_app.tunnel.providers.ssh import SshConfig, SshTunnel, build_ssh_command, known_hosts_file
@@ -20,13 +20,6 @@ def make_config(sshd: Sshd, origin: Origin, remote_port: int) -> SshConfig:
                      local_port=origin.port, remote_port=remote_port,
                      public_url=f"http://127.0.0.1:{remote_port}", keepalive_s=1, keepalive_count=2,
                      connect_timeout_s=5)
-
-
-def curl_range(url: str) -> tuple[str, bytes]:
-    out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-r", "0-0", "-o", "-", "-w", "\n%{http_code}", url],
-                         capture_output=True, timeout=20, check=True).stdout
-    body, _, code = out.rpartition(b"\n")
-    return code.decode(), body
 
 
 def test_command_line_is_key_only_pinned_and_kept_alive(tmp_path: Path) -> None:

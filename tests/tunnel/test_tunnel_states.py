@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from tunnel_helpers import Origin, collect_events, wait_for
+from tunnel_helpers import BlackHole, Origin, collect_events, wait_for
 
 from desktop_app.tunnel import (
     Backoff,
@@ -98,3 +100,41 @@ def test_a_stopped_tunnel_can_be_started_again(origin: Origin) -> None:
     assert tunnel.state is TunnelState.STOPPED
     assert tunnel.start() is TunnelState.UP
     tunnel.stop()
+
+
+def test_started_in_the_background_it_opens_and_says_what_it_is_doing(origin: Origin) -> None:
+    tunnel = ManualTunnel(origin.local_url, check=ReachabilityCheck(origin.probe_url), allow_http=True)
+    seen = collect_events(tunnel)
+    assert tunnel.start(wait=False) is TunnelState.STARTING
+    try:
+        assert wait_for(lambda: tunnel.state is TunnelState.UP, 10)
+        assert tunnel.activity == "up"
+    finally:
+        tunnel.stop()
+    assert [str(e.state) for e in seen if e.kind == "state"] == ["starting", "up", "stopped"]
+
+
+def test_a_configuration_error_in_the_background_stops_the_tunnel() -> None:
+    tunnel = ManualTunnel("")
+    seen = collect_events(tunnel)
+    tunnel.start(wait=False)
+    assert wait_for(lambda: tunnel.state is TunnelState.STOPPED, 5)
+    assert "server.public_url" in (tunnel.last_error or "")
+    assert seen[-1].state is TunnelState.STOPPED and "server.public_url" in seen[-1].message
+    tunnel.stop()
+
+
+def test_stop_is_prompt_while_a_check_hangs(black_hole: BlackHole) -> None:
+    """The public URL never answers: the check waits for its timeout, but stop() does not."""
+    tunnel = ManualTunnel(black_hole.url, check=ReachabilityCheck(lambda base: base + "/r/probe", timeout=20),
+                          allow_http=True)
+    seen = collect_events(tunnel)
+    tunnel.start(wait=False)
+    assert wait_for(lambda: tunnel.activity.startswith("checking"), 5), tunnel.activity
+    time.sleep(0.3)  # inside the request now
+    t0 = time.monotonic()
+    tunnel.stop()
+    assert time.monotonic() - t0 < 1.5
+    assert tunnel.state is TunnelState.STOPPED
+    time.sleep(0.2)
+    assert seen[-1].state is TunnelState.STOPPED  # nothing said after "stopped"

@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tunnel_helpers import Origin
 
 from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import config_from_env
 from desktop_app.sandbox import Sandbox
 from desktop_app.tunnel import RecordingUrlFollower, TunnelEvent, TunnelState, endpoint_template
+from desktop_app.tunnel.providers.manual import ManualTunnel
+from desktop_app.tunnel.url_change import keep_hubspot_pointed
 
 
 @pytest.fixture
@@ -68,3 +71,33 @@ def test_a_failed_update_is_tried_again_when_the_tunnel_comes_up(sandbox: Sandbo
     follower(TunnelEvent("state", TunnelState.UP, "https://calls.example.com", "up"))
     assert [r["action"] for r in records] == ["failed", "created"]
     assert sandbox.recording_setting() is not None
+
+
+def test_a_refused_url_is_written_down_once_however_often_the_tunnel_reconnects(sandbox: Sandbox) -> None:
+    records: list[dict[str, Any]] = []
+    follower = RecordingUrlFollower(HubSpotClient(config_from_env(sandbox.env())), record=records.append)
+    follower(url_event("http://calls.example.com"))
+    for _ in range(3):  # the tunnel drops and comes back under the same URL
+        follower(TunnelEvent("state", TunnelState.UP, "http://calls.example.com", "up"))
+    assert [r["action"] for r in records] == ["failed"]
+    assert setting_calls(sandbox) == []
+
+
+def test_a_failing_update_is_written_down_once_and_still_retried(sandbox: Sandbox) -> None:
+    sandbox.faults.fail("settings.create", times=3, status=403)
+    records: list[dict[str, Any]] = []
+    follower = RecordingUrlFollower(HubSpotClient(config_from_env(sandbox.env())), record=records.append)
+    follower(url_event("https://calls.example.com"))
+    for _ in range(3):
+        follower(TunnelEvent("state", TunnelState.UP, "https://calls.example.com", "up"))
+    assert [r["action"] for r in records] == ["failed", "created"]
+    assert sandbox.recording_setting() is not None
+
+
+def test_plain_http_is_followed_when_the_tunnel_allows_it(sandbox: Sandbox, origin: Origin) -> None:
+    """In sandbox mode the tunnel takes plain http; the follower attached to it does too."""
+    tunnel = ManualTunnel(origin.local_url, allow_http=True)
+    keep_hubspot_pointed(tunnel, HubSpotClient(config_from_env(sandbox.env())), None)
+    tunnel.start()
+    tunnel.stop()
+    assert sandbox.recording_setting() == {"urlToRetrieveAuthedRecording": endpoint_template(origin.local_url)}

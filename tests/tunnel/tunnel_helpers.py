@@ -10,9 +10,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -217,3 +218,107 @@ def collect_events(tunnel: Tunnel) -> list[TunnelEvent]:
 
     tunnel.add_listener(listener)
     return seen
+
+
+def curl_range(url: str, byte_range: str = "0-0") -> tuple[str, bytes]:
+    """curl, an independent client, asks ``url`` for ``byte_range``: the status code and the body."""
+    out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-r", byte_range, "-o", "-", "-w", "\n%{http_code}", url],
+                         capture_output=True, timeout=20, check=True).stdout
+    body, _, code = out.rpartition(b"\n")
+    return code.decode(), body
+
+
+class BlackHole:
+    """A stalled network: a port that takes connections but never answers (never accepts them)."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = int(self._sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class Serve:
+    """``callrelay serve …`` run as a user runs it (``command`` for another form, e.g. through bash);
+    both streams are read as they come, each line with the time it arrived."""
+
+    def __init__(self, args: Sequence[str] = (), *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                 command: Sequence[str] | None = None) -> None:
+        argv = list(command) if command is not None else [sys.executable, "-m", "desktop_app", "serve", *args]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=dict(env) if env is not None else None, cwd=cwd)
+        self.out: list[tuple[float, str]] = []
+        self.err: list[tuple[float, str]] = []
+        self._readers = [threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+                         for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: object, lines: list[tuple[float, str]]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            lines.append((time.monotonic(), line.rstrip("\n")))
+
+    @property
+    def stdout(self) -> list[str]:
+        return [line for _, line in list(self.out)]
+
+    @property
+    def stderr(self) -> list[str]:
+        return [line for _, line in list(self.err)]
+
+    def describe(self) -> str:
+        return "stdout:\n" + "\n".join(self.stdout) + "\nstderr:\n" + "\n".join(self.stderr)
+
+    def local_url(self) -> str:
+        """The server's local address, from its first line."""
+        return self.wait_line("out", "Recording server listening on ", timeout=20).rsplit(" ", 1)[1]
+
+    def wait_line(self, stream: str, match: Callable[[str], bool] | str, timeout: float = 30.0) -> str:
+        """The first line of ``stream`` (``out`` or ``err``) that ``match``es (a prefix, or a predicate)."""
+        test = match if callable(match) else (lambda line: line.startswith(match))  # type: ignore[misc]
+        lines = self.out if stream == "out" else self.err
+        found: list[str] = []
+
+        def seen() -> bool:
+            found[:] = [line for _, line in list(lines) if test(line)]
+            return bool(found) or self.proc.poll() is not None
+
+        wait_for(seen, timeout)
+        if not found:
+            raise AssertionError(f"no {stream} line matching {match!r} within {timeout} s; {self.describe()}")
+        return found[0]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> float:
+        """Send ``sig`` and wait for the exit; the seconds it took."""
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            for reader in self._readers:
+                reader.join(5)
+        return time.monotonic() - t0
+
+
+def foreign_program(path: Path) -> Path:
+    """An executable built for another processor: this machine's ``true`` with another ELF machine
+    field (x86-64 <-> AArch64), which the kernel refuses to run ("Exec format error")."""
+    data = bytearray(Path(shutil.which("true") or "/bin/true").read_bytes())
+    machine = int.from_bytes(data[18:20], "little")
+    data[18:20] = (0xB7 if machine == 0x3E else 0x3E).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    path.chmod(0o755)
+    return path

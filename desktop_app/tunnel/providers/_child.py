@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -24,10 +25,26 @@ def find_program(program: str, what: str, hint: str) -> str:
     return found
 
 
+def cannot_run(what: str, program: str, exc: OSError, hint: str) -> TunnelConfigError:
+    """The sentence for a program the system refused to start (a retry will not help)."""
+    if exc.errno == errno.ENOEXEC:
+        why = "it is not a program for this computer (built for another processor or system?)"
+    elif exc.errno == errno.EACCES:
+        why = "it is not executable (chmod +x)"
+    else:
+        why = exc.strerror or str(exc)
+    return TunnelConfigError(f"{what} ({program}) cannot be run: {why}. To fix it, {hint}")
+
+
 class ChildTunnel(Tunnel):
-    """A tunnel whose connection is one child process; ``_classify`` reads its output lines."""
+    """A tunnel whose connection is one child process; ``_on_line`` reads its output lines."""
 
     open_timeout_s = 30.0
+    #: seconds the program gets to exit after SIGTERM before it is killed (cloudflared would otherwise
+    #: wait up to its 30 s grace period for requests in flight; a stop must be prompt)
+    stop_grace_s = 1.0
+    #: what to do when the program is missing or cannot run
+    program_hint = "install it."
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -63,7 +80,10 @@ class ChildTunnel(Tunnel):
         self._ready.clear()
         self._exited.clear()
         exit_cb: Callable[[int], None] = self._on_child_exit
-        child = ChildProcess(argv, on_line=self._on_line, on_exit=exit_cb)
+        try:
+            child = ChildProcess(argv, on_line=self._on_line, on_exit=exit_cb)
+        except OSError as exc:  # not executable, another processor's program, a missing interpreter
+            raise cannot_run(self.name, argv[0], exc, self.program_hint) from None
         self._child = child
         deadline_hit = True
         for _ in range(int(self.open_timeout_s * 20)):
@@ -91,4 +111,4 @@ class ChildTunnel(Tunnel):
     def _close(self) -> None:
         child, self._child = self._child, None
         if child is not None:
-            child.stop()
+            child.stop(self.stop_grace_s)

@@ -57,6 +57,7 @@ class CloudflaredOutput:
 
 class CloudflaredTunnel(ChildTunnel):
     name = "cloudflared"
+    program_hint = INSTALL_HINT
 
     def __init__(self, cfg: CloudflaredConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -64,7 +65,7 @@ class CloudflaredTunnel(ChildTunnel):
         self.parsed = CloudflaredOutput()
 
     def _argv(self) -> Sequence[str]:
-        program = find_program(self.cfg.program, "cloudflared", INSTALL_HINT)
+        program = find_program(self.cfg.program, self.name, self.program_hint)
         self.parsed = CloudflaredOutput()
         return build_cloudflared_command(self.cfg, program)
 

@@ -95,6 +95,7 @@ _NOISE = ("debug", "Transferred:", "Bytes per second:")
 
 class SshTunnel(ChildTunnel):
     name = "ssh"
+    program_hint = "install OpenSSH's client."
 
     def __init__(self, cfg: SshConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -109,7 +110,7 @@ class SshTunnel(ChildTunnel):
             raise TunnelConfigError(f"{self.cfg.public_url!r} is not a URL")
         if not Path(self.cfg.key).expanduser().is_file():
             raise TunnelConfigError(f"The SSH key file {self.cfg.key} does not exist.")
-        ssh = find_program(self.cfg.program, "ssh", "install OpenSSH's client.")
+        ssh = find_program(self.cfg.program, self.name, self.program_hint)
         return build_ssh_command(self.cfg, ssh, known_hosts_file())
 
     def _on_line(self, line: str) -> None:
