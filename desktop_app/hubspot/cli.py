@@ -176,10 +176,10 @@ def _recording_server(config: cfg.HubSpotConfig, registered: list[str]) -> str:
     except NoServer as exc:
         raise CheckFailed(f"{exc} (Uploads need it: HubSpot fetches the recording from it.)") from None
     template = link.recording_endpoint_template()
-    validate_recording_url(template, allow_http=config.allows_http())  # what registering it refuses (ValueError)
     if not config.allows_http() and cfg.is_loopback_url(template):
         raise CheckFailed(f"its public URL {template} is on this computer only, where HubSpot cannot reach it: "
                           "start it with a tunnel (`callrelay serve --tunnel …`) or an https --public-url")
+    validate_recording_url(template, allow_http=config.allows_http())  # what registering it refuses (ValueError)
     if registered and registered[0] != template:
         return f"{template} (the next upload registers it in place of {registered[0]})"
     return f"{template}{' (registered)' if registered else ''}"
