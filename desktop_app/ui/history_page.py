@@ -142,7 +142,7 @@ class HistoryPage(QWidget):
         self.owner = QComboBox()
         self.owner.setEditable(True)
         self.owner.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.owner.setMinimumContentsLength(14)
+        self.owner.setMinimumContentsLength(18)
         owner_edit = self.owner.lineEdit()
         assert owner_edit is not None
         owner_edit.setPlaceholderText("Owner (name or id)")
@@ -160,8 +160,9 @@ class HistoryPage(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.horizontalHeader().setSectionResizeMode(Column.TITLE, QHeaderView.ResizeMode.Stretch)
-        self.table.setColumnWidth(Column.TIME, 130)
-        self.table.setColumnWidth(Column.STATUS, 120)
+        for column, width in ((Column.TIME, 125), (Column.AGENT, 64), (Column.CONTACT, 110), (Column.OWNER, 104),
+                              (Column.DURATION, 66), (Column.STATUS, 120), (Column.SUBMITTED, 125)):
+            self.table.setColumnWidth(column, width)
         self.table.setAccessibleName("Submissions")
         self.detail = QTextBrowser()
         self.detail.setOpenExternalLinks(False)
