@@ -76,6 +76,9 @@ def detail_html(sub: h.Submission, names: dict[str, str] | None = None) -> str:
                    + (f"<br>HTTP {sub.error_status}" if sub.error_status else "")
                    + (f"<br>Correlation id: {e(sub.error_correlation_id)}" if sub.error_correlation_id else "")
                    + "</p>")
+    if sub.status == h.NOT_TRANSCRIBED:
+        out.append("<p>Once the cause is fixed (for example the owner now has a paid Sales Hub or Service Hub "
+                   "seat), click <b>Retry selected</b>: the call is marked ready for transcription again.</p>")
     out.append("<h4>Steps</h4><table>")
     for s in sub.steps:
         extra = []

@@ -175,6 +175,7 @@ def test_retry_is_offered_for_a_not_transcribed_call_and_marks_it_ready_again(qt
     page.set_runtime(rt)
     qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=10000)
     page.select_row(0)
+    qtbot.waitUntil(lambda: "Retry selected" in page.detail.toPlainText(), timeout=5000)  # says what to do
     assert page.retry_button.isEnabled()  # the owner got a seat: the agent can ask again
     with qtbot.waitSignal(page.retried, timeout=5000):
         qtbot.mouseClick(page.retry_button, Qt.MouseButton.LeftButton)
