@@ -137,7 +137,8 @@ def main() -> int:
             ("failed", "Escalation"), ("transcribed", "Billing"), ("ready", "Intro call")]
     for i, (status, title) in enumerate(demo):
         details = {"title": title, "from_number": "+16175550100", "to_number": f"+1617555{142 + i:04d}",
-                   "duration_ms": 60_000 + 37_000 * i, "direction": "OUTBOUND", "owner_id": "71000001"}
+                   "duration_ms": 60_000 + 37_000 * i, "direction": "OUTBOUND", "owner_id": "71000001",
+                   "timestamp": h.iso(start - dt.timedelta(hours=3 + 5 * i, minutes=25))}
         rows.append({"created_at": h.iso(start - dt.timedelta(hours=3 + 5 * i)), "agent": ("Alice", "Bob")[i % 2],
                      "recording_path": f"/calls/{i}.wav", "recording_name": f"{i}.wav", "external_id": f"demo-{i}",
                      "details": json.dumps(details), "title": title, "owner_id": "71000001",

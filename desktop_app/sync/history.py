@@ -123,6 +123,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX submissions_recording ON submissions(recording_sha256, portal_id);
     """,
+    # 4: the names of contacts and owners the app has seen (the history shows them after a restart)
+    """
+    CREATE TABLE labels (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+    );
+    """,
 )
 
 
@@ -263,7 +272,7 @@ _SUBMISSION_COLUMNS = (
 CSV_COLUMNS = (
     "id", "created_at", "agent", "recording", "status", "state", "title", "from_number", "to_number",
     "direction", "duration_ms", "owner_id", "contact_id", "call_id", "external_id", "call_url", "error",
-    "correlation_id",
+    "correlation_id", "call_time", "contact", "owner", "notes",
 )
 
 
@@ -510,6 +519,19 @@ class History:
         return [{"at": r["at"], "kind": r["kind"], "message": r["message"], "data": json.loads(r["data"])}
                 for r in rows]
 
+    # -- names of contacts and owners ----------------------------------------------------------
+    def set_labels(self, kind: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Remember the names of contacts or owners (``kind``), so the history shows them after a restart."""
+        rows = [(kind, str(i), str(n)) for i, n in pairs if i and n]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO labels (kind, id, name) VALUES (?,?,?)", rows)
+
+    def labels(self) -> dict[str, str]:
+        """Every remembered name, keyed ``"<kind>:<id>"`` (e.g. ``"contact:501"``)."""
+        with self._lock:
+            rows = self._db.execute("SELECT kind, id, name FROM labels").fetchall()
+        return {f"{r['kind']}:{r['id']}": r["name"] for r in rows}
+
     # -- supervisors' queries -------------------------------------------------------------------
     def count(self, query: Query = Query()) -> int:
         where, args = query.where()
@@ -570,13 +592,16 @@ class History:
         buffer = out if out is not None else io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
+        names = self.labels()
         for sub in self.iter_all(query):
             d = sub.details
             writer.writerow([
                 sub.id, sub.created_at, sub.agent, sub.recording_name, sub.status, sub.state, d.get("title", ""),
                 d.get("from_number", ""), d.get("to_number", ""), d.get("direction", ""), sub.duration_ms,
                 sub.owner_id, sub.contact_id, sub.call_id or "", sub.external_id, call_url(sub) or "",
-                sub.error or "", sub.error_correlation_id or "",
+                sub.error or "", sub.error_correlation_id or "", d.get("timestamp", "") or "",
+                names.get(f"contact:{sub.contact_id}", sub.contact_id), names.get(f"owner:{sub.owner_id}", sub.owner_id),
+                d.get("notes", "") or "",
             ])
         return buffer.getvalue() if isinstance(buffer, io.StringIO) and out is None else ""
 

@@ -246,11 +246,15 @@ class Pipeline:
             self.sleep(outcome.wait_s or 0.0)
 
     def retry(self, submission_id: int) -> None:
-        """Put a failed submission back in the queue (after the user fixed the cause)."""
+        """Put a failed submission back in the queue (after the user fixed the cause). A not-transcribed call
+        (its owner got a paid seat, say) is marked ready for transcription again and watched anew."""
         sub = self._get(submission_id)
         if sub.status == h.FAILED:
             self.history.update(submission_id, status=h.QUEUED, error=None, error_status=None,
                                 error_correlation_id=None, next_attempt_at=None)
+        elif sub.status == h.NOT_TRANSCRIBED and sub.call_id:
+            self.history.update(submission_id, status=h.QUEUED, state=ASSOCIATED, error=None, error_status=None,
+                                error_correlation_id=None, next_attempt_at=None, ready_at=None, transcript_checks=0)
 
     def advance(self, submission_id: int) -> Outcome:
         """Run steps until the submission is ready, failed, or has to wait for a retry."""

@@ -9,8 +9,9 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QMessageBox, QWidget
 
 from desktop_app import paths
 from desktop_app import settings as settings_mod
@@ -44,6 +45,67 @@ def install_excepthook() -> None:
     sys.excepthook = hook
 
 
+class WheelGuard(QObject):
+    """Only a focused spin box, combo box or date/time editor takes the mouse wheel.
+
+    Scrolling Settings or the call form with the wheel used to change whatever field passed under the
+    pointer (Link TTL 3600 → 3574, unseen). Installed on the application, this filter gives those
+    fields a focus policy without wheel focus as they are polished, and hands the wheel of an
+    unfocused one on to its parents (the scroll area scrolls instead)."""
+
+    KINDS = (QAbstractSpinBox, QComboBox)  # QAbstractSpinBox covers spin, double-spin, date and time editors
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        kind = event.type()
+        if kind not in (QEvent.Type.Wheel, QEvent.Type.Polish) or not isinstance(watched, self.KINDS):
+            return False
+        assert isinstance(watched, QWidget)
+        if watched.focusPolicy() == Qt.FocusPolicy.WheelFocus:
+            watched.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        if kind == QEvent.Type.Wheel and not watched.hasFocus():
+            assert isinstance(event, QWheelEvent)
+            _to_parents(watched, event)
+            return True
+        return False
+
+
+def _to_parents(widget: QWidget, event: QWheelEvent) -> None:
+    """Offer a wheel event to the widget's parents, nearest first, until one takes it (the scroll area)."""
+    parent = widget.parentWidget()
+    while parent is not None:
+        pos = parent.mapFrom(widget, event.position())
+        copy = QWheelEvent(pos, event.globalPosition(), event.pixelDelta(), event.angleDelta(), event.buttons(),
+                           event.modifiers(), event.phase(), event.inverted())
+        copy.ignore()
+        QApplication.sendEvent(parent, copy)
+        if copy.isAccepted() or parent.isWindow():
+            break
+        parent = parent.parentWidget()
+    event.accept()  # taken care of: the field under the pointer keeps its value
+
+
+def install_wheel_guard(app: QApplication) -> WheelGuard:
+    """Install the ``WheelGuard`` on the whole application (every window and dialog of the app)."""
+    guard = WheelGuard(app)
+    app.installEventFilter(guard)
+    return guard
+
+
+def restart_command() -> list[str]:
+    """The command that starts the desktop app again ("Restart now" in Settings)."""
+    if getattr(sys, "frozen", False):  # the bundle: its own executable, with the arguments it was given
+        return [sys.executable, *sys.argv[1:]]
+    return [sys.executable, "-m", "desktop_app", "gui"]
+
+
+def _restart() -> None:
+    """Replace this process by a fresh start of the app (the runtime was stopped, the window closed)."""
+    command = restart_command()
+    log.info("restarting: %s", " ".join(command))
+    logging.shutdown()
+    os.execv(command[0], command)
+
+
 def make_runtime(settings: settings_mod.Settings) -> Any:
     """The composition root of the core, or None when it cannot be built (the window still shows history).
 
@@ -67,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("callrelay")
     app.setQuitOnLastWindowClosed(False)  # the tray keeps the server and the queue running
     install_excepthook()
+    install_wheel_guard(app)
     try:
         settings = settings_mod.load()
     except settings_mod.SettingsError as exc:
@@ -74,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     runtime = make_runtime(settings)
     window = MainWindow(settings, runtime)
+    restart: list[bool] = []
+
+    def restart_now() -> None:
+        restart.append(True)
+        window.quit()
+    window.settings_page.restartRequested.connect(restart_now)
     window.show()
     if window.tray is None:
         app.setQuitOnLastWindowClosed(True)
@@ -88,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         # A submission is sleeping through a back-off: its progress is in the history (each step is
         # written before and after it talks to HubSpot) and the next start resumes it. Do not wait.
         log.warning("leaving unfinished background work; it resumes on the next start")
+        if restart:
+            _restart()
         logging.shutdown()
         os._exit(int(code))
+    if restart:
+        _restart()
     return int(code)

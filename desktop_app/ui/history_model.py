@@ -18,7 +18,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from desktop_app.sync import history as h
 from desktop_app.ui import tasks
-from desktop_app.ui.formatting import format_duration, format_time
+from desktop_app.ui.formatting import call_time, format_duration, format_time
 
 PAGE = 300
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's Submission
@@ -35,9 +35,10 @@ class Column(enum.IntEnum):
     DURATION = 4
     STATUS = 5
     TITLE = 6
+    SUBMITTED = 7
 
 
-HEADERS = ("Time", "Agent", "Contact", "Owner", "Duration", "Status", "Title")
+HEADERS = ("Call time", "Agent", "Contact", "Owner", "Duration", "Status", "Title", "Submitted")
 assert len(HEADERS) == len(Column)
 
 
@@ -159,6 +160,8 @@ class HistoryModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             if role == Qt.ItemDataRole.ToolTipRole and col == Column.STATUS and sub.error:
                 return sub.error
+            if role == Qt.ItemDataRole.ToolTipRole and col == Column.TIME:
+                return f"Call: {call_time(sub)} · submitted {format_time(sub.created_at)}"
             return self._text(sub, col)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == Column.DURATION:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -166,6 +169,8 @@ class HistoryModel(QAbstractTableModel):
 
     def _text(self, sub: h.Submission, col: Column) -> str:
         if col == Column.TIME:
+            return call_time(sub)
+        if col == Column.SUBMITTED:
             return format_time(sub.created_at)
         if col == Column.AGENT:
             return sub.agent

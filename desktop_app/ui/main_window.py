@@ -169,9 +169,7 @@ class MainWindow(QMainWindow):
 
     def show_account_settings(self) -> None:
         self.tabs.setCurrentIndex(SETTINGS)
-        box = self.settings_page.widgets.get("hubspot.sandbox")
-        if box is not None:
-            box.setFocus()
+        self.settings_page.show_account()
 
     # -- the runtime -----------------------------------------------------------------------------
     def start_runtime(self) -> tasks.Task:

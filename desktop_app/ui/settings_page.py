@@ -35,6 +35,8 @@ from desktop_app import settings as settings_mod
 from desktop_app.ui import tasks
 
 HIDDEN_SECTIONS = ("Window",)
+# Settings the app reads each time it uses them; any other change is taken up by a restart ("Restart now").
+LIVE_SETTINGS = frozenset({"calls.agent"})
 SECRETS = (
     (keystore.HUBSPOT_ACCESS_TOKEN, "Private-app token", "HubSpot"),
     (keystore.HUBSPOT_CLIENT_SECRET, "App client secret", "HubSpot"),
@@ -82,6 +84,7 @@ class SettingsPage(QWidget):
     saved = Signal()
     tested = Signal(list)
     secretsLoaded = Signal()
+    restartRequested = Signal()  # "Restart now": the app (ui/app.py) stops and starts again with the new settings
 
     def __init__(self, settings: settings_mod.Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -146,14 +149,20 @@ class SettingsPage(QWidget):
         groups["Tunnel"].addRow("State", self.tunnel_state)
         col.addStretch(1)
 
-        scroll = QScrollArea()
+        self.inner = inner
+        self.scroll_area = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
         self.save_button = QPushButton("&Save")
         self.revert_button = QPushButton("Re&vert")
+        self.restart_button = QPushButton("&Restart now")
+        self.restart_button.setToolTip("Stop Call Relay and start it again with the saved settings.")
+        self.restart_button.hide()
         self.status = QLabel("")
+        self.status.setWordWrap(True)
         bottom = QHBoxLayout()
         bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.restart_button)
         bottom.addWidget(self.revert_button)
         bottom.addWidget(self.save_button)
         outer = QVBoxLayout(self)
@@ -164,6 +173,12 @@ class SettingsPage(QWidget):
         self.revert_button.clicked.connect(self.load)
         self.test_button.clicked.connect(self.test_connection)
         self.signin_button.clicked.connect(self.sign_in)
+        self.restart_button.clicked.connect(self.restartRequested.emit)
+        self._loading = False
+        for widget in self.widgets.values():
+            _changed_signal(widget).connect(lambda *_a: self._show_unsaved())
+        for field in self.secret_fields.values():
+            field.textChanged.connect(lambda _t: self._show_unsaved())
         self.load()
 
     # -- widgets ---------------------------------------------------------------------------------
@@ -221,20 +236,62 @@ class SettingsPage(QWidget):
         return w.text().strip()
 
     def load(self) -> None:
-        for name in self.widgets:
-            self._set(name, self.settings.get(name))
-            self.errors[name].hide()
-        for field in self.secret_fields.values():
-            field.clear()
+        self._loading = True
+        try:
+            for name in self.widgets:
+                self._set(name, self.settings.get(name))
+                self.errors[name].hide()
+            for field in self.secret_fields.values():
+                field.clear()
+        finally:
+            self._loading = False
         tasks.run_task(_read_secrets, owner=self, name="read-secrets", on_result=self._secrets_read,
                        on_error=lambda e: self._secrets_read({}, str(e)))
         self.status.setText("")
+        self.status.setStyleSheet("")
 
     def _secrets_read(self, stored: dict[str, bool], problem: str = "") -> None:
         self.secrets_stored, self.secrets_problem = stored, problem
         for name, field in self.secret_fields.items():
             field.setPlaceholderText(problem or ("•••••• stored in the keyring" if stored.get(name) else "not set"))
         self.secretsLoaded.emit()
+
+    # -- unsaved changes -------------------------------------------------------------------------
+    def unsaved(self) -> list[str]:
+        """The settings (and secrets) changed on the page and not saved yet."""
+        out = []
+        for name in self.widgets:
+            try:
+                changed = self._get(name) != self.settings.get(name)
+            except (ValueError, TypeError):  # half-typed JSON of a list: a change
+                changed = True
+            if changed:
+                out.append(name)
+        return out + [name for name, field in self.secret_fields.items() if field.text()]
+
+    def _show_unsaved(self) -> None:
+        if self._loading:
+            return
+        labels = {name: label for name, label, _s in SECRETS}
+        names = [labels.get(n) or setting_label(n) for n in self.unsaved()]
+        if names:
+            self.status.setText("● Unsaved changes: " + ", ".join(names) + ". Save or Revert.")
+            self.status.setStyleSheet("color: #b9770e; font-weight: bold;")
+        elif self.status.text().startswith("●"):
+            self.status.setText("")
+        if not names:
+            self.status.setStyleSheet("")
+
+    def show_account(self) -> None:
+        """Bring the HubSpot account settings into sight ("Use a real account…"): the sandbox switch at
+        the top of the view with the token and the sign-in below it, and the switch focused."""
+        box = self.widgets["hubspot.sandbox"]
+        layout = self.inner.layout()
+        if layout is not None:
+            layout.activate()
+        top = box.mapTo(self.inner, box.rect().topLeft()).y()
+        self.scroll_area.verticalScrollBar().setValue(max(0, top - 24))
+        box.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # -- saving ----------------------------------------------------------------------------------
     def values(self) -> tuple[dict[str, Any], dict[str, str]]:
@@ -259,21 +316,33 @@ class SettingsPage(QWidget):
         if bad:
             self.status.setText(f"✗ {len(bad)} setting(s) need correcting (marked in red).")
             return False
+        changed = [name for name, value in good.items() if value != self.settings.get(name)]
+        secrets = {name: f.text() for name, f in self.secret_fields.items() if f.text()}
+        restart = bool(secrets) or any(name not in LIVE_SETTINGS for name in changed)
         self.settings.update(good)
         self.settings.save()
-        secrets = {name: f.text() for name, f in self.secret_fields.items() if f.text()}
         if secrets:
             tasks.run_task(_write_secrets, secrets, owner=self, name="write-secrets",
-                           on_result=lambda _r: self._secrets_saved(),
+                           on_result=lambda _r: self._secrets_saved(restart),
                            on_error=lambda e: self.status.setText(f"✗ The keyring could not be written: {e}"))
         else:
-            self._secrets_saved()
+            self._secrets_saved(restart)
         return True
 
-    def _secrets_saved(self) -> None:
-        for f in self.secret_fields.values():
-            f.clear()
-        self.status.setText("✓ Saved. Changes to the server, tunnel or account apply on the next start.")
+    def _secrets_saved(self, restart: bool = False) -> None:
+        self._loading = True
+        try:
+            for f in self.secret_fields.values():
+                f.clear()
+        finally:
+            self._loading = False
+        self.status.setStyleSheet("")
+        if restart or self.restart_button.isVisibleTo(self):
+            self.restart_button.show()
+            self.status.setText("✓ Saved. The server, tunnel and HubSpot account take the new settings when "
+                                "Call Relay restarts: click Restart now (or they apply on the next start).")
+        else:
+            self.status.setText("✓ Saved.")
         tasks.run_task(_read_secrets, owner=self, name="read-secrets", on_result=self._secrets_read,
                        on_error=lambda e: self._secrets_read({}, str(e)))
         self.saved.emit()
@@ -310,8 +379,12 @@ class SettingsPage(QWidget):
             return
         self.test_result.setText("Waiting for the sign-in in your browser…")
         tasks.run_task(lambda: sign_in(load_config(self.settings)), owner=self, name="oauth-sign-in", pool=tasks.long_pool(),
-                       on_result=lambda t: self.test_result.setText("✓ Signed in to HubSpot. Restart to use it."),
+                       on_result=lambda t: self._signed_in(),
                        on_error=lambda e: self.test_result.setText(f"✗ {getattr(e, 'agent_message', e)}"))
+
+    def _signed_in(self) -> None:
+        self.test_result.setText("✓ Signed in to HubSpot. Restart to use it.")
+        self.restart_button.show()
 
     def show_tunnel(self, state: str, message: str, url: str | None = None, last_check: Any = None) -> None:
         """The tunnel's live state: its public URL and the last reachability check."""
@@ -333,6 +406,20 @@ def setting_label(name: str) -> str:
     words = [_WORDS.get(w, w) for w in name.split(".", 1)[-1].split("_")]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
+
+
+def _changed_signal(widget: QWidget) -> Any:
+    """The signal a settings widget sends when the user changes its value."""
+    if isinstance(widget, QCheckBox):
+        return widget.toggled
+    if isinstance(widget, QComboBox):
+        return widget.currentTextChanged
+    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        return widget.valueChanged
+    if isinstance(widget, QPlainTextEdit):
+        return widget.textChanged
+    assert isinstance(widget, QLineEdit)
+    return widget.textChanged
 
 
 def _known_region(region: str) -> bool:

@@ -25,7 +25,7 @@ def test_status_and_text_filters_reach_the_store(qtbot, history):
     page = _page(qtbot, history)
     assert page.model.total == 30
     with qtbot.waitSignal(page.model.loaded, timeout=5000):
-        page.status.setCurrentIndex(page.status.findData("failed"))
+        page.set_statuses(("failed",))
     assert page.model.total == 5
     assert {page.model.index(r, Column.STATUS).data() for r in range(page.model.rowCount())} == {"failed"}
     with qtbot.waitSignal(page.model.loaded, timeout=5000):
@@ -75,7 +75,7 @@ def test_export_csv_of_the_current_filter(qtbot, history, tmp_path):
     fill_history(history, 24)
     page = _page(qtbot, history)
     with qtbot.waitSignal(page.model.loaded, timeout=5000):
-        page.status.setCurrentIndex(page.status.findData("transcribed"))
+        page.set_statuses(("transcribed",))
     out = tmp_path / "export.csv"
     with qtbot.waitSignal(page.exported, timeout=5000) as blocker:
         page.export_to(str(out))
