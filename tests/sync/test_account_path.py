@@ -209,8 +209,8 @@ BROKEN = {
         "log_call", "The token has no `crm.objects.contacts.write` scope"),
     "no developer API key": (
         {"HUBSPOT_DEVELOPER_API_KEY": None},
-        "recording URL", "The token has no `developers-read` scope",
-        "register_endpoint", "The token has no `developers-read` scope"),
+        "recording URL", "Registering the recording URL with HubSpot needs the developer API key",
+        "register_endpoint", "Registering the recording URL with HubSpot needs the developer API key"),
     "a developer API key HubSpot refuses": (
         {"HUBSPOT_DEVELOPER_API_KEY": "0b5c7d3e-0000-4000-8000-000000000000"},
         "recording URL", "HubSpot did not accept the developer API key",
