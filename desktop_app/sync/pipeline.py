@@ -151,6 +151,9 @@ class RetryPolicy:
     cap_s: float = 300.0
     max_attempts: int = 8
     search_lag_s: float = 3.0  # HubSpot's search index may trail a create by a few seconds
+    # how long an unanswered request (its process killed, its answer lost) may still be under way at HubSpot:
+    # the client's read timeout (HubSpotConfig.read_timeout); a search finds what it made only after that + the lag
+    in_flight_s: float = 30.0
     ready_evidence_wait_s: float = 10.0
     transcript_first_check_s: float = 60.0
     transcript_cap_s: float = 3600.0
@@ -190,6 +193,24 @@ def sha256_of(path: Path) -> str:
 def _may_have_reached_hubspot(attempts: Sequence[h.Step]) -> bool:
     """Whether an earlier attempt at a step ended without a clear answer (a crash, a lost answer, a retry)."""
     return any(a.outcome in (h.STARTED, h.RETRY) for a in attempts)
+
+
+def _unsettled_for(attempts: Sequence[h.Step], policy: RetryPolicy) -> float:
+    """Seconds until a search that finds nothing proves these earlier attempts created nothing.
+
+    What an attempt made is searchable ``search_lag_s`` after HubSpot made it. An attempt that got no answer
+    (its process killed, a timeout, a reset, a gateway's 502/504) may still be under way at HubSpot for
+    ``in_flight_s`` after it started: a killed process's create can finish after a rerun's first search. A
+    429 made nothing. 0 when every such moment has passed."""
+    waits: list[float] = []
+    for a in attempts:
+        if a.outcome not in (h.STARTED, h.RETRY) or a.http_status == 429:
+            continue
+        answered = a.outcome == h.RETRY and a.http_status is not None and a.http_status not in (502, 504)
+        bound = policy.search_lag_s if answered else policy.in_flight_s + policy.search_lag_s
+        start = h.parse_iso(a.started_at)
+        waits.append(bound if start is None else (start + dt.timedelta(seconds=bound) - h.now()).total_seconds())
+    return max([0.0, *waits])
 
 
 @dataclass
@@ -334,8 +355,10 @@ class Pipeline:
                 # HubSpot's search trails a create by seconds: what an unanswered attempt may have
                 # created is looked for once more after that lag, as ``_do_log_call`` does
                 unsure = [ext for ext in retried if ext not in found and _may_have_reached_hubspot(attempts[ext])]
-                if unsure and self.policy.search_lag_s:
-                    self.sleep(self.policy.search_lag_s)
+                wait = max((_unsettled_for(attempts[ext], self.policy) for ext in unsure), default=0.0)
+                if unsure and wait:
+                    log.info("waiting %.1f s for what earlier attempts may still create to show in search", wait)
+                    self.sleep(wait)
                     found.update(self.hubspot.find_calls(unsure))
             fresh = [(s.external_id, CallDetails.from_dict(s.details)) for s in subs if s.external_id not in found]
             created = self.hubspot.create_calls(fresh) if fresh else {}
@@ -462,8 +485,11 @@ class Pipeline:
     def _do_log_call(self, sub: h.Submission, prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
         if prev:  # an earlier attempt may have created the call: look before creating
             found = self.hubspot.find_call(sub.external_id)
-            if found is None and _may_have_reached_hubspot(prev) and self.policy.search_lag_s:
-                self.sleep(self.policy.search_lag_s)
+            wait = _unsettled_for(prev, self.policy) if found is None else 0.0
+            if wait:
+                log.info("submission %s: waiting %.1f s for what an earlier attempt may still create to show in "
+                         "search", sub.id, wait)
+                self.sleep(wait)
                 found = self.hubspot.find_call(sub.external_id)
             if found is not None:
                 log.info("submission %s: adopted call %s created by an earlier attempt", sub.id, found)

@@ -18,7 +18,7 @@ from desktop_app.runtime import Runtime
 from desktop_app.sync import history as h
 from desktop_app.sync.pipeline import CallDetails, RetryPolicy
 
-FAST = RetryPolicy(base_s=0.01, cap_s=0.2, search_lag_s=0.05, ready_evidence_wait_s=3.0)
+FAST = RetryPolicy(base_s=0.01, cap_s=0.2, search_lag_s=0.05, in_flight_s=0.5, ready_evidence_wait_s=3.0)
 
 
 @pytest.fixture

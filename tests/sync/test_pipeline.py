@@ -14,7 +14,7 @@ from desktop_app.runtime import Runtime, SubmissionRefused
 from desktop_app.sync import history as h
 from desktop_app.sync.pipeline import CallDetails, RetryPolicy
 
-FAST = RetryPolicy(base_s=0.01, cap_s=0.05, search_lag_s=0.05, ready_evidence_wait_s=2.0,
+FAST = RetryPolicy(base_s=0.01, cap_s=0.05, search_lag_s=0.05, in_flight_s=0.5, ready_evidence_wait_s=2.0,
                    transcript_first_check_s=0.05, transcript_cap_s=0.1, transcript_deadline_s=30)
 
 

@@ -22,7 +22,7 @@ from desktop_app.sync.pipeline import CallDetails, RetryPolicy
 
 
 def _runtime(policy_lag: float, sandbox_lag: float | None) -> Runtime:
-    policy = RetryPolicy(base_s=0.01, cap_s=0.05, search_lag_s=policy_lag, ready_evidence_wait_s=3.0)
+    policy = RetryPolicy(base_s=0.01, cap_s=0.05, search_lag_s=policy_lag, in_flight_s=1.0, ready_evidence_wait_s=3.0)
     return Runtime(settings_mod.Settings(), sandbox=True, policy=policy, sandbox_search_lag_s=sandbox_lag).start()
 
 
