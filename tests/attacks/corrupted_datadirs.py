@@ -98,129 +98,96 @@ def make_template(home: Path) -> Path:
     return home
 
 
-# -- settings -------------------------------------------------------------------------------------------
-def _settings(content: bytes | Callable[[int], bytes]) -> Callable[[Path, int], Path]:
+# -- damage to one file ---------------------------------------------------------------------------------
+Damage = Callable[[Path, int], None]  # (the file, the variant)
+SETTINGS, HISTORY, CATALOGUE = "settings.json", "history.sqlite3", "recordings/catalog.sqlite3"
+
+
+def on(relative: str, damage: Damage) -> Callable[[Path, int], Path]:
+    """A kind's ``make``: ``damage`` done to the data directory's file ``relative``, which is returned."""
     def make(home: Path, variant: int) -> Path:
-        path = home / "settings.json"
-        path.write_bytes(content(variant) if callable(content) else content)
-        return path
+        damage(home / relative, variant)
+        return home / relative
     return make
 
 
-def _pick(*choices: bytes) -> Callable[[int], bytes]:
-    return lambda variant: choices[variant % len(choices)]
+def _content(*choices: bytes) -> Damage:
+    """The file's bytes replaced by one of ``choices`` (the variant picks)."""
+    def damage(path: Path, variant: int) -> None:
+        path.write_bytes(choices[variant % len(choices)])
+    return damage
 
 
-def _settings_folder(home: Path, variant: int) -> Path:
-    path = home / "settings.json"
+def _folder(path: Path, variant: int) -> None:
     path.unlink()
     path.mkdir()
-    return path
+    (path / "something").write_text("x")
 
 
-def _settings_loop(home: Path, variant: int) -> Path:
-    path = home / "settings.json"
+def _loop(path: Path, variant: int) -> None:
     path.unlink()
     if variant % 2:
-        (home / "other.json").symlink_to(path)
-        path.symlink_to(home / "other.json")
+        (path.parent / "other.json").symlink_to(path)
+        path.symlink_to(path.parent / "other.json")
     else:
         path.symlink_to(path)
-    return path
 
 
-# -- the history and the catalogue ---------------------------------------------------------------------
-def _random_bytes(relative: str) -> Callable[[Path, int], Path]:
-    def make(home: Path, variant: int) -> Path:
-        path = home / relative
-        size = (100, 4096, 70_000)[variant % 3]
-        path.write_bytes(hashlib.shake_256(f"{relative}{variant}".encode()).digest(size))
-        return path
-    return make
+def _unreadable(path: Path, variant: int) -> None:
+    path.chmod(0)
 
 
-def _truncated(relative: str) -> Callable[[Path, int], Path]:
-    def make(home: Path, variant: int) -> Path:
-        path = home / relative
-        size = path.stat().st_size
-        with open(path, "r+b") as fh:
-            fh.truncate((size // 2, 4096 + 100, size // 3)[variant % 3])
-        return path
-    return make
+def _read_only(path: Path, variant: int) -> None:
+    path.chmod(0o444)
 
 
-def _garbled(relative: str) -> Callable[[Path, int], Path]:
+def _random_bytes(path: Path, variant: int) -> None:
+    size = (100, 4096, 70_000)[variant % 3]
+    path.write_bytes(hashlib.shake_256(f"{path.name}{variant}".encode()).digest(size))
+
+
+def _truncated(path: Path, variant: int) -> None:
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.truncate((size // 2, 4096 + 100, size // 3)[variant % 3])
+
+
+def _garbled(path: Path, variant: int) -> None:
     """Bytes past the first page overwritten: SQLite may find the damage, or read garbage."""
-    def make(home: Path, variant: int) -> Path:
-        path = home / relative
-        size = path.stat().st_size
-        noise = hashlib.shake_256(f"garble{variant}".encode()).digest(4096)
-        with open(path, "r+b") as fh:
-            fh.seek(4096 + (variant * 7919) % max(1, size - 8192))
-            fh.write(noise)
-        return path
-    return make
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.seek(4096 + (variant * 7919) % max(1, size - 8192))
+        fh.write(hashlib.shake_256(f"garble{variant}".encode()).digest(4096))
 
 
-def _newer(relative: str) -> Callable[[Path, int], Path]:
-    def make(home: Path, variant: int) -> Path:
-        path = home / relative
-        db = sqlite3.connect(path)
-        if variant % 2:  # in rollback-journal mode: opening it must not switch it to WAL either
-            db.execute("PRAGMA journal_mode=DELETE")
-        db.execute(f"PRAGMA user_version = {99 + variant}")
-        db.close()
-        return path
-    return make
+def _newer(path: Path, variant: int) -> None:
+    db = sqlite3.connect(path)
+    if variant % 2:  # in rollback-journal mode: opening it must not switch it to WAL either
+        db.execute("PRAGMA journal_mode=DELETE")
+    db.execute(f"PRAGMA user_version = {99 + variant}")
+    db.close()
 
 
-def _folder(relative: str) -> Callable[[Path, int], Path]:
-    def make(home: Path, variant: int) -> Path:
-        path = home / relative
-        path.unlink()
-        path.mkdir()
-        (path / "something").write_text("x")
-        return path
-    return make
-
-
-def _foreign(home: Path, variant: int) -> Path:
-    path = home / "history.sqlite3"
+def _foreign(path: Path, variant: int) -> None:
     path.unlink()
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE contacts (name TEXT)")
     db.execute("INSERT INTO contacts VALUES ('someone else''s data')")
     db.commit()
     db.close()
-    return path
 
 
-def _bad_row(column: str, value: str) -> Callable[[Path, int], Path]:
+def _bad_row(column: str, value: str) -> Damage:
     """One submission's text damaged (invalid UTF-8, details that are not JSON)."""
-    def make(home: Path, variant: int) -> Path:
-        path = home / "history.sqlite3"
+    def damage(path: Path, variant: int) -> None:
         db = sqlite3.connect(path)
         db.execute(f"UPDATE submissions SET {column} = {value} WHERE id = ?", (1 + variant % HISTORY_ROWS,))
         db.commit()
         db.close()
-        return path
-    return make
+    return damage
 
 
-def _readonly_file(home: Path, variant: int) -> Path:
-    path = home / "history.sqlite3"
-    path.chmod(0o444)
-    return path
-
-
-def _unreadable(relative: str) -> Callable[[Path, int], Path]:
-    def make(home: Path, variant: int) -> Path:
-        path = home / relative
-        path.chmod(0)
-        return path
-    return make
-
-
+# -- damage to the data directory --------------------------------------------------------------------
 def _readonly_home(home: Path, variant: int) -> None:
     for folder, _dirs, files in os.walk(home):
         for name in files:
@@ -252,66 +219,66 @@ ALL = tuple(COMMANDS)
 
 # Interleaved, so that a short run meets settings, history, catalogue and the data directory itself.
 KINDS: tuple[Kind, ...] = (
-    Kind("settings: not JSON", _settings(_pick(b"not json", b"{'single': 'quotes'}", b'{"server.port": 1,}')),
+    Kind("settings: not JSON", on(SETTINGS, _content(b"not json", b"{'single': 'quotes'}", b'{"server.port": 1,}')),
          ("upload", "hubspot", "serve"), refused_by=SETTINGS_USERS),
-    Kind("history: random bytes", _random_bytes("history.sqlite3"), DB_USERS, refused_by=DB_USERS),
-    Kind("settings: deep nesting", _settings(_pick(b"[" * 100_000, b'{"a":' * 100_000)), ("resume", "serve"),
+    Kind("history: random bytes", on(HISTORY, _random_bytes), DB_USERS, refused_by=DB_USERS),
+    Kind("settings: deep nesting", on(SETTINGS, _content(b"[" * 100_000, b'{"a":' * 100_000)), ("resume", "serve"),
          refused_by=SETTINGS_USERS),
-    Kind("catalogue: random bytes", _random_bytes("recordings/catalog.sqlite3"), CATALOGUE_USERS,
+    Kind("catalogue: random bytes", on(CATALOGUE, _random_bytes), CATALOGUE_USERS,
          refused_by=CATALOGUE_USERS),
-    Kind("settings: NaN or an infinity", _settings(_pick(b'{"server.idle_timeout_s": NaN}',
+    Kind("settings: NaN or an infinity", on(SETTINGS, _content(b'{"server.idle_timeout_s": NaN}',
                                                          b'{"server.idle_timeout_s": Infinity}',
                                                          b'{"server.link_ttl_s": -Infinity}')),
          ("serve", "hubspot"), refused_by=SETTINGS_USERS),
     Kind("history: read-only data directory", _readonly_home, ("history", "history-json", "upload"),
          works_for=HISTORY_READERS, restricted=True),
-    Kind("settings: invalid UTF-8", _settings(_pick(b'{"calls.agent": "\xff\xfe"}', b"\xc3\x28{}")),
+    Kind("settings: invalid UTF-8", on(SETTINGS, _content(b'{"calls.agent": "\xff\xfe"}', b"\xc3\x28{}")),
          ("upload", "resume"), refused_by=SETTINGS_USERS),
-    Kind("history: truncated", _truncated("history.sqlite3"), HISTORY_READERS),
+    Kind("history: truncated", on(HISTORY, _truncated), HISTORY_READERS),
     Kind("data directory: a file", _home_is_file, ALL, refused_by=("history", "upload", "resume", "hubspot", "serve"),
          home_is_damaged=True),
-    Kind("settings: a folder", _settings_folder, ("hubspot", "serve"), refused_by=SETTINGS_USERS),
-    Kind("history: newer schema", _newer("history.sqlite3"), DB_USERS, refused_by=DB_USERS),
-    Kind("settings: unreadable", _unreadable("settings.json"), ("upload", "hubspot"), refused_by=SETTINGS_USERS,
+    Kind("settings: a folder", on(SETTINGS, _folder), ("hubspot", "serve"), refused_by=SETTINGS_USERS),
+    Kind("history: newer schema", on(HISTORY, _newer), DB_USERS, refused_by=DB_USERS),
+    Kind("settings: unreadable", on(SETTINGS, _unreadable), ("upload", "hubspot"), refused_by=SETTINGS_USERS,
          restricted=True),
     Kind("history: full disk", _nothing, ("history", "history-json", "upload"), works_for=HISTORY_READERS,
          full_disk=True),
-    Kind("settings: empty", _settings(_pick(b"", b"  \n")), ("resume", "hubspot"), refused_by=SETTINGS_USERS),
-    Kind("history: a folder", _folder("history.sqlite3"), DB_USERS, refused_by=DB_USERS),
-    Kind("settings: JSON that is not an object", _settings(_pick(b"[]", b'"settings"', b"42", b"null", b"true")),
+    Kind("settings: empty", on(SETTINGS, _content(b"", b"  \n")), ("resume", "hubspot"), refused_by=SETTINGS_USERS),
+    Kind("history: a folder", on(HISTORY, _folder), DB_USERS, refused_by=DB_USERS),
+    Kind("settings: JSON that is not an object", on(SETTINGS, _content(b"[]", b'"settings"', b"42", b"null", b"true")),
          ("upload", "serve"), refused_by=SETTINGS_USERS),
-    Kind("catalogue: newer schema", _newer("recordings/catalog.sqlite3"), CATALOGUE_USERS,
+    Kind("catalogue: newer schema", on(CATALOGUE, _newer), CATALOGUE_USERS,
          refused_by=CATALOGUE_USERS),
-    Kind("settings: unknown setting", _settings(_pick(b'{"server.prot": 8765}', b'{"hubspot": {"sandbox": true}}')),
+    Kind("settings: unknown setting", on(SETTINGS, _content(b'{"server.prot": 8765}', b'{"hubspot": {"sandbox": true}}')),
          ("resume", "hubspot"), refused_by=SETTINGS_USERS),
-    Kind("history: read-only file", _readonly_file, ("history", "history-json", "resume"),
+    Kind("history: read-only file", on(HISTORY, _read_only), ("history", "history-json", "resume"),
          works_for=HISTORY_READERS, restricted=True),
-    Kind("settings: wrong types", _settings(_pick(b'{"server.port": "8765"}', b'{"hubspot.sandbox": "yes"}',
+    Kind("settings: wrong types", on(SETTINGS, _content(b'{"server.port": "8765"}', b'{"hubspot.sandbox": "yes"}',
                                                   b'{"calls.pbx_patterns": {}}', b'{"server.workers": 2.5}')),
          ("upload", "serve"), refused_by=SETTINGS_USERS),
-    Kind("history: not JSON details", _bad_row("details", "'{not json'"), HISTORY_READERS,
+    Kind("history: not JSON details", on(HISTORY, _bad_row("details", "'{not json'")), HISTORY_READERS,
          refused_by=HISTORY_READERS),
-    Kind("settings: huge numbers", _settings(_pick(b'{"server.idle_timeout_s": 1e400}',
+    Kind("settings: huge numbers", on(SETTINGS, _content(b'{"server.idle_timeout_s": 1e400}',
                                                    b'{"hubspot.daily_limit": ' + b"9" * 5000 + b"}",
                                                    b'{"server.port": 100000000000000000000000000000}')),
          ("hubspot", "serve"), refused_by=SETTINGS_USERS),
-    Kind("history: another program's database", _foreign, DB_USERS, refused_by=DB_USERS),
-    Kind("settings: a symlink loop", _settings_loop, ("resume", "serve"), refused_by=SETTINGS_USERS),
-    Kind("catalogue: a folder", _folder("recordings/catalog.sqlite3"), CATALOGUE_USERS, refused_by=CATALOGUE_USERS),
-    Kind("settings: a name written twice", _settings(b'{"server.port": 1, "server.port": 2}'), ("upload", "hubspot"),
+    Kind("history: another program's database", on(HISTORY, _foreign), DB_USERS, refused_by=DB_USERS),
+    Kind("settings: a symlink loop", on(SETTINGS, _loop), ("resume", "serve"), refused_by=SETTINGS_USERS),
+    Kind("catalogue: a folder", on(CATALOGUE, _folder), CATALOGUE_USERS, refused_by=CATALOGUE_USERS),
+    Kind("settings: a name written twice", on(SETTINGS, _content(b'{"server.port": 1, "server.port": 2}')), ("upload", "hubspot"),
          refused_by=SETTINGS_USERS),
-    Kind("history: text that is not UTF-8", _bad_row("recording_name", "CAST(X'FFFE41' AS TEXT)"), HISTORY_READERS,
+    Kind("history: text that is not UTF-8", on(HISTORY, _bad_row("recording_name", "CAST(X'FFFE41' AS TEXT)")), HISTORY_READERS,
          refused_by=HISTORY_READERS),
     Kind("data directory: under a file", _home_under_file, ("history", "upload", "hubspot"),
          refused_by=("history", "upload", "hubspot"), home_is_damaged=True),
-    Kind("settings: null values", _settings(_pick(b'{"server.port": null}', b'{"calls.agent": null}')),
+    Kind("settings: null values", on(SETTINGS, _content(b'{"server.port": null}', b'{"calls.agent": null}')),
          ("resume", "serve"), refused_by=SETTINGS_USERS),
-    Kind("history: garbled pages", _garbled("history.sqlite3"), DB_USERS),
-    Kind("catalogue: truncated", _truncated("recordings/catalog.sqlite3"), CATALOGUE_USERS),
-    Kind("settings: a byte-order mark (accepted)", _settings(b"\xef\xbb\xbf" + json.dumps(BASE_SETTINGS).encode()),
+    Kind("history: garbled pages", on(HISTORY, _garbled), DB_USERS),
+    Kind("catalogue: truncated", on(CATALOGUE, _truncated), CATALOGUE_USERS),
+    Kind("settings: a byte-order mark (accepted)", on(SETTINGS, _content(b"\xef\xbb\xbf" + json.dumps(BASE_SETTINGS).encode())),
          ("upload", "check")),
-    Kind("history: unreadable", _unreadable("history.sqlite3"), DB_USERS, refused_by=DB_USERS, restricted=True),
-    Kind("catalogue: unreadable", _unreadable("recordings/catalog.sqlite3"), CATALOGUE_USERS,
+    Kind("history: unreadable", on(HISTORY, _unreadable), DB_USERS, refused_by=DB_USERS, restricted=True),
+    Kind("catalogue: unreadable", on(CATALOGUE, _unreadable), CATALOGUE_USERS,
          refused_by=CATALOGUE_USERS, restricted=True),
     Kind("keyring: none usable", _nothing, ("hubspot", "upload", "serve"), refused_by=("hubspot", "upload", "serve"),
          keyring="keyring.backends.fail.Keyring"),

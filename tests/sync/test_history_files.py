@@ -101,12 +101,13 @@ def test_a_damaged_catalogue_is_one_sentence_naming_it_and_is_left_as_it_is(home
 
 
 @pytest.mark.parametrize(("make", "said"), [
-    (cd._random_bytes("history.sqlite3"), "is damaged (file is not a database); Call Relay leaves it as it is: "
+    (cd.on(cd.HISTORY, cd._random_bytes), "is damaged (file is not a database); Call Relay leaves it as it is: "
                                           "move it aside (or put back a copy) and a new one is started."),
-    (cd._newer("history.sqlite3"), "was written by a newer Call Relay (schema 99); update the app to use it (the "
+    (cd.on(cd.HISTORY, cd._newer), "was written by a newer Call Relay (schema 99); update the app to use it (the "
                                    "file is left as it is)."),
-    (cd._folder("history.sqlite3"), "is a folder, not a file: move it aside and a new one is started."),
-    (cd._foreign, "is not Call Relay's (it holds a table 'contacts'): move it aside and a new one is started."),
+    (cd.on(cd.HISTORY, cd._folder), "is a folder, not a file: move it aside and a new one is started."),
+    (cd.on(cd.HISTORY, cd._foreign), "is not Call Relay's (it holds a table 'contacts'): move it aside and a new one "
+                                     "is started."),
 ], ids=["random bytes", "newer", "folder", "another program's"])
 def test_history_messages_say_what_to_do(home: Path, make: Callable[[Path, int], Path | None], said: str) -> None:
     make(home, 0)
