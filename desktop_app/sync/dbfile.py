@@ -29,8 +29,7 @@ _READONLY = ("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")
 _DISK = ("SQLITE_FULL", "SQLITE_IOERR")
 _BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 # ... and where it gives no code name: text that is not UTF-8, details that are not JSON.
-_DAMAGED_TEXT = ("Could not decode to UTF-8", "malformed JSON", "file is not a database",
-                 "database disk image is malformed")
+_DAMAGED_TEXT = ("Could not decode to UTF-8", "malformed JSON")
 
 
 def problem(exc: BaseException, path: Path, what: str) -> str:
