@@ -3,6 +3,10 @@
 Each core package contributes its subcommands through a ``cli`` module with a
 ``register(subparsers)`` function; this module only assembles them. A subcommand's handler takes
 the parsed arguments and returns the exit code (0 success, 1 a problem with the work, 2 usage).
+
+Trouble a user can act on that reaches this far (a ``UserError``: a damaged settings file or history,
+a data directory that cannot be written…; or no usable keyring) is printed as its one sentence, never
+as a traceback. Output cut short by its reader (``callrelay history --json | head``) ends quietly.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from desktop_app import __version__
+from desktop_app.errors import UserError
 
 # The modules that add subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -48,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # Python's documented way: point stdout at devnull so that the flush at exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--self-test"]:  # the bundle's `callrelay --self-test` is the self-test subcommand
         argv[0] = "self-test"
@@ -62,6 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a reader that went away shows here, where it can still be handled
+        return code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        print(f"callrelay {args.command}: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is trouble a user can act on, its message one sentence saying what to do."""
+    if isinstance(exc, UserError):
+        return True
+    keystore = sys.modules.get("desktop_app.keystore")  # only loaded when a command used the keyring
+    return keystore is not None and isinstance(exc, keystore.KeyringUnavailable)

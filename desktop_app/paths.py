@@ -11,15 +11,32 @@ from pathlib import Path
 
 import platformdirs
 
+from desktop_app.errors import UserError
+
 ENV_HOME = "CALLRELAY_HOME"
+
+
+class DataDirError(UserError):
+    """The data directory, or a folder in it, cannot be made (the message names it and says what to do)."""
+
+
+def _make(path: Path, what: str, fix: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        reason = "is a file, not a folder"
+    except OSError as exc:
+        reason = f"cannot be created ({exc.strerror or exc})"
+    else:
+        return path
+    raise DataDirError(f"The {what} {path} {reason}: {fix}.")
 
 
 def data_dir() -> Path:
     """The one directory that holds all of the app's state; created on first use."""
     home = os.environ.get(ENV_HOME)
     path = Path(home).expanduser() if home else Path(platformdirs.user_data_dir("callrelay", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _make(path, "data directory", f"set {ENV_HOME} to a folder you can write")
 
 
 def is_isolated() -> bool:
@@ -28,9 +45,7 @@ def is_isolated() -> bool:
 
 
 def _sub(name: str) -> Path:
-    path = data_dir() / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _make(data_dir() / name, "folder", "make it a folder you can write")
 
 
 def settings_file() -> Path:

@@ -9,6 +9,7 @@ settings: they live in the keyring (``desktop_app.keystore``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from desktop_app import paths
+from desktop_app.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ DECLARED: tuple[Setting, ...] = (
 BY_NAME: dict[str, Setting] = {s.name: s for s in DECLARED}
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A settings file or value that does not match the declarations."""
 
 
@@ -119,9 +121,14 @@ def validate(name: str, value: Any) -> Any:
     if decl is None:
         raise SettingsError(f"Unknown setting {name!r}")
     if decl.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise SettingsError(f"Setting {name!r} is too large; got a number of {len(str(value))} digits") from None
     if decl.type is not bool and isinstance(value, bool) or not isinstance(value, decl.type):
-        raise SettingsError(f"Setting {name!r} must be {decl.type.__name__}, not {type(value).__name__}")
+        raise SettingsError(f"Setting {name!r} must be {_kind(decl.type)}, not {_kind(type(value))}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(f"Setting {name!r} must be a finite number; got {value!r}")
     if decl.choices and value not in decl.choices:
         raise SettingsError(f"Setting {name!r} must be one of {', '.join(decl.choices)}; got {value!r}")
     if decl.minimum is not None and cast(float, value) < decl.minimum:
@@ -137,18 +144,15 @@ class Settings:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.settings_file()
         self._values: dict[str, Any] = {}
-        if self.path.exists():
-            self._values = self._read(self.path)
-
-    @staticmethod
-    def _read(path: Path) -> dict[str, Any]:
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SettingsError(f"The settings file {path} cannot be read: {exc}") from None
-        if not isinstance(raw, dict):
-            raise SettingsError(f"The settings file {path} must hold a JSON object")
-        return {name: validate(name, value) for name, value in raw.items()}
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return  # no file yet: every setting has its default
+        except IsADirectoryError:
+            raise _file_error(self.path, "it is a folder, not a file") from None
+        except OSError as exc:
+            raise _file_error(self.path, f"it cannot be read ({exc.strerror or exc})") from None
+        self._values = _parse(self.path, data)
 
     def get(self, name: str) -> Any:
         if name not in BY_NAME:
@@ -186,3 +190,68 @@ class Settings:
 
 def load() -> Settings:
     return Settings()
+
+
+def _file_error(path: Path, reason: str) -> SettingsError:
+    return SettingsError(f"The settings file {path} cannot be used: {reason}; correct it, or move it aside to "
+                         "start from the defaults (Call Relay leaves it as it is).")
+
+
+def _parse(path: Path, data: bytes) -> dict[str, Any]:
+    """The settings in a file's bytes, validated; SettingsError (one sentence naming the file) otherwise."""
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is fine
+    except UnicodeDecodeError as exc:
+        raise _file_error(path, f"it is not UTF-8 text (byte {exc.start + 1})") from None
+    if not text.strip():
+        raise _file_error(path, "it is empty (an empty object, {}, means every default)")
+    try:
+        raw = json.loads(text, parse_constant=_no_constant, parse_int=_int, parse_float=_float,
+                         object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise _file_error(path, f"it is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise _file_error(path, "it is nested too deeply to be settings") from None
+    except ValueError as exc:  # a duplicate name, NaN or Infinity, a number out of range
+        raise _file_error(path, str(exc)) from None
+    if not isinstance(raw, dict):
+        raise _file_error(path, f"it must hold one JSON object ({{...}}), not {_kind(type(raw))}")
+    try:
+        return {name: validate(name, value) for name, value in raw.items()}
+    except SettingsError as exc:
+        raise _file_error(path, str(exc)[0].lower() + str(exc)[1:]) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"it holds {name}, which is not a number JSON allows")
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:  # past any setting's range (and Python's limit on digits)
+        raise ValueError(f"it holds a number of {len(text.lstrip('-'))} digits, larger than any setting allows")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"it holds the number {text}, larger than any setting allows")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"{key!r} is written twice")
+        out[key] = value
+    return out
+
+
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text", list: "a list",
+          dict: "an object", type(None): "null"}
+
+
+def _kind(kind: type) -> str:
+    """What a JSON value of Python type ``kind`` is called in the settings file."""
+    return _KINDS.get(kind, kind.__name__)

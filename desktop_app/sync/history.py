@@ -3,7 +3,10 @@
 One row per submission (recording, call details, agent, HubSpot ids) and one row per step attempt
 (step, start, end, outcome, HTTP status, HubSpot's message and correlation id, next retry time).
 WAL mode, a schema version with ordered migrations (the file is copied aside before a migration),
-indexes for the supervisors' queries. Secrets never reach this file: call details are plain data
+indexes for the supervisors' queries. A damaged, read-only or newer file, or a full disk, raises
+``HistoryError`` with one sentence naming the file (``dbfile``), and a damaged file is never written;
+``History(readonly=True)`` reads without writing anything (``callrelay history`` on a read-only data
+directory or a full disk). Secrets never reach this file: call details are plain data
 and error messages come from ``HubSpotError`` which carries no credentials.
 
 All access goes through one connection guarded by a lock, so writes keep their order whatever
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app import paths
+from desktop_app.errors import UserError
+from desktop_app.sync import dbfile
 
 # Submission status as users and `callrelay history --json` see it.
 QUEUED, RUNNING, READY, TRANSCRIBED, NOT_TRANSCRIBED, FAILED = (
@@ -263,8 +268,10 @@ class Query:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
+# details pass through SQLite's json(): damaged details fail there, as the file's damage, not in json.loads
 _SUBMISSION_COLUMNS = (
-    "id, created_at, updated_at, agent, recording_path, recording_name, recording_sha256, external_id, details,"
+    "id, created_at, updated_at, agent, recording_path, recording_name, recording_sha256, external_id,"
+    " json(details) AS details,"
     " state, status, call_id, portal_id, contact_id, owner_id, error, error_status, error_correlation_id,"
     " next_attempt_at, ready_at, transcript_checks"
 )
@@ -276,52 +283,70 @@ CSV_COLUMNS = (
 )
 
 
-class HistoryError(RuntimeError):
+class HistoryError(UserError, RuntimeError):
     pass
 
 
 class History:
-    """The history of one data directory (``history.sqlite3``), or of the file given."""
+    """The history of one data directory (``history.sqlite3``), or of the file given.
 
-    def __init__(self, path: Path | None = None) -> None:
+    ``readonly``: read the file without writing anything; a missing file reads as an empty history.
+    """
+
+    def __init__(self, path: Path | None = None, *, readonly: bool = False) -> None:
         self.path = path or paths.history_db()
+        self.readonly = readonly
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
+        self._db = self._open()
+
+    def _open(self) -> dbfile.Connection:
+        on_disk = not self.readonly or self.path.exists()  # read-only, no file is an empty history
+        db = self._connect(self.path if on_disk else None)
+        try:
+            version = dbfile.check_version(db, len(MIGRATIONS))
+            if self.readonly and on_disk and version == 0:  # an empty file: an empty history too
+                db.close()
+                db = self._connect(None)
+            elif self.readonly and on_disk and version < len(MIGRATIONS):
+                raise HistoryError(f"The history file {self.path} was written by an older Call Relay: run "
+                                   "`callrelay resume` once where it can be written to bring it up to date.")
+            elif not self.readonly:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute("PRAGMA busy_timeout=30000")
+            if version < len(MIGRATIONS):  # on disk, or the empty history in memory
+                self._migrate(db, version)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _connect(self, path: Path | None) -> dbfile.Connection:
+        db = dbfile.connect(path, what="history file", error=HistoryError, readonly=self.readonly and path is not None)
+        db.row_factory = sqlite3.Row
+        return db
 
     # -- schema ---------------------------------------------------------------------------------
     @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
-        with self._lock:
-            version = self.schema_version
-            if version > len(MIGRATIONS):
-                raise HistoryError(
-                    f"The history file {self.path} was written by a newer Call Relay (schema {version}); "
-                    "update the app to read it."
-                )
-            if version == len(MIGRATIONS):
-                return
-            if version > 0:  # keep a copy of the file as it was before changing it
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                shutil.copy2(self.path, self.path.with_name(f"{self.path.name}.v{version}.bak"))
-            for number in range(version, len(MIGRATIONS)):
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in _statements(MIGRATIONS[number]):
-                        self._db.execute(statement)
-                    self._db.execute(f"PRAGMA user_version = {number + 1}")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+    def _migrate(self, db: dbfile.Connection, version: int) -> None:
+        if version > 0:  # keep a copy of the file as it was before changing it
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+            try:
+                shutil.copy2(self.path, backup)
+            except OSError as exc:
+                raise HistoryError(f"The history file {self.path} cannot be brought up to date: its copy "
+                                   f"{backup} cannot be written ({exc.strerror or exc}); free some space or "
+                                   "make the folder writable.") from None
+        for number in range(version, len(MIGRATIONS)):
+            with dbfile.transaction(db):
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
 
     def close(self) -> None:
         with self._lock:
@@ -466,21 +491,15 @@ class History:
         ``submission`` holds fields of the submission to update in the same transaction, so that a
         crash never leaves a step written down as done while the submission's state says otherwise.
         """
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "UPDATE steps SET ended_at = ?, outcome = ?, http_status = ?, message = ?, correlation_id = ?,"
-                    " next_retry_at = ? WHERE id = ?",
-                    (iso(now()), outcome, http_status, message, correlation_id, iso(next_retry_at), step_id),
-                )
-                if submission:
-                    sid = self._db.execute("SELECT submission_id FROM steps WHERE id = ?", (step_id,)).fetchone()
-                    self.update(int(sid[0]), **submission)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, dbfile.transaction(self._db):
+            self._db.execute(
+                "UPDATE steps SET ended_at = ?, outcome = ?, http_status = ?, message = ?, correlation_id = ?,"
+                " next_retry_at = ? WHERE id = ?",
+                (iso(now()), outcome, http_status, message, correlation_id, iso(next_retry_at), step_id),
+            )
+            if submission:
+                sid = self._db.execute("SELECT submission_id FROM steps WHERE id = ?", (step_id,)).fetchone()
+                self.update(int(sid[0]), **submission)
 
     def steps(self, submission_id: int) -> list[Step]:
         with self._lock:
@@ -507,7 +526,7 @@ class History:
             )
 
     def events(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        sql = "SELECT at, kind, message, data FROM events"
+        sql = "SELECT at, kind, message, json(data) AS data FROM events"
         args: list[Any] = []
         if kind:
             sql += " WHERE kind = ?"
@@ -607,21 +626,15 @@ class History:
 
     def bulk_insert_for_benchmark(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert many finished submissions in one transaction (benchmarks and demo data only)."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO submissions (created_at, updated_at, agent, recording_path, recording_name,"
-                    " external_id, details, title, owner_id, contact_id, from_number, to_number, duration_ms,"
-                    " state, status, call_id) VALUES (:created_at, :created_at, :agent, :recording_path,"
-                    " :recording_name, :external_id, :details, :title, :owner_id, :contact_id, :from_number,"
-                    " :to_number, :duration_ms, :state, :status, :call_id)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, dbfile.transaction(self._db, "DEFERRED"):
+            self._db.executemany(
+                "INSERT INTO submissions (created_at, updated_at, agent, recording_path, recording_name,"
+                " external_id, details, title, owner_id, contact_id, from_number, to_number, duration_ms,"
+                " state, status, call_id) VALUES (:created_at, :created_at, :agent, :recording_path,"
+                " :recording_name, :external_id, :details, :title, :owner_id, :contact_id, :from_number,"
+                " :to_number, :duration_ms, :state, :status, :call_id)",
+                rows,
+            )
 
 
 def call_url(sub: Submission) -> str | None:

@@ -8,7 +8,8 @@ stored recordings and which call (HubSpot ``externalId``) plays which recording.
 
 Several processes use one store at once (the GUI, ``callrelay upload``, ``callrelay serve``): every
 method reads the catalogue afresh, so what one process adds the others see at once. Each thread gets
-its own SQLite connection.
+its own SQLite connection. A damaged, read-only or newer catalogue, or a full disk, raises
+``StoreError`` with one sentence naming the file (``dbfile``), and a damaged catalogue is never written.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_app import paths
+from desktop_app.errors import UserError
+from desktop_app.sync import dbfile
 
 CATALOG_NAME = "catalog.sqlite3"
 SCHEMA_VERSION = 1
@@ -37,7 +40,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     """A recording could not be stored or found; the message says why in words a user can act on."""
 
 
@@ -100,7 +103,11 @@ class RecordingStore:
 
     def __init__(self, root: Path | None = None, *, min_free_bytes: int = DEFAULT_MIN_FREE_BYTES) -> None:
         self.root = Path(root) if root is not None else paths.recordings_dir()
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"The recording store {self.root} cannot be created ({exc.strerror or exc}): "
+                             "make it a writable folder.") from None
         self.catalog_path = self.root / CATALOG_NAME
         self.min_free_bytes = min_free_bytes
         self._local = threading.local()
@@ -110,19 +117,17 @@ class RecordingStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.catalog_path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
+            conn = dbfile.connect(self.catalog_path, what="recording catalogue", error=StoreError)
+            try:
+                version = dbfile.check_version(conn, SCHEMA_VERSION, own_tables=("recordings", "shares"))
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                if version < SCHEMA_VERSION:
+                    conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+            except BaseException:
                 conn.close()
-                raise StoreError(
-                    f"The recording catalogue {self.catalog_path} was written by a newer Call Relay "
-                    f"(schema {version}); update the app."
-                )
-            if version < SCHEMA_VERSION:
-                conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+                raise
             self._local.conn = conn
         return conn
 
