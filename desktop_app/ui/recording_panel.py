@@ -32,7 +32,7 @@ from desktop_app.audio import fixes
 from desktop_app.audio.prefill import prefill_from_filename
 from desktop_app.sync import history as h
 from desktop_app.ui import inspector, tasks
-from desktop_app.ui.details_form import CallDetailsForm
+from desktop_app.ui.details_form import FIELD_NAMES, CallDetailsForm
 from desktop_app.ui.explain import explain
 from desktop_app.ui.inspection_card import InspectionCard
 from desktop_app.ui.steps_view import StepsView
@@ -127,6 +127,7 @@ class RecordingPanel(QWidget):
         outer.addWidget(scroll)
 
         self.form.validityChanged.connect(lambda _v: self.refresh())
+        self.form.errorsChanged.connect(self.refresh)  # the reasons follow the typing, not only validity
         self.upload_button.clicked.connect(self.upload)
         self.retry_button.clicked.connect(self.retry)
         self.open_button.clicked.connect(self.open_in_hubspot)
@@ -217,7 +218,10 @@ class RecordingPanel(QWidget):
             out.append("The recording cannot be uploaded as it is (see the verdicts; a fix may help).")
         if self.runtime is None:
             out.append(self.offline_reason or "Connecting to HubSpot…")
-        out.extend(self.form.errors().values())
+        for field, reason in self.form.errors().items():
+            named = f"{FIELD_NAMES.get(field, field)}: {reason}"
+            if named not in out:
+                out.append(named)
         return out
 
     def can_upload(self) -> bool:
@@ -227,7 +231,7 @@ class RecordingPanel(QWidget):
         reasons = self.blockers()
         self.upload_button.setEnabled(not reasons)
         self.why_not.setText("" if not reasons or self.submission_id is not None else
-                             "Not yet: " + " ".join(r for r in reasons[:3]))
+                             "Not yet:\n" + "\n".join(f"• {r}" for r in reasons))
         self.changed.emit()
 
     def set_runtime(self, runtime: Any, region: str) -> None:
