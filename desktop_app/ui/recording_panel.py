@@ -33,7 +33,7 @@ from desktop_app.audio.prefill import prefill_from_filename
 from desktop_app.sync import history as h
 from desktop_app.ui import inspector, tasks
 from desktop_app.ui.details_form import FIELD_NAMES, CallDetailsForm
-from desktop_app.ui.explain import explain
+from desktop_app.ui.explain import agent_error, breakable
 from desktop_app.ui.inspection_card import InspectionCard
 from desktop_app.ui.steps_view import StepsView
 
@@ -89,7 +89,12 @@ class RecordingPanel(QWidget):
         self.open_button.hide()
         self.message = QLabel("")
         self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_details = ""  # status, correlation id and HubSpot's whole message, for "Copy details"
+        self.copy_button = QPushButton("Copy details")
+        self.copy_button.setToolTip("Copy the HTTP status, HubSpot's correlation id and message (for support)")
+        self.copy_button.hide()
 
         details_box = QGroupBox("Call details")
         QVBoxLayout(details_box).addWidget(self.form)
@@ -104,6 +109,10 @@ class RecordingPanel(QWidget):
         sb.addWidget(self.why_not)
         sb.addWidget(self.steps)
         sb.addWidget(self.message)
+        copy_row = QHBoxLayout()
+        copy_row.addWidget(self.copy_button)
+        copy_row.addStretch(1)
+        sb.addLayout(copy_row)
 
         sb.addStretch(1)
         inner = QWidget()
@@ -131,6 +140,7 @@ class RecordingPanel(QWidget):
         self.upload_button.clicked.connect(self.upload)
         self.retry_button.clicked.connect(self.retry)
         self.open_button.clicked.connect(self.open_in_hubspot)
+        self.copy_button.clicked.connect(self.copy_details)
         self.card.fixRequested.connect(self.request_fix)
         self.setTabOrder(self.form.notes, self.upload_button)
         self.inspect()
@@ -200,7 +210,7 @@ class RecordingPanel(QWidget):
         for b in self.card.fix_buttons:
             b.setEnabled(True)
         self.status_text = "fix failed"
-        self.message.setText(f"✗ The fix could not be made: {exc}")
+        self._say(f"✗ The fix could not be made: {exc}")
         self.refresh()
 
     # -- readiness -------------------------------------------------------------------------------
@@ -246,7 +256,7 @@ class RecordingPanel(QWidget):
         details = self.form.details()
         self.running = True
         self.status_text = "uploading"
-        self.message.setText("")
+        self._say("")
         self.refresh()
         tasks.run_task(self.runtime.submit, Path(self.path), details, owner=self, name="submit", pool=tasks.long_pool(),
                        on_result=self._submitted, on_error=self._run_failed)
@@ -266,7 +276,7 @@ class RecordingPanel(QWidget):
         if self.submission_id is None or self.running:
             return
         self.retry_button.hide()
-        self.message.setText("")
+        self._say("")
         self.running = True
         self.status_text = "retrying"
         self.refresh()
@@ -291,14 +301,14 @@ class RecordingPanel(QWidget):
         self.running = False
         self.update_submission(sub)
         if sub.status in (h.READY, h.TRANSCRIBED, h.NOT_TRANSCRIBED):
-            self.message.setText("✓ The call is in HubSpot" + (" and the recording is ready for transcription."
+            self._say("✓ The call is in HubSpot" + (" and the recording is ready for transcription."
                                                                if sub.status == h.READY else "."))
             self.open_button.setVisible(bool(h.call_url(sub)))
             self.retry_button.hide()
         elif sub.status == h.FAILED:
             self.show_error(sub.error or "failed", sub.error_status, sub.error_correlation_id)
         else:
-            self.message.setText(f"Waiting to try again ({sub.error or 'HubSpot was busy'}).")
+            self._say(f"Waiting to try again ({sub.error or 'HubSpot was busy'}).")
         self.refresh()
         self.finished.emit(sub)
 
@@ -309,13 +319,26 @@ class RecordingPanel(QWidget):
         self.refresh()
         self.finished.emit(self.submission)
 
+    def _say(self, text: str) -> None:
+        """A message that is not an error of HubSpot's (no details to copy)."""
+        self.message.setText(breakable(text))
+        self.copy_button.hide()
+        self.error_details = ""
+
     def show_error(self, message: str, status: int | None, correlation_id: str | None) -> None:
         self.error = message
-        lines = [f"✗ HubSpot said: {message}" if status else f"✗ {message}", explain(status, message)]
-        if status:
-            lines.append(f"HTTP {status}" + (f" · correlation id {correlation_id}" if correlation_id else ""))
-        self.message.setText("\n".join(lines))
+        text, self.error_details = agent_error(message, status, correlation_id)
+        self.message.setText(breakable(text))  # wraps inside the panel, whatever HubSpot wrote
+        self.copy_button.show()
+        self.copy_button.setToolTip(self.error_details)
         self.retry_button.setVisible(self.submission_id is not None)
+
+    def copy_details(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        clipboard = QApplication.clipboard()
+        if clipboard is not None and self.error_details:
+            clipboard.setText(f"{Path(self.path).name}\n{self.error_details}")
 
     def open_in_hubspot(self) -> None:
         url = h.call_url(self.submission) if self.submission else None

@@ -79,3 +79,80 @@ def test_not_yet_reasons_follow_the_typing_and_name_their_field(qtbot, tmp_path)
     assert "From:" not in text and "To:" in text, text
     reasons = panel.blockers()
     assert len(reasons) == len(set(reasons)), reasons
+
+
+LONG = ("This app hasn't been granted all required scopes to make this call. Read more about required scopes "
+        "here: https://developers.hubspot.com/docs/api/working-with-oauth#scopes-and-a-very-long-path-segment-that-"
+        "does-not-break-anywhere-at-all-in-the-message-and-goes-on-and-on-past-any-window")
+
+
+def _hubspot_error(status=403, scopes=("crm.objects.contacts.write",)):
+    """An error as HubSpot sends it (body of its Error schema), parsed by the real client code."""
+    import json
+
+    import requests
+
+    from desktop_app.hubspot import errors
+
+    response = requests.Response()
+    response.status_code = status
+    response.headers["Content-Type"] = "application/json"
+    response._content = json.dumps({
+        "status": "error", "category": "MISSING_SCOPES" if scopes else "VALIDATION_ERROR",
+        "correlationId": "8f2c1a77-3b4e-4d0a-9c2e-5a1f0b9e6d21", "message": LONG,
+        "errors": [{"message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": list(scopes)}}] if scopes else [],
+    }).encode()
+    return errors.from_response(response, operation="calls.create")
+
+
+def _failed_row(history, exc, step="log_call"):
+    """A submission that failed at ``step`` with ``exc``, written as the pipeline writes it (real SQLite)."""
+    from desktop_app.sync import history as h
+
+    sid = history.add_submission(recording_path="/rec/call.wav", recording_name="call.wav", external_id=f"ext-{exc.status}",
+                                 details={"title": "Call"}, agent="ana", state="stored", portal_id="12345")
+    step_id = history.step_started(sid, step)
+    history.step_ended(step_id, h.FAILED_OUTCOME, http_status=exc.status, message=str(exc),
+                       correlation_id=exc.correlation_id,
+                       submission={"status": h.FAILED, "error": str(exc), "error_status": exc.status,
+                                   "error_correlation_id": exc.correlation_id})
+    return history.get(sid)
+
+
+def test_a_long_403_wraps_names_the_scope_once_and_keeps_the_correlation_id_a_click_away(qtbot, tmp_path,
+                                                                                          history):
+    from PySide6.QtWidgets import QApplication, QMainWindow, QScrollArea
+
+    page = UploadPage()
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    win.setCentralWidget(page)
+    win.resize(1100, 700)
+    win.show()
+    page.add_paths([str(stereo(tmp_path))])
+    qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=20000)
+    panel = page.panels[0]
+    qtbot.waitUntil(panel.details_area.isVisible, timeout=5000)
+    wide = _failed_row(history, _hubspot_error(400, scopes=()))  # HubSpot's long message, a URL that cannot wrap
+    panel.submission_id = wide.id
+    panel._ran(wide)  # as a run that ended so reports it
+    qtbot.wait(50)
+    scroll = panel.findChild(QScrollArea)
+    inner = scroll.widget()
+    assert inner.minimumSizeHint().width() <= scroll.viewport().width(), \
+        (inner.minimumSizeHint().width(), scroll.viewport().width())
+    assert not scroll.horizontalScrollBar().isVisible()
+    right = panel.upload_button.mapTo(panel, panel.upload_button.rect().topRight()).x()
+    assert right <= panel.width()
+    exc = _failed_row(history, _hubspot_error(403))
+    panel.submission_id = exc.id
+    panel._ran(exc)
+    text = panel.message.text()
+    assert "crm.objects.contacts.write" in text
+    assert text.count("crm.objects.contacts.write") == 1 and text.count("403") <= 1, text
+    assert "8f2c1a77-3b4e-4d0a-9c2e-5a1f0b9e6d21" not in text
+    assert panel.copy_button.isVisible()
+    qtbot.mouseClick(panel.copy_button, Qt.MouseButton.LeftButton)
+    copied = QApplication.clipboard().text()
+    assert "8f2c1a77-3b4e-4d0a-9c2e-5a1f0b9e6d21" in copied and "403" in copied
