@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
     runtimeStarted = Signal()
     runtimeFailed = Signal(str)
     submissionChanged = Signal(object)
+    notified = Signal(str, str)  # (title, text) of a notification shown while the window was not in front
 
     def __init__(self, settings: settings_mod.Settings, runtime: Any = None, *,
                  history: h.History | None = None, start: bool = True) -> None:
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         self.runtime = runtime
         self.runtime_up = False
         self.quitting = False
+        self._told: set[tuple[int, str]] = set()  # (submission, outcome) already said
         self.history = history or (getattr(runtime, "history", None) if runtime else None) or h.History()
         self.setWindowTitle("Call Relay")
         self.setMinimumSize(720, 520)
@@ -241,9 +243,31 @@ class MainWindow(QMainWindow):
                 self.history_page.set_names("contact", [(found.id, found.name)])
         self.upload_page.update_submission(sub)
         self.history_page.update_submission(sub)
-        if sub.status == h.FAILED and self.tray is not None and not self.isVisible():
-            self.tray.showMessage("Call Relay: a submission failed", f"{sub.recording_name}: {sub.error or ''}",
-                                  QSystemTrayIcon.MessageIcon.Warning)
+        self._tell_outcome(sub)
+
+    def _tell_outcome(self, sub: h.Submission) -> None:
+        """A call's outcome, once: in the status bar, and as a desktop notification (tray) when the window
+        is not in front, so an agent working elsewhere learns that a call failed or was not transcribed."""
+        said = {h.FAILED: "failed", h.NOT_TRANSCRIBED: "was logged but not transcribed",
+                h.TRANSCRIBED: "was transcribed"}.get(sub.status)
+        if said is None or (sub.id, sub.status) in self._told:
+            return
+        self._told.add((sub.id, sub.status))
+        text = f"{sub.recording_name}: {sub.error}" if sub.error and sub.status != h.TRANSCRIBED else \
+            f"{sub.recording_name} {said}."
+        self.statusBar().showMessage(text, 30000)
+        in_front = self.isVisible() and not self.isMinimized() and self.isActiveWindow()
+        if in_front or sub.status == h.TRANSCRIBED:
+            return
+        title = "Call Relay: " + ("a submission failed" if sub.status == h.FAILED else "a call was not transcribed")
+        self.notify(title, text)
+
+    def notify(self, title: str, text: str) -> None:
+        """A desktop notification (the tray's balloon where there is a tray) and the taskbar's attention."""
+        if self.tray is not None:
+            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 15000)
+        QApplication.alert(self)
+        self.notified.emit(title, text)
 
     # -- window state ----------------------------------------------------------------------------
     def _restore_geometry(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from ui_helpers import speech, write_wav
 
@@ -156,3 +157,80 @@ def test_a_long_403_wraps_names_the_scope_once_and_keeps_the_correlation_id_a_cl
     qtbot.mouseClick(panel.copy_button, Qt.MouseButton.LeftButton)
     copied = QApplication.clipboard().text()
     assert "8f2c1a77-3b4e-4d0a-9c2e-5a1f0b9e6d21" in copied and "403" in copied
+
+
+# Jane Doe in the sandbox's seeded contacts has +16175550142; Carol Viewer has no paid seat there.
+GOOD_NAME = "out-6175550142-6175550100-20261120-100000-1700000000.42.wav"
+
+
+@pytest.fixture
+def window(qtbot):
+    from desktop_app import settings as settings_mod
+    from desktop_app.runtime import Runtime
+    from desktop_app.sync.pipeline import RetryPolicy
+    from desktop_app.ui.main_window import MainWindow
+
+    settings = settings_mod.Settings()
+    runtime = Runtime(settings=settings, policy=RetryPolicy(base_s=0.05, max_attempts=3, search_lag_s=0.0,
+                                                            ready_evidence_wait_s=0.5,
+                                                            transcript_first_check_s=0.05))
+    win = MainWindow(settings, runtime)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.runtimeStarted, timeout=30000):
+        pass
+    yield win
+    win.quitting = True
+    runtime.stop()
+
+
+def _ready_panel(qtbot, page, path, n):
+    qtbot.waitUntil(lambda: len(page.panels) == n and page.panels[-1].inspection is not None, timeout=30000)
+    panel = page.panels[-1]
+    page.queue.setCurrentRow(n - 1)
+    qtbot.waitUntil(panel.details_area.isVisible, timeout=5000)
+    qtbot.waitUntil(lambda: panel.form.contact() is not None and panel.form.owner.count() > 1, timeout=20000)
+    return panel
+
+
+def test_not_transcribed_is_shown_and_told_and_a_logged_recording_is_not_logged_again_unasked(
+        qtbot, window, tmp_path):
+    from desktop_app.sync import history as h
+
+    win, page = window, window.upload_page
+    good = write_wav(tmp_path / GOOD_NAME, [speech(4, start=0.2, freq=220), speech(4, start=1.1, freq=340)])
+    page.add_paths([str(good)])
+    panel = _ready_panel(qtbot, page, good, 1)
+    form = panel.form
+    form.owner.setCurrentIndex(form.owner.findText("Carol Viewer"))
+    qtbot.waitUntil(form.owner_note.isVisible, timeout=10000)  # the sandbox knows Carol has no paid seat
+    assert "seat" in form.owner_note.text()
+    form.title.setText("Seatless call")
+    qtbot.waitUntil(panel.upload_button.isEnabled, timeout=10000)
+    with qtbot.waitSignal(panel.finished, timeout=60000) as done:
+        qtbot.mouseClick(panel.upload_button, Qt.MouseButton.LeftButton)
+    sub = done.args[0]
+    assert sub.status == h.READY, sub.error
+    assert "ready for transcription" in panel.message.text()
+    assert not panel.open_button.isVisible()  # a sandbox call has no page in app.hubspot.com
+
+    win.hide()  # the agent works elsewhere; the outcome comes later, from the background worker
+    with qtbot.waitSignal(win.notified, timeout=60000) as told:
+        pass
+    assert "not transcribed" in told.args[0] and "seat" in told.args[1]
+    qtbot.waitUntil(lambda: "not transcribed" in panel.message.text(), timeout=5000)
+    assert "ready for transcription" not in panel.message.text() and "seat" in panel.message.text()
+    assert h.NOT_TRANSCRIBED in page.queue.item(0).text()
+    win.show()
+
+    # the same recording again: said to be logged, with when; logging it again is a choice
+    page.add_paths([str(good)])
+    again = _ready_panel(qtbot, page, good, 2)
+    qtbot.waitUntil(lambda: again.seen is not None, timeout=20000)
+    assert again.status_text == "already logged" and "Already logged on" in again.message.text()
+    assert sub.call_id in again.message.text()
+    assert not again.upload_button.isEnabled()
+    assert any(b.startswith("Already logged") for b in again.blockers())
+    assert again.log_again_button.isVisible()
+    qtbot.mouseClick(again.log_again_button, Qt.MouseButton.LeftButton)
+    assert not any(b.startswith("Already logged") for b in again.blockers())
