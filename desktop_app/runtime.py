@@ -84,6 +84,7 @@ class Runtime:
         self.sandbox: Any = None
         self.server: Any = None
         self.tunnel: Any = None
+        self.tunnel_problem = ""  # why no tunnel could be started (a provider missing, manual without a URL)
         self.client: HubSpotClient | None = None
         self.config: HubSpotConfig | None = None
         self.pipeline: Pipeline | None = None
@@ -167,8 +168,13 @@ class Runtime:
             from desktop_app.tunnel.cli_support import start_for_serve
             from desktop_app.tunnel.url_change import keep_hubspot_pointed
 
+            problems = io.StringIO()
             self.tunnel = start_for_serve(argparse.Namespace(tunnel=s.get("tunnel.provider")), self.server, s,
-                                          out=io.StringIO())
+                                          out=io.StringIO(), err=problems)
+            if self.tunnel is None:
+                said = problems.getvalue().splitlines()
+                self.tunnel_problem = (said[0].split(": ", 1)[-1] if said else
+                                       "No tunnel provider is set and no public URL is given.")
             if self.tunnel is not None and self.client is not None:
                 # a new public URL (a quick tunnel restarted) is registered with HubSpot at once, so
                 # old and new calls keep playing, and the change is kept in the history

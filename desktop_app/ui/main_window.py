@@ -39,6 +39,7 @@ from desktop_app.ui.upload_page import UploadPage
 log = logging.getLogger(__name__)
 
 UPLOAD, HISTORY, SETTINGS = 0, 1, 2
+TUNNEL_BROKEN = ("down", "stopped")  # states in which HubSpot cannot fetch a recording
 
 
 class MainWindow(QMainWindow):
@@ -194,14 +195,21 @@ class MainWindow(QMainWindow):
         self.hubspot_state.setText("HubSpot: sandbox" if self._sandbox() else "HubSpot: connected")
         self.server_state.setText(f"Server: {describe_server(getattr(rt, 'server', None))}")
         tunnel = getattr(rt, "tunnel", None)
+        problem = str(getattr(rt, "tunnel_problem", "") or "")
         if tunnel is None:
-            self.tunnel_state.setText("Tunnel: not needed (sandbox)" if self._sandbox()
-                                      else "Tunnel: none (public URL from the settings)")
+            if self._sandbox():
+                self.tunnel_state.setText("Tunnel: not needed (sandbox)")
+            elif problem:
+                self._tunnel_failed(problem)
+            else:
+                self.tunnel_state.setText("Tunnel: none (public URL from the settings)")
         else:
             tunnel.add_listener(tasks.to_gui(self._tunnel_event))
             self.tunnel_state.setText(f"Tunnel: {tunnel.state}" + (f" · {tunnel.public_url}" if tunnel.public_url else ""))
             self.settings_page.show_tunnel(str(tunnel.state), tunnel.last_error or "", tunnel.public_url,
                                            tunnel.last_check)
+            if str(tunnel.state) in TUNNEL_BROKEN:  # it failed before the listener was there
+                self._tunnel_failed(tunnel.last_error or f"the tunnel is {tunnel.state}")
         rt.start_worker()  # resumes what a previous run left, retries as they fall due, transcripts
         log.info("window ready: %s, %s", "sandbox" if self._sandbox() else "HubSpot account",
                  self.server_state.text())
@@ -225,13 +233,28 @@ class MainWindow(QMainWindow):
         self.hubspot_state.setText("HubSpot: not connected")
         self.hubspot_state.setToolTip(message)
         self.server_state.setText("Server: not running")
+        self.tunnel_state.setText("Tunnel: not running")
         self.statusBar().showMessage(f"Could not start: {message}")
         self.runtimeFailed.emit(message)
 
+    def _tunnel_failed(self, reason: str) -> None:
+        """No way for HubSpot to fetch recordings: say so where the agent looks, and block uploads."""
+        reason = reason.strip().rstrip(".")
+        self.tunnel_state.setText("Tunnel: not working")
+        self.tunnel_state.setToolTip(reason)
+        self.upload_page.set_fetch_problem(
+            f"HubSpot could not fetch the recording: {reason}. Fix the tunnel (or give a public URL) in "
+            f"Settings → Tunnel, then upload.")
+        self.statusBar().showMessage(f"The tunnel is not working: {reason}.", 30000)
+
     def _tunnel_event(self, event: Any) -> None:
-        url = f" · {event.public_url}" if event.public_url else ""
-        self.tunnel_state.setText(f"Tunnel: {event.state}{url}")
-        self.tunnel_state.setToolTip(event.message)
+        if str(event.state) in TUNNEL_BROKEN:
+            self._tunnel_failed(event.message or f"the tunnel is {event.state}")
+        else:
+            url = f" · {event.public_url}" if event.public_url else ""
+            self.tunnel_state.setText(f"Tunnel: {event.state}{url}")
+            self.tunnel_state.setToolTip(event.message)
+            self.upload_page.set_fetch_problem("")
         tunnel = getattr(self.runtime, "tunnel", None)
         self.settings_page.show_tunnel(str(event.state), event.message, event.public_url,
                                        getattr(tunnel, "last_check", None))

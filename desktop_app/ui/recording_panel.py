@@ -74,6 +74,7 @@ class RecordingPanel(QWidget):
         self.status_text = "inspecting"
         self.error = ""
         self.offline_reason = ""  # why there is no runtime (it failed to start), shown as a blocker
+        self.fetch_problem = ""  # HubSpot could not fetch the recording now (the tunnel): a blocker
         self.seen: Any = None  # what the account already has of this recording (Runtime.seen), once known
         self._seen_path: str | None = None  # the file the seen check ran for
         self.log_again = False  # the agent chose to log an already logged recording a second time
@@ -238,6 +239,8 @@ class RecordingPanel(QWidget):
             out.append("The recording cannot be uploaded as it is (see the verdicts; a fix may help).")
         if self.runtime is None:
             out.append(self.offline_reason or "Connecting to HubSpot…")
+        elif self.fetch_problem and self.submission_id is None:
+            out.append(self.fetch_problem)
         elif self.submission_id is None and self.inspection is not None and self.inspection.uploadable:
             if self.seen is None:
                 out.append("Checking whether this recording was logged already.")

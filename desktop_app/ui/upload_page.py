@@ -63,6 +63,7 @@ class UploadPage(QWidget):
         self.last_folder = last_folder
         self.runtime: Any = None
         self.offline_reason = ""
+        self.fetch_problem = ""  # why HubSpot could not fetch a recording now (the tunnel), a blocker
         self.owners: list[tuple[str, str]] = []
         self.outcomes: list[tuple[str, str]] = []
         self.seats: dict[str, bool] = {}
@@ -133,6 +134,7 @@ class UploadPage(QWidget):
     def add_file(self, path: str) -> RecordingPanel:
         panel = RecordingPanel(path, region=self.region)
         panel.offline_reason = self.offline_reason
+        panel.fetch_problem = self.fetch_problem
         panel.form.set_owners(self.owners)
         panel.form.set_seats(self.seats)
         panel.form.set_outcomes(self.outcomes)
@@ -182,6 +184,13 @@ class UploadPage(QWidget):
         self.offline_reason = reason
         for panel in self.panels:
             panel.offline_reason = reason
+            panel.refresh()
+
+    def set_fetch_problem(self, reason: str) -> None:
+        """HubSpot could not fetch recordings now (no working tunnel): uploads wait, saying why."""
+        self.fetch_problem = reason
+        for panel in self.panels:
+            panel.fetch_problem = reason
             panel.refresh()
 
     def set_runtime(self, runtime: Any, region: str) -> None:

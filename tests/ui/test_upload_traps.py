@@ -234,3 +234,58 @@ def test_not_transcribed_is_shown_and_told_and_a_logged_recording_is_not_logged_
     assert again.log_again_button.isVisible()
     qtbot.mouseClick(again.log_again_button, Qt.MouseButton.LeftButton)
     assert not any(b.startswith("Already logged") for b in again.blockers())
+
+
+@pytest.mark.parametrize("tunnel", [
+    {"tunnel.provider": "manual"},  # manual, and no public URL given
+    {"tunnel.provider": "cloudflared", "tunnel.cloudflared_path": "/nonexistent/cloudflared"},  # provider missing
+])
+def test_a_failed_tunnel_is_shown_with_its_reason_and_blocks_upload(qtbot, tmp_path, tunnel):
+    import os
+
+    from desktop_app import settings as settings_mod
+    from desktop_app.runtime import Runtime
+    from desktop_app.sandbox import Sandbox
+    from desktop_app.ui.main_window import MainWindow
+
+    settings = settings_mod.Settings()
+    settings.update({"hubspot.sandbox": False, "server.port": 0, "server.public_url": "", **tunnel})
+    with Sandbox(port=0) as sb:  # HubSpot played by the emulator, as a real account
+        runtime = Runtime(settings, env={**os.environ, **sb.env()})
+        win = MainWindow(settings, runtime)
+        qtbot.addWidget(win)
+        win.show()
+        try:
+            with qtbot.waitSignal(win.runtimeStarted, timeout=30000):
+                pass
+            qtbot.waitUntil(lambda: "not working" in win.tunnel_state.text(), timeout=20000)
+            assert "none" not in win.tunnel_state.text().lower()
+            assert win.tunnel_state.toolTip(), "the reason is one hover away"
+            page = win.upload_page
+            page.add_paths([str(write_wav(tmp_path / GOOD_NAME, [speech(2, start=0.2, freq=220),
+                                                                speech(2, start=1.1, freq=340)]))])
+            qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=30000)
+            panel = page.panels[0]
+            blockers = panel.blockers()
+            assert any("HubSpot could not fetch" in b and "Settings" in b for b in blockers), blockers
+            assert not panel.upload_button.isEnabled()
+        finally:
+            win.quitting = True
+            runtime.stop()
+
+
+def test_the_status_bar_does_not_say_starting_when_nothing_runs(qtbot):
+    from desktop_app import settings as settings_mod
+    from desktop_app.runtime import Runtime
+    from desktop_app.ui.main_window import MainWindow
+
+    settings = settings_mod.Settings()
+    settings.set("hubspot.sandbox", False)  # a real account is wanted, but none is configured
+    runtime = Runtime(settings=settings)
+    win = MainWindow(settings, runtime)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.runtimeFailed, timeout=30000):
+        pass
+    assert win.server_state.text() == "Server: not running"
+    assert "starting" not in win.tunnel_state.text()
+    runtime.stop()
