@@ -44,6 +44,11 @@ def breakable(text: str) -> str:
     return _LONG_TOKEN.sub(split, text)
 
 
+def short_error(message: str) -> str:
+    """HubSpot's sentence without the status, category and correlation id the client appends."""
+    return _TAIL.sub("", message or "").strip() or (message or "")
+
+
 def agent_error(message: str, status: int | None, correlation_id: str | None) -> tuple[str, str]:
     """What the Upload page shows of a failure, and the details "Copy details" puts on the clipboard.
 
@@ -51,7 +56,8 @@ def agent_error(message: str, status: int | None, correlation_id: str | None) ->
     repeated after it), then what to do unless that sentence already says it (the client names a missing
     scope itself). The details keep the status, the correlation id and the full message for support."""
     core = _TAIL.sub("", message or "").strip() or (message or "failed")
-    lines = [f"✗ HubSpot said: {core}" if status else f"✗ {core}"]
+    said = status and not core.startswith("HubSpot ")  # never "HubSpot said: HubSpot rejected…"
+    lines = [f"✗ HubSpot said: {core}" if said else f"✗ {core}"]
     already_said = status == 403 and "scope" in core.lower()
     if not already_said:
         lines.append(explain(status, core))

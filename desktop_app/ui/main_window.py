@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from desktop_app import settings as settings_mod
 from desktop_app.sync import history as h
 from desktop_app.ui import tasks
+from desktop_app.ui.explain import short_error
 from desktop_app.ui.history_page import HistoryPage
 from desktop_app.ui.settings_page import SettingsPage
 from desktop_app.ui.upload_page import UploadPage
@@ -276,7 +277,7 @@ class MainWindow(QMainWindow):
         if said is None or (sub.id, sub.status) in self._told:
             return
         self._told.add((sub.id, sub.status))
-        text = f"{sub.recording_name}: {sub.error}" if sub.error and sub.status != h.TRANSCRIBED else \
+        text = f"{sub.recording_name}: {short_error(sub.error)}" if sub.error and sub.status != h.TRANSCRIBED else \
             f"{sub.recording_name} {said}."
         self.statusBar().showMessage(text, 30000)
         in_front = self.isVisible() and not self.isMinimized() and self.isActiveWindow()

@@ -126,7 +126,8 @@ def test_upload_and_log_end_to_end_in_the_sandbox(qtbot, window, tmp_path):
     assert mf.details().contact_id == str(created[0]["id"])
     failed = _finish(qtbot, mono_panel)
     assert failed.status == h.FAILED and failed.error_status == 400
-    assert "HubSpot said" in mono_panel.message.text() and "Correct the field" in mono_panel.message.text()
+    assert "HubSpot rejected the request" in mono_panel.message.text()
+    assert "Correct the field" in mono_panel.message.text() and mono_panel.message.text().count("HubSpot") == 2
     assert mono_panel.retry_button.isVisible()
 
     # the history shows both; retry the failed one from there
