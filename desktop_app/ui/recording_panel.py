@@ -77,6 +77,7 @@ class RecordingPanel(QWidget):
         self.fetch_problem = ""  # HubSpot could not fetch the recording now (the tunnel): a blocker
         self.seen: Any = None  # what the account already has of this recording (Runtime.seen), once known
         self._seen_path: str | None = None  # the file the seen check ran for
+        self.seen_error = ""  # why that check could not be made (the file cannot be read)
         self.log_again = False  # the agent chose to log an already logged recording a second time
         self._cancel = threading.Event()
 
@@ -242,7 +243,9 @@ class RecordingPanel(QWidget):
         elif self.fetch_problem and self.submission_id is None:
             out.append(self.fetch_problem)
         elif self.submission_id is None and self.inspection is not None and self.inspection.uploadable:
-            if self.seen is None:
+            if self.seen_error:
+                out.append(self.seen_error)
+            elif self.seen is None:
                 out.append("Checking whether this recording was logged already.")
             elif self.seen.logged is not None and not self.log_again:
                 out.append(f"Already logged {self._when(self.seen.logged)}: choose “Log it again” to log a "
@@ -276,16 +279,17 @@ class RecordingPanel(QWidget):
                 or self.submission_id is not None or self._seen_path == self.path or self.running):
             return
         path = self._seen_path = self.path
-        self.seen = None
+        self.seen, self.seen_error = None, ""
         tasks.run_task(self.runtime.seen, Path(path), owner=self, name="seen",
                        on_result=lambda seen: self._seen(path, seen),
                        on_error=lambda exc: self._seen_failed(path, exc))
 
     def _seen_failed(self, path: str, exc: BaseException) -> None:
         if path == self.path:
-            self._seen_path = None
+            self._seen_path = None  # checked again when the panel is given the runtime or a fixed file
             self.status_text = "cannot be read"
-            self._say(f"✗ The recording cannot be read now: {exc}")
+            reason = str(exc).removeprefix("It cannot be read: ").rstrip(".")
+            self.seen_error = f"The recording cannot be read ({reason}): put it back, or open it again."
             self.refresh()
 
     @staticmethod

@@ -289,3 +289,21 @@ def test_the_status_bar_does_not_say_starting_when_nothing_runs(qtbot):
     assert win.server_state.text() == "Server: not running"
     assert "starting" not in win.tunnel_state.text()
     runtime.stop()
+
+
+def test_a_recording_that_cannot_be_read_for_the_logged_check_says_so(qtbot, tmp_path):
+    from desktop_app import settings as settings_mod
+    from desktop_app.runtime import Runtime
+
+    page, panel = _panel(qtbot, tmp_path)
+    runtime = Runtime(settings_mod.Settings(), sandbox=True).start()
+    try:
+        Path(panel.path).unlink()  # gone between the inspection and the check
+        page.set_runtime(runtime, "US")
+        qtbot.waitUntil(lambda: panel.status_text == "cannot be read", timeout=20000)
+        blockers = panel.blockers()
+        assert not any(b.startswith("Checking whether") for b in blockers), blockers
+        assert any("cannot be read" in b for b in blockers), blockers
+        assert not panel.upload_button.isEnabled()
+    finally:
+        runtime.stop()
