@@ -34,6 +34,7 @@ from desktop_app.sync import history as h
 from desktop_app.ui import tasks
 from desktop_app.ui.explain import short_error
 from desktop_app.ui.history_page import HistoryPage
+from desktop_app.ui.notify import desktop_notify
 from desktop_app.ui.settings_page import SettingsPage
 from desktop_app.ui.upload_page import UploadPage
 
@@ -290,6 +291,8 @@ class MainWindow(QMainWindow):
         """A desktop notification (the tray's balloon where there is a tray) and the taskbar's attention."""
         if self.tray is not None:
             self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 15000)
+        else:  # no tray: the desktop's notification service (in a worker: it talks over D-Bus)
+            tasks.run_task(desktop_notify, title, text, owner=self, name="notify", on_error=lambda _e: None)
         QApplication.alert(self)
         self.notified.emit(title, text)
 

@@ -307,3 +307,61 @@ def test_a_recording_that_cannot_be_read_for_the_logged_check_says_so(qtbot, tmp
         assert not panel.upload_button.isEnabled()
     finally:
         runtime.stop()
+
+
+NOTIFICATION_SERVICE = r"""
+import json, sys
+from jeepney import HeaderFields, MessageType, new_method_return
+from jeepney.bus_messages import message_bus
+from jeepney.io.blocking import open_dbus_connection
+conn = open_dbus_connection(bus="SESSION")
+conn.send_and_get_reply(message_bus.RequestName("org.freedesktop.Notifications"))
+print("ready", flush=True)
+while True:
+    msg = conn.receive()
+    if msg.header.message_type == MessageType.method_call and msg.header.fields.get(HeaderFields.member) == "Notify":
+        print(json.dumps({"signature": msg.header.fields.get(HeaderFields.signature), "body": list(msg.body[:5])}),
+              flush=True)
+        conn.send(new_method_return(msg, "u", (7,)))
+"""
+
+
+def _line(proc, timeout_s=10.0):
+    """The service's next line, or "" when it said nothing in time (never blocks the test for ever)."""
+    import select
+
+    ready, _w, _x = select.select([proc.stdout], [], [], timeout_s)
+    return proc.stdout.readline() if ready else ""
+
+
+def test_without_a_tray_a_not_transcribed_call_reaches_the_desktops_notification_service(qtbot, tmp_path):
+    """A real notification service on this run's session bus (scripts/with-keyring gives one), as a
+    desktop without a tray has; the window sends it the notification."""
+    import json
+    import subprocess
+    import sys
+
+    from desktop_app import settings as settings_mod
+    from desktop_app.sync import history as h
+    from desktop_app.ui.main_window import MainWindow
+
+    service = subprocess.Popen([sys.executable, "-c", NOTIFICATION_SERVICE], stdout=subprocess.PIPE, text=True)
+    try:
+        assert _line(service).strip() == "ready"
+        win = MainWindow(settings_mod.Settings(), None, history=h.History())
+        qtbot.addWidget(win)
+        assert win.tray is None  # offscreen: no system tray
+        sub = _failed_row(win.history, _hubspot_error(403))
+        win.history.update(sub.id, status=h.NOT_TRANSCRIBED,
+                           error="HubSpot did not transcribe the call: the call's owner has no paid seat")
+        with qtbot.waitSignal(win.notified, timeout=5000):
+            win.submissionChanged.emit(win.history.get(sub.id))  # the window is not shown: not in front
+        said = _line(service)
+        assert said, "no notification reached the desktop's notification service"
+        told = json.loads(said)
+        assert told["signature"] == "susssasa{sv}i"
+        app, _replaces, _icon, summary, body = told["body"]
+        assert app == "Call Relay" and "not transcribed" in summary and "paid seat" in body
+    finally:
+        service.kill()
+        service.wait()
