@@ -171,10 +171,10 @@ class Runtime:
             problems = io.StringIO()
             self.tunnel = start_for_serve(argparse.Namespace(tunnel=s.get("tunnel.provider")), self.server, s,
                                           out=io.StringIO(), err=problems)
-            if self.tunnel is None:
-                said = problems.getvalue().splitlines()
-                self.tunnel_problem = (said[0].split(": ", 1)[-1] if said else
-                                       "No tunnel provider is set and no public URL is given.")
+            if self.tunnel is None:  # start_for_serve said why on ``problems``, after the state lines
+                why = [line.split(" cannot start: ", 1)[1] for line in problems.getvalue().splitlines()
+                       if " cannot start: " in line]
+                self.tunnel_problem = why[0] if why else "No tunnel provider is set and no public URL is given."
             if self.tunnel is not None and self.client is not None:
                 # a new public URL (a quick tunnel restarted) is registered with HubSpot at once, so
                 # old and new calls keep playing, and the change is kept in the history

@@ -236,11 +236,12 @@ def test_not_transcribed_is_shown_and_told_and_a_logged_recording_is_not_logged_
     assert not any(b.startswith("Already logged") for b in again.blockers())
 
 
-@pytest.mark.parametrize("tunnel", [
-    {"tunnel.provider": "manual"},  # manual, and no public URL given
-    {"tunnel.provider": "cloudflared", "tunnel.cloudflared_path": "/nonexistent/cloudflared"},  # provider missing
+@pytest.mark.parametrize("tunnel, reason", [
+    ({"tunnel.provider": "manual"}, "No public URL is set"),  # manual, and no public URL given
+    ({"tunnel.provider": "cloudflared", "tunnel.cloudflared_path": "/nonexistent/cloudflared"},
+     "/nonexistent/cloudflared"),  # the provider's program is missing
 ])
-def test_a_failed_tunnel_is_shown_with_its_reason_and_blocks_upload(qtbot, tmp_path, tunnel):
+def test_a_failed_tunnel_is_shown_with_its_reason_and_blocks_upload(qtbot, tmp_path, tunnel, reason):
     import os
 
     from desktop_app import settings as settings_mod
@@ -260,14 +261,14 @@ def test_a_failed_tunnel_is_shown_with_its_reason_and_blocks_upload(qtbot, tmp_p
                 pass
             qtbot.waitUntil(lambda: "not working" in win.tunnel_state.text(), timeout=20000)
             assert "none" not in win.tunnel_state.text().lower()
-            assert win.tunnel_state.toolTip(), "the reason is one hover away"
+            assert reason in win.tunnel_state.toolTip(), win.tunnel_state.toolTip()  # one hover away
             page = win.upload_page
             page.add_paths([str(write_wav(tmp_path / GOOD_NAME, [speech(2, start=0.2, freq=220),
                                                                 speech(2, start=1.1, freq=340)]))])
             qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=30000)
             panel = page.panels[0]
             blockers = panel.blockers()
-            assert any("HubSpot could not fetch" in b and "Settings" in b for b in blockers), blockers
+            assert any("HubSpot could not fetch" in b and reason in b and "Settings" in b for b in blockers), blockers
             assert not panel.upload_button.isEnabled()
         finally:
             win.quitting = True
