@@ -175,6 +175,7 @@ class Runtime:
                 why = [line.split(" cannot start: ", 1)[1] for line in problems.getvalue().splitlines()
                        if " cannot start: " in line]
                 self.tunnel_problem = why[0] if why else "No tunnel provider is set and no public URL is given."
+                log.warning("no tunnel: %s", self.tunnel_problem)  # it used to go to stderr; the window shows it
             if self.tunnel is not None and self.client is not None:
                 # a new public URL (a quick tunnel restarted) is registered with HubSpot at once, so
                 # old and new calls keep playing, and the change is kept in the history
