@@ -234,6 +234,11 @@ def test_not_transcribed_is_shown_and_told_and_a_logged_recording_is_not_logged_
     assert again.log_again_button.isVisible()
     qtbot.mouseClick(again.log_again_button, Qt.MouseButton.LeftButton)
     assert not any(b.startswith("Already logged") for b in again.blockers())
+    qtbot.waitUntil(again.upload_button.isEnabled, timeout=10000)
+    with qtbot.waitSignal(again.finished, timeout=60000) as done:
+        qtbot.mouseClick(again.upload_button, Qt.MouseButton.LeftButton)
+    second = done.args[0]
+    assert second.status == h.READY and second.call_id and second.call_id != sub.call_id  # a second call, as chosen
 
 
 @pytest.mark.parametrize("tunnel, reason", [
