@@ -138,6 +138,9 @@ def main() -> int:
         t_inspect = time.perf_counter() - t0
         panel = win.upload_page.panels[n]
         wait(app, lambda p=panel: p.form.contact() is not None, 60, beat, "finding the contact")
+        wait(app, lambda p=panel: p.seen is not None, 60, beat, "checking for an earlier upload")
+        if panel.log_again_button.isVisible():  # the same recording each round: logging it again is a choice
+            panel.log_again_button.click()
         wait(app, panel.upload_button.isEnabled, 30, beat, "waiting for Upload & Log")
         done: list = []
         panel.finished.connect(done.append)

@@ -87,6 +87,7 @@ class Runtime:
         self.sandbox: Any = None
         self.server: Any = None
         self.tunnel: Any = None
+        self.tunnel_problem = ""  # why no tunnel could be started (a provider missing, manual without a URL)
         self.client: HubSpotClient | None = None
         self.config: HubSpotConfig | None = None
         self.pipeline: Pipeline | None = None
@@ -182,8 +183,14 @@ class Runtime:
             from desktop_app.tunnel.cli_support import start_for_serve
             from desktop_app.tunnel.url_change import keep_hubspot_pointed
 
+            problems = io.StringIO()
             self.tunnel = start_for_serve(argparse.Namespace(tunnel=s.get("tunnel.provider")), self.server, s,
-                                          out=io.StringIO())
+                                          out=io.StringIO(), err=problems)
+            if self.tunnel is None:  # start_for_serve said why on ``problems``, after the state lines
+                why = [line.split(" cannot start: ", 1)[1] for line in problems.getvalue().splitlines()
+                       if " cannot start: " in line]
+                self.tunnel_problem = why[0] if why else "No tunnel provider is set and no public URL is given."
+                log.warning("no tunnel: %s", self.tunnel_problem)  # it used to go to stderr; the window shows it
             if self.tunnel is not None and self.client is not None:
                 # a new public URL (a quick tunnel restarted) is registered with HubSpot at once, so
                 # old and new calls keep playing, and the change is kept in the history

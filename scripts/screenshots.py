@@ -111,8 +111,8 @@ def main() -> int:
     names = ["out-6175550142-6175550100-20261120-101500-1732097700.42.wav",
              "in-6175550100-6175550199-20261120-093000-1732095000.17.wav",
              "out-4155550100-6175550100-20261119-161200-1732032720.3.wav"]
-    for n in names:
-        write_call(recordings / n, seconds=70)
+    for i, n in enumerate(names):
+        write_call(recordings / n, seconds=70 + i)  # three different recordings (the same one reads "already logged")
     page = win.upload_page
 
     # a few real submissions through the sandbox, then more history rows in other states

@@ -36,6 +36,9 @@ from desktop_app.ui.contacts import Found, find_contacts
 
 CALL_STATUSES = ("COMPLETED", "BUSY", "NO_ANSWER", "FAILED", "CANCELED")
 DEBOUNCE_MS = 300
+NO_OWNER = "(no owner)"
+# the field each error belongs to, as its label reads (the "Not yet:" line names it)
+FIELD_NAMES = {"owner": "Owner", "timestamp": "Time", "from_number": "From", "to_number": "To", "contact": "Contact"}
 
 
 class FieldError(QLabel):
@@ -64,6 +67,7 @@ def mark(widget: QWidget, label: FieldError, reason: str | None) -> None:
 
 class CallDetailsForm(QWidget):
     validityChanged = Signal(bool)
+    errorsChanged = Signal()  # the reasons changed (even when the form stays invalid)
     contactsShown = Signal()  # after a search's results are listed (tests wait on it)
 
     def __init__(self, parent: QWidget | None = None, *, region: str = "US") -> None:
@@ -73,6 +77,9 @@ class CallDetailsForm(QWidget):
         self._contact: Found | None = None
         self._search_task: tasks.Task | None = None
         self._valid = False
+        self._errors: dict[str, str] = {}
+        self._owners_known = False  # the owners list came from HubSpot: an owner is one of them
+        self.seats: dict[str, bool] = {}  # owner id -> has a paid Sales/Service seat (where known)
 
         self.title = QLineEdit(placeholderText="e.g. Follow-up on order 1042")
         self.owner = QComboBox(editable=True)
@@ -114,14 +121,21 @@ class CallDetailsForm(QWidget):
         self.create_contact = QPushButton("Create contact…")
         self.create_contact.setEnabled(False)
 
-        self.errors_ = {name: FieldError() for name in ("from_number", "to_number", "contact", "timestamp")}
+        self.errors_ = {name: FieldError() for name in ("owner", "from_number", "to_number", "contact", "timestamp")}
+        self.owner_note = QLabel()  # an owner without a paid seat: a warning, not a blocker
+        self.owner_note.setObjectName("ownerNote")
+        self.owner_note.setWordWrap(True)
+        self.owner_note.setStyleSheet("color: #a04000;")
+        self.owner_note.hide()
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self._search_now)
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("&Title", self.title)
-        form.addRow("O&wner", self.owner)
+        owner_box = self._stack(self.owner, self.errors_["owner"])
+        owner_box.addWidget(self.owner_note)
+        form.addRow(self._label("O&wner", self.owner), owner_box)
         form.addRow(self._label("Ti&me", self.timestamp), self._stack(self.timestamp, self.errors_["timestamp"]))
         form.addRow("D&uration", self.duration)
         form.addRow(self._label("&From", self.from_number),
@@ -148,6 +162,7 @@ class CallDetailsForm(QWidget):
             if isinstance(label, QLabel):
                 label_widget.setAccessibleName(label.text().replace("&", ""))
 
+        self.owner.currentTextChanged.connect(lambda _t: self.revalidate())
         self.from_number.textChanged.connect(self.revalidate)
         self.to_number.textChanged.connect(self.revalidate)
         self.direction.currentIndexChanged.connect(self._party_changed)
@@ -184,14 +199,24 @@ class CallDetailsForm(QWidget):
 
     def set_owners(self, owners: list[tuple[str, str]], default: str | None = None) -> None:
         current = self.owner_id() or default
+        typed = self.owner.currentText() if not current else ""
+        self.owner.blockSignals(True)
         self.owner.clear()
-        self.owner.addItem("(no owner)", "")
+        self.owner.addItem(NO_OWNER, "")
         for oid, name in owners:
             self.owner.addItem(name, oid)
-        if current:
-            i = self.owner.findData(current)
-            if i >= 0:
-                self.owner.setCurrentIndex(i)
+        self._owners_known = bool(owners)
+        i = self.owner.findData(current) if current else -1
+        self.owner.setCurrentIndex(max(i, 0))
+        if i < 0 and typed and typed != NO_OWNER:
+            self.owner.setEditText(typed)  # what the agent typed stays, and is judged against the list
+        self.owner.blockSignals(False)
+        self.revalidate()
+
+    def set_seats(self, seats: dict[str, bool]) -> None:
+        """Which owners have a paid Sales/Service seat (only calls of those are transcribed)."""
+        self.seats = dict(seats)
+        self.revalidate()
 
     def set_outcomes(self, outcomes: list[tuple[str, str]]) -> None:
         self.outcome.clear()
@@ -233,6 +258,9 @@ class CallDetailsForm(QWidget):
 
     def errors(self) -> dict[str, str]:
         out: dict[str, str] = {}
+        typed = self.owner.currentText().strip()
+        if typed and typed != NO_OWNER and not self.owner_id():
+            out["owner"] = f"“{typed}” is not one of the account's HubSpot users: pick a name from the list."
         for name, field in (("from_number", self.from_number), ("to_number", self.to_number)):
             _e164, reason = phone.check(field.text(), self.region)
             if reason:
@@ -243,8 +271,23 @@ class CallDetailsForm(QWidget):
             out["timestamp"] = "The call cannot have taken place in the future."
         return out
 
+    def owner_warning(self) -> str:
+        """An owner HubSpot will not transcribe for (no paid seat), said before the upload."""
+        oid = self.owner_id()
+        if self._owners_known and not oid and self.owner.currentText().strip() in ("", NO_OWNER):
+            return "No owner: HubSpot logs the call but transcribes only calls that have an owner."
+        if oid and self.seats.get(oid) is False:
+            return (f"{self.owner.currentText()} has no paid Sales or Service seat: HubSpot logs the call but "
+                    f"will not transcribe it. Choose an owner with a seat for a transcript.")
+        return ""
+
     def revalidate(self) -> bool:
         errs = self.errors()
+        mark(self.owner, self.errors_["owner"], errs.get("owner"))
+        warning = self.owner_warning()
+        if self.owner_note.text() != warning:
+            self.owner_note.setText(warning)
+        self.owner_note.setVisible(bool(warning))
         mark(self.from_number, self.errors_["from_number"], errs.get("from_number"))
         mark(self.to_number, self.errors_["to_number"], errs.get("to_number"))
         mark(self.contact_search, self.errors_["contact"], errs.get("contact"))
@@ -253,6 +296,9 @@ class CallDetailsForm(QWidget):
         if valid != self._valid:
             self._valid = valid
             self.validityChanged.emit(valid)
+        if errs != self._errors:
+            self._errors = errs
+            self.errorsChanged.emit()
         return valid
 
     @property
@@ -349,11 +395,10 @@ class CallDetailsForm(QWidget):
 
     # -- data out --------------------------------------------------------------------------------
     def owner_id(self) -> str:
-        data = self.owner.currentData()
-        if data is None:  # typed text that matches an owner's name
-            i = self.owner.findText(self.owner.currentText(), Qt.MatchFlag.MatchFixedString)
-            data = self.owner.itemData(i) if i >= 0 else ""
-        return str(data or "")
+        """The chosen owner's id: the text shown must be an owner's whole name (any case), never a part
+        of one, whatever item the list last had current."""
+        i = self.owner.findText(self.owner.currentText().strip(), Qt.MatchFlag.MatchFixedString)
+        return str(self.owner.itemData(i) or "") if i >= 0 else ""
 
     def details(self) -> CallDetails:
         from_e164, _ = phone.check(self.from_number.text(), self.region)

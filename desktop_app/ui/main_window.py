@@ -32,19 +32,23 @@ from PySide6.QtWidgets import (
 from desktop_app import settings as settings_mod
 from desktop_app.sync import history as h
 from desktop_app.ui import tasks
+from desktop_app.ui.explain import short_error
 from desktop_app.ui.history_page import HistoryPage
+from desktop_app.ui.notify import desktop_notify
 from desktop_app.ui.settings_page import SettingsPage
 from desktop_app.ui.upload_page import UploadPage
 
 log = logging.getLogger(__name__)
 
 UPLOAD, HISTORY, SETTINGS = 0, 1, 2
+TUNNEL_BROKEN = ("down", "stopped")  # states in which HubSpot cannot fetch a recording
 
 
 class MainWindow(QMainWindow):
     runtimeStarted = Signal()
     runtimeFailed = Signal(str)
     submissionChanged = Signal(object)
+    notified = Signal(str, str)  # (title, text) of a notification shown while the window was not in front
 
     def __init__(self, settings: settings_mod.Settings, runtime: Any = None, *,
                  history: h.History | None = None, start: bool = True) -> None:
@@ -53,6 +57,7 @@ class MainWindow(QMainWindow):
         self.runtime = runtime
         self.runtime_up = False
         self.quitting = False
+        self._told: set[tuple[int, str]] = set()  # (submission, outcome) already said
         self.history = history or (getattr(runtime, "history", None) if runtime else None) or h.History()
         self.setWindowTitle("Call Relay")
         self.setMinimumSize(720, 520)
@@ -190,14 +195,21 @@ class MainWindow(QMainWindow):
         self.hubspot_state.setText("HubSpot: sandbox" if self._sandbox() else "HubSpot: connected")
         self.server_state.setText(f"Server: {describe_server(getattr(rt, 'server', None))}")
         tunnel = getattr(rt, "tunnel", None)
+        problem = str(getattr(rt, "tunnel_problem", "") or "")
         if tunnel is None:
-            self.tunnel_state.setText("Tunnel: not needed (sandbox)" if self._sandbox()
-                                      else "Tunnel: none (public URL from the settings)")
+            if self._sandbox():
+                self.tunnel_state.setText("Tunnel: not needed (sandbox)")
+            elif problem:
+                self._tunnel_failed(problem)
+            else:
+                self.tunnel_state.setText("Tunnel: none (public URL from the settings)")
         else:
             tunnel.add_listener(tasks.to_gui(self._tunnel_event))
             self.tunnel_state.setText(f"Tunnel: {tunnel.state}" + (f" · {tunnel.public_url}" if tunnel.public_url else ""))
             self.settings_page.show_tunnel(str(tunnel.state), tunnel.last_error or "", tunnel.public_url,
                                            tunnel.last_check)
+            if str(tunnel.state) in TUNNEL_BROKEN:  # it failed before the listener was there
+                self._tunnel_failed(tunnel.last_error or f"the tunnel is {tunnel.state}")
         rt.start_worker()  # resumes what a previous run left, retries as they fall due, transcripts
         log.info("window ready: %s, %s", "sandbox" if self._sandbox() else "HubSpot account",
                  self.server_state.text())
@@ -221,13 +233,28 @@ class MainWindow(QMainWindow):
         self.hubspot_state.setText("HubSpot: not connected")
         self.hubspot_state.setToolTip(message)
         self.server_state.setText("Server: not running")
+        self.tunnel_state.setText("Tunnel: not running")
         self.statusBar().showMessage(f"Could not start: {message}")
         self.runtimeFailed.emit(message)
 
+    def _tunnel_failed(self, reason: str) -> None:
+        """No way for HubSpot to fetch recordings: say so where the agent looks, and block uploads."""
+        reason = reason.strip().rstrip(".")
+        self.tunnel_state.setText("Tunnel: not working")
+        self.tunnel_state.setToolTip(reason)
+        self.upload_page.set_fetch_problem(
+            f"HubSpot could not fetch the recording: {reason}. Fix the tunnel (or give a public URL) in "
+            f"Settings → Tunnel, then upload.")
+        self.statusBar().showMessage(f"The tunnel is not working: {reason}.", 30000)
+
     def _tunnel_event(self, event: Any) -> None:
-        url = f" · {event.public_url}" if event.public_url else ""
-        self.tunnel_state.setText(f"Tunnel: {event.state}{url}")
-        self.tunnel_state.setToolTip(event.message)
+        if str(event.state) in TUNNEL_BROKEN:
+            self._tunnel_failed(event.message or f"the tunnel is {event.state}")
+        else:
+            url = f" · {event.public_url}" if event.public_url else ""
+            self.tunnel_state.setText(f"Tunnel: {event.state}{url}")
+            self.tunnel_state.setToolTip(event.message)
+            self.upload_page.set_fetch_problem("")
         tunnel = getattr(self.runtime, "tunnel", None)
         self.settings_page.show_tunnel(str(event.state), event.message, event.public_url,
                                        getattr(tunnel, "last_check", None))
@@ -239,9 +266,33 @@ class MainWindow(QMainWindow):
                 self.history_page.set_names("contact", [(found.id, found.name)])
         self.upload_page.update_submission(sub)
         self.history_page.update_submission(sub)
-        if sub.status == h.FAILED and self.tray is not None and not self.isVisible():
-            self.tray.showMessage("Call Relay: a submission failed", f"{sub.recording_name}: {sub.error or ''}",
-                                  QSystemTrayIcon.MessageIcon.Warning)
+        self._tell_outcome(sub)
+
+    def _tell_outcome(self, sub: h.Submission) -> None:
+        """A call's outcome, once: in the status bar, and as a desktop notification (tray) when the window
+        is not in front, so an agent working elsewhere learns that a call failed or was not transcribed."""
+        said = {h.FAILED: "failed", h.NOT_TRANSCRIBED: "was logged but not transcribed",
+                h.TRANSCRIBED: "was transcribed"}.get(sub.status)
+        if said is None or (sub.id, sub.status) in self._told:
+            return
+        self._told.add((sub.id, sub.status))
+        text = f"{sub.recording_name}: {short_error(sub.error)}" if sub.error and sub.status != h.TRANSCRIBED else \
+            f"{sub.recording_name} {said}."
+        self.statusBar().showMessage(text, 30000)
+        in_front = self.isVisible() and not self.isMinimized() and self.isActiveWindow()
+        if in_front or sub.status == h.TRANSCRIBED:
+            return
+        title = "Call Relay: " + ("a submission failed" if sub.status == h.FAILED else "a call was not transcribed")
+        self.notify(title, text)
+
+    def notify(self, title: str, text: str) -> None:
+        """A desktop notification (the tray's balloon where there is a tray) and the taskbar's attention."""
+        if self.tray is not None:
+            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 15000)
+        else:  # no tray: the desktop's notification service (in a worker: it talks over D-Bus)
+            tasks.run_task(desktop_notify, title, text, owner=self, name="notify", on_error=lambda _e: None)
+        QApplication.alert(self)
+        self.notified.emit(title, text)
 
     # -- window state ----------------------------------------------------------------------------
     def _restore_geometry(self) -> None:

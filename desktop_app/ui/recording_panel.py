@@ -32,8 +32,9 @@ from desktop_app.audio import fixes
 from desktop_app.audio.prefill import prefill_from_filename
 from desktop_app.sync import history as h
 from desktop_app.ui import inspector, tasks
-from desktop_app.ui.details_form import CallDetailsForm
-from desktop_app.ui.explain import explain
+from desktop_app.ui.details_form import FIELD_NAMES, CallDetailsForm
+from desktop_app.ui.explain import agent_error, breakable
+from desktop_app.ui.formatting import format_time
 from desktop_app.ui.inspection_card import InspectionCard
 from desktop_app.ui.steps_view import StepsView
 
@@ -73,6 +74,11 @@ class RecordingPanel(QWidget):
         self.status_text = "inspecting"
         self.error = ""
         self.offline_reason = ""  # why there is no runtime (it failed to start), shown as a blocker
+        self.fetch_problem = ""  # HubSpot could not fetch the recording now (the tunnel): a blocker
+        self.seen: Any = None  # what the account already has of this recording (Runtime.seen), once known
+        self._seen_path: str | None = None  # the file the seen check ran for
+        self.seen_error = ""  # why that check could not be made (the file cannot be read)
+        self.log_again = False  # the agent chose to log an already logged recording a second time
         self._cancel = threading.Event()
 
         self.card = InspectionCard()
@@ -87,9 +93,17 @@ class RecordingPanel(QWidget):
         self.retry_button.hide()
         self.open_button = QPushButton("Open in &HubSpot")
         self.open_button.hide()
+        self.log_again_button = QPushButton("Log it &again…")
+        self.log_again_button.setToolTip("This recording was logged already: log a second call with it")
+        self.log_again_button.hide()
         self.message = QLabel("")
         self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_details = ""  # status, correlation id and HubSpot's whole message, for "Copy details"
+        self.copy_button = QPushButton("Copy details")
+        self.copy_button.setToolTip("Copy the HTTP status, HubSpot's correlation id and message (for support)")
+        self.copy_button.hide()
 
         details_box = QGroupBox("Call details")
         QVBoxLayout(details_box).addWidget(self.form)
@@ -99,11 +113,16 @@ class RecordingPanel(QWidget):
         actions.addWidget(self.upload_button)
         actions.addWidget(self.retry_button)
         actions.addWidget(self.open_button)
+        actions.addWidget(self.log_again_button)
         actions.addStretch(1)
         sb.addLayout(actions)
         sb.addWidget(self.why_not)
         sb.addWidget(self.steps)
         sb.addWidget(self.message)
+        copy_row = QHBoxLayout()
+        copy_row.addWidget(self.copy_button)
+        copy_row.addStretch(1)
+        sb.addLayout(copy_row)
 
         sb.addStretch(1)
         inner = QWidget()
@@ -127,9 +146,12 @@ class RecordingPanel(QWidget):
         outer.addWidget(scroll)
 
         self.form.validityChanged.connect(lambda _v: self.refresh())
+        self.form.errorsChanged.connect(self.refresh)  # the reasons follow the typing, not only validity
         self.upload_button.clicked.connect(self.upload)
         self.retry_button.clicked.connect(self.retry)
         self.open_button.clicked.connect(self.open_in_hubspot)
+        self.copy_button.clicked.connect(self.copy_details)
+        self.log_again_button.clicked.connect(self.choose_log_again)
         self.card.fixRequested.connect(self.request_fix)
         self.setTabOrder(self.form.notes, self.upload_button)
         self.inspect()
@@ -156,6 +178,7 @@ class RecordingPanel(QWidget):
         if inspection.probe.duration_s:
             self.form.prefill(duration_s=inspection.probe.duration_s)
         self.refresh()
+        self._check_seen()
         self.inspected.emit()
 
     def _inspect_failed(self, path: str, exc: BaseException) -> None:
@@ -199,7 +222,7 @@ class RecordingPanel(QWidget):
         for b in self.card.fix_buttons:
             b.setEnabled(True)
         self.status_text = "fix failed"
-        self.message.setText(f"✗ The fix could not be made: {exc}")
+        self._say(f"✗ The fix could not be made: {exc}")
         self.refresh()
 
     # -- readiness -------------------------------------------------------------------------------
@@ -217,7 +240,20 @@ class RecordingPanel(QWidget):
             out.append("The recording cannot be uploaded as it is (see the verdicts; a fix may help).")
         if self.runtime is None:
             out.append(self.offline_reason or "Connecting to HubSpot…")
-        out.extend(self.form.errors().values())
+        elif self.fetch_problem and self.submission_id is None:
+            out.append(self.fetch_problem)
+        elif self.submission_id is None and self.inspection is not None and self.inspection.uploadable:
+            if self.seen_error:
+                out.append(self.seen_error)
+            elif self.seen is None:
+                out.append("Checking whether this recording was logged already.")
+            elif self.seen.logged is not None and not self.log_again:
+                out.append(f"Already logged {self._when(self.seen.logged)}: choose “Log it again” to log a "
+                           f"second call with it.")
+        for field, reason in self.form.errors().items():
+            named = f"{FIELD_NAMES.get(field, field)}: {reason}"
+            if named not in out:
+                out.append(named)
         return out
 
     def can_upload(self) -> bool:
@@ -227,12 +263,65 @@ class RecordingPanel(QWidget):
         reasons = self.blockers()
         self.upload_button.setEnabled(not reasons)
         self.why_not.setText("" if not reasons or self.submission_id is not None else
-                             "Not yet: " + " ".join(r for r in reasons[:3]))
+                             "Not yet:\n" + "\n".join(f"• {r}" for r in reasons))
         self.changed.emit()
 
     def set_runtime(self, runtime: Any, region: str) -> None:
         self.runtime = runtime
         self.form.set_client(getattr(runtime, "client", None), region)
+        self.refresh()
+        self._check_seen()
+
+    # -- a recording logged before ---------------------------------------------------------------
+    def _check_seen(self) -> None:
+        """Ask the runtime (in a worker: it reads the whole file) what the account has of this recording."""
+        if (self.runtime is None or self.inspection is None or not self.inspection.uploadable
+                or self.submission_id is not None or self._seen_path == self.path or self.running):
+            return
+        path = self._seen_path = self.path
+        self.seen, self.seen_error = None, ""
+        tasks.run_task(self.runtime.seen, Path(path), owner=self, name="seen",
+                       on_result=lambda seen: self._seen(path, seen),
+                       on_error=lambda exc: self._seen_failed(path, exc))
+
+    def _seen_failed(self, path: str, exc: BaseException) -> None:
+        if path == self.path:
+            self._seen_path = None  # checked again when the panel is given the runtime or a fixed file
+            self.status_text = "cannot be read"
+            reason = str(exc).removeprefix("It cannot be read: ").rstrip(".")
+            self.seen_error = f"The recording cannot be read ({reason}): put it back, or open it again."
+            self.refresh()
+
+    @staticmethod
+    def _when(sub: h.Submission) -> str:
+        return f"on {format_time(sub.created_at)}" if format_time(sub.created_at) else "before"
+
+    def _seen(self, path: str, seen: Any) -> None:
+        if path != self.path or self.submission_id is not None:
+            return
+        self.seen = seen
+        if seen.unfinished is not None:  # an earlier run left it: follow that one, never a second call
+            sub = seen.unfinished
+            self.submission_id, self.submission = sub.id, sub
+            self.steps.show_submission(sub)
+            self.status_text = sub.status
+            self._say(f"This recording was submitted {self._when(sub)} and that upload is not finished: it goes "
+                      f"on by itself (its steps are below), so it is not sent twice.")
+        elif seen.logged is not None:
+            sub = seen.logged
+            self.status_text = "already logged"
+            self._say(f"Already logged {self._when(sub)} by {sub.agent}: call {sub.call_id} ({sub.status}). "
+                      f"Logging it again makes a second call in HubSpot.")
+            self.open_button.setVisible(bool(self.call_link(sub)))
+            self.log_again_button.show()
+        self.refresh()
+
+    def choose_log_again(self) -> None:
+        """The explicit choice to log an already logged recording once more."""
+        self.log_again = True
+        self.log_again_button.hide()
+        self._say("It will be logged as a second call when you press Upload & Log.")
+        self.status_text = "ready to fill in"
         self.refresh()
 
     # -- Upload & Log ----------------------------------------------------------------------------
@@ -242,10 +331,13 @@ class RecordingPanel(QWidget):
         details = self.form.details()
         self.running = True
         self.status_text = "uploading"
-        self.message.setText("")
+        self._say("")
         self.refresh()
-        tasks.run_task(self.runtime.submit, Path(self.path), details, owner=self, name="submit", pool=tasks.long_pool(),
-                       on_result=self._submitted, on_error=self._run_failed)
+        self.log_again_button.hide()
+        self.open_button.hide()
+        sha = self.seen.sha256 if self.seen is not None and self._seen_path == self.path else None
+        tasks.run_task(self.runtime.submit, Path(self.path), details, None, sha256=sha, owner=self, name="submit",
+                       pool=tasks.long_pool(), on_result=self._submitted, on_error=self._run_failed)
 
     def _submitted(self, submission_id: int) -> None:
         self.submission_id = submission_id
@@ -262,7 +354,7 @@ class RecordingPanel(QWidget):
         if self.submission_id is None or self.running:
             return
         self.retry_button.hide()
-        self.message.setText("")
+        self._say("")
         self.running = True
         self.status_text = "retrying"
         self.refresh()
@@ -281,20 +373,32 @@ class RecordingPanel(QWidget):
         self.submission = sub
         self.steps.show_submission(sub)
         self.status_text = sub.status
+        if not self.running:
+            self._show_outcome(sub)
         self.changed.emit()
+
+    def _show_outcome(self, sub: h.Submission) -> None:
+        """What became of the call, where the agent looks: ready, transcribed, or not (and why)."""
+        if sub.status == h.READY:
+            self._say("✓ The call is in HubSpot and the recording is ready for transcription.")
+        elif sub.status == h.TRANSCRIBED:
+            self._say("✓ The call is in HubSpot and HubSpot transcribed it.")
+        elif sub.status == h.NOT_TRANSCRIBED:
+            self._say(f"⚠ The call is in HubSpot but was not transcribed. {sub.error or ''}".strip())
+        else:
+            return
+        self.open_button.setVisible(bool(self.call_link(sub)))
+        self.retry_button.hide()
 
     def _ran(self, sub: h.Submission) -> None:
         self.running = False
         self.update_submission(sub)
         if sub.status in (h.READY, h.TRANSCRIBED, h.NOT_TRANSCRIBED):
-            self.message.setText("✓ The call is in HubSpot" + (" and the recording is ready for transcription."
-                                                               if sub.status == h.READY else "."))
-            self.open_button.setVisible(bool(h.call_url(sub)))
-            self.retry_button.hide()
+            self._show_outcome(sub)
         elif sub.status == h.FAILED:
             self.show_error(sub.error or "failed", sub.error_status, sub.error_correlation_id)
         else:
-            self.message.setText(f"Waiting to try again ({sub.error or 'HubSpot was busy'}).")
+            self._say(f"Waiting to try again ({sub.error or 'HubSpot was busy'}).")
         self.refresh()
         self.finished.emit(sub)
 
@@ -305,16 +409,37 @@ class RecordingPanel(QWidget):
         self.refresh()
         self.finished.emit(self.submission)
 
+    def _say(self, text: str) -> None:
+        """A message that is not an error of HubSpot's (no details to copy)."""
+        self.message.setText(breakable(text))
+        self.copy_button.hide()
+        self.error_details = ""
+
     def show_error(self, message: str, status: int | None, correlation_id: str | None) -> None:
         self.error = message
-        lines = [f"✗ HubSpot said: {message}" if status else f"✗ {message}", explain(status, message)]
-        if status:
-            lines.append(f"HTTP {status}" + (f" · correlation id {correlation_id}" if correlation_id else ""))
-        self.message.setText("\n".join(lines))
+        text, self.error_details = agent_error(message, status, correlation_id)
+        self.message.setText(breakable(text))  # wraps inside the panel, whatever HubSpot wrote
+        self.copy_button.show()
+        self.copy_button.setToolTip(self.error_details)
         self.retry_button.setVisible(self.submission_id is not None)
 
+    def copy_details(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        clipboard = QApplication.clipboard()
+        if clipboard is not None and self.error_details:
+            clipboard.setText(f"{Path(self.path).name}\n{self.error_details}")
+
+    def call_link(self, sub: h.Submission | None) -> str | None:
+        """The call's page: HubSpot's for an account; none for the sandbox (it has no pages, and its calls
+        are not in app.hubspot.com)."""
+        if sub is None or getattr(self.runtime, "is_sandbox", False):
+            return None
+        return h.call_url(sub)
+
     def open_in_hubspot(self) -> None:
-        url = h.call_url(self.submission) if self.submission else None
+        sub = self.submission or (self.seen.logged if self.seen is not None else None)
+        url = self.call_link(sub)
         if url:
             QDesktopServices.openUrl(QUrl(url))
 

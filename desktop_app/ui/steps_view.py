@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from desktop_app.sync import history as h
 from desktop_app.sync.pipeline import STEPS
+from desktop_app.ui.explain import breakable
 
 STEP_LABELS = {
     "store": "Keep the recording",
@@ -53,9 +54,11 @@ class StepsView(QWidget):
             text = WORDS.get(outcome, outcome)
             if step and step.attempt > 1:
                 text += f" (attempt {step.attempt})"
-            if step and step.outcome in (h.RETRY, h.FAILED_OUTCOME) and step.message:
+            if step and step.outcome == h.FAILED_OUTCOME and step.http_status:
+                text += f" (HTTP {step.http_status})"  # the message itself is shown once, below the steps
+            elif step and step.outcome in (h.RETRY, h.FAILED_OUTCOME) and step.message:
                 text += f": {step.message}"
-            state.setText(text)
+            state.setText(breakable(text))
             state.setToolTip(step.message or "" if step else "")
 
     def outcomes(self) -> dict[str, str]:

@@ -30,6 +30,16 @@ SUFFIXES = tuple(sorted(AUDIO_SUFFIXES))  # what `callrelay upload --folder` tak
 FILE_FILTER = "Audio recordings (" + " ".join(f"*{s}" for s in SUFFIXES) + ");;All files (*)"
 
 
+def seats_of(runtime: Any) -> dict[str, bool]:
+    """Which owners have a paid Sales/Service seat, where the app can know it (runs in a worker).
+
+    HubSpot's owners API does not say; the sandbox keeps the flag for each of its owners."""
+    sandbox = getattr(runtime, "sandbox", None)
+    if sandbox is None:
+        return {}
+    return {str(o["id"]): bool(o.get("paid_seat")) for o in sandbox.owners()}
+
+
 def expand(paths: list[str]) -> list[str]:
     """Files as given, folders as the audio files they hold (sorted); runs in a worker."""
     out: list[str] = []
@@ -53,8 +63,10 @@ class UploadPage(QWidget):
         self.last_folder = last_folder
         self.runtime: Any = None
         self.offline_reason = ""
+        self.fetch_problem = ""  # why HubSpot could not fetch a recording now (the tunnel), a blocker
         self.owners: list[tuple[str, str]] = []
         self.outcomes: list[tuple[str, str]] = []
+        self.seats: dict[str, bool] = {}
         self.panels: list[RecordingPanel] = []
         self.setAcceptDrops(True)
 
@@ -122,7 +134,9 @@ class UploadPage(QWidget):
     def add_file(self, path: str) -> RecordingPanel:
         panel = RecordingPanel(path, region=self.region)
         panel.offline_reason = self.offline_reason
+        panel.fetch_problem = self.fetch_problem
         panel.form.set_owners(self.owners)
+        panel.form.set_seats(self.seats)
         panel.form.set_outcomes(self.outcomes)
         if self.runtime is not None:
             panel.set_runtime(self.runtime, self.region)
@@ -172,6 +186,13 @@ class UploadPage(QWidget):
             panel.offline_reason = reason
             panel.refresh()
 
+    def set_fetch_problem(self, reason: str) -> None:
+        """HubSpot could not fetch recordings now (no working tunnel): uploads wait, saying why."""
+        self.fetch_problem = reason
+        for panel in self.panels:
+            panel.fetch_problem = reason
+            panel.refresh()
+
     def set_runtime(self, runtime: Any, region: str) -> None:
         self.runtime, self.region = runtime, region
         for panel in self.panels:
@@ -179,6 +200,7 @@ class UploadPage(QWidget):
         client = getattr(runtime, "client", None)
         if client is not None:
             tasks.run_task(client.owners, owner=self, name="owners", on_result=self._owners, on_error=lambda _e: None)
+            tasks.run_task(seats_of, runtime, owner=self, name="seats", on_result=self._seats, on_error=lambda _e: None)
             tasks.run_task(client.call_dispositions, owner=self, name="dispositions", on_result=self._outcomes,
                            on_error=lambda _e: None)
 
@@ -187,6 +209,11 @@ class UploadPage(QWidget):
         self.ownersLoaded.emit(self.owners)
         for panel in self.panels:
             panel.form.set_owners(self.owners)
+
+    def _seats(self, seats: dict[str, bool]) -> None:
+        self.seats = seats
+        for panel in self.panels:
+            panel.form.set_seats(seats)
 
     def _outcomes(self, dispositions: list[Any]) -> None:
         self.outcomes = [(str(d.id), d.label) for d in dispositions]
