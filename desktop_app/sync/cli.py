@@ -72,7 +72,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"callrelay history: bad date: {exc}", file=sys.stderr)
         return 2
-    with h.History(readonly=True) as hist:  # reading only: works on a read-only data directory too
+    with h.History.for_reading() as hist:  # reading only: works on a read-only data directory too
         if args.totals:
             rows = hist.totals_per_day(query) if args.totals == "day" else hist.totals_per_agent(query)
             for row in rows:

@@ -308,8 +308,10 @@ class History:
                 db.close()
                 db = self._connect(None)
             elif self.readonly and on_disk and version < len(MIGRATIONS):
-                raise HistoryError(f"The history file {self.path} was written by an older Call Relay: run "
-                                   "`callrelay resume` once where it can be written to bring it up to date.")
+                older = HistoryError(f"The history file {self.path} was written by an older Call Relay: run "
+                                     "`callrelay resume` once where it can be written to bring it up to date.")
+                older.older = True  # type: ignore[attr-defined]  # History.for_reading upgrades it where it can
+                raise older
             elif not self.readonly:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -321,6 +323,19 @@ class History:
             db.close()
             raise
         return db
+
+    @classmethod
+    def for_reading(cls, path: Path | None = None) -> History:
+        """A read-only history for a command that only reads (``callrelay history``). A file an older release
+        wrote is brought up to date first where it can be written (a copy kept, as every migration does), so
+        reading never needs another command run first; where it cannot be, the sentence says what to do."""
+        try:
+            return cls(path, readonly=True)
+        except HistoryError as exc:
+            if not getattr(exc, "older", False):
+                raise
+        cls(path).close()  # migrates (or says in one sentence why the file cannot be written)
+        return cls(path, readonly=True)
 
     def _connect(self, path: Path | None) -> dbfile.Connection:
         db = dbfile.connect(path, what="history file", error=HistoryError, readonly=self.readonly and path is not None)

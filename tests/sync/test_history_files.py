@@ -234,3 +234,22 @@ def test_constraint_errors_stay_what_they_are(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         hist.add_submission(recording_path="/a", recording_name="a", external_id="same", details=details,
                             agent="a", state="checked")
+
+
+def test_history_brings_an_older_file_up_to_date_where_it_can_write(home: Path, wav: Path) -> None:
+    """After an upgrade of the app, `callrelay history` (which only reads) must not send supervisors to run
+    another command first: where the file can be written it is migrated (a copy kept), then read."""
+    path = home / "history.sqlite3"
+    with h.History(path) as hist:
+        hist.add_submission(recording_path=str(wav), recording_name="call.wav", external_id="callrelay-x",
+                            details={"title": "before the upgrade"}, agent="ann", state="checked")
+        rows = hist.count()
+    with sqlite3.connect(path) as db:  # as the release before the `labels` table (migration 4) wrote it
+        db.execute("DROP TABLE labels")
+        db.execute("PRAGMA user_version = 3")
+    run = cd.run(home, "history-json", wav)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert cd.rows_listed(run) == rows
+    assert (home / "history.sqlite3.v3.bak").exists()
+    with h.History(path, readonly=True) as hist:
+        assert hist.schema_version == len(h.MIGRATIONS)
