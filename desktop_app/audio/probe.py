@@ -40,6 +40,7 @@ EXTENSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 WAV_PCM, WAV_FLOAT, WAV_ALAW, WAV_MULAW, WAV_GSM, WAV_EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0x0031, 0xFFFE
 WAV_CODECS = {0x0002: "adpcm_ms", 0x0011: "adpcm_ima_wav", 0x0055: "mp3", 0x0040: "g721", 0x0045: "g726",
               0x0014: "g723", 0x0022: "truespeech", 0x0092: "ac3"}
+MAX_WAV_CHUNKS = 1024  # before the data chunk; real files have a handful
 # Tags whose samples analysis reads straight from the file (no decoder).
 RAW_TAGS = (WAV_PCM, WAV_FLOAT, WAV_ALAW, WAV_MULAW)
 
@@ -88,9 +89,10 @@ def probe(path: str | os.PathLike[str]) -> ProbeResult:
         _find(result, bad.code, bad.message)
     except OSError as exc:
         _find(result, "unreadable", f"The file cannot be read: {exc.strerror or exc}.")
-    except Exception as exc:  # a parser bug must not become a traceback for the agent
-        log.exception("probe failed on %s", p)
-        _find(result, "unreadable", f"The file's header cannot be understood ({type(exc).__name__}).")
+    except Exception as exc:  # a parser bug must not become a traceback for the agent (-vv logs it)
+        log.warning("probe failed on %s: %s: %s", p, type(exc).__name__, exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG))
+        _find(result, "unreadable", "The file's header cannot be understood.")
     _check_extension(result)
     return result
 
@@ -202,8 +204,7 @@ def _probe_open(fh: BinaryIO, result: ProbeResult, size: int) -> None:
         _parse_flac(fh, result, size, offset)
     elif kind == "mp4":
         info = _mp4.parse(fh, size)
-        for code, message in info.findings:
-            _find(result, code, message)
+        result.findings.extend(info.findings)
         if info.needs_demuxer:
             _probe_with_pyav(result)
             return
@@ -211,7 +212,7 @@ def _probe_open(fh: BinaryIO, result: ProbeResult, size: int) -> None:
         result.has_audio = info.has_audio
         if info.brand_m4a:
             result.detected_extension = ".m4a"
-        if not info.has_audio and not any(f.code == "truncated" for f in result.findings):
+        if not info.has_audio and not any(f.severity == "error" for f in result.findings):
             _find(result, "no-audio-stream", "The file has no audio track"
                   + (" (only video)." if info.has_video else "."))
             return
@@ -236,7 +237,12 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
     fact: int | None = None
     data_off: int | None = None
     data_size = 0
+    chunks = 0
     while pos + 8 <= size:
+        chunks += 1
+        if chunks > MAX_WAV_CHUNKS:
+            raise _Bad("unreadable", f"The WAV header is damaged: more than {MAX_WAV_CHUNKS} chunks come before "
+                       "the audio.")
         fh.seek(pos)
         hdr = fh.read(8)
         cid, csz = hdr[:4], struct.unpack("<I", hdr[4:8])[0]
@@ -251,8 +257,11 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
             if csz < 14 or csz > 4096:
                 raise _Bad("unreadable", f"The WAV header is damaged: its format chunk claims {csz} bytes.")
             fmt = fh.read(csz)
+            if len(fmt) < csz:
+                raise _Bad("truncated", "The WAV file ends inside its header: the recording was cut off.")
         elif cid == b"fact" and csz >= 4:
-            fact = struct.unpack("<I", fh.read(4))[0]
+            body = fh.read(4)
+            fact = struct.unpack("<I", body)[0] if len(body) == 4 else None
         elif cid == b"data":
             data_off = pos + 8
             data_size = data64 if (rf64 and csz == 0xFFFFFFFF and data64 is not None) else csz
@@ -263,9 +272,15 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
     tag, channels, rate, byte_rate, block_align = struct.unpack("<HHIIH", fmt[:14])
     bits = struct.unpack("<H", fmt[14:16])[0] if len(fmt) >= 16 else 0
     valid_bits = bits
-    if tag == WAV_EXTENSIBLE and len(fmt) >= 40:
+    if tag == WAV_EXTENSIBLE:
+        if len(fmt) < 40:
+            raise _Bad("unreadable", f"The WAV header is damaged: its format is said to be in an extended "
+                       f"format chunk, but the chunk has only {len(fmt)} bytes.")
         valid_bits = struct.unpack("<H", fmt[18:20])[0] or bits
         tag = struct.unpack("<H", fmt[24:26])[0]
+    if tag == 0:
+        raise _Bad("unreadable", "The WAV header is damaged: its format is 0 (unknown), so the audio cannot "
+                   "be read.")
     result.format_tag = tag
     result.channels = channels
     result.sample_rate = rate
@@ -278,8 +293,13 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
         if bits % 8 or block_align != channels * bits // 8:
             raise _Bad("unreadable", f"The WAV header is damaged: {bits}-bit samples in {channels} channels "
                        f"do not fit its {block_align}-byte frames.")
+        if tag == WAV_FLOAT and bits not in (32, 64):
+            raise _Bad("unreadable", f"The WAV header is damaged: it says {bits}-bit floating-point samples.")
     elif tag in (WAV_ALAW, WAV_MULAW):
         result.bit_depth = 8
+        if block_align != channels:
+            raise _Bad("unreadable", f"The WAV header is damaged: 8-bit G.711 samples in {channels} channels "
+                       f"do not fit its {block_align}-byte frames.")
     if data_off is None:
         if pos >= size:
             raise _Bad("empty", "The WAV file has a header but no audio data.")
@@ -502,6 +522,8 @@ def _probe_with_pyav(result: ProbeResult) -> None:
                        (" (only video)." if result.has_video else "."))
         stream = audio[0]
         cc = stream.codec_context
+        if cc is None:
+            raise _Bad("unreadable", "The file's audio is in a format no decoder here knows.")
         result.codec = str(getattr(cc.codec, "canonical_name", None) or cc.name)
         result.channels = cc.channels
         result.sample_rate = cc.sample_rate

@@ -55,7 +55,7 @@ ALAW = _alaw_table()
 
 def open_audio(path: Path) -> tuple[Any, Any]:
     """PyAV's container of ``path`` and its first audio stream; ``ReadError`` (a sentence for the agent)
-    when the file cannot be opened or has no audio track."""
+    when the file cannot be opened, has no audio track or no decoder for it."""
     import av
 
     try:
@@ -65,7 +65,11 @@ def open_audio(path: Path) -> tuple[Any, Any]:
     if not container.streams.audio:
         container.close()
         raise ReadError("The file has no audio track.")
-    return container, container.streams.audio[0]
+    stream = container.streams.audio[0]
+    if stream.codec_context is None:
+        container.close()
+        raise ReadError("Its audio is in a format no decoder here knows.")
+    return container, stream
 
 
 def decode_frames(container: Any, stream: Any, on_error: Callable[[Exception], None]) -> Iterator[Any]:
