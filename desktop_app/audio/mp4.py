@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from desktop_app.audio.model import Problem
+from desktop_app.audio.model import Problem, trailing_data
 
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"udta"}
 MAX_BOXES = 4096  # side by side in one box (or the file): real files have a few
@@ -61,12 +61,14 @@ def parse(fh: BinaryIO, size: int) -> Mp4Info:
     info = Mp4Info()
     moov: tuple[int, int] | None = None
     seen: set[bytes] = set()
+    at = 0  # where the next top-level box starts
     try:
         for kind, payload, end in _boxes(fh, 0, size):
+            if {b"moov", b"mdat"} <= seen and (not _printable(kind) or end > size):
+                break  # the movie and its data are whole: what follows is not part of them
             if not _printable(kind):
-                info.findings.append(_damaged(f"The MP4 file is damaged: no valid box at byte {payload - 8}."))
+                info.findings.append(_damaged(f"The MP4 file is damaged: no valid box at byte {at}."))
                 return info
-            seen.add(kind)
             if kind == b"ftyp":
                 fh.seek(payload)
                 info.brand_m4a = fh.read(4) == b"M4A "
@@ -77,11 +79,16 @@ def parse(fh: BinaryIO, size: int) -> Mp4Info:
                     f"bytes but the file ends {end - size} bytes early (the recording was cut off)."))
                 if kind == b"moov":
                     return info
+            seen.add(kind)
             if kind == b"moov":
                 moov = (payload, min(end, size))
+            at = end
     except ValueError as exc:
-        info.findings.append(_damaged(f"The MP4 file is damaged: {exc}."))
-        return info
+        if not {b"moov", b"mdat"} <= seen:
+            info.findings.append(_damaged(f"The MP4 file is damaged: {exc}."))
+            return info
+    if at < size:
+        info.findings.append(trailing_data(size - at))
     if moov is None:
         if b"moof" in seen:
             info.needs_demuxer = True

@@ -175,8 +175,9 @@ def fixes_for(inspection: Inspection) -> list[Fix]:
     fixes: list[Fix] = []
     convertible = pr.readable and bool(pr.channels) and not any(
         p.code == "unreadable" and p.severity == "error" for p in inspection.problems)
-    if convertible and (codes & {"unsupported-format", "extension-mismatch", "truncated", "unreadable"}):
-        reasons = [c for c in ("unsupported-format", "truncated", "unreadable", "extension-mismatch") if c in codes]
+    if convertible and (codes & {"unsupported-format", "extension-mismatch", "truncated", "unreadable", "trailing-data"}):
+        reasons = [c for c in ("unsupported-format", "truncated", "unreadable", "trailing-data", "extension-mismatch")
+                   if c in codes]
         fixes.append(Fix("convert", "Convert to FLAC", f"Writes a clean FLAC copy ({', '.join(reasons)}).",
                          fmt="flac"))
         fixes.append(Fix("convert", "Convert to WAV", f"Writes a clean WAV copy ({', '.join(reasons)}).",
