@@ -164,16 +164,17 @@ def tag_bytes(tail: bytes) -> int:
 def last_frame(info: FlacInfo, buf: bytes, base: int, after: int = -1) -> Frame | None:
     """The last frame header of the stream in ``buf`` (which starts at byte ``base`` of the file) whose
     first sample comes after ``after``."""
-    i = len(buf)
-    while i > 0:
-        i = max(buf.rfind(b"\xff\xf8", 0, i + 1), buf.rfind(b"\xff\xf9", 0, i + 1))
+    # the sync code with the stream's blocking strategy (one pattern: rfind stops at the first hit)
+    sync = b"\xff" if info.signature is None else (b"\xff\xf9" if info.signature[0] else b"\xff\xf8")
+    end = len(buf)
+    while True:
+        i = buf.rfind(sync, 0, end)
         if i < 0 or base + i < info.audio_start:
             return None
         frame = frame_at(buf, i, base, info.max_block)
         if info.plausible(frame, after):
             return frame
-        i -= 1
-    return None
+        end = i + len(sync) - 1
 
 
 _BLOCK_SIZES = {1: 192, 2: 576, 3: 1152, 4: 2304, 5: 4608, 8: 256, 9: 512, 10: 1024, 11: 2048, 12: 4096,
