@@ -28,6 +28,8 @@ SILENT_CHANNEL_ACTIVE_MAX = 0.005  # a channel with less than 0.5 % non-silent w
 IDENTICAL_DIFF_DB = -40.0  # channels whose difference is this far below the signal are "the same"
 FLOOR_DB = -120.0
 MAX_BLOCK_FRAMES = 1 << 18  # at most 2 MB of stereo float32 per block, whatever the sample rate
+MAX_CHANNELS = 64  # more is a damaged header's number: blocks and waveform lanes would only grow huge
+MAX_RATE = 1 << 20  # Hz, the same (audio interfaces go up to 768 kHz)
 _HIST_BINS = np.arange(-120.0, 0.5, 1.0)  # crosstalk histogram, 1 dB steps
 
 
@@ -59,11 +61,13 @@ def analyse(
     if not pr.readable or not pr.channels:
         reason = pr.findings[0].message if pr.findings else "The file cannot be read."
         raise AnalysisError(reason)
-    reader = Reader(pr)
     rate = pr.sample_rate or 8000
     channels = pr.channels
+    _check_shape(channels, rate)
+    reader = Reader(pr)
     window = max(1, int(round(rate * WINDOW_S)))
-    block = max(window, min(int(block_seconds * rate), MAX_BLOCK_FRAMES) // window * window)
+    most = MAX_BLOCK_FRAMES * 2 // max(2, channels)  # the same bytes per block with more channels
+    block = max(window, min(int(block_seconds * rate), most) // window * window)
     expected = max(1, int(round((pr.duration_s or 0.0) * rate)))
     state: _State | None = None
     carry: np.ndarray | None = None
@@ -73,6 +77,7 @@ def analyse(
                 raise Cancelled()
             if state is None:
                 rate, channels = reader.rate, reader.channels
+                _check_shape(channels, rate)
                 window = max(1, int(round(rate * WINDOW_S)))
                 expected = max(1, int(round((pr.duration_s or 0.0) * rate)))
                 bucket = max(1, math.ceil(expected / max(1, peaks_per_channel)))  # samples per lane
@@ -94,6 +99,14 @@ def analyse(
     if progress is not None:
         progress(1.0)
     return state.result(reader.errors, reader.error_at_s)
+
+
+def _check_shape(channels: int, rate: int) -> None:
+    """AnalysisError for a channel count or sample rate no recording has (see MAX_CHANNELS, MAX_RATE)."""
+    if not 0 < channels <= MAX_CHANNELS:
+        raise AnalysisError(f"The file says it has {channels} channels, which cannot be analysed.")
+    if not 0 < rate <= MAX_RATE:
+        raise AnalysisError(f"The file says its sample rate is {rate} Hz, which cannot be analysed.")
 
 
 class _State:

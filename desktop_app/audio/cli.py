@@ -89,24 +89,41 @@ def run_check(args: argparse.Namespace) -> int:
 
     results = []
     out = sys.stdout
+    encoding = out.encoding or "utf-8"
     for name in args.files:
         ins = inspect(name, analyse=args.analyse)
         results.append(ins)
         if args.json:
-            out.write(json.dumps(ins.to_dict(), ensure_ascii=False) + "\n")
+            out.write(_json_line(ins.to_dict(), encoding) + "\n")
             out.flush()
     if not args.json:
         header = ["FILE", "FORMAT", "CH", "RATE", "LENGTH", "VERDICT"]
-        rows = [_row(r) for r in results]
+        rows = [[_shown(c, encoding) for c in _row(r)] for r in results]
         widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
         out.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
         for ins, row in zip(results, rows, strict=True):
             out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
             for problem in ins.problems:
-                out.write(f"    {problem.severity:<7} {problem.code}: {problem.message}\n")
+                out.write(_shown(f"    {problem.severity:<7} {problem.code}: {problem.message}", encoding) + "\n")
         ok = sum(r.uploadable for r in results)
         out.write(f"{ok} of {len(results)} file(s) can be uploaded as they are.\n")
     return 0 if all(r.uploadable for r in results) else 1
+
+
+def _json_line(obj: dict[str, Any], encoding: str) -> str:
+    """One JSON object; escaped (``\\udcff``) where it cannot be written as it is: a file name whose bytes
+    are not text (or not in the terminal's encoding), which would otherwise make the line invalid."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return json.dumps(obj)
+    return text
+
+
+def _shown(text: str, encoding: str) -> str:
+    """``text`` as the terminal can print it (undecodable bytes of a file name as ``\\udcff`` escapes)."""
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def run_fix(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ CODES: dict[str, Severity] = {
     "truncated": "error",
     "empty": "error",
     "no-audio-stream": "error",
+    "trailing-data": "warning",
     "extension-mismatch": "warning",
     "mono": "warning",
     "identical-channels": "warning",
@@ -34,6 +35,15 @@ class Problem:
         return {"code": self.code, "severity": self.severity, "message": self.message}
 
 
+def trailing_data(nbytes: int, *, at_least: bool = False) -> Problem:
+    """The ``trailing-data`` warning: ``nbytes`` (or more) after the end of the audio that are not audio."""
+    amount = f"{nbytes / 2**20:.1f} MB" if nbytes >= 2**20 else f"{nbytes:,} bytes"
+    return Problem("trailing-data", "warning",
+                   f"The file goes on after its audio ends: {'at least ' if at_least else ''}{amount} that "
+                   "are not audio (two files joined, or a copy that went wrong). Players stop where the audio "
+                   "ends; converting writes a file without them.")
+
+
 @dataclass
 class ProbeResult:
     """What a file is, read from its headers only. ``error`` carries why it could not be read."""
@@ -51,7 +61,7 @@ class ProbeResult:
     extension_mismatch: bool = False
     has_video: bool = False
     has_audio: bool = True
-    # What the header read found wrong (unreadable, truncated, empty, no-audio-stream).
+    # What the header read found wrong (unreadable, truncated, empty, no-audio-stream, trailing-data).
     findings: list[Problem] = field(default_factory=list)
     # Byte range of raw PCM in a WAV/RF64 (lets analysis read it without a decoder).
     data_offset: int | None = None

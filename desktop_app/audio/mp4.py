@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from desktop_app.audio.model import Problem, trailing_data
+
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"udta"}
+MAX_BOXES = 4096  # side by side in one box (or the file): real files have a few
 
 
 @dataclass
@@ -25,13 +28,15 @@ class Mp4Info:
     duration_s: float | None = None
     brand_m4a: bool = False
     needs_demuxer: bool = False  # fragmented or unusual: let PyAV describe it
-    findings: list[tuple[str, str]] = field(default_factory=list)
+    findings: list[Problem] = field(default_factory=list)
 
 
 def _boxes(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, box end) of each box in [start, end)."""
+    """(type, payload start, box end) of each box in [start, end); ValueError for an impossible size."""
     pos = start
-    while pos + 8 <= end:
+    for _ in range(MAX_BOXES):
+        if pos + 8 > end:
+            return
         fh.seek(pos)
         hdr = fh.read(16)
         if len(hdr) < 8:
@@ -49,43 +54,66 @@ def _boxes(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int
             raise ValueError(f"box {kind!r} at byte {pos} has an impossible size {size}")
         yield kind, pos + head, pos + size
         pos += size
+    raise ValueError(f"more than {MAX_BOXES} boxes follow each other")
 
 
 def parse(fh: BinaryIO, size: int) -> Mp4Info:
     info = Mp4Info()
     moov: tuple[int, int] | None = None
     seen: set[bytes] = set()
+    at = 0  # where the next top-level box starts
     try:
         for kind, payload, end in _boxes(fh, 0, size):
-            if not all(32 <= b < 127 for b in kind):
-                info.findings.append(("unreadable", f"The MP4 file is damaged: no valid box at byte {payload - 8}."))
+            if {b"moov", b"mdat"} <= seen and (not _printable(kind) or end > size):
+                break  # the movie and its data are whole: what follows is not part of them
+            if not _printable(kind):
+                info.findings.append(_damaged(f"The MP4 file is damaged: no valid box at byte {at}."))
                 return info
-            seen.add(kind)
             if kind == b"ftyp":
                 fh.seek(payload)
                 info.brand_m4a = fh.read(4) == b"M4A "
             if end > size:
-                info.findings.append((
-                    "truncated",
+                info.findings.append(Problem(
+                    "truncated", "error",
                     f"The MP4 file is incomplete: its '{kind.decode('latin-1')}' box claims {end - payload} "
                     f"bytes but the file ends {end - size} bytes early (the recording was cut off)."))
                 if kind == b"moov":
                     return info
+            seen.add(kind)
             if kind == b"moov":
                 moov = (payload, min(end, size))
+            at = end
     except ValueError as exc:
-        info.findings.append(("unreadable", f"The MP4 file is damaged: {exc}."))
-        return info
+        if not {b"moov", b"mdat"} <= seen:
+            info.findings.append(_damaged(f"The MP4 file is damaged: {exc}."))
+            return info
+    if at < size:
+        info.findings.append(trailing_data(size - at))
     if moov is None:
         if b"moof" in seen:
             info.needs_demuxer = True
         elif b"mdat" in seen:
-            info.findings.clear()
-            info.findings.append(("truncated", "The MP4 file was never finished: it has audio data but no index "
-                                  "(the 'moov' box), so no player can read it."))
+            info.findings[:] = [Problem("truncated", "error", "The MP4 file was never finished: it has audio data "
+                                        "but no index (the 'moov' box), so no player can read it.")]
         else:
-            info.findings.append(("unreadable", "The MP4 file holds no tracks (no 'moov' box)."))
+            info.findings.append(_damaged("The MP4 file holds no tracks (no 'moov' box)."))
         return info
+    try:
+        _movie(fh, moov, info)
+    except (ValueError, IndexError, struct.error):
+        info.findings.append(_damaged("The MP4 file is damaged: its description of the tracks cannot be read."))
+    return info
+
+
+def _printable(kind: bytes) -> bool:
+    return all(32 <= b < 127 for b in kind)
+
+
+def _damaged(message: str) -> Problem:
+    return Problem("unreadable", "error", message)
+
+
+def _movie(fh: BinaryIO, moov: tuple[int, int], info: Mp4Info) -> None:
     movie_timescale = 0
     for kind, payload, end in _boxes(fh, *moov):
         if kind == b"mvhd":
@@ -96,7 +124,6 @@ def parse(fh: BinaryIO, size: int) -> Mp4Info:
             info.needs_demuxer = True
         if kind == b"trak":
             _track(fh, payload, end, info, movie_timescale)
-    return info
 
 
 def _edit_seconds(fh: BinaryIO, start: int, end: int, movie_timescale: int) -> float | None:
@@ -155,10 +182,10 @@ def _track(fh: BinaryIO, start: int, end: int, info: Mp4Info, movie_timescale: i
         info.duration_s = edited
     stbl = _child(fh, *minf, b"stbl")
     stsd = _child(fh, *stbl, b"stsd") if stbl else None
-    if stsd is None:
-        return
-    entries = list(_boxes(fh, stsd[0] + 8, stsd[1]))
+    entries = list(_boxes(fh, stsd[0] + 8, stsd[1])) if stsd else []
     if not entries:
+        info.findings.append(_damaged("The MP4 file is damaged: its audio track does not say how the audio is "
+                                      "coded (no sample description)."))
         return
     fourcc, epayload, eend = entries[0]
     fh.seek(epayload)

@@ -313,8 +313,10 @@ class _Decoded(_Backend):
                 return
             # cannot seek back at all: open the file again
             self.container.close()
-            self.container = av.open(str(self.path), "r", timeout=5.0)
-            self.stream = self.container.streams.audio[0]
+            try:
+                self.container, self.stream = open_audio(self.path)
+            except ReadError as again:
+                raise PcmError(str(again)) from None
         self._frames = self._decode()
         self._fresh, self._from_start, self.next = True, from_start, 0
 

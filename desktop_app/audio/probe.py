@@ -14,8 +14,9 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
+from desktop_app.audio import flac as _flac
 from desktop_app.audio import mp4 as _mp4
-from desktop_app.audio.model import ProbeResult, Problem
+from desktop_app.audio.model import ProbeResult, Problem, trailing_data
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ EXTENSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 WAV_PCM, WAV_FLOAT, WAV_ALAW, WAV_MULAW, WAV_GSM, WAV_EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0x0031, 0xFFFE
 WAV_CODECS = {0x0002: "adpcm_ms", 0x0011: "adpcm_ima_wav", 0x0055: "mp3", 0x0040: "g721", 0x0045: "g726",
               0x0014: "g723", 0x0022: "truespeech", 0x0092: "ac3"}
+MAX_WAV_CHUNKS = 1024  # before the data chunk; real files have a handful
 # Tags whose samples analysis reads straight from the file (no decoder).
 RAW_TAGS = (WAV_PCM, WAV_FLOAT, WAV_ALAW, WAV_MULAW)
 
@@ -84,13 +86,14 @@ def probe(path: str | os.PathLike[str]) -> ProbeResult:
             _probe_open(fh, result, st.st_size)
     except PermissionError:
         _find(result, "unreadable", "You are not allowed to read this file (no read permission).")
-    except _Bad as bad:
+    except (_Bad, _flac.Damaged) as bad:
         _find(result, bad.code, bad.message)
     except OSError as exc:
         _find(result, "unreadable", f"The file cannot be read: {exc.strerror or exc}.")
-    except Exception as exc:  # a parser bug must not become a traceback for the agent
-        log.exception("probe failed on %s", p)
-        _find(result, "unreadable", f"The file's header cannot be understood ({type(exc).__name__}).")
+    except Exception as exc:  # a parser bug must not become a traceback for the agent (-vv logs it)
+        log.warning("probe failed on %s: %s: %s", p, type(exc).__name__, exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG))
+        _find(result, "unreadable", "The file's header cannot be understood.")
     _check_extension(result)
     return result
 
@@ -202,8 +205,7 @@ def _probe_open(fh: BinaryIO, result: ProbeResult, size: int) -> None:
         _parse_flac(fh, result, size, offset)
     elif kind == "mp4":
         info = _mp4.parse(fh, size)
-        for code, message in info.findings:
-            _find(result, code, message)
+        result.findings.extend(info.findings)
         if info.needs_demuxer:
             _probe_with_pyav(result)
             return
@@ -211,7 +213,7 @@ def _probe_open(fh: BinaryIO, result: ProbeResult, size: int) -> None:
         result.has_audio = info.has_audio
         if info.brand_m4a:
             result.detected_extension = ".m4a"
-        if not info.has_audio and not any(f.code == "truncated" for f in result.findings):
+        if not info.has_audio and not any(f.severity == "error" for f in result.findings):
             _find(result, "no-audio-stream", "The file has no audio track"
                   + (" (only video)." if info.has_video else "."))
             return
@@ -236,7 +238,12 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
     fact: int | None = None
     data_off: int | None = None
     data_size = 0
+    chunks = 0
     while pos + 8 <= size:
+        chunks += 1
+        if chunks > MAX_WAV_CHUNKS:
+            raise _Bad("unreadable", f"The WAV header is damaged: more than {MAX_WAV_CHUNKS} chunks come before "
+                       "the audio.")
         fh.seek(pos)
         hdr = fh.read(8)
         cid, csz = hdr[:4], struct.unpack("<I", hdr[4:8])[0]
@@ -251,8 +258,11 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
             if csz < 14 or csz > 4096:
                 raise _Bad("unreadable", f"The WAV header is damaged: its format chunk claims {csz} bytes.")
             fmt = fh.read(csz)
+            if len(fmt) < csz:
+                raise _Bad("truncated", "The WAV file ends inside its header: the recording was cut off.")
         elif cid == b"fact" and csz >= 4:
-            fact = struct.unpack("<I", fh.read(4))[0]
+            body = fh.read(4)
+            fact = struct.unpack("<I", body)[0] if len(body) == 4 else None
         elif cid == b"data":
             data_off = pos + 8
             data_size = data64 if (rf64 and csz == 0xFFFFFFFF and data64 is not None) else csz
@@ -263,9 +273,15 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
     tag, channels, rate, byte_rate, block_align = struct.unpack("<HHIIH", fmt[:14])
     bits = struct.unpack("<H", fmt[14:16])[0] if len(fmt) >= 16 else 0
     valid_bits = bits
-    if tag == WAV_EXTENSIBLE and len(fmt) >= 40:
+    if tag == WAV_EXTENSIBLE:
+        if len(fmt) < 40:
+            raise _Bad("unreadable", f"The WAV header is damaged: its format is said to be in an extended "
+                       f"format chunk, but the chunk has only {len(fmt)} bytes.")
         valid_bits = struct.unpack("<H", fmt[18:20])[0] or bits
         tag = struct.unpack("<H", fmt[24:26])[0]
+    if tag == 0:
+        raise _Bad("unreadable", "The WAV header is damaged: its format is 0 (unknown), so the audio cannot "
+                   "be read.")
     result.format_tag = tag
     result.channels = channels
     result.sample_rate = rate
@@ -278,8 +294,13 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
         if bits % 8 or block_align != channels * bits // 8:
             raise _Bad("unreadable", f"The WAV header is damaged: {bits}-bit samples in {channels} channels "
                        f"do not fit its {block_align}-byte frames.")
+        if tag == WAV_FLOAT and bits not in (32, 64):
+            raise _Bad("unreadable", f"The WAV header is damaged: it says {bits}-bit floating-point samples.")
     elif tag in (WAV_ALAW, WAV_MULAW):
         result.bit_depth = 8
+        if block_align != channels:
+            raise _Bad("unreadable", f"The WAV header is damaged: 8-bit G.711 samples in {channels} channels "
+                       f"do not fit its {block_align}-byte frames.")
     if data_off is None:
         if pos >= size:
             raise _Bad("empty", "The WAV file has a header but no audio data.")
@@ -298,12 +319,15 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
     elif data_size < available:
         end = data_off + data_size + (data_size & 1)
         trailing = size - end
-        if trailing >= max(block_align, 1) * max(rate // 10, 1) and not _chunks_to_end(fh, end, size):
-            usable = available
-            claimed = _wav_seconds(tag, data_size, block_align, rate, byte_rate, channels, None)
-            real = _wav_seconds(tag, available, block_align, rate, byte_rate, channels, None)
-            _find(result, "truncated", f"The WAV header's data size is wrong: it claims {claimed:.1f} s but "
-                  f"the file holds {real:.1f} s, so players stop early. Converting rewrites the header.")
+        if not _chunks_to_end(fh, end, size):
+            if trailing >= max(block_align, 1) * max(rate // 10, 1):  # enough to be audio the header hides
+                usable = available
+                claimed = _wav_seconds(tag, data_size, block_align, rate, byte_rate, channels, None)
+                real = _wav_seconds(tag, available, block_align, rate, byte_rate, channels, None)
+                _find(result, "truncated", f"The WAV header's data size is wrong: it claims {claimed:.1f} s but "
+                      f"the file holds {real:.1f} s, so players stop early. Converting rewrites the header.")
+            else:
+                result.findings.append(trailing_data(trailing))
     usable -= usable % block_align
     result.data_offset = data_off
     result.data_bytes = usable
@@ -355,132 +379,20 @@ def _wav_seconds(tag: int, nbytes: int, block_align: int, rate: int, byte_rate: 
     return nbytes / byte_rate if byte_rate else 0.0
 
 
-# --- FLAC ---------------------------------------------------------------------------------------
-
-_CRC8 = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = ((_c << 1) ^ 0x07) & 0xFF if _c & 0x80 else (_c << 1) & 0xFF
-    _CRC8.append(_c)
-
-
-def _crc8(data: bytes) -> int:
-    c = 0
-    for b in data:
-        c = _CRC8[c ^ b]
-    return c
-
-
 def _parse_flac(fh: BinaryIO, result: ProbeResult, size: int, offset: int) -> None:
-    pos = offset + 4
-    info: bytes | None = None
-    while True:
-        fh.seek(pos)
-        hdr = fh.read(4)
-        if len(hdr) < 4:
-            raise _Bad("truncated", "The FLAC file ends inside its header: the recording was cut off.")
-        last, btype, length = hdr[0] & 0x80, hdr[0] & 0x7F, int.from_bytes(hdr[1:4], "big")
-        if btype == 127:
-            raise _Bad("unreadable", "The FLAC header is damaged (invalid metadata block).")
-        if btype == 0:
-            info = fh.read(34)
-            if length < 34 or len(info) < 34:
-                raise _Bad("unreadable", "The FLAC header is damaged (short STREAMINFO).")
-        pos += 4 + length
-        if last:
-            break
-        if pos > size:
-            raise _Bad("truncated", "The FLAC file ends inside its header: the recording was cut off.")
-    if info is None:
-        raise _Bad("unreadable", "The FLAC header is damaged (no STREAMINFO block).")
-    max_block = int.from_bytes(info[2:4], "big")
-    rate = info[10] << 12 | info[11] << 4 | info[12] >> 4
-    channels = ((info[12] >> 1) & 7) + 1
-    bits = ((info[12] & 1) << 4 | info[13] >> 4) + 1
-    total = (info[13] & 0x0F) << 32 | int.from_bytes(info[14:18], "big")
-    result.codec, result.channels, result.sample_rate, result.bit_depth = "flac", channels, rate, bits
-    if rate == 0:
-        raise _Bad("unreadable", "The FLAC header is damaged (sample rate 0).")
-    if pos >= size:
-        raise _Bad("empty", "The FLAC file has a header but no audio in it.")
-    fh.seek(pos)
-    sync = fh.read(2)
-    if len(sync) < 2 or sync[0] != 0xFF or (sync[1] & 0xFE) != 0xF8:
-        raise _Bad("unreadable", "The FLAC file is damaged: its first audio frame is not where the header "
-                   "ends.")
-    result.duration_s = total / rate if total else None
-    # The last frame's header says where it starts: a file cut short ends before the header's total.
-    end = _flac_last_frame_end(fh, pos, size, max_block)
-    if end is not None:
-        if total and end < total - max(max_block, 1):
-            _find(result, "truncated", f"The FLAC file is incomplete: its header promises {total / rate:.1f} s "
-                  f"but the audio stops at {end / rate:.1f} s (the file was cut off).")
-            result.duration_s = end / rate
-        elif not total:
-            result.duration_s = end / rate
-    if result.duration_s is None:
-        result.duration_s = 0.0
+    try:
+        info = _flac.parse(fh, size, offset)
+    except _flac.Damaged as bad:
+        if bad.info is not None:
+            _describe_flac(result, bad.info)
+        raise
+    _describe_flac(result, info)
+    result.duration_s = info.duration_s
+    result.findings.extend(info.findings)
 
 
-_BLOCK_SIZES = {1: 192, 2: 576, 3: 1152, 4: 2304, 5: 4608, 8: 256, 9: 512, 10: 1024, 11: 2048, 12: 4096,
-                13: 8192, 14: 16384, 15: 32768}
-
-
-def _flac_last_frame_end(fh: BinaryIO, audio_start: int, size: int, max_block: int) -> int | None:
-    """Sample position where the last intact frame header's frame ends (reads only the file's tail)."""
-    tail_len = min(size - audio_start, 256 * 1024)
-    fh.seek(size - tail_len)
-    tail = fh.read(tail_len)
-    i = len(tail) - 2
-    while i >= 0:
-        i = tail.rfind(b"\xff", 0, i + 1)
-        if i < 0:
-            break
-        hit = _flac_frame_header(tail, i, max_block)
-        if hit is not None:
-            return hit
-        i -= 1
-    return None
-
-
-def _flac_frame_header(buf: bytes, i: int, max_block: int) -> int | None:
-    if i + 6 > len(buf) or (buf[i + 1] & 0xFE) != 0xF8:
-        return None
-    variable = buf[i + 1] & 1
-    bs_code, sr_code = buf[i + 2] >> 4, buf[i + 2] & 0x0F
-    ch_code, ss_code = buf[i + 3] >> 4, (buf[i + 3] >> 1) & 7
-    if bs_code == 0 or sr_code == 15 or ch_code > 10 or ss_code == 3 or buf[i + 3] & 1:
-        return None
-    j = i + 4
-    first = buf[j]
-    n = 0
-    while n < 8 and first & (0x80 >> n):
-        n += 1
-    if n == 1 or n > 7:
-        return None
-    value = first & (0x7F >> n) if n else first
-    for k in range(1, max(n, 1)):
-        if j + k >= len(buf) or buf[j + k] & 0xC0 != 0x80:
-            return None
-        value = value << 6 | (buf[j + k] & 0x3F)
-    j += max(n, 1)
-    if bs_code == 6:
-        block = buf[j] + 1 if j < len(buf) else 0
-        j += 1
-    elif bs_code == 7:
-        block = int.from_bytes(buf[j:j + 2], "big") + 1
-        j += 2
-    else:
-        block = _BLOCK_SIZES.get(bs_code, 0)
-    if sr_code == 12:
-        j += 1
-    elif sr_code in (13, 14):
-        j += 2
-    if j >= len(buf) or _crc8(buf[i:j]) != buf[j]:
-        return None
-    start = value if variable else value * max_block
-    return int(start + block)
+def _describe_flac(result: ProbeResult, info: _flac.FlacInfo) -> None:
+    result.codec, result.channels, result.sample_rate, result.bit_depth = "flac", info.channels, info.rate, info.bits
 
 
 # --- everything else: PyAV's demuxer (opens the container, reads headers, decodes nothing) --------
@@ -502,6 +414,8 @@ def _probe_with_pyav(result: ProbeResult) -> None:
                        (" (only video)." if result.has_video else "."))
         stream = audio[0]
         cc = stream.codec_context
+        if cc is None:
+            raise _Bad("unreadable", "The file's audio is in a format no decoder here knows.")
         result.codec = str(getattr(cc.codec, "canonical_name", None) or cc.name)
         result.channels = cc.channels
         result.sample_rate = cc.sample_rate

@@ -8,14 +8,16 @@ decoded by PyAV, whose wheels carry FFmpeg. Decoding errors (a damaged frame) ar
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from desktop_app.audio import flac
 from desktop_app.audio.model import ProbeResult
-from desktop_app.audio.probe import RAW_TAGS, WAV_ALAW, WAV_FLOAT, WAV_MULAW
+from desktop_app.audio.probe import RAW_TAGS, WAV_ALAW, WAV_FLOAT, WAV_MULAW, sniff
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +57,44 @@ ALAW = _alaw_table()
 
 def open_audio(path: Path) -> tuple[Any, Any]:
     """PyAV's container of ``path`` and its first audio stream; ``ReadError`` (a sentence for the agent)
-    when the file cannot be opened or has no audio track."""
+    when the file cannot be opened, has no audio track or no decoder for it.
+
+    A FLAC file is read through ``flac.Feed``, which keeps what follows (or interrupts) its frames
+    out of FFmpeg's parser, so memory stays bounded whatever the file holds besides its audio.
+    """
     import av
 
+    feed: flac.Feed | None = None
     try:
-        container = av.open(str(path), "r", timeout=5.0)
+        feed = _flac_feed(path)
+        container = av.open(str(path), "r", timeout=5.0) if feed is None else av.open(feed, "r", format="flac")
     except (av.error.FFmpegError, OSError, ValueError) as exc:
+        if feed is not None:
+            feed.close()
         raise ReadError(f"The file cannot be opened for decoding: {exc}.") from None
     if not container.streams.audio:
         container.close()
         raise ReadError("The file has no audio track.")
-    return container, container.streams.audio[0]
+    stream = container.streams.audio[0]
+    if stream.codec_context is None:
+        container.close()
+        raise ReadError("Its audio is in a format no decoder here knows.")
+    if feed is not None:  # a frame whose CRC-16 fails is dropped (a gap, counted), not decoded into noise
+        stream.codec_context.options = {"err_detect": "crccheck+explode"}
+    return container, stream
+
+
+def _flac_feed(path: Path) -> flac.Feed | None:
+    """A ``flac.Feed`` for a FLAC file (``None`` for any other, or when its header cannot be read)."""
+    with open(path, "rb") as fh:
+        kind, offset = sniff(fh.read(4096))
+        if kind != "flac":
+            return None
+        try:
+            info = flac.layout(fh, os.fstat(fh.fileno()).st_size, offset)
+        except flac.Damaged:
+            return None
+    return flac.Feed(path, info)
 
 
 def decode_frames(container: Any, stream: Any, on_error: Callable[[Exception], None]) -> Iterator[Any]:
@@ -198,6 +227,10 @@ class Reader:
                     have = rest
             if have and fmt is not None:
                 yield self._emit(parts, fmt, have)
+            if container.format.name == "flac" and stream.duration and tb_num:  # STREAMINFO's exact length
+                missing = stream.duration * tb_num * self.rate // tb_den - self._pos
+                if missing > tolerance:  # the last frames were dropped (damaged) or are not there
+                    self._error(f"{missing} samples missing at the end")
 
     def _emit(self, parts: list[list[memoryview]], fmt: _Fmt, frames: int) -> np.ndarray:
         block = fmt.to_float(parts, frames)

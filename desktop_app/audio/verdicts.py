@@ -7,11 +7,12 @@ agent, ``info`` only tells.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
 
-from desktop_app.audio.analysis import AnalysisError
+from desktop_app.audio.analysis import AnalysisError, Cancelled
 from desktop_app.audio.analysis import analyse as _analyse
 from desktop_app.audio.model import Analysis, Fix, Inspection, ProbeResult, Problem
 from desktop_app.audio.probe import probe
@@ -31,6 +32,8 @@ NAMES = {"wav": "WAV", "rf64": "RF64 (WAV over 4 GB)", "flac": "FLAC", "mp4": "M
 CODEC_NAMES = {"gsm_ms": "GSM 6.10", "opus": "Opus", "vorbis": "Vorbis", "mp3": "MP3", "amr_nb": "AMR-NB",
                "amr_wb": "AMR-WB", "adpcm_ms": "Microsoft ADPCM", "adpcm_ima_wav": "IMA ADPCM"}
 
+log = logging.getLogger(__name__)
+
 VERY_SHORT_S = 2.0
 LOW_RATE_HZ = 8000
 TRUNCATION_TOLERANCE_S = 0.5
@@ -43,6 +46,9 @@ def _p(code: str, severity: str, message: str) -> Problem:
 def judge(pr: ProbeResult, analysis: Analysis | None = None, analysis_error: str | None = None) -> list[Problem]:
     problems: list[Problem] = list(pr.findings)
     codes = {p.code for p in problems}
+    if pr.readable and pr.codec is None and not any(p.severity == "error" for p in problems):
+        problems.append(_p("unreadable", "error", "The file's header does not say how its audio is coded, so it "
+                           "cannot be played."))
     if not pr.readable or pr.codec is None:
         return problems
     if analysis_error:
@@ -150,6 +156,12 @@ def inspect(path: str | os.PathLike[str], *, analyse: bool = True,
             analysis = _analyse(path, probe_result=pr, progress=progress, cancel=cancel)
         except AnalysisError as exc:
             error = str(exc)
+        except Cancelled:
+            raise
+        except Exception as exc:  # a bug (or a decoder's surprise) is this file's verdict, not a traceback
+            log.warning("analysis failed on %s: %s: %s", path, type(exc).__name__, exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            error = "an unexpected problem stopped the analysis (the log has the details)."
     problems = judge(pr, analysis, error)
     if analysis is not None and any(p.code == "truncated" for p in problems):
         pr.duration_s = analysis.duration_s  # a cut-off file lasts what can be decoded, not what its header says
@@ -163,8 +175,9 @@ def fixes_for(inspection: Inspection) -> list[Fix]:
     fixes: list[Fix] = []
     convertible = pr.readable and bool(pr.channels) and not any(
         p.code == "unreadable" and p.severity == "error" for p in inspection.problems)
-    if convertible and (codes & {"unsupported-format", "extension-mismatch", "truncated", "unreadable"}):
-        reasons = [c for c in ("unsupported-format", "truncated", "unreadable", "extension-mismatch") if c in codes]
+    if convertible and (codes & {"unsupported-format", "extension-mismatch", "truncated", "unreadable", "trailing-data"}):
+        reasons = [c for c in ("unsupported-format", "truncated", "unreadable", "trailing-data", "extension-mismatch")
+                   if c in codes]
         fixes.append(Fix("convert", "Convert to FLAC", f"Writes a clean FLAC copy ({', '.join(reasons)}).",
                          fmt="flac"))
         fixes.append(Fix("convert", "Convert to WAV", f"Writes a clean WAV copy ({', '.join(reasons)}).",

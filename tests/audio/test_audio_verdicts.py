@@ -142,6 +142,12 @@ def _junk(d: Path, x: np.ndarray) -> Path:
     return d / "junk.wav"
 
 
+def _joined(d: Path, x: np.ndarray) -> Path:
+    audio = gen.encode(d / "a.flac", x, "flac").read_bytes()
+    (d / "joined.flac").write_bytes(audio + np.random.default_rng(1).bytes(100_000))
+    return d / "joined.flac"
+
+
 # One file per code, made here, so that this check stands on its own.
 ONE_PER_CODE = {
     "unsupported-format": lambda d, x: gen.encode(d / "a.mp3", x, "mp3"),
@@ -149,6 +155,7 @@ ONE_PER_CODE = {
     "truncated": _truncated,
     "empty": lambda d, x: gen.write_wav(d / "a.wav", np.zeros_like(x)),
     "no-audio-stream": lambda d, x: gen.video_only_mp4(d / "v.mp4"),
+    "trailing-data": _joined,
     "extension-mismatch": lambda d, x: gen.encode(d / "a.wav", x, "flac"),
     "mono": lambda d, x: gen.write_wav(d / "a.wav", x[:1]),
     "identical-channels": lambda d, x: gen.write_wav(d / "a.wav", np.stack([x[0], x[0]])),
