@@ -386,20 +386,21 @@ class _Handler(BaseHTTPRequestHandler):
         return agent
 
     def _dispatch(self, work: Callable[[], None]) -> None:
+        # a refused PUT or POST may leave (part of) its body unread: the connection is closed after the
+        # answer, so those bytes are never read as the next request
+        close = {"Connection": "close"} if self.command in ("PUT", "POST") else {}
         try:
             work()
         except ApiError as exc:
-            if exc.status in (400, 413) and self.command in ("PUT", "POST"):
-                self.close_connection = True  # the rest of a refused body is not read
-            self._json(exc.status, {"message": exc.message}, exc.headers)
+            self._json(exc.status, {"message": exc.message}, {**exc.headers, **close})
         except (DatabaseError, StorageError) as exc:
             log.warning("%s %s: %s", self.command, self.path.split("?", 1)[0][:100], exc)
-            self._json(503, {"message": str(exc)}, {"Retry-After": "5"})
+            self._json(503, {"message": str(exc)}, {"Retry-After": "5", **close})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # noqa: BLE001 - one sentence for the client, the kind of fault for the log
             log.error("%s %s failed: %s", self.command, self.path.split("?", 1)[0][:100], type(exc).__name__)
-            self._json(500, {"message": "The relay met an internal error; its log says which."})
+            self._json(500, {"message": "The relay met an internal error; its log says which."}, close)
 
     # -- verbs ------------------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name

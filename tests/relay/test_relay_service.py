@@ -54,6 +54,7 @@ class RelayProcess:
                 break
         self.template = self.stdout[-1]
         self.url = self.template[: -len(ENDPOINT + "%s")]
+        self.port = int(self.url.rsplit(":", 1)[1])
 
     @property
     def log(self) -> str:
@@ -141,6 +142,7 @@ def test_the_endpoint_answers_a_presigned_link_that_serves_206(s3_relay: RelayPr
     assert answer.status_code == 200, answer.text
     link = answer.json()["authenticatedUrl"]
     assert "X-Amz-Signature=" in link and not link.startswith(s3_relay.url)  # the store answers, not the relay
+    assert "X-Amz-Expires=3600&" in link  # relay.link_ttl_s, 1 h by default
     status, headers, body = fetch(link, {"Range": "bytes=1000-4999"})
     assert status == 206
     assert headers["content-type"] == "application/octet-stream"
@@ -414,3 +416,53 @@ def test_the_client_secret_from_the_credentials_directory_checks_signatures(
     finally:
         relay.stop()
     assert "from-the-creds-dir" not in relay.log
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_crafted_requests_get_one_sentence_and_change_nothing(s3_relay: RelayProcess, database_url: str) -> None:
+    desk, _ = agent(s3_relay, database_url, "jo")
+    auth = {"Authorization": f"Bearer {desk.token}"}
+    cases = [
+        ("POST", "/api/uploads", b"{not json", 400),
+        ("POST", "/api/uploads", b"[1, 2]", 400),
+        ("POST", "/api/uploads", json.dumps({"sha256": "ab" * 32, "size": -1, "filename": "a"}).encode(), 400),
+        ("POST", "/api/uploads", json.dumps({"sha256": "XYZ", "size": 10, "filename": "a"}).encode(), 400),
+        ("POST", "/api/uploads", json.dumps({"sha256": "ab" * 32, "size": 10, "filename": "a",
+                                             "external_id": "../../etc"}).encode(), 400),
+        ("GET", "/api/uploads/../../etc/passwd", b"", 404),
+        ("GET", "/api/uploads/" + "z" * 32, b"", 404),
+        ("POST", "/api/uploads/" + "0" * 32 + "/complete", b"{}", 404),
+        ("PUT", "/api/uploads/" + "0" * 32 + "/parts/1", b"x", 404),  # an S3 relay takes no parts itself
+        ("POST", "/api/join", json.dumps({"code": 12}).encode(), 400),
+        ("POST", "/api/join", json.dumps({"code": "made-up"}).encode(), 403),
+        ("GET", "/recordings/AAAA.BBBB", b"", 403),
+        ("GET", "/nothing-here", b"", 404),
+        ("GET", ENDPOINT + "x?appId=" + APP_ID, b"", 401),  # the relay has a client secret: signatures required
+    ]
+    for method, path, body, status in cases:
+        answer = requests.request(method, s3_relay.url + path, data=body, headers=auth, timeout=30)
+        assert answer.status_code == status, (method, path, answer.status_code, answer.text)
+        message = answer.json()["message"]
+        assert message.count(". ") == 0 and "Traceback" not in message, message
+    big = _raw(s3_relay.port, b"POST /api/join HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n{}")
+    assert big.startswith(b"HTTP/1.1 413") and b"at most" in big
+    # an error answered before the body was read closes the connection, so the unread body is never taken
+    # for the next request
+    smuggled = b'{"a": 1}GET /api/submissions HTTP/1.1\r\nHost: x\r\n\r\n'
+    raw = _raw(s3_relay.port, b"POST /api/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer crt_bad\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled)
+    assert raw.startswith(b"HTTP/1.1 401") and raw.count(b"HTTP/1.1 ") == 1
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM uploads").fetchone() == (0,)
+    assert desk.submissions() == []  # still serving
+    assert "Traceback" not in s3_relay.log
