@@ -459,6 +459,11 @@ class TeamDB:
         ).fetchone()
         return Upload(*row) if row else None
 
+    def drop_upload(self, upload: Upload) -> None:
+        """Forget an unfinished upload (the store no longer has it)."""
+        with self.connection() as conn:
+            conn.execute("DELETE FROM uploads WHERE id = %s AND submission_id IS NULL", (upload.id,))
+
     def get_upload(self, upload_id: str, agent: Agent) -> Upload | None:
         """The upload ``upload_id`` when ``agent`` made it (another agent's is None, as an unknown one)."""
         with self.connection() as conn:

@@ -54,6 +54,7 @@ from desktop_app.relay.storage import (
     FileStore,
     S3Store,
     StorageError,
+    UploadGone,
     part_ranges,
 )
 from desktop_app.server import ranges
@@ -211,6 +212,12 @@ class Relay:
                 return {"upload_id": None, "size": size, "part_size": 0, "submission": external_id,
                         "done": [], "parts": []}
         found = self.db.open_upload(agent, sha256, size)
+        if found is not None:
+            try:
+                return self.upload_answer(found)
+            except UploadGone:  # aborted in the store (a lifecycle rule): this recording starts over
+                self.db.drop_upload(found)
+                found = None
         if found is None:
             upload_id = uuid.uuid4().hex
             key = f"recordings/{upload_id}"
@@ -261,8 +268,7 @@ class Relay:
             if self.store.size(upload.object_key) != upload.size \
                     or self.store.sha256(upload.object_key) != upload.sha256:
                 self.store.delete(upload.object_key)
-                with self.db.connection() as conn:
-                    conn.execute("DELETE FROM uploads WHERE id = %s AND submission_id IS NULL", (upload.id,))
+                self.db.drop_upload(upload)
                 raise ApiError(422, "The recording the relay received does not match its SHA-256 or size: "
                                     "send it again.")
         try:
@@ -436,7 +442,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, _public(sub))
         elif m := re.fullmatch(r"/api/uploads/([^/]+)", path):
             agent = self._agent()
-            self._json(200, self.relay.upload_answer(self.relay.own_upload(agent, m[1])))
+            try:
+                self._json(200, self.relay.upload_answer(self.relay.own_upload(agent, m[1])))
+            except UploadGone as exc:
+                raise ApiError(410, str(exc)) from None
         else:
             raise ApiError(404, "Not found.")
 

@@ -466,3 +466,19 @@ def test_crafted_requests_get_one_sentence_and_change_nothing(s3_relay: RelayPro
         assert conn.execute("SELECT count(*) FROM uploads").fetchone() == (0,)
     assert desk.submissions() == []  # still serving
     assert "Traceback" not in s3_relay.log
+
+
+def test_an_upload_the_store_forgot_is_started_again(s3_relay: RelayProcess, database_url: str, seaweed: Seaweed,
+                                                     bucket: str, tmp_path: Path) -> None:
+    desk, _ = agent(s3_relay, database_url, "kim")
+    rec = recording(tmp_path / "a.wav", 40_000)
+    plan = desk.begin(rec)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT object_key, store_upload_id FROM uploads WHERE id = %s",
+                           (plan["upload_id"],)).fetchone()
+    assert row is not None
+    # the bucket's lifecycle rule (or an admin) aborts the unfinished upload
+    seaweed.client().abort_multipart_upload(Bucket=bucket, Key=f"team/{row[0]}", UploadId=row[1])
+    done = desk.upload(rec, {"title": "t"})
+    assert done["status"] == "queued"
+    assert desk.submission(done["external_id"])["recording_size"] == 40_000
