@@ -393,7 +393,15 @@ def test_serve_usage_and_credentials(database_url: str, tmp_path: Path, postgres
                          env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert readable.returncode == 1 and "can be read by other users" in readable.stderr
     assert "hs-secret-value" not in readable.stderr + readable.stdout
-    for out in (no_store, no_app, readable):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = callrelay("relay", "serve", "--port", str(taken.getsockname()[1]), "--database", database_url,
+                         "--storage", f"file:{tmp_path / 's'}", "--app-id", "1", "--account-id", "2")
+    assert busy.returncode == 1 and "Cannot listen on 127.0.0.1:" in busy.stderr
+    for out in (no_store, no_app, readable, busy):
         assert "Traceback" not in out.stderr and postgres.password not in out.stderr + out.stdout
 
 
@@ -482,3 +490,44 @@ def test_an_upload_the_store_forgot_is_started_again(s3_relay: RelayProcess, dat
     done = desk.upload(rec, {"title": "t"})
     assert done["status"] == "queued"
     assert desk.submission(done["external_id"])["recording_size"] == 40_000
+
+
+def test_two_relays_on_one_database_and_bucket_answer_for_each_other(
+    s3_relay: RelayProcess, database_url: str, seaweed: Seaweed, bucket: str, secrets_env: dict[str, str],
+    tmp_path: Path
+) -> None:
+    other = RelayProcess(
+        ["--storage", f"s3://{bucket}/team", "--s3-endpoint", seaweed.endpoint, "--s3-addressing", "path",
+         "--app-id", APP_ID, "--account-id", ACCOUNT],
+        _env({**seaweed.env(), **secrets_env, "CALLRELAY_DATABASE_URL": database_url}), tmp_path / "other.log")
+    try:
+        desk, _ = agent(s3_relay, database_url, "lia")
+        rec = recording(tmp_path / "a.wav", 2 * MIN_PART_SIZE + 10)
+        plan = desk.begin(rec)
+        first = requests.put(plan["parts"][0]["url"], data=rec.read_bytes()[:MIN_PART_SIZE], timeout=60)
+        assert first.status_code == 200
+        via_other = RelayClient(other.url, desk.token)  # the desk's first relay is gone: it resumes on the other
+        resumed = via_other.begin(rec)
+        assert resumed["upload_id"] == plan["upload_id"] and [p["number"] for p in resumed["parts"]] == [2, 3]
+        done = via_other.upload(rec, {"title": "t"})
+        answer = signed_get(s3_relay, secrets_env["CALLRELAY_HUBSPOT_CLIENT_SECRET"], done["external_id"])
+        assert answer.status_code == 200
+        status, _, body = fetch(answer.json()["authenticatedUrl"], {"Range": "bytes=0-9"})
+        assert (status, body) == (206, rec.read_bytes()[:10])
+    finally:
+        other.stop()
+
+
+def test_the_relay_carries_on_after_postgresql_restarts(s3_relay: RelayProcess, database_url: str,
+                                                       postgres: Postgres) -> None:
+    desk, _ = agent(s3_relay, database_url, "max")
+    assert desk.submissions() == []
+    postgres._run(postgres.bindir / "pg_ctl", "-D", postgres.data, "-m", "fast", "-w", "-t", "60", "restart",
+                  "-l", postgres.log)
+    answers = []
+    for _ in range(3):  # a connection the restart closed is replaced as it is handed out
+        answer = requests.get(s3_relay.url + "/api/submissions",
+                              headers={"Authorization": f"Bearer {desk.token}"}, timeout=60)
+        answers.append(answer.status_code)
+    assert answers == [200, 200, 200], answers
+    assert "Traceback" not in s3_relay.log
