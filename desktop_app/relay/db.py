@@ -342,6 +342,8 @@ class TeamDB:
         if role not in ROLES:
             raise DatabaseError(f"The role must be agent or supervisor, not {role!r}.")
         code = secrets.token_urlsafe(18)
+        while code.startswith("-"):  # `callrelay join URL CODE` would take it for an option
+            code = secrets.token_urlsafe(18)
         with self.connection() as conn, conn.transaction():
             if conn.execute("SELECT 1 FROM agents WHERE name = %s AND revoked_at IS NULL", (name,)).fetchone():
                 raise InviteError(f"An agent named {name!r} already exists: revoke it first, or choose another name.")

@@ -541,3 +541,12 @@ def test_the_relay_carries_on_after_postgresql_restarts(s3_relay: RelayProcess, 
         answers.append(answer.status_code)
     assert answers == [200, 200, 200], answers
     assert "Traceback" not in s3_relay.log
+
+
+def test_invite_codes_never_start_with_a_dash(database_url: str) -> None:
+    """`callrelay join RELAY_URL CODE` takes the code as argv: one starting with '-' would read as an option
+    (base64url codes did so one time in 64)."""
+    with TeamDB(database_url) as db:
+        codes = [db.create_invite(f"a{n}") for n in range(300)]
+    assert len(set(codes)) == 300
+    assert [c for c in codes if c.startswith("-")] == []
