@@ -27,6 +27,7 @@ HUBSPOT_DEVELOPER_API_KEY = "hubspot-developer-api-key"
 HUBSPOT_CLIENT_SECRET = "hubspot-client-secret"
 LINK_SIGNING_KEY = "link-signing-key"
 NGROK_AUTHTOKEN = "ngrok-authtoken"
+TEAM_RELAY_TOKEN = "team-relay-token"  # this desk's agent token at the team's relay (callrelay join)
 
 KNOWN = (
     HUBSPOT_ACCESS_TOKEN,
@@ -35,6 +36,7 @@ KNOWN = (
     HUBSPOT_CLIENT_SECRET,
     LINK_SIGNING_KEY,
     NGROK_AUTHTOKEN,
+    TEAM_RELAY_TOKEN,
 )
 # The secrets the app makes itself: the only ones a run without a keyring keeps (in memory).
 GENERATED = (LINK_SIGNING_KEY,)

@@ -103,6 +103,11 @@ DECLARED: tuple[Setting, ...] = (
             section="Calls"),
     Setting("calls.retention_days", int, 0, "Remove recordings HubSpot has transcribed after this many "
             "days (0 keeps them).", minimum=0, maximum=3650, section="Calls"),
+    # Team mode
+    Setting("team.relay_url", str, "", "The team's relay this desk joined (callrelay join); empty: a single desk.",
+            section="Team"),
+    Setting("relay.link_ttl_s", int, 3600, "On a relay's host: how long a recording link it gives HubSpot stays "
+            "valid, in seconds.", minimum=60, maximum=7 * 24 * 3600, section="Team"),
     # Window state
     Setting("ui.geometry", str, "", "Main window geometry (base64).", section="Window"),
     Setting("ui.last_folder", str, "", "Folder of the last recording opened.", section="Window"),

@@ -14,11 +14,19 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 DATABASE_ENV = "CALLRELAY_DATABASE_URL"
 CREDENTIAL_NAME = "database-url"
+CLIENT_SECRET_ENV, CLIENT_SECRET_FILE = "CALLRELAY_HUBSPOT_CLIENT_SECRET", "hubspot-client-secret"
+LINK_KEY_ENV, LINK_KEY_FILE = "CALLRELAY_LINK_KEY", "link-key"
+STORAGE_ENV = "CALLRELAY_STORAGE"
+S3_ENDPOINT_ENV = "CALLRELAY_S3_ENDPOINT"
+PUBLIC_URL_ENV = "CALLRELAY_PUBLIC_URL"
+APP_ID_ENV = "CALLRELAY_HUBSPOT_APP_ID"
+ACCOUNT_ID_ENV = "CALLRELAY_HUBSPOT_ACCOUNT_ID"
 
 
 class UsageError(Exception):
@@ -64,7 +72,41 @@ def register(subparsers: Any) -> None:
     database_option(revoke)
     revoke.set_defaults(func=run_revoke)
 
+    serve = sub.add_parser(
+        "serve", help="run the relay: HubSpot's recording endpoint and the agents' API",
+        description="Run the relay's HTTP service. It prints the recording endpoint template to register with "
+        "HubSpot as its last line. Secrets come from the environment or $CREDENTIALS_DIRECTORY only: "
+        f"{CLIENT_SECRET_ENV} (file {CLIENT_SECRET_FILE}), {LINK_KEY_ENV} (file {LINK_KEY_FILE}), the database "
+        "URL, and the standard AWS_* variables for the S3 keys.")
+    database_option(serve)
+    serve.add_argument("--storage", metavar="URL", help=f"s3://BUCKET[/PREFIX] or file:DIR (else {STORAGE_ENV})")
+    serve.add_argument("--s3-endpoint", metavar="URL",
+                       help=f"the S3-compatible store's endpoint, e.g. https://minio.example:9000 (else {S3_ENDPOINT_ENV};"
+                       " AWS's own when neither is given)")
+    serve.add_argument("--s3-addressing", choices=("auto", "path", "virtual"), default="auto",
+                       help="path-style or virtual-host bucket addressing (auto: virtual on AWS, path elsewhere)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8780, help="port to listen on (default 8780; 0 picks one)")
+    serve.add_argument("--public-url", metavar="URL",
+                       help=f"the HTTPS URL HubSpot and the desks reach this relay at (else {PUBLIC_URL_ENV})")
+    serve.add_argument("--app-id", help=f"your HubSpot app's id (else {APP_ID_ENV})")
+    serve.add_argument("--account-id", help="the externalAccountId your calls are logged with: the HubSpot "
+                       f"portal id (else {ACCOUNT_ID_ENV})")
+    serve.add_argument("--link-ttl-s", type=int, metavar="S",
+                       help="how long a recording link stays valid (default: the relay.link_ttl_s setting, 3600)")
+    serve.add_argument("--part-size", type=int, metavar="BYTES", default=0,
+                       help="bytes per uploaded part (default and minimum with S3: 5 MiB)")
+    serve.set_defaults(func=run_serve)
+
     p.set_defaults(func=lambda args: _usage(p))
+
+    join = subparsers.add_parser(
+        "join", help="join a team: redeem an invite at the team's relay",
+        description="Redeem a one-time invite at the team's relay. The desk's token is kept in this computer's "
+        "keyring and the relay's URL in the settings (team.relay_url).")
+    join.add_argument("relay_url", metavar="RELAY_URL", help="the relay's URL, as your admin gave it")
+    join.add_argument("code", metavar="CODE", help="the invite code")
+    join.set_defaults(func=run_join)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -72,34 +114,42 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def database_url(arg: str | None, environ: dict[str, str] | None = None) -> str:
-    """``--database``, else ``CALLRELAY_DATABASE_URL``, else ``$CREDENTIALS_DIRECTORY/database-url``."""
+def credential(env_name: str, file_name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret from the variable ``env_name``, else the file ``file_name`` of systemd's credentials
+    directory (``$CREDENTIALS_DIRECTORY``, LoadCredential, container secrets); None when neither holds
+    it. A credential file that group or others may read is refused (`ProblemError`)."""
     env = os.environ if environ is None else environ
+    if env.get(env_name, "").strip():
+        return env[env_name].strip()
+    creds = env.get("CREDENTIALS_DIRECTORY", "").strip()
+    if not creds:
+        return None
+    path = Path(creds) / file_name
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ProblemError(f"The credential file {path} cannot be read: {exc.strerror or exc}.") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ProblemError(
+            f"The credential file {path} can be read by other users (mode {stat.filemode(info.st_mode)}); "
+            f"make it its owner's only (chmod 600 {path})."
+        )
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProblemError(f"The credential file {path} cannot be read: {exc}.") from None
+    return text or None
+
+
+def database_url(arg: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``--database``, else ``CALLRELAY_DATABASE_URL``, else ``$CREDENTIALS_DIRECTORY/database-url``."""
     if arg:
         return arg.strip()
-    if env.get(DATABASE_ENV, "").strip():
-        return env[DATABASE_ENV].strip()
-    creds = env.get("CREDENTIALS_DIRECTORY", "").strip()
-    if creds:
-        path = Path(creds) / CREDENTIAL_NAME
-        try:
-            info = path.stat()
-        except FileNotFoundError:
-            info = None
-        except OSError as exc:
-            raise ProblemError(f"The credential file {path} cannot be read: {exc.strerror or exc}.") from None
-        if info is not None:
-            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ProblemError(
-                    f"The credential file {path} can be read by other users (mode {stat.filemode(info.st_mode)}); "
-                    f"make it its owner's only (chmod 600 {path})."
-                )
-            try:
-                text = path.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ProblemError(f"The credential file {path} cannot be read: {exc}.") from None
-            if text:
-                return text
+    found = credential(DATABASE_ENV, CREDENTIAL_NAME, environ)
+    if found:
+        return found
     raise UsageError(
         f"No team database is named: give --database URL, set {DATABASE_ENV}, or put the URL in "
         f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}."
@@ -107,7 +157,10 @@ def database_url(arg: str | None, environ: dict[str, str] | None = None) -> str:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    url = database_url(args.database)
+    return _open_url(database_url(args.database))
+
+
+def _open_url(url: str, max_size: int = 1) -> Any:
     try:
         from desktop_app.relay.db import TeamDB
     except ModuleNotFoundError as exc:
@@ -122,7 +175,7 @@ def _open(args: argparse.Namespace) -> Any:
         psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error:
         raise UsageError("The database URL cannot be read: write postgresql://USER@HOST[:PORT]/DBNAME.") from None
-    return TeamDB(url, min_size=1, max_size=1)
+    return TeamDB(url, min_size=1, max_size=max_size)
 
 
 def _run(name: str, args: argparse.Namespace, work: Any) -> int:
@@ -198,3 +251,97 @@ def run_revoke(args: argparse.Namespace) -> int:
         return 0
 
     return _run("revoke", args, work)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    def work(args: argparse.Namespace) -> int:
+        import logging
+
+        from desktop_app import settings
+        from desktop_app.relay.service import Relay, RelayOptions, wait_for_signals
+        from desktop_app.relay.storage import MIN_PART_SIZE, S3Store, StorageError, open_store
+
+        env = os.environ
+        storage = (args.storage or env.get(STORAGE_ENV, "")).strip()
+        if not storage:
+            raise UsageError(f"No recordings store is named: give --storage s3://BUCKET[/PREFIX] or file:DIR, or set "
+                             f"{STORAGE_ENV}.")
+        app_id = (args.app_id or env.get(APP_ID_ENV, "")).strip()
+        account = (args.account_id or env.get(ACCOUNT_ID_ENV, "")).strip()
+        if not app_id or not account:
+            raise UsageError(f"The relay checks every request HubSpot makes against your app and account: give "
+                             f"--app-id and --account-id (or set {APP_ID_ENV} and {ACCOUNT_ID_ENV}).")
+        if not 0 <= args.port <= 65535:
+            raise UsageError(f"--port must be 0 to 65535, not {args.port}.")
+        ttl = args.link_ttl_s
+        if ttl is None:
+            try:
+                ttl = int(settings.load().get("relay.link_ttl_s"))
+            except (settings.SettingsError, OSError, ValueError) as exc:
+                raise ProblemError(f"The settings file cannot be used: {exc}.") from None
+        if not 60 <= ttl <= 7 * 24 * 3600:
+            raise UsageError(f"--link-ttl-s must be 60 to 604800 seconds, not {ttl}.")
+        url = database_url(args.database)
+        client_secret = credential(CLIENT_SECRET_ENV, CLIENT_SECRET_FILE)
+        link_key = credential(LINK_KEY_ENV, LINK_KEY_FILE)
+        try:
+            store = open_store(storage, endpoint_url=(args.s3_endpoint or env.get(S3_ENDPOINT_ENV) or None),
+                               addressing=args.s3_addressing)
+        except StorageError as exc:
+            raise UsageError(str(exc)) from None
+        part_size = args.part_size or MIN_PART_SIZE
+        if isinstance(store, S3Store) and part_size < MIN_PART_SIZE:
+            raise UsageError(f"--part-size must be at least {MIN_PART_SIZE} bytes with an S3 store.")
+        if part_size < 1024:
+            raise UsageError("--part-size must be at least 1024 bytes.")
+        db = _open_url(url, max_size=16)
+        try:
+            relay = Relay(db, store, RelayOptions(
+                app_id=app_id, account_id=account, client_secret=client_secret, link_key=link_key,
+                link_ttl_s=ttl, public_url=args.public_url or env.get(PUBLIC_URL_ENV) or None,
+                part_size=part_size), host=args.host, port=args.port)
+        except ValueError as exc:
+            db.close()
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            db.close()
+            raise ProblemError(f"Cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.") from None
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        relay_log = logging.getLogger("desktop_app.relay")
+        relay_log.addHandler(handler)
+        relay_log.setLevel(logging.INFO)
+        relay_log.propagate = False
+        if not client_secret:
+            print(f"Warning: no HubSpot client secret ({CLIENT_SECRET_ENV}): HubSpot's request signatures are not "
+                  "checked.", file=sys.stderr)
+        if link_key is None and not isinstance(store, S3Store):
+            print(f"Warning: no link key ({LINK_KEY_ENV}): recording links stop working when this relay restarts, "
+                  "and other relays cannot answer them.", file=sys.stderr)
+        print(f"Relay listening on {relay.local_url} (team database {db.where}, recordings in {store.url}).")
+        print("Register this recording endpoint with your HubSpot app:")
+        print(relay.endpoint_template(), flush=True)
+        try:
+            wait_for_signals(relay)
+        finally:
+            db.close()
+        return 0
+
+    return _run("serve", args, work)
+
+
+def run_join(args: argparse.Namespace) -> int:
+    from desktop_app import keystore, settings
+    from desktop_app.relay.client import RelayError, join
+
+    try:
+        joined = join(args.relay_url, args.code)
+    except ValueError as exc:
+        print(f"callrelay join: {exc}", file=sys.stderr)
+        return 2
+    except (RelayError, keystore.KeyringUnavailable, settings.SettingsError, OSError) as exc:
+        print(f"callrelay join: {exc}", file=sys.stderr)
+        return 1
+    print(f"Joined the team at {joined['url']} as {joined['name']} ({joined['role']}); this desk's token is in "
+          "the keyring.")
+    return 0

@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 AGENT, SUPERVISOR = "agent", "supervisor"
@@ -124,6 +125,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_at ON events(at);
     """,
+    # 2: the desks' uploads (a multipart upload to the store, resumable, until its submission is written)
+    """
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY CHECK (id ~ '^[0-9a-f]{32}$'),
+        agent_id BIGINT NOT NULL REFERENCES agents(id),
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        sha256 TEXT NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        size BIGINT NOT NULL CHECK (size >= 0),
+        filename TEXT NOT NULL,
+        part_size BIGINT NOT NULL CHECK (part_size > 0),
+        object_key TEXT NOT NULL,
+        store_upload_id TEXT NOT NULL,
+        submission_id BIGINT REFERENCES submissions(id)
+    );
+    CREATE INDEX uploads_open ON uploads(agent_id, sha256, size) WHERE submission_id IS NULL;
+    """,
 )
 
 
@@ -133,6 +150,10 @@ class DatabaseError(RuntimeError):
 
 class InviteError(DatabaseError):
     pass
+
+
+class ConflictError(DatabaseError):
+    """A request that contradicts what the database holds (an externalId another submission has)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +175,27 @@ class Agent:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "created_at": self.created_at.isoformat(),
                 "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A desk's upload of one recording: the store's multipart upload, then (once the relay has checked
+    the stored object's SHA-256) the submission it became."""
+
+    id: str
+    agent_id: int
+    sha256: str
+    size: int
+    filename: str
+    part_size: int
+    object_key: str
+    store_upload_id: str
+    submission_id: int | None
+
+
+_UPLOAD_COLUMNS = "id, agent_id, sha256, size, filename, part_size, object_key, store_upload_id, submission_id"
+SUBMISSION_FIELDS = ("recording_sha256", "recording_size", "object_key", "title", "owner_id", "contact_id",
+                     "from_number", "to_number", "duration_ms", "call_timestamp", "next_attempt_at")
 
 
 @dataclass(frozen=True)
@@ -300,6 +342,8 @@ class TeamDB:
         if role not in ROLES:
             raise DatabaseError(f"The role must be agent or supervisor, not {role!r}.")
         code = secrets.token_urlsafe(18)
+        while code.startswith("-"):  # `callrelay join URL CODE` would take it for an option
+            code = secrets.token_urlsafe(18)
         with self.connection() as conn, conn.transaction():
             if conn.execute("SELECT 1 FROM agents WHERE name = %s AND revoked_at IS NULL", (name,)).fetchone():
                 raise InviteError(f"An agent named {name!r} already exists: revoke it first, or choose another name.")
@@ -373,9 +417,7 @@ class TeamDB:
     def add_submission(self, agent: Agent, *, external_id: str, recording_name: str, state: str = "checked",
                        status: str = "queued", **fields: Any) -> int:
         """Write a submission down (the relay's pipeline fills in the rest); returns its id."""
-        allowed = {"recording_sha256", "recording_size", "object_key", "title", "owner_id", "contact_id",
-                   "from_number", "to_number", "duration_ms", "next_attempt_at"}
-        unknown = set(fields) - allowed
+        unknown = set(fields) - set(SUBMISSION_FIELDS)
         if unknown:
             raise ValueError(f"unknown submission fields: {sorted(unknown)}")
         columns = ["agent_id", "external_id", "recording_name", "state", "status", *fields]
@@ -389,6 +431,100 @@ class TeamDB:
         assert row is not None
         return int(row[0])
 
+    # -- uploads ---------------------------------------------------------------------------------------
+    def add_upload(self, upload: Upload) -> Upload:
+        """Write a new upload down; should the agent have another open upload of the same recording
+        (two requests at once), that one is kept and returned instead of two."""
+        with self.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (upload.agent_id,))
+            same = self._open_upload(conn, upload.agent_id, upload.sha256, upload.size)
+            if same is not None:
+                return same
+            conn.execute(
+                f"INSERT INTO uploads ({_UPLOAD_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL)",
+                (upload.id, upload.agent_id, upload.sha256, upload.size, upload.filename, upload.part_size,
+                 upload.object_key, upload.store_upload_id),
+            )
+        return upload
+
+    def open_upload(self, agent: Agent, sha256: str, size: int) -> Upload | None:
+        """The agent's unfinished upload of this recording (a desk resuming after a restart), if any."""
+        with self.connection() as conn:
+            return self._open_upload(conn, agent.id, sha256, size)
+
+    @staticmethod
+    def _open_upload(conn: psycopg.Connection[Any], agent_id: int, sha256: str, size: int) -> Upload | None:
+        row = conn.execute(
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE agent_id = %s AND sha256 = %s AND size = %s"
+            " AND submission_id IS NULL ORDER BY created_at DESC LIMIT 1",
+            (agent_id, sha256, size),
+        ).fetchone()
+        return Upload(*row) if row else None
+
+    def drop_upload(self, upload: Upload) -> None:
+        """Forget an unfinished upload (the store no longer has it)."""
+        with self.connection() as conn:
+            conn.execute("DELETE FROM uploads WHERE id = %s AND submission_id IS NULL", (upload.id,))
+
+    def get_upload(self, upload_id: str, agent: Agent) -> Upload | None:
+        """The upload ``upload_id`` when ``agent`` made it (another agent's is None, as an unknown one)."""
+        with self.connection() as conn:
+            row = conn.execute(f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE id = %s AND agent_id = %s",
+                               (upload_id, agent.id)).fetchone()
+        return Upload(*row) if row else None
+
+    def finish_upload(self, upload: Upload, *, external_id: str, recording_name: str, details: dict[str, Any],
+                      **fields: Any) -> tuple[int, str]:
+        """Write the submission of a checked upload (queued) and tie the upload to it, in one transaction;
+        an upload finished already (a desk sending ``complete`` again) gives its submission, not a second
+        one. Returns the submission's id and externalId."""
+        unknown = set(fields) - set(SUBMISSION_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown submission fields: {sorted(unknown)}")
+        with self.connection() as conn, conn.transaction():
+            row = conn.execute("SELECT submission_id FROM uploads WHERE id = %s FOR UPDATE", (upload.id,)).fetchone()
+            if row is None:
+                raise DatabaseError("That upload is unknown.")
+            if row[0] is not None:
+                got = conn.execute("SELECT id, external_id FROM submissions WHERE id = %s", (row[0],)).fetchone()
+                assert got is not None
+                return int(got[0]), str(got[1])
+            same = conn.execute("SELECT id, agent_id, recording_sha256 FROM submissions WHERE external_id = %s",
+                                (external_id,)).fetchone()
+            if same is not None:  # a desk completing again what it submitted already (it missed the answer)
+                if same[1] != upload.agent_id or same[2] != upload.sha256:
+                    raise ConflictError(f"The externalId {external_id} belongs to another submission.")
+                conn.execute("UPDATE uploads SET submission_id = %s WHERE id = %s", (same[0], upload.id))
+                return int(same[0]), external_id
+            columns = ["agent_id", "external_id", "recording_name", "state", "status", "details", *fields]
+            values = [upload.agent_id, external_id, recording_name, "checked", "queued",
+                      Jsonb(details), *fields.values()]
+            new = conn.execute(
+                f"INSERT INTO submissions ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(values))})"
+                " RETURNING id", values,
+            ).fetchone()
+            assert new is not None
+            conn.execute("UPDATE uploads SET submission_id = %s WHERE id = %s", (new[0], upload.id))
+            return int(new[0]), external_id
+
+    # -- reading the history ------------------------------------------------------------------------
+    def submission(self, external_id: str) -> dict[str, Any] | None:
+        """One submission by its externalId, with its agent's name (for the endpoint and the API)."""
+        with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(
+                f"SELECT {_SUBMISSION_VIEW} FROM submissions s JOIN agents a ON a.id = s.agent_id"
+                " WHERE s.external_id = %s", (external_id,),
+            ).fetchone()
+
+    def submissions(self, agent: Agent | None, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """The newest submissions of ``agent`` (None: the whole team's), newest first."""
+        where, params = ("WHERE s.agent_id = %s", [agent.id]) if agent is not None else ("", [])
+        with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(
+                f"SELECT {_SUBMISSION_VIEW} FROM submissions s JOIN agents a ON a.id = s.agent_id {where}"
+                " ORDER BY s.created_at DESC, s.id DESC LIMIT %s", [*params, limit],
+            ).fetchall()
+
     def claim(self, worker: str, lease: dt.timedelta = dt.timedelta(minutes=5)) -> Claim | None:
         with self.connection() as conn:
             return claim(conn, worker, lease)
@@ -401,6 +537,13 @@ class TeamDB:
                 (submission_id, worker),
             )
             return cur.rowcount == 1
+
+
+_SUBMISSION_VIEW = (
+    "s.id, s.external_id, s.agent_id, a.name AS agent, s.created_at, s.updated_at, s.recording_name,"
+    " s.recording_sha256, s.recording_size, s.object_key, s.title, s.owner_id, s.contact_id, s.from_number,"
+    " s.to_number, s.duration_ms, s.call_timestamp, s.state, s.status, s.call_id, s.portal_id, s.error"
+)
 
 
 def claim(conn: psycopg.Connection[Any], worker: str, lease: dt.timedelta) -> Claim | None:

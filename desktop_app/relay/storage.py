@@ -44,6 +44,10 @@ class StorageError(RuntimeError):
     """A problem with the store, said in one sentence a user can act on."""
 
 
+class UploadGone(StorageError):
+    """The store no longer knows an unfinished upload (aborted, or removed by a lifecycle rule)."""
+
+
 @dataclass(frozen=True)
 class Part:
     number: int
@@ -327,7 +331,7 @@ def _storage_error(what: str, store: S3Store, exc: BaseException) -> StorageErro
         return StorageError(f"Cannot {what} in {store.url}: the store refused the S3 keys ({code or status}); "
                             "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's permissions.")
     if code in ("NoSuchUpload",):
-        return StorageError(f"Cannot {what}: the store no longer knows this upload; start it again.")
+        return UploadGone(f"Cannot {what}: the store no longer knows this upload; start it again.")
     if code in ("NoSuchKey",) or status == 404:
         return StorageError(f"Cannot {what}: there is no such recording in {store.url}.")
     return StorageError(f"Cannot {what} in {store.url}: {_reason(exc)}.")
@@ -359,7 +363,7 @@ class FileStore:
         try:
             recorded = (folder / "key").read_text(encoding="utf-8")
         except OSError:
-            raise StorageError("The store no longer knows this upload; start it again.") from None
+            raise UploadGone("The store no longer knows this upload; start it again.") from None
         if recorded != key:
             raise StorageError("That upload id belongs to another recording.")
         return folder

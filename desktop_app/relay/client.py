@@ -1,0 +1,136 @@
+"""The desk's side of team mode: `RelayClient` talks to a relay's agents' API (requests), and `join`
+redeems an invite (``callrelay join RELAY_URL CODE``): the token goes to this computer's keyring
+(`keystore.TEAM_RELAY_TOKEN`), the relay's URL to the settings (``team.relay_url``).
+
+An upload asks the relay for the part links (`POST /api/uploads`: the relay answers the parts it still
+lacks, so a desk started again after a crash resumes where the store stopped), sends only those with
+`storage.send_parts` (to the object store's presigned links; with a ``file:`` store, to the relay with
+the token), then `complete`s with the call's details; the relay checks the SHA-256 before accepting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from desktop_app.relay.storage import CHUNK, Part, StorageError, send_parts
+
+
+class RelayError(RuntimeError):
+    """A problem reaching or using the relay, in one sentence; ``status`` the relay's HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_relay_url(url: str) -> str:
+    parts = urlsplit((url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{url!r} is not a relay URL: write https://HOST[:PORT] as your admin gave it.")
+    return url.strip().rstrip("/")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class RelayClient:
+    def __init__(self, url: str, token: str | None = None, *, timeout_s: float = 30,
+                 session: requests.Session | None = None) -> None:
+        self.url = check_relay_url(url)
+        self.token = token
+        self.timeout_s = timeout_s
+        self.http = session or requests.Session()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _call(self, method: str, path: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            answer = self.http.request(method, self.url + path, json=data, headers=self._headers(),
+                                       timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise RelayError(f"The relay at {self.url} cannot be reached ({type(exc).__name__}); check the "
+                             "address and this computer's connection.") from None
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        if answer.status_code != 200 or not isinstance(body, dict):
+            message = body.get("message") if isinstance(body, dict) else None
+            raise RelayError(message or f"The relay at {self.url} answered HTTP {answer.status_code}.",
+                             answer.status_code)
+        return body
+
+    def join(self, code: str) -> dict[str, Any]:
+        """Redeem an invite: ``{token, name, role}``."""
+        return self._call("POST", "/api/join", {"code": code.strip()})
+
+    def submissions(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/api/submissions")["submissions"])
+
+    def submission(self, external_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/submissions/{external_id}")
+
+    def recording_link(self, external_id: str) -> str:
+        return str(self._call("GET", f"/api/submissions/{external_id}/recording")["url"])
+
+    def begin(self, path: str | os.PathLike[str], sha256: str | None = None, *,
+              external_id: str | None = None) -> dict[str, Any]:
+        """Start or resume the upload of ``path``; with ``external_id``, a recording the relay accepted
+        under it already is answered as done (``submission``) and nothing is sent again."""
+        data: dict[str, Any] = {"sha256": sha256 or file_sha256(path), "size": os.path.getsize(path),
+                                "filename": Path(path).name}
+        if external_id:
+            data["external_id"] = external_id
+        return self._call("POST", "/api/uploads", data)
+
+    def upload(self, path: str | os.PathLike[str], call: dict[str, Any] | None = None, *,
+               on_part: Callable[[int, int], None] | None = None,
+               part_session: requests.Session | None = None) -> dict[str, Any]:
+        """Send ``path`` (only the parts the store lacks) and submit it with ``call``'s details;
+        returns ``{external_id, status}``. ``on_part(number, size)`` after each part sent."""
+        plan = self.begin(path, external_id=(call or {}).get("external_id"))
+        if plan.get("submission"):
+            return {"external_id": plan["submission"], "status": "queued"}
+        urls = {int(p["number"]): str(p["url"]) for p in plan["parts"]}
+        done = {int(p["number"]): Part(int(p["number"]), int(p["size"]), "") for p in plan["done"]}
+        if plan.get("store") == "relay":  # the relay takes the parts itself, with this desk's token
+            session = part_session or requests.Session()
+            session.headers.update(self._headers())
+        else:  # presigned links: the store's own signature, no token may go there
+            session = part_session or requests.Session()
+        try:
+            sent = send_parts(path, int(plan["part_size"]), done, urls.__getitem__, session=session,
+                              on_part=on_part)
+        except StorageError as exc:
+            raise RelayError(str(exc)) from None
+        parts = [{"number": n, "etag": p.etag} for n, p in sorted(sent.items())]
+        return self._call("POST", f"/api/uploads/{plan['upload_id']}/complete",
+                          {"parts": parts, "call": call or {}})
+
+
+def join(relay_url: str, code: str) -> dict[str, Any]:
+    """Redeem ``code`` at the relay; keep the token in the keyring and the URL in the settings. The
+    keyring is checked first, so an invite is never spent on a desk that could not keep its token."""
+    from desktop_app import keystore, settings
+
+    url = check_relay_url(relay_url)
+    keystore.ensure_usable()
+    conf = settings.load()
+    answer = RelayClient(url).join(code)
+    keystore.set(keystore.TEAM_RELAY_TOKEN, str(answer["token"]))
+    conf.set("team.relay_url", url)
+    conf.save()
+    return {"url": url, "name": answer.get("name"), "role": answer.get("role")}
