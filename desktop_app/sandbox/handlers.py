@@ -42,6 +42,7 @@ class Context:
     body: Any
     principal: dict[str, Any]
     raw_query: dict[str, list[str]]
+    path: str = ""  # the request's path (a dated one when the client uses a dated API version)
 
 
 Handler = Callable[["Sandbox", Context], Outcome]
@@ -280,7 +281,7 @@ def h_object_list(kind: str) -> Handler:
         out: dict[str, Any] = {"results": [_with_associations(sb, kind, o, ctx) for o in page]}
         if start + limit < len(objects):
             nxt = str(start + limit)
-            out["paging"] = {"next": {"after": nxt, "link": f"{sb.url}{ctx.op.path}?after={nxt}&limit={limit}"}}
+            out["paging"] = {"next": {"after": nxt, "link": f"{sb.url}{ctx.path or ctx.op.path}?after={nxt}&limit={limit}"}}
         return Outcome(200, out)
     return handler
 

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop_app.hubspot import spec
+from desktop_app.hubspot import spec, versions
 from desktop_app.sandbox import crm, fetcher, judge
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.faults import Fault, Faults, alias_of, parse_spec
@@ -40,6 +40,7 @@ PRIVATE_APP_SCOPES = (
     "crm.objects.companies.read", "crm.objects.deals.read", "tickets", "crm.objects.calls.read",
 )
 DEVELOPER_SCOPES = ("developers-read", "developers-write")
+DEVELOPER_KEY_SCHEME = "developer_hapikey"  # the dated files' name for the developer API key
 ANY_TOKEN_SCOPE = "oauth"  # granted to every token (HubSpot lists it for endpoints any token may call)
 MAX_RESPONSE_PROBLEMS = 1000
 # HubSpot's search index trails a create or update by a few seconds ("it may take a few moments for
@@ -87,6 +88,18 @@ class RequestRecord:
     error_category: str = ""
     time: float = 0.0
     duration_ms: float = 0.0
+
+
+def _as_dated(op: spec.Operation, outcome: Outcome) -> Outcome:
+    """A v3 handler's answer as the dated operation ``op`` gives it: the dated files have no 207 (a batch
+    with failures answers its one success status, the errors and ``numErrors`` beside the results) and
+    answer an association batch create with 200 where v3 says 201."""
+    described = [int(code) for code in op.raw.get("responses", {}) if code.isdigit() and code.startswith("2")]
+    if 200 <= outcome.status < 300 and described and outcome.status not in described:
+        outcome.status = described[0]
+    if isinstance(outcome.payload, dict) and isinstance(outcome.payload.get("errors"), list):
+        outcome.payload["numErrors"] = len(outcome.payload["errors"])
+    return outcome
 
 
 def _redact_query(query: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -359,7 +372,16 @@ class Sandbox:
                 raise not_found(f"Unable to find a resource for {method} {path}: HubSpot describes no such "
                                 "endpoint")
             op, _ = found
-            record.alias = alias_of(op.method, op.path)
+            # A dated path (hubspot.api_version 2026-09) is checked against its own version's description
+            # and served by the v3 operation's handler, on the same state.
+            served, canonical = op, versions.v3_path(path)
+            if canonical != path:
+                v3_found = spec.find_operation(method, canonical)
+                if v3_found is None:
+                    raise not_found(f"Unable to find a resource for {method} {path}: the sandbox serves no such "
+                                    "endpoint")
+                served = v3_found[0]
+            record.alias = alias_of(served.method, served.path)
             record.operation_id = op.operation_id
             fault = self.faults.take(record.alias, op.operation_id, op.method, op.path)
             if fault is not None:
@@ -388,11 +410,15 @@ class Sandbox:
                     "Invalid input: " + "; ".join(p.message for p in problems),
                     errors=[p.as_error_detail() for p in problems],
                 )
-            ctx = Context(op, record.alias, checked.path_params, checked.query, checked.body, principal, raw_query)
+            path_params = checked.path_params if served is op else spec.check_request(method, canonical).path_params
+            ctx = Context(served, record.alias, path_params, checked.query, checked.body, principal, raw_query,
+                          path=path)
             handler = HANDLERS.get(record.alias)
             if handler is None:  # pragma: no cover - every alias has a handler
                 raise ApiError(501, "NOT_IMPLEMENTED", f"{record.alias} is not implemented by the sandbox")
             outcome = handler(self, ctx)
+            if served is not op:
+                outcome = _as_dated(op, outcome)
             outcome.headers = rate_headers + outcome.headers
             if fault is not None and fault.action == "lost":
                 outcome.network = "reset"
@@ -442,14 +468,21 @@ class Sandbox:
         wanted = op.scopes
         hapikey = query["hapikey"][-1] if query.get("hapikey") else None
         auth = headers.get("authorization", "")
+        # v3 lists the developer key's scopes under oauth2; the dated files name its scheme (developer_hapikey),
+        # and some of them accept nothing else.
+        takes_key = any(s in DEVELOPER_SCOPES for s in wanted) or any(DEVELOPER_KEY_SCHEME in alt for alt in security)
+        takes_token = any(scheme != DEVELOPER_KEY_SCHEME for alt in security for scheme in alt)
         if hapikey is not None:
             if hapikey != self.credentials.developer_api_key:
                 raise ApiError(401, "INVALID_AUTHENTICATION", "The API key provided is invalid. View or manage your "
                                "API key here: https://app.hubspot.com/l/api-key/")
-            if not any(s in DEVELOPER_SCOPES for s in wanted):
+            if not takes_key:
                 raise ApiError(401, "INVALID_AUTHENTICATION", "This endpoint does not accept a developer API key "
                                "(hapikey); use an access token.")
             return {"kind": "developer-api-key", "key": "developer", "scopes": list(DEVELOPER_SCOPES)}
+        if not takes_token:
+            raise ApiError(401, "INVALID_AUTHENTICATION", "This endpoint accepts only the app's developer API key "
+                           "(hapikey); an access token cannot call it.")
         if not auth:
             raise ApiError(401, "INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports "
                            "OAuth 2.0 authentication and you can find more details at "

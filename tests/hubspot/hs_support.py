@@ -89,6 +89,8 @@ def contract_problems(sent: Sent) -> tuple[str | None, list[str]]:
                 problems.append("the developer API key was sent to an operation that does not take it")
             if bearer:
                 problems.append("both a developer API key and a bearer token were sent")
+        elif not any(scheme != "developer_hapikey" for alt in security for scheme in alt):
+            problems.append("a bearer token sent to an operation that takes only the developer API key")
         elif not (bearer.startswith("Bearer ") and len(bearer) > len("Bearer ")):
             problems.append("no bearer token sent to an operation that needs one")
     return op.operation_id, problems

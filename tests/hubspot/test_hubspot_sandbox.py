@@ -58,6 +58,17 @@ def test_recording_settings_without_developer_key_need_the_developer_scope(sandb
         client.create_recording_settings("https://rec.example.com/r/%s")
     assert info.value.status is None and info.value.category == errors.MISSING_SCOPES
     assert "developer API key" in info.value.agent_message and "developers-write" in info.value.agent_message
+
+
+def test_on_the_2026_09_api_only_the_developer_key_registers_the_recording_url(sandbox: Sandbox) -> None:
+    """2026-09's calling settings list only the developer API key (no OAuth scope): an OAuth sign-in without
+    the key is told so before sending, as a private-app token is on v3."""
+    oauth = dataclasses.replace(config_from_env(sandbox.env()), developer_api_key="", auth="oauth")
+    assert recording_registration_problem(oauth) is None  # v3 takes developers-write
+    dated = dataclasses.replace(oauth, api_version="2026-09")
+    problem = recording_registration_problem(dated)
+    assert problem is not None and "2026-09" in problem and "developer API key" in problem
+    assert recording_registration_problem(dataclasses.replace(dated, developer_api_key="k")) is None
     assert sandbox.requests_for("settings.create") == []  # (tests/sandbox/test_auth.py: the sandbox refuses it)
 
 

@@ -124,9 +124,10 @@ def _as_answered(components: dict[str, Any]) -> dict[str, Any]:
         node = schemas.get(name, {}).get("properties", {}).get(prop)
         if node is None:
             continue
-        if "additionalProperties" in node:  # a map: its values may be null
-            values = {**node["additionalProperties"], "type": [node["additionalProperties"]["type"], "null"]}
-            node = {**node, "additionalProperties": values}
+        values = node.get("additionalProperties")
+        if isinstance(values, dict):  # a map: its values may be null (the dated files already say so)
+            if isinstance(values.get("type"), str):
+                node = {**node, "additionalProperties": {**values, "type": [values["type"], "null"]}}
         elif isinstance(node.get("type"), str):
             node = {**node, "type": [node["type"], "null"]}
         schemas[name] = {**schemas[name], "properties": {**schemas[name]["properties"], prop: node}}
@@ -277,16 +278,29 @@ def load_operations() -> tuple[Operation, ...]:
     return tuple(ops)
 
 
+def _object_types(op: Operation) -> list[str]:
+    """The object types a dated CRM objects file describes (``info.x-callrelay-object-types``; empty: any)."""
+    return list(document(op.source).get("info", {}).get("x-callrelay-object-types", []))
+
+
 def find_operation(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
-    """The operation a concrete request path (no query) and method map to, and its path parameters."""
+    """The operation a concrete request path (no query) and method map to, and its path parameters.
+
+    HubSpot's dated files for calls and contacts share one template (``/crm/objects/2026-09/{objectType}``):
+    a path is matched to the file that describes its object type, else to the first that matches."""
     method = method.upper()
+    fallback: tuple[Operation, dict[str, str]] | None = None
     for op in load_operations():
         if op.method != method:
             continue
         params = op.match(path)
-        if params is not None:
+        if params is None:
+            continue
+        kinds = _object_types(op)
+        if not kinds or params.get("objectType", "").lower() in kinds:
             return op, params
-    return None
+        fallback = fallback or (op, params)
+    return fallback
 
 
 def methods_for(path: str) -> list[str]:
