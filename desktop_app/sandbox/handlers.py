@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from desktop_app.hubspot import spec
+from desktop_app import openapi
 from desktop_app.sandbox import crm
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.seeds import OWNER_SEEDS
@@ -35,7 +35,7 @@ class Outcome:
 
 @dataclass
 class Context:
-    op: spec.Operation
+    op: openapi.Operation
     alias: str
     path_params: dict[str, Any]
     query: dict[str, Any]

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from desktop_app.hubspot import spec
+from desktop_app import openapi
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Verdict:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def limit_kind(op: spec.Operation) -> str:
+def limit_kind(op: openapi.Operation) -> str:
     """Which rule limits an operation: its description's exemptions decide, and of the exempt ones
     the searches (``…/search``) have their per-second limit."""
     if "ten-secondly" not in op.rate_limit_exemptions:

@@ -1,6 +1,6 @@
 """The sandbox: a local HubSpot on loopback, strict like HubSpot.
 
-Each request is matched to an operation of the trimmed OpenAPI copy (``desktop_app.hubspot.spec``),
+Each request is matched to an operation of the trimmed OpenAPI copy (``desktop_app.openapi`` over ``desktop_app/hubspot/spec``),
 then: fault rules, authentication and scopes, rate limits, the request checked against the
 description (parameters, body, required fields, types, enums), and only then the operation. Every
 answer has HubSpot's shape; errors are HubSpot's ``Error``. See docs/ARCHITECTURE.md ("Sandbox").
@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop_app.hubspot import spec, versions
+from desktop_app import openapi
+from desktop_app.hubspot import versions
 from desktop_app.sandbox import crm, fetcher, judge
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.faults import Fault, Faults, alias_of, parse_spec
@@ -90,7 +91,7 @@ class RequestRecord:
     duration_ms: float = 0.0
 
 
-def _as_dated(op: spec.Operation, outcome: Outcome) -> Outcome:
+def _as_dated(op: openapi.Operation, outcome: Outcome) -> Outcome:
     """A v3 handler's answer as the dated operation ``op`` gives it: the dated files have no 207 (a batch
     with failures answers its one success status, the errors and ``numErrors`` beside the results) and
     answer an association batch create with 200 where v3 says 201."""
@@ -363,9 +364,9 @@ class Sandbox:
         outcome: Outcome
         fault: Fault | None = None
         try:
-            found = spec.find_operation(method, path)
+            found = openapi.find_operation(method, path)
             if found is None:
-                allowed = spec.methods_for(path)
+                allowed = openapi.methods_for(path)
                 if allowed:
                     raise ApiError(405, "VALIDATION_ERROR", f"{method} is not allowed on {path}; use "
                                    f"{', '.join(allowed)}", headers=[("Allow", ", ".join(allowed))])
@@ -376,7 +377,7 @@ class Sandbox:
             # and served by the v3 operation's handler, on the same state.
             served, canonical = op, versions.v3_path(path)
             if canonical != path:
-                v3_found = spec.find_operation(method, canonical)
+                v3_found = openapi.find_operation(method, canonical)
                 if v3_found is None:
                     raise not_found(f"Unable to find a resource for {method} {path}: the sandbox serves no such "
                                     "endpoint")
@@ -403,14 +404,14 @@ class Sandbox:
                 rate_headers = list(verdict.headers)
                 if not verdict.allowed:
                     raise self._rate_limit_error(verdict.policy, verdict.retry_after_s, rate_headers)
-            checked = spec.check_request(method, target, content_type=content_type or None, body=body or None)
+            checked = openapi.check_request(method, target, content_type=content_type or None, body=body or None)
             if checked.problems:
                 problems = checked.problems
                 raise validation(
                     "Invalid input: " + "; ".join(p.message for p in problems),
                     errors=[p.as_error_detail() for p in problems],
                 )
-            path_params = checked.path_params if served is op else spec.check_request(method, canonical).path_params
+            path_params = checked.path_params if served is op else openapi.check_request(method, canonical).path_params
             ctx = Context(served, record.alias, path_params, checked.query, checked.body, principal, raw_query,
                           path=path)
             handler = HANDLERS.get(record.alias)
@@ -423,7 +424,7 @@ class Sandbox:
             if fault is not None and fault.action == "lost":
                 outcome.network = "reset"
             if self.check_responses and outcome.payload is not None and 200 <= outcome.status < 300:
-                for problem in spec.validate_response(op, outcome.status, outcome.payload):
+                for problem in openapi.validate_response(op, outcome.status, outcome.payload):
                     self._note_response_problem(f"{record.alias} {outcome.status}: {problem}")
         except ApiError as err:
             outcome = Outcome(err.status, err.body(correlation), list(err.headers))
@@ -460,7 +461,7 @@ class Sandbox:
                                 f"{self.credentials.portal_id}"})
 
     # --------------------------------------------------------------------------------- auth
-    def _authenticate(self, op: spec.Operation, headers: dict[str, str],
+    def _authenticate(self, op: openapi.Operation, headers: dict[str, str],
                       query: dict[str, list[str]]) -> dict[str, Any]:
         security = op.security
         if not security:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from hs_support import Sent, contract_problems
 
-from desktop_app import USER_AGENT
-from desktop_app.hubspot import spec, versions
+from desktop_app import USER_AGENT, openapi
+from desktop_app.hubspot import versions
 from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import config_from_env
 from desktop_app.hubspot.endpoints import CallDetails
@@ -80,7 +80,7 @@ def test_every_operation_of_the_client_goes_through_the_check(sandbox: Sandbox, 
         client.call_dispositions()
         client.account_details()
         client.mark_recording_ready(call.id)
-    sent_ops = {(lambda op: (op.source, op.operation_id))(spec.find_operation(s.method, urllib.parse.urlsplit(s.url).path)[0])  # type: ignore[index]
+    sent_ops = {(lambda op: (op.source, op.operation_id))(openapi.find_operation(s.method, urllib.parse.urlsplit(s.url).path)[0])  # type: ignore[index]
                 for s in contract.sent}
     assert len(sent_ops) == 17  # each operation the client uses, bar OAuth's (test_hubspot_oauth.py)
     assert all(contract_problems(s)[1] == [] for s in contract.sent)
