@@ -51,6 +51,8 @@ DECLARED: tuple[Setting, ...] = (
             minimum=1, maximum=1000, section="HubSpot"),
     Setting("hubspot.daily_limit", int, 250_000, "Requests per day your HubSpot tier allows.",
             minimum=1, section="HubSpot"),
+    Setting("hubspot.api_version", str, "v3", "HubSpot API version the app calls: v3, or HubSpot's newest "
+            "date-versioned API (2026-09).", choices=("v3", "2026-09"), section="HubSpot"),
     Setting("hubspot.sandbox", bool, True, "Use the local HubSpot emulator (offline demo mode) instead of "
             "a real account.", section="HubSpot"),
     # Recording server

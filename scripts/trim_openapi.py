@@ -44,11 +44,35 @@ SOURCE_PATHS = {
     "transcriptions-v3.json": "PublicApiSpecs/CRM/Transcriptions/Rollouts/178922/v3/transcriptions.json",
     "oauth-v1.json": "PublicApiSpecs/Auth/Oauth/Rollouts/155908/v1/oauth.json",
     "account-info-v3.json": "PublicApiSpecs/Account/Account Info/Rollouts/144923/v3/accountInfo.json",
+    "calls-2026-09.json": "PublicApiSpecs/CRM/Calls/Rollouts/424/2026-09/calls.json",
+    "contacts-2026-09.json": "PublicApiSpecs/CRM/Contacts/Rollouts/424/2026-09/contacts.json",
+    "associations-2026-09.json": "PublicApiSpecs/CRM/Associations/Rollouts/130902/2026-09/associations.json",
+    "owners-2026-09.json": "PublicApiSpecs/CRM/Crm Owners/Rollouts/146888/2026-09/crmOwners.json",
+    "calling-extensions-2026-09.json":
+        "PublicApiSpecs/CRM/Calling Extensions/Rollouts/145891/2026-09/callingExtensions.json",
+    "transcriptions-2026-09.json": "PublicApiSpecs/CRM/Transcriptions/Rollouts/178922/2026-09/transcriptions.json",
 }
 
 _SETTINGS_V3 = "/crm/v3/extensions/calling/{appId}/settings/recording"
 _CALLING_V3 = "/crm/v3/extensions/calling/{appId}/settings"
 _SETTINGS_2026 = "/crm/extensions/calling/2026-03/{appId}/settings/recording"
+_OBJECTS_2026_09 = "/crm/objects/2026-09/{objectType}"
+_ASSOC_2026_09 = "/crm/associations/2026-09/{fromObjectType}/{toObjectType}"
+_CALLING_2026_09 = "/crm/extensions/calling/2026-09"
+_OBJECT_2026_09 = [
+    ("get", _OBJECTS_2026_09), ("post", _OBJECTS_2026_09),
+    ("post", f"{_OBJECTS_2026_09}/batch/create"), ("post", f"{_OBJECTS_2026_09}/batch/read"),
+    ("post", f"{_OBJECTS_2026_09}/search"),
+    ("get", f"{_OBJECTS_2026_09}/{{objectId}}"), ("patch", f"{_OBJECTS_2026_09}/{{objectId}}"),
+    ("delete", f"{_OBJECTS_2026_09}/{{objectId}}"),
+]
+# The dated CRM object files share one path template (``{objectType}``); HubSpot's README says which
+# object types each describes ("calls are objectType calls or 0-48"; contacts are 0-1). The trimmed
+# copy records them as ``info.x-callrelay-object-types`` so a request is checked against its own file.
+OBJECT_TYPES = {
+    "calls-2026-09.json": ["calls", "0-48"],
+    "contacts-2026-09.json": ["contacts", "0-1"],
+}
 # (file, method, path) of every operation the app (client and sandbox) uses.
 KEEP: dict[str, list[tuple[str, str]]] = {
     "calling-extensions-v3.json": [
@@ -103,6 +127,37 @@ KEEP: dict[str, list[tuple[str, str]]] = {
     ],
     "account-info-v3.json": [
         ("get", "/account-info/v3/details"),
+    ],
+    # HubSpot's newest date-versioned API (``hubspot.api_version = 2026-09``): the same operations.
+    "calls-2026-09.json": _OBJECT_2026_09,
+    "contacts-2026-09.json": _OBJECT_2026_09,
+    "associations-2026-09.json": [
+        ("put", "/crm/objects/2026-09/{fromObjectType}/{fromObjectId}/associations/default/{toObjectType}/"
+                "{toObjectId}"),
+        ("put", "/crm/objects/2026-09/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}"),
+        ("delete", "/crm/objects/2026-09/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}"),
+        ("post", f"{_ASSOC_2026_09}/batch/create"),
+        ("post", f"{_ASSOC_2026_09}/batch/read"),
+        ("post", f"{_ASSOC_2026_09}/batch/associate/default"),
+    ],
+    "owners-2026-09.json": [
+        ("get", "/crm/owners/2026-09"),
+        ("get", "/crm/owners/2026-09/{ownerId}"),
+    ],
+    "calling-extensions-2026-09.json": [
+        ("get", f"{_CALLING_2026_09}/{{appId}}/settings/recording"),
+        ("post", f"{_CALLING_2026_09}/{{appId}}/settings/recording"),
+        ("patch", f"{_CALLING_2026_09}/{{appId}}/settings/recording"),
+        ("get", f"{_CALLING_2026_09}/{{appId}}/settings"),
+        ("post", f"{_CALLING_2026_09}/{{appId}}/settings"),
+        ("patch", f"{_CALLING_2026_09}/{{appId}}/settings"),
+        ("delete", f"{_CALLING_2026_09}/{{appId}}/settings"),
+        ("post", f"{_CALLING_2026_09}/recordings/ready"),
+    ],
+    "transcriptions-2026-09.json": [
+        ("post", f"{_CALLING_2026_09}/transcripts"),
+        ("get", f"{_CALLING_2026_09}/transcripts/{{transcriptId}}"),
+        ("delete", f"{_CALLING_2026_09}/transcripts/{{transcriptId}}"),
     ],
 }
 
@@ -198,7 +253,10 @@ def trim_document(doc: dict[str, Any], keep: list[tuple[str, str]], name: str) -
     }
     if "security" in doc:
         out["security"] = copy.deepcopy(doc["security"])
-    return strip_prose(out)
+    trimmed: dict[str, Any] = strip_prose(out)
+    if name in OBJECT_TYPES:
+        trimmed["info"]["x-callrelay-object-types"] = list(OBJECT_TYPES[name])
+    return trimmed
 
 
 def supplement() -> dict[str, Any]:

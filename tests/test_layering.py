@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "desktop_app"
-CORE = ["audio", "hubspot", "sandbox", "server", "sync", "tunnel"]
+CORE = ["audio", "hubspot", "openapi", "relay", "sandbox", "server", "sync", "tunnel"]
 CORE_MODULES = ["cli.py", "errors.py", "paths.py", "settings.py", "keystore.py", "__init__.py"]
 FORBIDDEN = ("PySide6", "shiboken6", "desktop_app.ui", "PyQt5", "PyQt6")
 

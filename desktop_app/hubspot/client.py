@@ -20,7 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from desktop_app import USER_AGENT
-from desktop_app.hubspot import endpoints, errors, phones
+from desktop_app.hubspot import endpoints, errors, phones, versions
 from desktop_app.hubspot.config import HubSpotConfig
 from desktop_app.hubspot.endpoints import ApiRequest, AssociationTarget, CallDetails
 from desktop_app.hubspot.errors import HubSpotError
@@ -78,9 +78,15 @@ def recording_registration_problem(config: HubSpotConfig) -> str | None:
 
     HubSpot's calling settings take the developer account's API key (``hapikey``) or an OAuth token
     with ``developers-write``; a private-app token can never hold that scope (calling-extensions-v3.json
-    lists only the developer key and those OAuth scopes). Set-up asks this before the first upload."""
-    if config.developer_api_key or config.auth == "oauth":
+    lists only the developer key and those OAuth scopes). On the dated API (2026-09) the settings take only
+    the developer key (calling-extensions-2026-09.json: ``developer_hapikey`` alone). Set-up asks this before
+    the first upload."""
+    if config.developer_api_key or (config.auth == "oauth" and config.api_version == versions.V3):
         return None
+    if config.api_version != versions.V3:
+        return (f"Registering the recording URL on HubSpot's {config.api_version} API needs the developer API key "
+                "of the developer account that owns your app (HubSpot developer account → Apps → Get HubSpot API "
+                "key): that version takes no access token for it. Add the key, or set hubspot.api_version to v3.")
     return ("Registering the recording URL with HubSpot needs the developer API key of the developer account "
             "that owns your app (HubSpot developer account → Apps → Get HubSpot API key): a private-app token "
             "cannot hold the developers-write scope. Add the key, or sign in with OAuth.")
@@ -217,7 +223,9 @@ class HubSpotClient:
         return float(delay * (0.5 + random.random() / 2))  # equal jitter
 
     def send(self, req: ApiRequest) -> requests.Response:
-        """Send ``req`` and return the successful (2xx) response, or raise ``HubSpotError``."""
+        """Send ``req`` (on the configured API version's path) and return the successful (2xx) response, or
+        raise ``HubSpotError``."""
+        req = endpoints.at_version(req, self.config.api_version)
         refreshed = False
         attempt = 0
         while True:

@@ -17,6 +17,7 @@ from typing import Literal
 
 from desktop_app import keystore
 from desktop_app import settings as settings_mod
+from desktop_app.hubspot import versions
 
 AuthKind = Literal["private-app", "oauth"]
 
@@ -50,6 +51,7 @@ class HubSpotConfig:
     daily_limit: int = 250_000
     search_per_second: int = 4
     is_sandbox: bool = False
+    api_version: str = versions.DEFAULT  # "v3" or HubSpot's newest dated version (versions.VERSIONS)
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
 
@@ -128,6 +130,7 @@ def _from_settings(settings: settings_mod.Settings) -> HubSpotConfig:
         external_account_id=str(settings.get("hubspot.external_account_id")),
         rate_limit_per_10s=int(settings.get("hubspot.rate_limit_per_10s")),
         daily_limit=int(settings.get("hubspot.daily_limit")),
+        api_version=str(settings.get("hubspot.api_version")),
         # the sandbox setting never lets plain http reach a remote host
         is_sandbox=bool(settings.get("hubspot.sandbox")) and is_loopback_url(str(settings.get("hubspot.api_url"))),
     )

@@ -7,6 +7,7 @@ validated here: a wrong value raises ``ValueError`` with a sentence saying what 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import urllib.parse
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 import requests
 
-from desktop_app.hubspot import phones
+from desktop_app.hubspot import phones, versions
 from desktop_app.hubspot.config import is_loopback_url
 from desktop_app.hubspot.models import AssociationType
 from desktop_app.hubspot.ratelimit import SEARCH, STANDARD
@@ -64,6 +65,13 @@ class ApiRequest:
     auth: Auth = "bearer"
     kind: str = STANDARD
     creates: bool = False
+
+
+def at_version(req: ApiRequest, version: str) -> ApiRequest:
+    """``req`` (built on its v3 path) as sent to HubSpot's API ``version`` (``versions.VERSIONS``). Only the
+    path differs: the bodies the app sends are the same in both (``versions`` says where this is from)."""
+    path = versions.dated_path(req.path, version)
+    return req if path == req.path else dataclasses.replace(req, path=path)
 
 
 def http_request(req: ApiRequest, base_url: str, *, headers: Mapping[str, str] | None = None,

@@ -32,6 +32,9 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from desktop_app.sandbox.errors import ApiError
+from desktop_app.sandbox.limits import Limiter, rate_limit_error
+
 # Short names for the operations, used by fault rules and in the request log.
 ALIASES: dict[str, tuple[str, str]] = {
     "settings.get": ("GET", "/crm/v3/extensions/calling/{appId}/settings/recording"),
@@ -216,3 +219,13 @@ class Faults:
                 rule.fired += 1
                 return rule
         return None
+
+
+def fault_error(fault: Fault, limiter: Limiter, portal_id: int) -> ApiError:
+    """The answer a ``status`` fault gives: HubSpot's 429 (with the limiter's headers) or an ``Error``."""
+    if fault.status == 429:
+        daily = fault.policy == "DAILY"
+        headers = limiter.headers(remaining=None if daily else 0, daily_remaining=0 if daily else None)
+        return rate_limit_error(fault.policy, 3600 if daily else 1, list(headers), portal_id)
+    category = "INTERNAL_ERROR" if fault.status >= 500 else "VALIDATION_ERROR"
+    return ApiError(fault.status, category, f"Injected fault: HTTP {fault.status}")

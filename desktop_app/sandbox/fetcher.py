@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -23,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from desktop_app.sandbox import judge
+from desktop_app.sandbox.records import Records
+
+log = logging.getLogger(__name__)
 
 
 def _sign_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
@@ -197,3 +204,111 @@ def fetch(retrieve_template: str, external_id: str, external_account_id: str, ap
         return target
     finally:
         session.close()
+
+
+class Fetches:
+    """What HubSpot does after "recording ready", one background thread per call: fetch the recording
+    (``fetch``), judge it independently of the app's inspector (``judge.py``), check the owner's paid seat
+    and the monthly analysis cap, then write the outcome on the call (``Records``)."""
+
+    def __init__(self, records: Records, client_secret: str, *, analysis_limit: int | None, chunk: int,
+                 timeout_s: float) -> None:
+        self.records = records
+        self.client_secret = client_secret
+        self.analysis_limit = analysis_limit
+        self.chunk = chunk
+        self.timeout_s = timeout_s
+        self.history: list[FetchRecord] = []  # every fetch, in the order the calls were marked ready
+        self._done = threading.Condition()
+        self._workers: list[threading.Thread] = []
+
+    def start(self, call_id: str) -> None:
+        record = FetchRecord(call_id=call_id)
+        with self._done:
+            self.history.append(record)
+        worker = threading.Thread(target=self._run, args=(record,), name=f"sandbox-fetch:{call_id}",
+                                  daemon=True)
+        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+        worker.start()
+
+    def _run(self, record: FetchRecord) -> None:
+        path: Path | None = None
+        try:
+            call = self.records.store.get("calls", record.call_id)
+            props = call["properties"] if call else {}
+            record.external_id = props.get("hs_call_external_id") or ""
+            app_id = props.get("hs_call_app_id") or ""
+            account = props.get("hs_call_external_account_id") or ""
+            if not (record.external_id and app_id and account and props.get("hs_call_source") ==
+                    "INTEGRATIONS_PLATFORM"):
+                raise FetchFailed("missing_properties")
+            try:
+                app_number = int(float(app_id))
+            except ValueError:
+                raise FetchFailed("no_recording_setting", f"hs_call_app_id {app_id!r} is no app id") from None
+            setting = self.records.store.get("settings", str(app_number))
+            if not setting:
+                raise FetchFailed("no_recording_setting", f"No recording URL is registered for app {app_number}")
+            path = fetch(setting["urlToRetrieveAuthedRecording"], record.external_id, account,
+                                 str(app_number), self.client_secret, record, chunk=self.chunk,
+                                 timeout=self.timeout_s)
+            verdict = judge.judge(path)  # PyAV and HubSpot's rules, never the app's own inspector
+            record.container, record.channels = verdict.container, verdict.channels
+            if verdict.reason:
+                raise FetchFailed(verdict.reason, verdict.detail)
+            channels = verdict.channels or 2
+            owner_id = props.get("hubspot_owner_id") or ""
+            owner = self.records.store.get("owners", owner_id) if owner_id else None
+            if owner is None:
+                raise FetchFailed("no_owner")
+            if not owner.get("paid_seat"):
+                raise FetchFailed("owner_without_paid_seat",
+                                          f"Owner {owner_id} ({owner.get('email')}) has no paid Sales or Service seat")
+            month_key = "analysed:" + time.strftime("%Y-%m", time.gmtime())
+            with self.records.store.lock:
+                used = int(self.records.store.get("meta", month_key) or 0)
+                if self.analysis_limit is not None and used >= self.analysis_limit:
+                    raise FetchFailed("analysis_limit_reached",
+                                              f"{used} of {self.analysis_limit} analyses used this month")
+                self.records.store.put("meta", month_key, used + 1)
+            transcript_id = self.records.make_transcript(record.call_id, channels, "HUBSPOT_GENERATED")
+            record.transcript_id = transcript_id
+            record.status = "transcribed"
+            self.records.set_call_properties(record.call_id, {
+                "hs_call_has_transcript": "true", "hs_call_transcription_id": transcript_id,
+                "sandbox_transcript_status": "TRANSCRIBED", "sandbox_transcript_reason": ""})
+        except FetchFailed as failed:
+            record.status, record.reason, record.detail = "not_transcribed", failed.reason, failed.detail
+            if self.records.store.get("calls", record.call_id) is not None:
+                self.records.set_call_properties(record.call_id, {
+                    "hs_call_has_transcript": "false", "sandbox_transcript_status": "NOT_TRANSCRIBED",
+                    "sandbox_transcript_reason": failed.reason})
+        except Exception as exc:  # pragma: no cover - logged, and visible in the record
+            log.exception("sandbox recording fetch of call %s", record.call_id)
+            record.status, record.reason, record.detail = "not_transcribed", "download_failed", repr(exc)
+        finally:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            record.finished_at = time.time()
+            with self._done:
+                self._done.notify_all()
+
+
+    def wait(self, call_id: str, timeout: float = 30.0) -> FetchRecord:
+        """The fetch that followed the latest "recording ready" of a call, once finished (TimeoutError when
+        it does not finish in time)."""
+        deadline = time.monotonic() + timeout
+        with self._done:
+            while True:
+                mine = [r for r in self.history if r.call_id == str(call_id)]
+                if mine and mine[-1].done:  # the latest "ready" of that call, finished
+                    return mine[-1]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no recording fetch of call {call_id} finished within {timeout} s")
+                self._done.wait(left)
+
+    def join(self) -> None:
+        """Wait for the fetches under way (each ends within its timeout)."""
+        for worker in list(self._workers):
+            worker.join(timeout=self.timeout_s + 5)

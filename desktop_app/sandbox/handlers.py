@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from desktop_app.hubspot import spec
+from desktop_app import openapi
 from desktop_app.sandbox import crm
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.seeds import OWNER_SEEDS
@@ -35,13 +35,14 @@ class Outcome:
 
 @dataclass
 class Context:
-    op: spec.Operation
+    op: openapi.Operation
     alias: str
     path_params: dict[str, Any]
     query: dict[str, Any]
     body: Any
     principal: dict[str, Any]
     raw_query: dict[str, list[str]]
+    path: str = ""  # the request's path (a dated one when the client uses a dated API version)
 
 
 Handler = Callable[["Sandbox", Context], Outcome]
@@ -109,21 +110,21 @@ def h_settings_update(sb: Sandbox, ctx: Context) -> Outcome:
 
 def h_recordings_ready(sb: Sandbox, ctx: Context) -> Outcome:
     call_id = str(ctx.body["engagementId"])
-    if not sb._exists("calls", call_id):
+    if not sb.records.exists("calls", call_id):
         raise not_found(f"No call engagement with id {call_id}")
     with sb.store.lock:
         marks = sb.store.get("meta", "ready") or []
         sb.store.put("meta", "ready", [*marks, call_id])
-    sb._start_fetch(call_id)
+    sb.fetches.start(call_id)
     return Outcome(204)
 
 
 def h_transcripts_create(sb: Sandbox, ctx: Context) -> Outcome:
     call_id = str(ctx.body["engagementId"])
-    if not sb._exists("calls", call_id):
+    if not sb.records.exists("calls", call_id):
         raise not_found(f"No call engagement with id {call_id}")
-    tid = sb._make_transcript(call_id, 0, "INTEGRATOR_GENERATED", list(ctx.body["transcriptCreateUtterances"]))
-    sb._set_call_properties(call_id, {"hs_call_has_transcript": "true", "hs_call_transcription_id": tid})
+    tid = sb.records.make_transcript(call_id, 0, "INTEGRATOR_GENERATED", list(ctx.body["transcriptCreateUtterances"]))
+    sb.records.set_call_properties(call_id, {"hs_call_has_transcript": "true", "hs_call_transcription_id": tid})
     return Outcome(200, {"id": tid})  # transcriptions-v3.json: 200 (not 201, unlike object creates)
 
 
@@ -184,7 +185,7 @@ def _wanted_props(ctx: Context) -> list[str]:
 
 def h_object_create(kind: str) -> Handler:
     def handler(sb: Sandbox, ctx: Context) -> Outcome:
-        obj = sb._create_with_associations(kind, ctx.body)
+        obj = sb.records.create_with_associations(kind, ctx.body)
         return Outcome(201, crm.public_object(obj, list(ctx.body.get("properties", {}))))
     return handler
 
@@ -194,12 +195,12 @@ def h_calls_batch_create(sb: Sandbox, ctx: Context) -> Outcome:
     if len(inputs) > 100:
         raise validation("A batch takes at most 100 inputs")
     started = crm.now_iso()
-    owners = sb._owner_ids()
+    owners = sb.records.owner_ids()
     for item in inputs:  # all or nothing, like HubSpot: check every input before creating any
         crm.check_properties("calls", item.get("properties", {}), creating=True, owners=owners,
                              portal_id=sb.credentials.portal_id)
-        sb._check_create_associations("calls", item.get("associations") or [])
-    results = [crm.public_object(sb._create_with_associations("calls", item), list(item.get("properties", {})))
+        sb.records.check_create_associations("calls", item.get("associations") or [])
+    results = [crm.public_object(sb.records.create_with_associations("calls", item), list(item.get("properties", {})))
                for item in inputs]
     return Outcome(201, {"status": "COMPLETE", "results": results, "startedAt": started,
                          "completedAt": crm.now_iso()})
@@ -275,12 +276,12 @@ def h_object_list(kind: str) -> Handler:
             raise validation(f"limit must be between 1 and 100, got {limit}")
         after = str(ctx.query.get("after") or "0")
         start = int(after) if after.isdigit() else 0
-        objects = [] if ctx.query.get("archived") else sb._objects_stored(kind)
+        objects = [] if ctx.query.get("archived") else sb.records.objects_stored(kind)
         page = objects[start:start + limit]
         out: dict[str, Any] = {"results": [_with_associations(sb, kind, o, ctx) for o in page]}
         if start + limit < len(objects):
             nxt = str(start + limit)
-            out["paging"] = {"next": {"after": nxt, "link": f"{sb.url}{ctx.op.path}?after={nxt}&limit={limit}"}}
+            out["paging"] = {"next": {"after": nxt, "link": f"{sb.url}{ctx.path or ctx.op.path}?after={nxt}&limit={limit}"}}
         return Outcome(200, out)
     return handler
 
@@ -288,11 +289,11 @@ def h_object_list(kind: str) -> Handler:
 def h_object_update(kind: str, param: str) -> Handler:
     def handler(sb: Sandbox, ctx: Context) -> Outcome:
         oid = str(ctx.path_params[param])
-        if not sb._exists(kind, oid):
+        if not sb.records.exists(kind, oid):
             raise not_found(f"Object not found. ({kind} {oid})")
-        props = crm.check_properties(kind, ctx.body.get("properties", {}), creating=False, owners=sb._owner_ids(),
+        props = crm.check_properties(kind, ctx.body.get("properties", {}), creating=False, owners=sb.records.owner_ids(),
                                      portal_id=sb.credentials.portal_id)
-        obj = sb._update_object(kind, oid, props)
+        obj = sb.records.update_object(kind, oid, props)
         return Outcome(200, crm.public_object(obj, list(props)))
     return handler
 
@@ -301,7 +302,7 @@ def h_object_delete(kind: str, param: str) -> Handler:
     """Archive: the object and its associations go. HubSpot answers 204 for an id it does not know as
     well (archiving is idempotent; unverified against HubSpot, the description lists 204 only)."""
     def handler(sb: Sandbox, ctx: Context) -> Outcome:
-        sb._archive_object(kind, str(ctx.path_params[param]))
+        sb.records.archive_object(kind, str(ctx.path_params[param]))
         return Outcome(204)
     return handler
 
@@ -322,7 +323,7 @@ def h_assoc_default(sb: Sandbox, ctx: Context) -> Outcome:
     from_kind, to_kind = _object_kind_from(ctx, "fromObjectType"), _object_kind_from(ctx, "toObjectType")
     from_id, to_id = str(ctx.path_params["fromObjectId"]), str(ctx.path_params["toObjectId"])
     spec_ = _default_spec(from_kind, to_kind)
-    sb._associate(from_kind, from_id, to_kind, to_id, [spec_])
+    sb.records.associate(from_kind, from_id, to_kind, to_id, [spec_])
     now = crm.now_iso()
     return Outcome(200, {"status": "COMPLETE", "results": [{"from": {"id": from_id}, "to": {"id": to_id},
                                                             "associationSpec": spec_}],
@@ -332,14 +333,14 @@ def h_assoc_default(sb: Sandbox, ctx: Context) -> Outcome:
 def h_assoc_create(sb: Sandbox, ctx: Context) -> Outcome:
     from_kind, to_kind = _object_kind_from(ctx, "objectType"), _object_kind_from(ctx, "toObjectType")
     from_id, to_id = str(ctx.path_params["objectId"]), str(ctx.path_params["toObjectId"])
-    sb._associate(from_kind, from_id, to_kind, to_id, list(ctx.body))
+    sb.records.associate(from_kind, from_id, to_kind, to_id, list(ctx.body))
     return Outcome(201, _assoc_result(from_kind, from_id, to_kind, to_id, []))
 
 
 def h_assoc_list(sb: Sandbox, ctx: Context) -> Outcome:
     from_kind, to_kind = _object_kind_from(ctx, "objectType"), _object_kind_from(ctx, "toObjectType")
     oid = str(ctx.path_params["objectId"])
-    if not sb._exists(from_kind, oid):
+    if not sb.records.exists(from_kind, oid):
         raise not_found(f"No {from_kind} with id {oid}")
     links = [a for a in sb.associations() if a["fromType"] == from_kind and a["fromId"] == oid
              and a["toType"] == to_kind]
@@ -349,7 +350,7 @@ def h_assoc_list(sb: Sandbox, ctx: Context) -> Outcome:
 
 def h_assoc_delete(sb: Sandbox, ctx: Context) -> Outcome:
     from_kind, to_kind = _object_kind_from(ctx, "objectType"), _object_kind_from(ctx, "toObjectType")
-    sb._dissociate(from_kind, str(ctx.path_params["objectId"]), to_kind, str(ctx.path_params["toObjectId"]))
+    sb.records.dissociate(from_kind, str(ctx.path_params["objectId"]), to_kind, str(ctx.path_params["toObjectId"]))
     return Outcome(204)
 
 
@@ -379,13 +380,13 @@ def _batch_associate(sb: Sandbox, ctx: Context, ok_status: int, types_of: Callab
     for item in ctx.body["inputs"]:
         from_id, to_id = str(item["from"]["id"]), str(item["to"]["id"])
         types = types_of(item)
-        sb._check_association_types(from_kind, to_kind, types)
-        missing = [f"{k} {i}" for k, i in ((from_kind, from_id), (to_kind, to_id)) if not sb._exists(k, i)]
+        sb.records.check_association_types(from_kind, to_kind, types)
+        missing = [f"{k} {i}" for k, i in ((from_kind, from_id), (to_kind, to_id)) if not sb.records.exists(k, i)]
         if missing:
             errors.append(_batch_error("OBJECT_NOT_FOUND", f"No such record: {', '.join(missing)}",
                                        {"fromId": [from_id], "toId": [to_id]}))
             continue
-        sb._associate(from_kind, from_id, to_kind, to_id, types)
+        sb.records.associate(from_kind, from_id, to_kind, to_id, types)
         results.append(result_of(from_id, to_id, types))
     return _batch_answer(ok_status, started, results, errors)
 
@@ -518,7 +519,7 @@ def h_oauth_token(sb: Sandbox, ctx: Context) -> Outcome:
                 sb.store.put("refresh_tokens", old, {**rec, "valid": False})
         else:
             raise _oauth_error("UNSUPPORTED_GRANT_TYPE", f"grant_type {grant!r} is not supported by the sandbox")
-        access, refresh = sb._issue_oauth(scopes)
+        access, refresh = sb.auth.issue_oauth(scopes)
         if grant == "refresh_token" and not sb.rotate_refresh_tokens:
             sb.store.delete("refresh_tokens", refresh)
             refresh = str(form.get("refresh_token"))

@@ -21,7 +21,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from desktop_app.hubspot import spec
+from desktop_app import openapi
+from desktop_app.sandbox.errors import ApiError
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Verdict:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def limit_kind(op: spec.Operation) -> str:
+def limit_kind(op: openapi.Operation) -> str:
     """Which rule limits an operation: its description's exemptions decide, and of the exempt ones
     the searches (``…/search``) have their per-second limit."""
     if "ten-secondly" not in op.rate_limit_exemptions:
@@ -127,3 +128,12 @@ class Limiter:
                  str(max(0, lim.daily if daily_remaining is None else daily_remaining))),
             ]
         return tuple(out)
+
+
+def rate_limit_error(policy: str, retry_after: int, headers: list[tuple[str, str]], portal_id: int) -> ApiError:
+    """HubSpot's 429 answer for ``policy`` (``SECONDLY`` or ``DAILY``), with ``Retry-After``."""
+    which = "daily" if policy == "DAILY" else "secondly"
+    return ApiError(429, "RATE_LIMITS", f"You have reached your {which} limit.", headers=[
+        *headers, ("Retry-After", str(retry_after))],
+        extra={"errorType": "RATE_LIMIT", "policyName": policy,
+               "groupName": f"publicapi:{'daily' if policy == 'DAILY' else 'ten-secondly'}:{portal_id}"})

@@ -8,11 +8,24 @@ in HubSpot's error shape. Neither tool knows anything about the sandbox or the a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 
 from desktop_app.sandbox import RateLimits, Sandbox
+
+
+@pytest.fixture(autouse=True)
+def _sdk_leaves_logging_as_it_was() -> Iterator[None]:
+    """HubSpot's SDK sets the ``urllib3`` and its own loggers' levels when it builds a ``Configuration``
+    (WARNING unless debug): put them back, so a later test that reads urllib3's log (the client's
+    secret scrubbing, ``test_secrets_never_reach_errors_or_logs``) sees what it would alone."""
+    loggers = [logging.getLogger(name) for name in ("urllib3", "hubspot", "")]
+    levels = [lg.level for lg in loggers]
+    yield
+    for lg, level in zip(loggers, levels, strict=True):
+        lg.setLevel(level)
 
 
 @pytest.fixture

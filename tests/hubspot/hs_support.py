@@ -13,13 +13,11 @@ import urllib.parse
 import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from desktop_app import USER_AGENT
-from desktop_app.hubspot import spec
+from desktop_app import USER_AGENT, openapi
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ def _openapi_core_specs() -> list[Any]:
     others, so that the project's own checker (which the sandbox uses too) is not the only judge."""
     from openapi_core import Config, OpenAPI
 
-    folder = Path(spec.__file__).parent
+    folder = openapi.SPEC_DIR
     return [OpenAPI.from_dict(json.loads(f.read_text()), config=Config(spec_validator_cls=None))
             for f in sorted(folder.glob("*.json")) if f.name != "SOURCE.json"]
 
@@ -67,7 +65,7 @@ def openapi_core_problems(sent: Sent) -> list[str]:
 def contract_problems(sent: Sent) -> tuple[str | None, list[str]]:
     """(operationId, problems) of one sent request, judged by HubSpot's descriptions alone."""
     parts = urllib.parse.urlsplit(sent.url)
-    check = spec.check_request(sent.method, parts.path, parts.query, sent.headers.get("Content-Type"),
+    check = openapi.check_request(sent.method, parts.path, parts.query, sent.headers.get("Content-Type"),
                                sent.body, as_written=True)  # the client sends what the description asks for
     if check.operation is None:
         return None, [f"{sent.method} {parts.path} is no operation HubSpot describes "
@@ -89,6 +87,8 @@ def contract_problems(sent: Sent) -> tuple[str | None, list[str]]:
                 problems.append("the developer API key was sent to an operation that does not take it")
             if bearer:
                 problems.append("both a developer API key and a bearer token were sent")
+        elif not any(scheme != "developer_hapikey" for alt in security for scheme in alt):
+            problems.append("a bearer token sent to an operation that takes only the developer API key")
         elif not (bearer.startswith("Bearer ") and len(bearer) > len("Bearer ")):
             problems.append("no bearer token sent to an operation that needs one")
     return op.operation_id, problems

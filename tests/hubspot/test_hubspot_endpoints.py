@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 import requests
 
-from desktop_app.hubspot import endpoints, phones, spec
+from desktop_app.hubspot import endpoints, phones, spec, versions
 from desktop_app.hubspot.endpoints import ApiRequest, AssociationTarget, CallDetails
 from desktop_app.hubspot.models import AssociationType, call_url
 
@@ -197,3 +197,25 @@ def test_http_request_sends_json() -> None:
     assert prepared.url == BASE + "/crm/v3/extensions/calling/recordings/ready"
     assert json.loads(prepared.body or b"") == {"engagementId": 77}
     assert isinstance(endpoints.http_request(req, BASE), requests.Request)
+
+
+def test_each_request_has_its_own_path_in_each_api_version() -> None:
+    """``at_version`` moves a request to the dated path HubSpot's 2026-09 file describes, and back."""
+    reqs = [endpoints.calls_create({"hs_timestamp": "2026-01-01T00:00:00.000Z"}),
+            endpoints.calls_read("7"), endpoints.contacts_search([]), endpoints.owners_page(),
+            endpoints.recordings_ready(7), endpoints.recording_settings_get(5),
+            endpoints.association_batch_create("calls", "contacts", [("1", "2")],
+                                               [AssociationType("HUBSPOT_DEFINED", 194)]),
+            endpoints.association_labels("calls", "contacts")]
+    dated = [endpoints.at_version(r, "2026-09") for r in reqs]
+    assert [d.path for d in dated] == [
+        "/crm/objects/2026-09/calls", "/crm/objects/2026-09/calls/7", "/crm/objects/2026-09/contacts/search",
+        "/crm/owners/2026-09", "/crm/extensions/calling/2026-09/recordings/ready",
+        "/crm/extensions/calling/2026-09/5/settings/recording", "/crm/associations/2026-09/calls/contacts/batch/create",
+        "/crm/v4/associations/calls/contacts/labels"]  # labels: no dated copy
+    for r, d in zip(reqs, dated, strict=True):
+        assert versions.v3_path(d.path) == r.path and endpoints.at_version(r, "v3") == r
+        found = spec.find_operation(d.method, d.path)
+        assert found is not None and ("2026-09" in found[0].source) == (d.path != r.path), d.path
+    with pytest.raises(ValueError, match="2026-09"):
+        endpoints.at_version(reqs[0], "2025-01")

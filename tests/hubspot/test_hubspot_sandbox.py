@@ -58,6 +58,17 @@ def test_recording_settings_without_developer_key_need_the_developer_scope(sandb
         client.create_recording_settings("https://rec.example.com/r/%s")
     assert info.value.status is None and info.value.category == errors.MISSING_SCOPES
     assert "developer API key" in info.value.agent_message and "developers-write" in info.value.agent_message
+
+
+def test_on_the_2026_09_api_only_the_developer_key_registers_the_recording_url(sandbox: Sandbox) -> None:
+    """2026-09's calling settings list only the developer API key (no OAuth scope): an OAuth sign-in without
+    the key is told so before sending, as a private-app token is on v3."""
+    oauth = dataclasses.replace(config_from_env(sandbox.env()), developer_api_key="", auth="oauth")
+    assert recording_registration_problem(oauth) is None  # v3 takes developers-write
+    dated = dataclasses.replace(oauth, api_version="2026-09")
+    problem = recording_registration_problem(dated)
+    assert problem is not None and "2026-09" in problem and "developer API key" in problem
+    assert recording_registration_problem(dataclasses.replace(dated, developer_api_key="k")) is None
     assert sandbox.requests_for("settings.create") == []  # (tests/sandbox/test_auth.py: the sandbox refuses it)
 
 
@@ -269,3 +280,20 @@ def test_a_token_without_the_write_scope(sandbox: Sandbox) -> None:
         client.create_call(details("rec-scope"))
     assert info.value.agent_message.startswith("The token has no `crm.objects.contacts.write` scope")
     assert sandbox.calls() == []
+
+
+def test_on_the_2026_09_api_partial_batches_answer_200_and_the_client_reads_their_errors(sandbox: Sandbox) -> None:
+    """2026-09 describes no 207: a batch with failures answers 200 with ``errors`` beside the results. The
+    client reads the failures the same way on both versions."""
+    config = dataclasses.replace(config_from_env(sandbox.env()), api_version="2026-09")
+    with HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01) as client:
+        when = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+        call = client.create_call(CallDetails("dated-1", when, 1000))
+        done, failed = client.associate_batch("contacts", [(call.id, "101"), (call.id, "999999")])
+        assert [r.from_id for r in done] == [call.id] and len(failed) == 1
+        read = client.read_calls([call.id, "404404"])
+        assert [c.id for c in read.results] == [call.id] and len(read.errors) == 1
+    statuses = {r.alias: r.status for r in sandbox.requests}
+    assert statuses["associations.batch_create"] == 200 and statuses["calls.batch_read"] == 200
+    assert all(r.path.startswith(("/crm/objects/2026-09/", "/crm/associations/2026-09/", "/crm/v4/associations/"))
+               for r in sandbox.requests), [r.path for r in sandbox.requests]

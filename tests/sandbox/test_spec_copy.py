@@ -172,3 +172,19 @@ def test_fields_hubspot_does_not_enforce_are_optional_unless_checked_as_written(
     bad_sort = json.dumps({"sorts": [{"propertyName": "x", "direction": "SIDEWAYS"}]}).encode()
     assert not spec.check_request("POST", "/crm/v3/objects/calls/search", content_type="application/json",
                                   body=bad_sort).ok
+
+
+def test_a_dated_object_path_is_found_in_the_file_of_its_object_type() -> None:
+    """HubSpot's 2026-09 calls and contacts files share ``/crm/objects/2026-09/{objectType}``: a request is
+    checked against the file that describes its object type (by name or by type id)."""
+    cases = {
+        ("POST", "/crm/objects/2026-09/calls"): "calls-2026-09.json",
+        ("POST", "/crm/objects/2026-09/0-48/search"): "calls-2026-09.json",
+        ("POST", "/crm/objects/2026-09/contacts/search"): "contacts-2026-09.json",
+        ("GET", "/crm/objects/2026-09/0-1/42"): "contacts-2026-09.json",
+        ("POST", "/crm/associations/2026-09/calls/contacts/batch/create"): "associations-2026-09.json",
+        ("GET", "/crm/owners/2026-09"): "owners-2026-09.json",
+    }
+    for (method, path), source in cases.items():
+        found = spec.find_operation(method, path)
+        assert found is not None and found[0].source == source, (method, path, found and found[0].source)

@@ -11,7 +11,7 @@ import jsonschema
 import requests
 from sandbox_helpers import bearer
 
-from desktop_app.hubspot import spec
+from desktop_app import openapi
 from desktop_app.sandbox import Sandbox
 
 CALL = {"hs_timestamp": "2024-10-27T12:00:00Z", "hs_call_title": "Demo", "hubspot_owner_id": "71000001",
@@ -21,7 +21,7 @@ CALL = {"hs_timestamp": "2024-10-27T12:00:00Z", "hs_call_title": "Demo", "hubspo
 def assert_error(resp: requests.Response, status: int, category: str, body_status: str = "error") -> dict[str, Any]:
     assert resp.status_code == status, resp.text
     body = resp.json()
-    schema = spec.find_operation("POST", "/crm/v3/objects/calls")
+    schema = openapi.find_operation("POST", "/crm/v3/objects/calls")
     assert schema is not None
     error_schema = schema[0].schema({"$ref": "#/components/schemas/Error"})
     jsonschema.Draft4Validator(error_schema).validate(body)
