@@ -132,20 +132,51 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = No
     out = _destination(dst, Path(src).stem, "", fmt, [Path(src)])
     reader = Reader(pr)
     writer: _Writer | None = None
+    frames = 0
     try:
         for block in reader.blocks(BLOCK_FRAMES):
             if writer is None:
                 writer = _Writer(out, fmt, reader.channels, reader.rate, _target_bits(pr, reader))
             writer.write(_quantize(block, writer.bits))
+            frames += block.shape[1]
         if writer is None:
             raise FixError(f"{Path(src).name} holds no audio that can be decoded.")
-        return writer.close()
+        done = writer.close()
+        writer = None  # written: from here on a refusal removes the finished file, not a temporary one
+        return _checked(done, Path(src).name, frames=frames, rate=reader.rate)
     except BaseException as exc:
         if writer is not None:
             writer.abort()
         if isinstance(exc, ReadError):
             raise FixError(str(exc)) from None
         raise
+
+
+def _checked(out: Path, name: str, *, frames: int, rate: int) -> Path:
+    """``out`` if it really is a clean file, inspected like any recording; otherwise removed, and FixError.
+
+    A fix never turns an error into a clean verdict: a cut-off recording whose readable part is empty or
+    digital silence gives no file, and a copy shorter than what could be read is not passed off as whole.
+    """
+    from desktop_app.audio.verdicts import inspect
+
+    try:
+        ins = inspect(out)
+        got = ins.analysis.duration_s if ins.analysis is not None else 0.0
+        errors = [p for p in ins.problems if p.severity == "error"]
+        if any(p.code == "empty" for p in errors) or got <= 0:
+            raise FixError(f"{name} cannot be fixed: the {got:.1f} s that can be decoded hold no audio worth "
+                           "uploading (silence or nothing), so no copy was written.")
+        if errors:
+            raise FixError(f"{name} cannot be fixed: the copy would still not be uploadable "
+                           f"({errors[0].message.rstrip('.')}), so none was kept.")
+        if frames and rate and got < frames / rate - 0.05:
+            raise FixError(f"{name} cannot be fixed: the copy came out shorter ({got:.1f} s) than the "
+                           f"{frames / rate:.1f} s that could be read, so none was kept.")
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return out
 
 
 def _load(pr: ProbeResult) -> AudioSegment:
