@@ -195,7 +195,8 @@ class SettingsPage(QWidget):
                 box = QGroupBox(decl.section)
                 sections[decl.section] = QFormLayout(box)
                 adv_col.addWidget(box)
-        for decl in settings_mod.DECLARED:
+        agent_first = [settings_mod.BY_NAME[n] for _t, names in AGENT_GROUPS for n in names if n in settings_mod.BY_NAME]
+        for decl in agent_first + [d for d in settings_mod.DECLARED if d.name not in placed]:
             if decl.section in HIDDEN_SECTIONS:
                 continue
             form = placed.get(decl.name) or sections[decl.section]
