@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import shutil
+import subprocess
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -119,4 +123,34 @@ def test_merge_still_takes_one_voice_legs(folder: Path, pitches: tuple[float, ..
     a = gen.write_wav(folder / "caller.wav", one_voice(pitches, scale, seed=1)[None, :])
     b = gen.write_wav(folder / "recipient.wav", one_voice((205, 185, 225, 210), WOMAN, seed=2)[None, :])
     out = merge_legs(a, b, caller_start=0.0, recipient_start=0.5)
+    assert inspect(out).uploadable
+
+
+SENTENCES = ("Hello, thanks for calling, how can I help you today?", "I would like to ask about my last invoice.",
+             "Sure, could you give me your account number please?", "It is four five six seven eight.",
+             "Thank you, I can see the invoice here now.", "Why was I charged twice this month?")
+
+
+def spoken(voices: tuple[str, str], rate: int = 22050) -> np.ndarray:
+    """The sentences said in turn by two espeak-ng voices (the same voice twice: one speaker), one channel."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        pytest.fail("espeak-ng is needed for real voices (Debian: espeak-ng; scripts/system-deps test installs it)")
+    parts = []
+    for i, text in enumerate(SENTENCES):
+        wav = subprocess.run([exe, "-v", voices[i % 2], "--stdout", text], capture_output=True, check=True).stdout
+        with wave.open(io.BytesIO(wav)) as w:
+            assert w.getframerate() == rate and w.getnchannels() == 1
+            parts += [np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0, np.zeros(int(0.4 * rate))]
+    return np.concatenate(parts).astype(np.float32)[None, :]
+
+
+def test_merge_refuses_a_leg_where_two_real_voices_take_turns_and_takes_one_voice(folder: Path) -> None:
+    rate = 22050
+    recipient = gen.write_wav(folder / "recipient.wav", spoken(("en-us+f3", "en-us+f3")), rate=rate)
+    both = gen.write_wav(folder / "both.wav", spoken(("en-us+m3", "en-us+f3")), rate=rate)
+    with pytest.raises(FixError, match="caller file both.wav holds two different voices"):
+        merge_legs(both, recipient, caller_start=0.0, recipient_start=0.0)
+    caller = gen.write_wav(folder / "caller.wav", spoken(("en-us+m3", "en-us+m3")), rate=rate)
+    out = merge_legs(caller, recipient, caller_start=0.0, recipient_start=2.0)
     assert inspect(out).uploadable
