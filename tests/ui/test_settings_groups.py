@@ -119,3 +119,11 @@ def test_test_tunnel_names_the_step_that_failed_and_skips_the_rest(qtbot, page, 
 def test_test_tunnel_without_a_running_server_says_what_to_do(qtbot, page):
     lines = _test_tunnel(qtbot, page)
     assert len(lines) == 1 and lines[0].startswith("✗ ") and "Restart now" in lines[0]
+
+
+def test_test_tunnel_says_unsaved_tunnel_changes_are_not_what_was_tested(qtbot, page, running):
+    page.set_runtime(running)
+    page.widgets["tunnel.provider"].setCurrentText("ssh")
+    lines = _test_tunnel(qtbot, page)
+    assert "unsaved tunnel changes" in lines[0] and lines[1].startswith("✓ Public URL:")
+    assert page.test_tunnel_button.isEnabled()
