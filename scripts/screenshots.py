@@ -181,6 +181,8 @@ def main() -> int:
     pump(until=lambda: "HTTP" in hp.detail.toPlainText())
     shot("history.png")
     win.tabs.setCurrentIndex(SETTINGS)
+    win.settings_page.test_tunnel()  # "Test tunnel": each step of the outside check
+    pump(until=lambda: win.settings_page.test_tunnel_button.isEnabled())
     shot("settings.png")
     win.quitting = True
     win.close()

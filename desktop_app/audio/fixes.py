@@ -132,20 +132,51 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = No
     out = _destination(dst, Path(src).stem, "", fmt, [Path(src)])
     reader = Reader(pr)
     writer: _Writer | None = None
+    frames = 0
     try:
         for block in reader.blocks(BLOCK_FRAMES):
             if writer is None:
                 writer = _Writer(out, fmt, reader.channels, reader.rate, _target_bits(pr, reader))
             writer.write(_quantize(block, writer.bits))
+            frames += block.shape[1]
         if writer is None:
             raise FixError(f"{Path(src).name} holds no audio that can be decoded.")
-        return writer.close()
+        done = writer.close()
+        writer = None  # written: from here on a refusal removes the finished file, not a temporary one
+        return _checked(done, Path(src).name, frames=frames, rate=reader.rate)
     except BaseException as exc:
         if writer is not None:
             writer.abort()
         if isinstance(exc, ReadError):
             raise FixError(str(exc)) from None
         raise
+
+
+def _checked(out: Path, name: str, *, frames: int, rate: int) -> Path:
+    """``out`` if it really is a clean file, inspected like any recording; otherwise removed, and FixError.
+
+    A fix never turns an error into a clean verdict: a cut-off recording whose readable part is empty or
+    digital silence gives no file, and a copy shorter than what could be read is not passed off as whole.
+    """
+    from desktop_app.audio.verdicts import inspect
+
+    try:
+        ins = inspect(out)
+        got = ins.analysis.duration_s if ins.analysis is not None else 0.0
+        errors = [p for p in ins.problems if p.severity == "error"]
+        if any(p.code == "empty" for p in errors) or got <= 0:
+            raise FixError(f"{name} cannot be fixed: the {got:.1f} s that can be decoded hold no audio worth "
+                           "uploading (silence or nothing), so no copy was written.")
+        if errors:
+            raise FixError(f"{name} cannot be fixed: the copy would still not be uploadable "
+                           f"({errors[0].message.rstrip('.')}), so none was kept.")
+        if frames and rate and got < frames / rate - 0.05:
+            raise FixError(f"{name} cannot be fixed: the copy came out shorter ({got:.1f} s) than the "
+                           f"{frames / rate:.1f} s that could be read, so none was kept.")
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return out
 
 
 def _load(pr: ProbeResult) -> AudioSegment:
@@ -190,10 +221,105 @@ def swap_channels(src: str | os.PathLike[str], dst: str | os.PathLike[str] | Non
     return _save(AudioSegment.from_mono_audiosegments(right, left), out, fmt)
 
 
+# Telling one voice from two: the pitch of each piece of speech (at most PIECE_S long, split at pauses of
+# PAUSE_S), from the autocorrelation of 40 ms frames. One speaker's pieces stay within about half an octave;
+# a man and a woman sit about an octave apart. Two voices: the pieces fall into two groups with a gap of at
+# least VOICE_GAP_OCT between them, medians at least VOICE_APART_OCT apart, each group holding a fair share.
+PITCH_MIN_HZ, PITCH_MAX_HZ = 60.0, 400.0
+PAUSE_S, PIECE_S = 0.25, 1.5
+VOICE_GAP_OCT, VOICE_APART_OCT, VOICE_SHARE = 0.35, 0.5, 0.15
+
+
+def _pitches(x: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Level (dBFS) and pitch (Hz, NaN where unvoiced) of 40 ms frames every 20 ms of mono ``x``, and the hop."""
+    if rate > 12000:  # about 8 kHz is plenty for a voice's pitch
+        k = int(rate // 8000)
+        x = x[: x.size // k * k].reshape(-1, k).mean(axis=1)
+        rate = rate / k
+    win, hop = int(round(0.04 * rate)), int(round(0.02 * rate))
+    n = 1 + max(0, (x.size - win) // hop) if x.size >= win else 0
+    lo, hi = max(1, int(rate / PITCH_MAX_HZ)), min(win - 1, int(np.ceil(rate / PITCH_MIN_HZ)))
+    level, pitch = np.full(n, -120.0), np.full(n, np.nan)
+    taper = np.hanning(win)
+    for s in range(0, n, 4096):
+        idx = np.arange(win)[None, :] + hop * np.arange(s, min(n, s + 4096))[:, None]
+        fr = x[idx].astype(np.float64)
+        level[s:s + fr.shape[0]] = 10 * np.log10(np.maximum((fr ** 2).mean(axis=1), 1e-12))
+        fr = (fr - fr.mean(axis=1, keepdims=True)) * taper
+        # the autocorrelation of a compressed spectrum: a strong formant does not pass for the pitch
+        ac = np.fft.irfft(np.abs(np.fft.rfft(fr, 2 * win, axis=1)) ** 1.34, axis=1)[:, :win]
+        ac /= np.maximum(ac[:, :1], 1e-12)
+        band = ac[:, lo:hi + 1]
+        best = band.max(axis=1)
+        lag = lo + band.argmax(axis=1)
+        half = np.round(lag / 2).astype(int)  # a period twice the true one: its half is as strong
+        rows = np.arange(band.shape[0])
+        lag = np.where((half >= lo) & (ac[rows, np.maximum(half, 0)] >= 0.95 * best), half, lag)
+        pitch[s:s + fr.shape[0]] = np.where(best >= 0.35, rate / lag, np.nan)
+    return level, pitch, hop / rate
+
+
+def _two_voices(x: np.ndarray, rate: float) -> tuple[float, float] | None:
+    """The two voices' typical pitches (Hz) when mono ``x`` holds two different voices, else None."""
+    level, pitch, hop = _pitches(x, rate)
+    if not level.size:
+        return None
+    loud = level > max(-45.0, float(level.max()) - 35.0)
+    voiced = loud & ~np.isnan(pitch)
+    pieces: list[tuple[int, int]] = []
+    start: int | None = None
+    quiet = 0
+    pause, longest = int(PAUSE_S / hop), int(PIECE_S / hop)
+    for i, on in enumerate(loud):
+        if on:
+            if start is None:
+                start = i
+            quiet = 0
+            if i - start >= longest:
+                pieces.append((start, i))
+                start = i
+        elif start is not None:
+            quiet += 1
+            if quiet >= pause:
+                pieces.append((start, i - quiet + 1))
+                start, quiet = None, 0
+    if start is not None:
+        pieces.append((start, len(loud)))
+    vals, weights = [], []
+    for a, b in pieces:
+        f = pitch[a:b][voiced[a:b]]
+        if f.size >= 10:
+            vals.append(float(np.median(np.log2(f))))
+            weights.append(float(f.size))
+    if len(vals) < 2:
+        return None
+    order = np.argsort(vals)
+    v, w = np.asarray(vals)[order], np.asarray(weights)[order]
+    split = int(np.argmax(np.diff(v))) + 1
+    low, high = v[:split], v[split:]
+    share = min(w[:split].sum(), w[split:].sum()) / w.sum()
+    if (v[split] - v[split - 1] >= VOICE_GAP_OCT and share >= VOICE_SHARE
+            and float(np.median(high) - np.median(low)) >= VOICE_APART_OCT):
+        return 2 ** float(np.median(low)), 2 ** float(np.median(high))
+    return None
+
+
+def _one_voice(seg: AudioSegment, pr: ProbeResult, role: str) -> AudioSegment:
+    """``seg`` (one channel) unless it holds two different voices: then FixError."""
+    full = 32768.0 if seg.sample_width == 2 else 2147483648.0
+    x = np.frombuffer(seg.raw_data, dtype=np.int16 if seg.sample_width == 2 else np.int32).astype(np.float64) / full
+    voices = _two_voices(x, float(seg.frame_rate))
+    if voices is not None:
+        raise FixError(f"The {role} file {Path(pr.path).name} holds two different voices (one around "
+                       f"{voices[0]:.0f} Hz, one around {voices[1]:.0f} Hz): merging needs one speaker per file "
+                       "(two speakers are never mixed into one channel).")
+    return seg
+
+
 def _leg(pr: ProbeResult, role: str) -> AudioSegment:
     seg = _load(pr)
     if seg.channels == 1:
-        return seg
+        return _one_voice(seg, pr, role)
     chans = seg.split_to_mono()
     first = np.frombuffer(chans[0].raw_data, dtype=np.int16 if seg.sample_width == 2 else np.int32)
     for other in chans[1:]:
@@ -202,7 +328,7 @@ def _leg(pr: ProbeResult, role: str) -> AudioSegment:
         if diff.size and diff.max() > (64 if seg.sample_width == 2 else 64 << 16):
             raise FixError(f"The {role} file {Path(pr.path).name} has {seg.channels} different channels; "
                            "merging needs one leg per file (two speakers are never mixed into one channel).")
-    return chans[0]
+    return _one_voice(chans[0], pr, role)
 
 
 def merge_legs(caller: str | os.PathLike[str], recipient: str | os.PathLike[str],

@@ -1,10 +1,14 @@
 """The Settings page, built from ``desktop_app.settings.DECLARED``.
 
 Each declared setting becomes a widget of its type (bool: check box; choices: combo box; int and
-float: spin boxes within the declared bounds; list: JSON text), grouped by the declaration's
-section, with its description as the tooltip and a line beneath. Secrets are separate fields
-written to the keyring (never to the settings file); the stored value is never shown back.
-Reading and writing the keyring (D-Bus) and testing the connection run in workers.
+float: spin boxes within the declared bounds; list: JSON text), with its description as the tooltip
+and a line beneath. What an agent sets comes first (the HubSpot account, the tunnel, defaults for
+calls); the rest sits in an Advanced section, folded away until asked for (or until one of its values
+needs correcting), grouped by the declaration's section. The Tunnel group shows only the chosen
+provider's fields, and "Test tunnel" runs the outside check (``tunnel.watchdog``) in a worker and
+shows each step. Secrets are separate fields written to the keyring (never to the settings file);
+the stored value is never shown back. Reading and writing the keyring (D-Bus) and testing the
+connection or the tunnel run in workers.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +42,24 @@ from desktop_app.ui import tasks
 HIDDEN_SECTIONS = ("Window",)
 # Settings the app reads each time it uses them; any other change is taken up by a restart ("Restart now").
 LIVE_SETTINGS = frozenset({"calls.agent"})
+# What an agent sets, in this order; every other shown setting is in the Advanced section.
+ACCOUNT = ("hubspot.sandbox", "hubspot.auth", "hubspot.app_id", "hubspot.oauth_client_id")
+CALL_DEFAULTS = ("calls.agent", "calls.default_region", "calls.retention_days")
+PROVIDER_FIELDS: dict[str, tuple[str, ...]] = {
+    "ngrok": ("tunnel.ngrok_domain", keystore.NGROK_AUTHTOKEN),
+    "cloudflared": ("tunnel.cloudflared_path", "tunnel.cloudflared_tunnel", "tunnel.cloudflared_hostname"),
+    "ssh": ("tunnel.ssh_host", "tunnel.ssh_port", "tunnel.ssh_user", "tunnel.ssh_key", "tunnel.ssh_remote_port",
+            "tunnel.ssh_public_url"),
+    "manual": ("server.public_url",),
+}
+TUNNEL = ("tunnel.provider", *(n for names in PROVIDER_FIELDS.values() for n in names))
+AGENT_GROUPS = (("HubSpot account", ACCOUNT), ("Tunnel", TUNNEL), ("Defaults for calls", CALL_DEFAULTS))
+# The outside check's steps (``ReachabilityCheck.run``), in order, as "Test tunnel" shows them.
+TUNNEL_STEPS = (
+    ("healthz", "Health check: {base}/healthz answers"),
+    ("range", "Seeking: a Range request for the probe recording gets 206 with one byte (HubSpot seeks)"),
+    ("browser", "Playback: a browser fetching the probe recording gets audio, not an HTML page"),
+)
 SECRETS = (
     (keystore.HUBSPOT_ACCESS_TOKEN, "Private-app token", "HubSpot"),
     (keystore.HUBSPOT_CLIENT_SECRET, "App client secret", "HubSpot"),
@@ -71,6 +94,50 @@ def connection_report(client: Any) -> list[str]:
     return lines
 
 
+def tunnel_report(base: str, result: Any) -> list[str]:
+    """What "Test tunnel" shows for a ``watchdog.CheckResult`` on ``base``: the public URL, each step
+    of the outside check (passed ✓, failed ✗ with the reason, or not run –), then the outcome."""
+    order = [step for step, _label in TUNNEL_STEPS]
+    failed = None if result.ok else (result.step if result.step in order else order[0])
+    lines = [f"✓ Public URL: {base}"]
+    for step, label in TUNNEL_STEPS:
+        text = label.format(base=base)
+        if failed is None or order.index(step) < order.index(failed):
+            lines.append(f"✓ {text}")
+        elif step == failed:
+            lines.append(f"✗ {text}: {result.message}")
+        else:
+            lines.append(f"– {text}: not run")
+    if failed is None:
+        lines.append(f"✓ HubSpot can fetch recordings through {base}.")
+    else:
+        lines.append("✗ HubSpot cannot fetch recordings through this tunnel yet: fix the step marked ✗ "
+                     "(see the tunnel settings above), save, and test again.")
+    return lines
+
+
+def tunnel_test(runtime: Any) -> list[str]:
+    """Run the tunnel's outside check now (in a worker: it goes out to the network and back)."""
+    from desktop_app.tunnel.probe import probe_link_factory
+    from desktop_app.tunnel.watchdog import ReachabilityCheck
+
+    server = getattr(runtime, "server", None)
+    if server is None:
+        return ["✗ The recording server is not running, so there is nothing to reach from outside: save the "
+                "settings and click Restart now, then test again."]
+    tunnel = getattr(runtime, "tunnel", None)
+    base = (getattr(tunnel, "public_url", None) if tunnel is not None else None) or server.public_url
+    if not base:
+        why = str(getattr(runtime, "tunnel_problem", "") or "") or (
+            f"the tunnel is {tunnel.state}" if tunnel is not None else "no tunnel runs and no public URL is set")
+        return [f"✗ Public URL: none ({why.rstrip('.')}). Choose a provider and fill in its fields (or the "
+                "public URL for manual), save, click Restart now, and test again."]
+    result = tunnel.check_now() if tunnel is not None and hasattr(tunnel, "check_now") else None
+    if result is None:  # no tunnel (a public URL stated in the settings), or one without its own check
+        result = ReachabilityCheck(probe_link_factory(runtime.store, server)).run(base)
+    return tunnel_report(base, result)
+
+
 def _read_secrets() -> dict[str, bool]:
     return {name: bool(keystore.get(name)) for name, _l, _s in SECRETS}
 
@@ -83,6 +150,7 @@ def _write_secrets(values: dict[str, str]) -> None:
 class SettingsPage(QWidget):
     saved = Signal()
     tested = Signal(list)
+    tunnelTested = Signal(list)  # the lines "Test tunnel" shows, one per step
     secretsLoaded = Signal()
     restartRequested = Signal()  # "Restart now": the app (ui/app.py) stops and starts again with the new settings
 
@@ -96,16 +164,42 @@ class SettingsPage(QWidget):
         self.secrets_stored: dict[str, bool] | None = None  # None until the keyring was read
         self.secrets_problem = ""
 
-        groups: dict[str, QFormLayout] = {}
         inner = QWidget()
         col = QVBoxLayout(inner)
+        self.rows: dict[str, tuple[QFormLayout, int]] = {}  # where each setting's (or secret's) row is
+        placed: dict[str, QFormLayout] = {}
+        for title, names in AGENT_GROUPS:
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            col.addWidget(box)
+            for name in names:
+                placed[name] = form
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced settings")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setToolTip("The recording server, HubSpot's API limits, file-name patterns and team "
+                                        "settings: usually left as they are.")
+        col.addWidget(self.advanced_button)
+        self.advanced = QWidget()
+        adv_col = QVBoxLayout(self.advanced)
+        adv_col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.advanced)
+        self.advanced.hide()
+        sections: dict[str, QFormLayout] = {}
         for decl in settings_mod.DECLARED:
             if decl.section in HIDDEN_SECTIONS:
                 continue
-            if decl.section not in groups:
+            if decl.name not in placed and decl.section not in sections:
                 box = QGroupBox(decl.section)
-                groups[decl.section] = QFormLayout(box)
-                col.addWidget(box)
+                sections[decl.section] = QFormLayout(box)
+                adv_col.addWidget(box)
+        agent_first = [settings_mod.BY_NAME[n] for _t, names in AGENT_GROUPS for n in names if n in settings_mod.BY_NAME]
+        for decl in agent_first + [d for d in settings_mod.DECLARED if d.name not in placed]:
+            if decl.section in HIDDEN_SECTIONS:
+                continue
+            form = placed.get(decl.name) or sections[decl.section]
             widget = self._widget_for(decl)
             widget.setToolTip(decl.description)
             widget.setAccessibleName(decl.name)
@@ -123,15 +217,19 @@ class SettingsPage(QWidget):
             cell.addWidget(widget)
             cell.addWidget(help_text)
             cell.addWidget(error)
-            groups[decl.section].addRow(setting_label(decl.name), cell)
-        for name, label, section in SECRETS:
+            form.addRow(setting_label(decl.name), cell)
+            self.rows[decl.name] = (form, form.rowCount() - 1)
+        for name, label, _section in SECRETS:
             field = QLineEdit()
             field.setEchoMode(QLineEdit.EchoMode.Password)
             field.setPlaceholderText("checking the keyring…")
             field.setAccessibleName(label)
             field.setToolTip("Kept in the system keyring, never in a file. Leave empty to keep what is stored.")
             self.secret_fields[name] = field
-            groups[section].addRow(label, field)
+            form = placed.get(name) or placed["hubspot.sandbox"]
+            form.addRow(label, field)
+            self.rows[name] = (form, form.rowCount() - 1)
+        account, tunnel_form = placed["hubspot.sandbox"], placed["tunnel.provider"]
 
         self.test_button = QPushButton("&Test connection")
         self.signin_button = QPushButton("Sign in with HubSpot (OAuth)…")
@@ -142,11 +240,23 @@ class SettingsPage(QWidget):
         row.addWidget(self.test_button)
         row.addWidget(self.signin_button)
         row.addStretch(1)
-        groups["HubSpot"].addRow(row)
-        groups["HubSpot"].addRow(self.test_result)
+        account.addRow(row)
+        account.addRow(self.test_result)
         self.tunnel_state = QLabel("Tunnel: not started")
         self.tunnel_state.setWordWrap(True)
-        groups["Tunnel"].addRow("State", self.tunnel_state)
+        tunnel_form.addRow("State", self.tunnel_state)
+        self.test_tunnel_button = QPushButton("Test t&unnel")
+        self.test_tunnel_button.setToolTip("Fetch the server's health and a probe recording through the public URL, "
+                                           "as HubSpot and a browser would, and show each step.")
+        self.tunnel_test_result = QLabel("")
+        self.tunnel_test_result.setWordWrap(True)
+        self.tunnel_test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tunnel_test_result.setAccessibleName("Tunnel test steps")
+        trow = QHBoxLayout()
+        trow.addWidget(self.test_tunnel_button)
+        trow.addStretch(1)
+        tunnel_form.addRow(trow)
+        tunnel_form.addRow(self.tunnel_test_result)
         col.addStretch(1)
 
         self.inner = inner
@@ -174,6 +284,11 @@ class SettingsPage(QWidget):
         self.test_button.clicked.connect(self.test_connection)
         self.signin_button.clicked.connect(self.sign_in)
         self.restart_button.clicked.connect(self.restartRequested.emit)
+        self.test_tunnel_button.clicked.connect(self.test_tunnel)
+        self.advanced_button.toggled.connect(self._show_advanced)
+        provider = self.widgets["tunnel.provider"]
+        assert isinstance(provider, QComboBox)
+        provider.currentTextChanged.connect(lambda _t: self._show_provider_fields())
         self._loading = False
         for widget in self.widgets.values():
             _changed_signal(widget).connect(lambda *_a: self._show_unsaved())
@@ -245,6 +360,7 @@ class SettingsPage(QWidget):
                 field.clear()
         finally:
             self._loading = False
+        self._show_provider_fields()
         tasks.run_task(_read_secrets, owner=self, name="read-secrets", on_result=self._secrets_read,
                        on_error=lambda e: self._secrets_read({}, str(e)))
         self.status.setText("")
@@ -282,6 +398,23 @@ class SettingsPage(QWidget):
         if not names:
             self.status.setStyleSheet("")
 
+    # -- what is shown ---------------------------------------------------------------------------
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    def _show_provider_fields(self) -> None:
+        """Only the chosen tunnel provider's fields; a public URL stated for another provider stays in sight,
+        since it wins over the tunnel."""
+        chosen = self._get("tunnel.provider")
+        for provider, names in PROVIDER_FIELDS.items():
+            for name in names:
+                shown = provider == chosen
+                if name == "server.public_url" and not shown:
+                    shown = bool(self.settings.get(name) or self._get(name))
+                form, row = self.rows[name]
+                form.setRowVisible(row, shown)
+
     def show_account(self) -> None:
         """Bring the HubSpot account settings into sight ("Use a real account…"): the sandbox switch at
         the top of the view with the token and the sign-in below it, and the switch focused."""
@@ -309,6 +442,8 @@ class SettingsPage(QWidget):
         for name, label in self.errors.items():
             label.setText(bad.get(name, ""))
             label.setVisible(name in bad)
+        if any(self.advanced.isAncestorOf(self.widgets[name]) for name in bad):
+            self.advanced_button.setChecked(True)  # a value to correct is never folded away
         return good, bad
 
     def save(self) -> bool:
@@ -370,6 +505,22 @@ class SettingsPage(QWidget):
     def _tested(self, lines: list[str]) -> None:
         self.test_result.setText("\n".join(lines))
         self.tested.emit(lines)
+
+    def test_tunnel(self) -> tasks.Task:
+        """"Test tunnel": the outside check through the running tunnel's public URL, each step shown."""
+        self.test_tunnel_button.setEnabled(False)
+        changed = [n for n in self.unsaved() if n in TUNNEL]
+        self.tunnel_test_result.setText("Testing the tunnel from the outside…")
+        note = (["Tested the running tunnel: your unsaved tunnel changes apply after Save and Restart now."]
+                if changed else [])
+        return tasks.run_task(tunnel_test, self.runtime, owner=self, name="test-tunnel", pool=tasks.long_pool(),
+                              on_result=lambda lines: self._tunnel_tested(note + list(lines)),
+                              on_error=lambda e: self._tunnel_tested([f"✗ The tunnel could not be tested: {e}"]))
+
+    def _tunnel_tested(self, lines: list[str]) -> None:
+        self.test_tunnel_button.setEnabled(True)
+        self.tunnel_test_result.setText("\n".join(lines))
+        self.tunnelTested.emit(lines)
 
     def sign_in(self) -> None:
         from desktop_app.hubspot.config import load_config

@@ -36,6 +36,7 @@ def test_the_wheel_scrolls_settings_without_changing_an_unfocused_field(qtbot, w
     page.resize(900, 500)
     page.show()
     qtbot.waitExposed(page)
+    page.advanced_button.click()  # the link TTL is an advanced setting
     scroll = page.findChild(QScrollArea)
     ttl, provider = page.widgets["server.link_ttl_s"], page.widgets["tunnel.provider"]
     scroll.ensureWidgetVisible(ttl)
