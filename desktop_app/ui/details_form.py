@@ -65,6 +65,20 @@ def mark(widget: QWidget, label: FieldError, reason: str | None) -> None:
     label.setVisible(bool(reason))
 
 
+class OneStopDateTimeEdit(QDateTimeEdit):
+    """A date/time editor that Tab leaves (one stop): its parts are walked with Left/Right, set with Up/Down."""
+
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002 - Qt's names
+        return QWidget.focusNextPrevChild(self, next)
+
+
+class OneStopTimeEdit(QTimeEdit):
+    """A duration editor that Tab leaves (one stop), as ``OneStopDateTimeEdit``."""
+
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002 - Qt's names
+        return QWidget.focusNextPrevChild(self, next)
+
+
 class CallDetailsForm(QWidget):
     validityChanged = Signal(bool)
     errorsChanged = Signal()  # the reasons changed (even when the form stays invalid)
@@ -90,11 +104,11 @@ class CallDetailsForm(QWidget):
         completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.owner.setCompleter(completer)
         self.owner.setPlaceholderText("Type to search owners")
-        self.timestamp = QDateTimeEdit()
+        self.timestamp = OneStopDateTimeEdit()
         self.timestamp.setCalendarPopup(True)
         self.timestamp.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
         self.timestamp.setDateTime(QDateTime.currentDateTime())
-        self.duration = QTimeEdit()
+        self.duration = OneStopTimeEdit()
         self.duration.setDisplayFormat("HH:mm:ss")
         self.from_number = QLineEdit(placeholderText="+1 202 555 0142")
         self.to_number = QLineEdit(placeholderText="+1 202 555 0199")
@@ -174,7 +188,12 @@ class CallDetailsForm(QWidget):
         self.contact_results.itemActivated.connect(self._choose)
         self.contact_results.itemClicked.connect(self._choose)
         self.create_contact.clicked.connect(self._create_contact_dialog)
-        self.setTabOrder(self.title, self.owner)
+        # Tab in reading order (the contact before the notes, though made after them), one stop a field
+        chain = [self.title, self.owner, self.timestamp, self.duration, self.from_number, self.to_number,
+                 self.direction, self.status, self.outcome, self.contact_search, self.contact_results,
+                 self.create_contact, self.notes]
+        for first, second in zip(chain, chain[1:], strict=False):
+            self.setTabOrder(first, second)
 
     @staticmethod
     def _label(text: str, buddy: QWidget) -> QLabel:
