@@ -169,12 +169,13 @@ class CallDetailsForm(QWidget):
         form.addRow(self._label("&Contact", self.contact_search), contact_box)
         form.addRow("&Notes", self.notes)
         self.setLayout(form)
-        for label_widget in (self.title, self.owner, self.timestamp, self.duration, self.from_number,
-                             self.to_number, self.direction, self.status, self.outcome,
-                             self.contact_search, self.notes):
-            label = form.labelForField(label_widget)
-            if isinstance(label, QLabel):
-                label_widget.setAccessibleName(label.text().replace("&", ""))
+        # the names a screen reader says, on each field itself (a field laid out with its error has no
+        # label the form layout knows)
+        for named, name in ((self.title, "Title"), (self.owner, "Owner"), (self.timestamp, "Time"),
+                            (self.duration, "Duration"), (self.from_number, "From"), (self.to_number, "To"),
+                            (self.direction, "Direction"), (self.status, "Status"), (self.outcome, "Outcome"),
+                            (self.contact_search, "Contact search"), (self.notes, "Notes")):
+            named.setAccessibleName(name)
 
         self.owner.currentTextChanged.connect(lambda _t: self.revalidate())
         self.from_number.textChanged.connect(self.revalidate)

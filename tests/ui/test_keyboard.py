@@ -194,3 +194,32 @@ def test_every_control_has_a_name_a_screen_reader_reads(qtbot, window, tmp_path)
                 nameless.append(f"{type(w).__name__} {w.objectName()!r} in {type(w.parentWidget()).__name__}"
                                 f" ({w.toolTip()!r})")
     assert not nameless, "controls a screen reader cannot name:\n" + "\n".join(sorted(set(nameless)))
+
+
+def test_tab_walks_the_recording_in_reading_order_player_then_fixes_then_form(qtbot, window, tmp_path):
+    """Buttons made once the inspection is in (solo, fixes) sit where they are seen, not after the notes."""
+    win = window
+    page = _loaded(qtbot, win, tmp_path)
+    panel = page.panels[0]
+    card, f = panel.card, panel.form
+    qtbot.waitUntil(lambda: len(card.player.solo_buttons) == 3, timeout=5000)
+    assert card.fix_buttons, "the test's recording should offer a fix"
+    # Both / Solo caller / Solo recipient are one choice: one Tab stop (the chosen one), arrows move within
+    expected = [card.player.play_button, card.player.slider, card.player.solo_buttons[0], *card.fix_buttons,
+                f.title]
+    card.player.play_button.setFocus()
+    qtbot.waitUntil(card.player.play_button.hasFocus, timeout=2000)
+    seen = [QApplication.focusWidget()]
+    for _ in expected[1:]:
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    assert seen == expected, [w.accessibleName() or getattr(w, "text", lambda: "")() for w in seen]
+
+
+def test_every_form_field_has_its_own_accessible_name(qtbot, window, tmp_path):
+    """Set on the field itself (not only found through a label), so it holds wherever the field is laid out."""
+    f = _loaded(qtbot, window, tmp_path).panels[0].form
+    fields = {"Title": f.title, "Owner": f.owner, "Time": f.timestamp, "Duration": f.duration,
+              "From": f.from_number, "To": f.to_number, "Direction": f.direction, "Status": f.status,
+              "Outcome": f.outcome, "Contact search": f.contact_search, "Notes": f.notes}
+    assert {name: w.accessibleName() for name, w in fields.items()} == {name: name for name in fields}
