@@ -45,11 +45,10 @@ class Shortcut:
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("open", "Open recordings…", ("Ctrl+O",)),
     Shortcut("upload", "Upload & Log the recording shown", ("Ctrl+Return", "Ctrl+Enter")),
-    Shortcut("next", "Next recording in the queue", ("Alt+Down",), "not in a list that opens"
-             " (combo box, date)", POPUPS),
-    Shortcut("previous", "Previous recording in the queue", ("Alt+Up",), "not in a list that opens", POPUPS),
-    Shortcut("play", "Play / pause the recording shown", ("Space",),
-             "not while typing or on a button", SPACE_USERS),
+    Shortcut("next", "Next recording in the queue", ("Alt+Down",), "except in a combo box or date", POPUPS),
+    Shortcut("previous", "Previous recording in the queue", ("Alt+Up",), "except in a combo box or date", POPUPS),
+    Shortcut("play", "Play / pause the recording shown", ("Space",), "except in a text field or on a button",
+             SPACE_USERS),
     Shortcut("page_upload", "Upload & Log page", ("Ctrl+1",)),
     Shortcut("page_history", "Sync history page", ("Ctrl+2",)),
     Shortcut("page_settings", "Settings page", ("Ctrl+3",)),

@@ -204,6 +204,7 @@ def test_tab_walks_the_recording_in_reading_order_player_then_fixes_then_form(qt
     card, f = panel.card, panel.form
     qtbot.waitUntil(lambda: len(card.player.solo_buttons) == 3, timeout=5000)
     assert card.fix_buttons, "the test's recording should offer a fix"
+    qtbot.waitUntil(lambda: all(b.isVisible() for b in card.fix_buttons), timeout=5000)  # shown on the next turn
     # Both / Solo caller / Solo recipient are one choice: one Tab stop (the chosen one), arrows move within
     expected = [card.player.play_button, card.player.slider, card.player.solo_buttons[0], *card.fix_buttons,
                 f.title]
