@@ -143,9 +143,8 @@ class MainWindow(QMainWindow):
             action.setShortcuts([QKeySequence(k) for k in s.keys])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(lambda _c=False, slot=slots[s.name]: slot())
+            # F5 belongs to the history page: active while it is shown, wherever the focus is
             (self.history_page if s.name == "refresh" else self).addAction(action)
-            if s.name == "refresh":  # F5 refreshes the history where the history is shown
-                action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.shortcut_actions[s.name] = action
         self.upload_action = self.shortcut_actions["upload"]
         self.open_action = self.shortcut_actions["open"]

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QTextEdit,
     QWidget,
 )
-from ui_helpers import speech, write_wav
+from ui_helpers import fill_history, speech, write_wav
 
 from desktop_app import settings as settings_mod
 from desktop_app.ui import shortcuts
@@ -224,3 +224,20 @@ def test_every_form_field_has_its_own_accessible_name(qtbot, window, tmp_path):
               "From": f.from_number, "To": f.to_number, "Direction": f.direction, "Status": f.status,
               "Outcome": f.outcome, "Contact search": f.contact_search, "Notes": f.notes}
     assert {name: w.accessibleName() for name, w in fields.items()} == {name: name for name in fields}
+
+
+def test_f5_refreshes_the_history_wherever_the_focus_is_on_that_page(qtbot, window):
+    win = window
+    win.tabs.setCurrentIndex(HISTORY)
+    page = win.history_page
+    qtbot.waitUntil(lambda: page.model.total == 0 and "0 submissions" in page.count_label.text(), timeout=10000)
+    fill_history(win.history, 3)  # written elsewhere (another window, the CLI): F5 shows it
+    win.tabs.tabBar().setFocus()  # the focus on the page's tab, not inside the page
+    qtbot.waitUntil(win.tabs.tabBar().hasFocus, timeout=2000)
+    _press(qtbot, win, "F5")
+    qtbot.waitUntil(lambda: page.model.total == 3, timeout=10000)
+    win.tabs.setCurrentIndex(UPLOAD)  # on another page F5 is not the history's
+    fill_history(win.history, 2, prefix="more")
+    _press(qtbot, win, "F5")
+    qtbot.wait(300)
+    assert page.model.total == 3
