@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLineEdit,
     QPlainTextEdit,
-    QScrollArea,
     QScrollBar,
     QTabBar,
     QTableWidget,
@@ -171,7 +170,7 @@ def _interactive(w: QWidget, win: QWidget) -> bool:
     """A control of the window itself (not a popup's) that the mouse or the keyboard operates."""
     kinds = (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QAbstractItemView, QAbstractSlider,
              QPlainTextEdit, QTextEdit, QTabBar)
-    parts = (QScrollBar, QHeaderView, QScrollArea, QTabWidget)  # parts and frames a reader names by role
+    parts = (QScrollBar, QHeaderView, QTabWidget)  # parts and frames a reader names by role
     takes_focus = bool(w.focusPolicy().value & Qt.FocusPolicy.TabFocus.value)
     return ((isinstance(w, kinds) or takes_focus) and w.window() is win and not isinstance(w, parts)
             and not w.objectName().startswith("qt_")  # Qt's own parts (a table's corner button)
