@@ -65,6 +65,20 @@ def mark(widget: QWidget, label: FieldError, reason: str | None) -> None:
     label.setVisible(bool(reason))
 
 
+class OneStopDateTimeEdit(QDateTimeEdit):
+    """A date/time editor that Tab leaves (one stop): its parts are walked with Left/Right, set with Up/Down."""
+
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002 - Qt's names
+        return QWidget.focusNextPrevChild(self, next)
+
+
+class OneStopTimeEdit(QTimeEdit):
+    """A duration editor that Tab leaves (one stop), as ``OneStopDateTimeEdit``."""
+
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002 - Qt's names
+        return QWidget.focusNextPrevChild(self, next)
+
+
 class CallDetailsForm(QWidget):
     validityChanged = Signal(bool)
     errorsChanged = Signal()  # the reasons changed (even when the form stays invalid)
@@ -90,11 +104,11 @@ class CallDetailsForm(QWidget):
         completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.owner.setCompleter(completer)
         self.owner.setPlaceholderText("Type to search owners")
-        self.timestamp = QDateTimeEdit()
+        self.timestamp = OneStopDateTimeEdit()
         self.timestamp.setCalendarPopup(True)
         self.timestamp.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
         self.timestamp.setDateTime(QDateTime.currentDateTime())
-        self.duration = QTimeEdit()
+        self.duration = OneStopTimeEdit()
         self.duration.setDisplayFormat("HH:mm:ss")
         self.from_number = QLineEdit(placeholderText="+1 202 555 0142")
         self.to_number = QLineEdit(placeholderText="+1 202 555 0199")
@@ -155,12 +169,13 @@ class CallDetailsForm(QWidget):
         form.addRow(self._label("&Contact", self.contact_search), contact_box)
         form.addRow("&Notes", self.notes)
         self.setLayout(form)
-        for label_widget in (self.title, self.owner, self.timestamp, self.duration, self.from_number,
-                             self.to_number, self.direction, self.status, self.outcome,
-                             self.contact_search, self.notes):
-            label = form.labelForField(label_widget)
-            if isinstance(label, QLabel):
-                label_widget.setAccessibleName(label.text().replace("&", ""))
+        # the names a screen reader says, on each field itself (a field laid out with its error has no
+        # label the form layout knows)
+        for named, name in ((self.title, "Title"), (self.owner, "Owner"), (self.timestamp, "Time"),
+                            (self.duration, "Duration"), (self.from_number, "From"), (self.to_number, "To"),
+                            (self.direction, "Direction"), (self.status, "Status"), (self.outcome, "Outcome"),
+                            (self.contact_search, "Contact search"), (self.notes, "Notes")):
+            named.setAccessibleName(name)
 
         self.owner.currentTextChanged.connect(lambda _t: self.revalidate())
         self.from_number.textChanged.connect(self.revalidate)
@@ -174,7 +189,12 @@ class CallDetailsForm(QWidget):
         self.contact_results.itemActivated.connect(self._choose)
         self.contact_results.itemClicked.connect(self._choose)
         self.create_contact.clicked.connect(self._create_contact_dialog)
-        self.setTabOrder(self.title, self.owner)
+        # Tab in reading order (the contact before the notes, though made after them), one stop a field
+        chain = [self.title, self.owner, self.timestamp, self.duration, self.from_number, self.to_number,
+                 self.direction, self.status, self.outcome, self.contact_search, self.contact_results,
+                 self.create_contact, self.notes]
+        for first, second in zip(chain, chain[1:], strict=False):
+            self.setTabOrder(first, second)
 
     @staticmethod
     def _label(text: str, buddy: QWidget) -> QLabel:

@@ -152,7 +152,8 @@ class HistoryPage(QWidget):
         owner_edit.setClearButtonEnabled(True)
         self.text = QLineEdit(placeholderText="Search titles, numbers, ids, errors")
         self.text.setClearButtonEnabled(True)
-        for w, name in ((self.agent, "Agent filter"), (self.owner, "Owner filter"), (self.text, "Text filter")):
+        for w, name in ((self.agent, "Agent filter"), (self.owner, "Owner filter"), (self.text, "Text filter"),
+                        (self.since, "From date"), (self.until, "To date")):
             w.setAccessibleName(name)
 
         self.table = QTableView()

@@ -111,6 +111,10 @@ class InspectionCard(QFrame):
         self.fix_row.addStretch(0)
         if inspection.probe.readable and inspection.probe.channels:
             self.player.set_source(path, inspection.probe.channels, inspection.probe.duration_s)
+        last: QWidget = self.player.solo_buttons[-1]  # Tab: the fixes right after the player, not at the end
+        for b in self.fix_buttons:
+            QWidget.setTabOrder(last, b)
+            last = b
 
     def show_failure(self, path: str, message: str) -> None:
         from pathlib import Path

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app import settings as settings_mod
 from desktop_app.sync import history as h
-from desktop_app.ui import tasks
+from desktop_app.ui import shortcuts, tasks
 from desktop_app.ui.explain import short_error
 from desktop_app.ui.history_page import HistoryPage
 from desktop_app.ui.notify import desktop_notify
@@ -128,22 +128,68 @@ class MainWindow(QMainWindow):
         return bool(self.settings.get("hubspot.sandbox"))
 
     def _actions(self) -> None:
-        def add(text: str, keys: Any, slot: Any) -> QAction:
-            action = QAction(text, self)
-            action.setShortcuts(keys if isinstance(keys, list) else [QKeySequence(keys)])
+        """The shortcuts of ``shortcuts.SHORTCUTS`` (the one table) as actions, a File and a Help menu."""
+        slots: dict[str, Any] = {
+            "open": self.upload_page.pick_files, "upload": self.upload_page.upload_current,
+            "next": lambda: self.step_recording(1), "previous": lambda: self.step_recording(-1),
+            "play": self.play_pause, "page_upload": lambda: self.tabs.setCurrentIndex(UPLOAD),
+            "page_history": lambda: self.tabs.setCurrentIndex(HISTORY),
+            "page_settings": lambda: self.tabs.setCurrentIndex(SETTINGS), "find": self._find,
+            "refresh": self.history_page.apply_filters, "shortcuts": self.show_shortcuts, "quit": self.quit,
+        }
+        self.shortcut_actions: dict[str, QAction] = {}
+        for s in shortcuts.SHORTCUTS:
+            action = QAction(s.label.replace("&", "&&"), self)
+            action.setShortcuts([QKeySequence(k) for k in s.keys])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.triggered.connect(slot)
-            self.addAction(action)
-            return action
+            action.triggered.connect(lambda _c=False, slot=slots[s.name]: slot())
+            # F5 belongs to the history page: active while it is shown, wherever the focus is
+            (self.history_page if s.name == "refresh" else self).addAction(action)
+            self.shortcut_actions[s.name] = action
+        self.upload_action = self.shortcut_actions["upload"]
+        self.open_action = self.shortcut_actions["open"]
+        self.quit_action = self.shortcut_actions["quit"]
+        self.find_action = self.shortcut_actions["find"]
+        self.page_actions = [self.shortcut_actions[n] for n in ("page_upload", "page_history", "page_settings")]
+        self.shortcuts_dialog: shortcuts.ShortcutsDialog | None = None
+        file_menu = self.menuBar().addMenu("Fi&le")  # not Alt+F/Alt+H: From and Sync history have those
+        for name in ("open", "upload"):
+            file_menu.addAction(self.shortcut_actions[name])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        help_menu = self.menuBar().addMenu("Hel&p")
+        help_menu.addAction(self.shortcut_actions["shortcuts"])
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._keys_follow_focus)
+        self.tabs.currentChanged.connect(lambda _i: self._keys_follow_focus(None, QApplication.focusWidget()))
+        self._keys_follow_focus(None, QApplication.focusWidget())
 
-        self.upload_action = add("Upload && Log", [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
-                                 self.upload_page.upload_current)
-        self.open_action = add("Open recordings…", QKeySequence.StandardKey.Open, self.upload_page.pick_files)
-        self.page_actions = [add(f"Page {i + 1}", f"Ctrl+{i + 1}", lambda _c=False, i=i: self.tabs.setCurrentIndex(i))
-                             for i in range(3)]
-        self.quit_action = add("Quit", QKeySequence("Ctrl+Q"), self.quit)
-        self.find_action = add("Find in history", QKeySequence.StandardKey.Find, self._find)
-        QShortcut(QKeySequence("F5"), self.history_page, self.history_page.apply_filters)
+    def _keys_follow_focus(self, _old: QWidget | None, now: QWidget | None) -> None:
+        """Space, Alt+Down/Up act on the queue only on the Upload page, and give way to the focused
+        control that uses the same key (a space typed, a button pressed, a combo box's list opened)."""
+        on_upload = self.tabs.currentIndex() == UPLOAD
+        for name in ("play", "next", "previous"):
+            self.shortcut_actions[name].setEnabled(
+                on_upload and not shortcuts.yields_to(shortcuts.by_name(name), now))
+
+    def step_recording(self, step: int) -> None:
+        """The next (1) or previous (-1) recording of the queue; the ends stay where they are."""
+        queue = self.upload_page.queue
+        row = queue.currentRow() + step
+        if 0 <= row < queue.count():
+            queue.setCurrentRow(row)
+
+    def play_pause(self) -> None:
+        panel = self.upload_page.current()
+        if panel is not None and self.tabs.currentIndex() == UPLOAD:
+            panel.card.player.toggle()
+
+    def show_shortcuts(self) -> None:
+        if self.shortcuts_dialog is None:
+            self.shortcuts_dialog = shortcuts.ShortcutsDialog(self)
+        self.shortcuts_dialog.show()
+        self.shortcuts_dialog.raise_()
 
     def _find(self) -> None:
         self.tabs.setCurrentIndex(HISTORY)

@@ -204,6 +204,9 @@ class Player(QWidget):
                 self.solo_group.addButton(b, ch)
                 self._row.addWidget(b)
                 self.solo_buttons.append(b)
+        chain = [self.play_button, self.slider, *self.solo_buttons]  # Tab in the order they are seen
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
         if self._probe_task is not None:
             self._probe_task.cancel()
             self._probe_task = None

@@ -139,6 +139,7 @@ class RecordingPanel(QWidget):
         self.details_area.hide()
         self.card.firstPainted.connect(lambda: QTimer.singleShot(0, self.details_area.show))
         scroll = QScrollArea()
+        scroll.setAccessibleName(f"Recording {Path(path).name}")  # a Tab stop: a screen reader names it
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
         outer = QVBoxLayout(self)

@@ -261,6 +261,7 @@ class SettingsPage(QWidget):
 
         self.inner = inner
         self.scroll_area = scroll = QScrollArea()
+        scroll.setAccessibleName("Settings")  # a Tab stop: a screen reader names it
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
         self.save_button = QPushButton("&Save")
