@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from desktop_app.hubspot import spec
+from desktop_app import openapi as spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "hubspot-openapi"
