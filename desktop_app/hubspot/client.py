@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -40,6 +40,7 @@ from desktop_app.hubspot.models import (
 from desktop_app.hubspot.ratelimit import RateLimiter, shared_limiter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _ScrubFilter(logging.Filter):
@@ -303,15 +304,7 @@ class HubSpotClient:
     # --- recording settings ---------------------------------------------------------------------
     def get_recording_settings(self, app_id: str | int | None = None) -> RecordingSettings | None:
         """The registered recording URL, or None when none is registered (HubSpot answers 404)."""
-        req = endpoints.recording_settings_get(self._app_id(app_id))
-        try:
-            data = self._call(req)
-        except HubSpotError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        result: RecordingSettings = self._parse(RecordingSettings.from_json, data, req)
-        return result
+        return self._read_or_none(endpoints.recording_settings_get(self._app_id(app_id)), RecordingSettings.from_json)
 
     def create_recording_settings(self, url: str, app_id: str | int | None = None) -> RecordingSettings:
         req = endpoints.recording_settings_create(self._app_id(app_id), url, allow_http=self.config.allows_http())
@@ -479,14 +472,17 @@ class HubSpotClient:
 
     def read_contact(self, contact_id: str | int) -> Contact | None:
         """The contact with this id, or None when HubSpot has none (404)."""
-        req = endpoints.contacts_read(contact_id)
+        return self._read_or_none(endpoints.contacts_read(contact_id), Contact.from_json)
+
+    def _read_or_none(self, req: ApiRequest, parse: Callable[[Any], T]) -> T | None:
+        """One object HubSpot reads by id, or None when it answers 404 (there is none)."""
         try:
             data = self._call(req)
         except HubSpotError as exc:
             if exc.status == 404:
                 return None
             raise
-        result: Contact = self._parse(Contact.from_json, data, req)
+        result: T = self._parse(parse, data, req)
         return result
 
     def create_contact(self, *, email: str | None = None, firstname: str | None = None,

@@ -10,7 +10,8 @@ import urllib.parse
 import pytest
 import requests
 
-from desktop_app.hubspot import endpoints, phones, spec, versions
+from desktop_app import openapi as spec
+from desktop_app.hubspot import endpoints, phones, versions
 from desktop_app.hubspot.endpoints import ApiRequest, AssociationTarget, CallDetails
 from desktop_app.hubspot.models import AssociationType, call_url
 
