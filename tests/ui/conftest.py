@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 from ui_helpers import fill_history
@@ -97,3 +98,22 @@ def sound_server(tmp_path_factory):
                 proc.kill()
                 proc.wait()
         log.close()
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    """A fresh Xvfb display (``:N``)."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is missing: `make test` installs it (scripts/system-deps test)")
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        number = fh.readline().strip()
+    try:
+        assert number.isdigit(), "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)

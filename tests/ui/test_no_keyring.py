@@ -119,25 +119,6 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 
 
 @pytest.fixture
-def display() -> Iterator[str]:
-    """A fresh Xvfb display (``:N``)."""
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is missing: `make test` installs it (scripts/system-deps test)")
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as fh:
-        number = fh.readline().strip()
-    try:
-        assert number.isdigit(), "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        xvfb.terminate()
-        xvfb.wait(10)
-
-
-@pytest.fixture
 def bare_bus(tmp_path: Path) -> Iterator[str]:
     """The address of a session bus on which no Secret Service runs or can be activated (no service files)."""
     if shutil.which("dbus-daemon") is None:

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -94,25 +93,6 @@ DRIVER = textwrap.dedent("""
     print(json.dumps({"exit": code}), flush=True)
     sys.exit(code)
 """)
-
-
-@pytest.fixture
-def display() -> Iterator[str]:
-    """A fresh Xvfb display (``:N``)."""
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is missing: `make test` installs it (scripts/system-deps test)")
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as fh:
-        number = fh.readline().strip()
-    try:
-        assert number.isdigit(), "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        xvfb.terminate()
-        xvfb.wait(10)
 
 
 @pytest.fixture
