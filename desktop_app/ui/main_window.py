@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app import settings as settings_mod
 from desktop_app.sync import history as h
-from desktop_app.ui import tasks
+from desktop_app.ui import first_run, tasks
 from desktop_app.ui.explain import short_error
 from desktop_app.ui.history_page import HistoryPage
 from desktop_app.ui.notify import desktop_notify
@@ -143,6 +143,9 @@ class MainWindow(QMainWindow):
                              for i in range(3)]
         self.quit_action = add("Quit", QKeySequence("Ctrl+Q"), self.quit)
         self.find_action = add("Find in history", QKeySequence.StandardKey.Find, self._find)
+        self.setup_action = QAction("Set &up…", self)  # the first-run choice again (ui/first_run.py)
+        self.setup_action.triggered.connect(self.show_first_run)
+        self.menuBar().addMenu("&Call Relay").addAction(self.setup_action)
         QShortcut(QKeySequence("F5"), self.history_page, self.history_page.apply_filters)
 
     def _find(self) -> None:
@@ -171,6 +174,19 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
+
+    def first_run_if_needed(self) -> None:
+        """On the first start of a data directory: the first-run choice (once; remembered in the settings)."""
+        if first_run.needed(self.settings):
+            self.show_first_run()
+
+    def show_first_run(self) -> first_run.FirstRunDialog:
+        dialog = first_run.FirstRunDialog(self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.restartRequested.connect(self.settings_page.restartRequested.emit)
+        self.first_run_dialog = dialog
+        dialog.open()
+        return dialog
 
     def show_account_settings(self) -> None:
         self.tabs.setCurrentIndex(SETTINGS)
