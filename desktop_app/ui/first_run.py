@@ -17,7 +17,8 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QCommandLinkButton,
@@ -188,6 +189,29 @@ def _problem(exc: BaseException) -> str:
 
 
 # -- the dialog ---------------------------------------------------------------------------------------
+class WrapLabel(QLabel):
+    """A word-wrapped answer that always has room for all its lines at the width it is given (in a grid
+    inside a dialog, a plain QLabel was laid out for fewer lines and its last ones were cut off or ran
+    into the next row); the dialog grows to fit."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def fit(self) -> None:
+        self.setMinimumHeight(self.heightForWidth(self.width()) if self.text() else 0)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.fit()
+
+
 class Step:
     """One row of the guided set-up: a field, its Test button and the answer beneath."""
 
@@ -200,9 +224,7 @@ class Step:
         field.setToolTip(help_text)
         self.test = QPushButton("Test")
         self.test.setAccessibleName(f"Test the {name.lower()}")
-        self.result = QLabel()
-        self.result.setWordWrap(True)
-        self.result.setTextFormat(Qt.TextFormat.PlainText)
+        self.result = WrapLabel()
         self.result.setAccessibleName(f"{name} check")
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.ok = False
@@ -219,7 +241,7 @@ class Step:
 
     def reset(self) -> None:
         self.ok = False
-        self.result.clear()
+        self.result.setText("")
         if self.task is not None:
             self.task.cancel()
             self.task = None
@@ -246,13 +268,28 @@ class FirstRunDialog(QDialog):
         col = QVBoxLayout(self)
         col.addWidget(self.stack)
         self.stack.currentChanged.connect(self._page_shown)
+        self.sandbox_button.setFocus()
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            QTimer.singleShot(0, self, self._grow)
+        return handled
+
+    def _grow(self) -> None:
+        """Grow to the height the layout needs at this width: a dialog's minimum height is taken without
+        asking its wrapped labels how many lines they need at the real width."""
+        layout = self.layout()
+        needed = layout.totalHeightForWidth(self.width()) if layout is not None and layout.hasHeightForWidth() else -1
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     # -- the choice ------------------------------------------------------------------------------------
     def _choice_page(self) -> QWidget:
         page = QWidget()
         col = QVBoxLayout(page)
-        title = QLabel("<h2>Welcome to Call Relay</h2>How would you like to start? You can change this later "
-                       "from Call Relay → Set up….")
+        title = QLabel("<h2>Welcome to Call Relay</h2>How would you like to start? You can come back here later: "
+                       "Call Relay menu, Set up…")
         title.setWordWrap(True)
         col.addWidget(title)
         self.sandbox_button = QCommandLinkButton(
@@ -271,8 +308,7 @@ class FirstRunDialog(QDialog):
             button.setAccessibleDescription(button.description())
             col.addWidget(button)
         col.addStretch(1)
-        self.choice_status = QLabel()
-        self.choice_status.setWordWrap(True)
+        self.choice_status = WrapLabel()
         self.choice_status.setAccessibleName("Set-up status")
         col.addWidget(self.choice_status)
         self.sandbox_button.clicked.connect(self.choose_sandbox)
@@ -360,9 +396,7 @@ class FirstRunDialog(QDialog):
                            "(manual), cloudflared, ngrok or ssh.")
         col.addLayout(grid)
         col.addStretch(1)
-        self.account_status = QLabel("Test the token to save.")
-        self.account_status.setWordWrap(True)
-        self.account_status.setTextFormat(Qt.TextFormat.PlainText)
+        self.account_status = WrapLabel("Test the token to save.")
         self.account_status.setAccessibleName("Set-up status")
         col.addWidget(self.account_status)
         self.save_button = QPushButton("&Save and use this account")
@@ -481,9 +515,7 @@ class FirstRunDialog(QDialog):
             grid.addWidget(label, row, 0)
             grid.addWidget(field, row, 1)
         col.addLayout(grid)
-        self.team_status = QLabel()
-        self.team_status.setWordWrap(True)
-        self.team_status.setTextFormat(Qt.TextFormat.PlainText)
+        self.team_status = WrapLabel()
         self.team_status.setAccessibleName("Joining status")
         col.addWidget(self.team_status)
         col.addStretch(1)

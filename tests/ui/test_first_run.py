@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -17,6 +19,8 @@ from desktop_app import settings as settings_mod
 from desktop_app.sandbox.server import Sandbox
 from desktop_app.ui import first_run
 from desktop_app.ui.main_window import MainWindow
+
+RELAY_TESTS = Path(__file__).resolve().parent.parent / "relay"
 
 
 @pytest.fixture
@@ -144,6 +148,9 @@ def test_own_account_checks_each_value_with_hubspot_and_saves_it_as_connect_does
     dialog.public_url.setText("http://127.0.0.1:8765")
     ok, text = _test(qtbot, dialog, dialog.tunnel, "tunnel")
     assert not ok and "127.0.0.1" in text
+    label = dialog.tunnel.result  # a long answer is shown whole, not cut off nor run into the line below
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()) > label.fontMetrics().height()
+                    and label.geometry().bottom() < dialog.account_status.geometry().top(), timeout=3000)
     dialog.public_url.setText("https://recordings.example.com/")
     assert _test(qtbot, dialog, dialog.tunnel, "tunnel")[0] is True
     qtbot.keyClicks(dialog.public_url, "x")  # an edit after the test: that step is to be tested again
@@ -187,3 +194,53 @@ def test_join_my_team_says_what_is_wrong_in_one_sentence_and_saves_nothing(qtbot
     assert "cannot be reached" in text and "Nothing was saved" in text and "Traceback" not in text
     assert "team.relay_url" not in _saved() and keystore.get(keystore.TEAM_RELAY_TOKEN) is None
     assert dialog.choice == ""
+
+
+@pytest.fixture
+def relay(tmp_path):
+    """A real ``callrelay relay serve`` on loopback with its own PostgreSQL database (tests/relay's services)."""
+    if str(RELAY_TESTS) not in sys.path:
+        sys.path.insert(0, str(RELAY_TESTS))
+    from services import Postgres
+    from test_relay_service import ACCOUNT, APP_ID, RelayProcess, _env
+
+    pg = Postgres()
+    pg.start()
+    try:
+        database_url = pg.create_database()
+        proc = RelayProcess(["--database", database_url, "--storage", f"file:{tmp_path / 'store'}",
+                             "--app-id", APP_ID, "--account-id", ACCOUNT],
+                            _env({"CALLRELAY_HUBSPOT_CLIENT_SECRET": "hs-client-secret-for-the-test",
+                                  "CALLRELAY_LINK_KEY": "link-key-for-the-test"}), tmp_path / "relay.log")
+        try:
+            yield proc, database_url
+        finally:
+            proc.stop()
+    finally:
+        pg.stop()
+
+
+def test_join_my_team_redeems_the_invite_and_says_the_relay_does_not_log_calls_yet(qtbot, relay):
+    from desktop_app.relay.client import RelayClient
+    from desktop_app.relay.db import TeamDB
+
+    proc, database_url = relay
+    with TeamDB(database_url) as db:
+        code = db.create_invite("hal")
+    dialog = _dialog(qtbot)
+    qtbot.mouseClick(dialog.team_button, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(dialog.relay_url, proc.url)
+    qtbot.keyClicks(dialog.invite_code, code)
+    with qtbot.waitSignal(dialog.finished_choice, timeout=30000):
+        qtbot.keyClick(dialog.invite_code, Qt.Key.Key_Return)
+    text = dialog.team_status.text()
+    assert f"Joined the team at {proc.url} as hal (agent)" in text and "does not log calls yet" in text
+    token = keystore.get(keystore.TEAM_RELAY_TOKEN)
+    assert token and token not in text and code not in text
+    assert RelayClient(proc.url, token).submissions() == []  # the desk's token works at the relay
+    saved = _saved()
+    assert saved["team.relay_url"] == proc.url and saved[first_run.DONE] is True
+    assert token not in paths.settings_file().read_text(encoding="utf-8")
+    assert dialog.team_done.isVisible()
+    qtbot.keyClick(dialog.team_done, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=3000)
