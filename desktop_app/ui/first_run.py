@@ -81,6 +81,33 @@ def check_token(api_url: str, token: str) -> str:
     return f"Signed in to portal {portal}."
 
 
+def oauth_sign_in(api_url: str, client_id: str, client_secret: str, port: int) -> str:
+    """Settings' "Sign in with HubSpot": the browser's authorization-code flow (the tokens go to the keyring),
+    then one read-only request with the new token."""
+    import dataclasses
+
+    from desktop_app.hubspot import config as cfg
+    from desktop_app.hubspot import oauth
+    from desktop_app.hubspot.client import HubSpotClient
+    from desktop_app.hubspot.errors import HubSpotError
+
+    account = _account(api_url, "")
+    if not client_id.strip() or not client_secret.strip():
+        raise StepFailed("Write your HubSpot app's client id and client secret (developer account → Apps → your "
+                         "app → Auth).")
+    config = cfg.HubSpotConfig(api_url=account.api_url, auth="oauth", oauth_client_id=client_id.strip(),
+                               client_secret=client_secret.strip(), oauth_redirect_port=port, read_timeout=15.0)
+    try:
+        tokens = oauth.sign_in(config)
+        signed_in = dataclasses.replace(config, access_token=tokens.access_token,
+                                        refresh_token=tokens.refresh_token, token_expires_at=tokens.expires_at)
+        with HubSpotClient(signed_in, max_attempts=2) as client:
+            portal = client.account_details().portal_id
+    except HubSpotError as exc:
+        raise StepFailed(exc.agent_message) from None
+    return f"Signed in to portal {portal} (the tokens are in the system keyring)."
+
+
 def check_app_id(app_id: str) -> str:
     from desktop_app.hubspot import cli
 
@@ -92,8 +119,11 @@ def check_app_id(app_id: str) -> str:
         raise StepFailed(_sentence(str(exc))) from None
 
 
-def check_developer_key(api_url: str, token: str, app_id: str, developer_api_key: str) -> str:
-    """What ``hubspot test`` checks for the recording URL: the key is there and HubSpot accepts it."""
+def check_developer_key(api_url: str, token: str, app_id: str, developer_api_key: str,
+                        oauth_client: tuple[str, str] | None = None) -> str:
+    """What ``hubspot test`` checks for the recording URL: the key is there and HubSpot accepts it.
+    ``oauth_client`` (client id, secret): signed in with OAuth, whose tokens are in the keyring."""
+    from desktop_app import keystore
     from desktop_app.hubspot import config as cfg
     from desktop_app.hubspot.client import HubSpotClient, recording_registration_problem
     from desktop_app.hubspot.errors import HubSpotError
@@ -103,6 +133,12 @@ def check_developer_key(api_url: str, token: str, app_id: str, developer_api_key
         raise StepFailed("Write and test the app id first: the developer API key is checked against it.")
     config = cfg.HubSpotConfig(api_url=account.api_url, access_token=account.access_token, app_id=account.app_id,
                                developer_api_key=account.developer_api_key, read_timeout=15.0)
+    if oauth_client is not None:
+        config = cfg.HubSpotConfig(
+            api_url=account.api_url, auth="oauth", oauth_client_id=oauth_client[0], client_secret=oauth_client[1],
+            access_token=keystore.get(keystore.HUBSPOT_ACCESS_TOKEN) or "",
+            refresh_token=keystore.get(keystore.HUBSPOT_REFRESH_TOKEN) or "", app_id=account.app_id,
+            developer_api_key=account.developer_api_key, read_timeout=15.0)
     problem = recording_registration_problem(config)
     if problem:
         raise StepFailed(problem)
@@ -158,16 +194,29 @@ def check_tunnel(provider: str, public_url: str, settings: settings_mod.Settings
     raise StepFailed(f"{provider!r} is not a way in that Call Relay knows.")
 
 
-def save_account(settings: settings_mod.Settings, account: Any, provider: str, public_url: str) -> None:
-    """``hubspot connect``'s saving: the secrets into the keyring, the rest into the settings."""
+def save_account(settings: settings_mod.Settings, account: Any, provider: str, public_url: str,
+                 oauth_client: tuple[str, str] | None = None) -> None:
+    """``hubspot connect``'s saving: the secrets into the keyring, the rest into the settings. Signed in
+    with OAuth (``oauth_client``: client id, secret), the tokens are in the keyring already."""
+    from desktop_app import keystore
     from desktop_app.hubspot import cli
 
-    cli.save_secrets(account)
+    if oauth_client is None:
+        cli.save_secrets(account)
+    else:
+        keystore.set(keystore.HUBSPOT_CLIENT_SECRET, oauth_client[1])
+        keystore.set(keystore.HUBSPOT_DEVELOPER_API_KEY, account.developer_api_key)
     settings.set("tunnel.provider", provider)
     if provider == "manual":
         settings.set("server.public_url", public_url.strip().rstrip("/"))
     settings.set(DONE, True)
-    cli.save_settings(settings, account)
+    if oauth_client is None:
+        cli.save_settings(settings, account)
+    else:
+        settings.update({"hubspot.api_url": account.api_url, "hubspot.app_id": account.app_id,
+                         "hubspot.auth": "oauth", "hubspot.oauth_client_id": oauth_client[0],
+                         "hubspot.sandbox": False})
+        settings.save()
 
 
 def _sentence(text: str) -> str:
@@ -234,6 +283,10 @@ class Step:
         grid.addWidget(self.test, row * 2, 2)
         grid.addWidget(self.result, row * 2 + 1, 1, 1, 2)
 
+    def set_visible(self, visible: bool) -> None:
+        for w in (self.label, self.field, self.test, self.result):
+            w.setVisible(visible)
+
     def show(self, ok: bool, text: str) -> None:
         self.ok = ok
         self.result.setText(("✓ " if ok else "✗ ") + text)
@@ -296,8 +349,8 @@ class FirstRunDialog(QDialog):
             "Try the &sandbox", "Log calls in a HubSpot emulator on this computer: the whole flow, safely, "
             "with no account.")
         self.account_button = QCommandLinkButton(
-            "Use my &own HubSpot account", "A single desk: a short set-up checks your app id, developer key, "
-            "token and tunnel as you enter them.")
+            "Use my &own HubSpot account", "A single desk: a short set-up checks your token (or OAuth sign-in), "
+            "app id, developer key and tunnel as you enter them.")
         self.team_button = QCommandLinkButton(
             "&Join my team", "Your team runs a Call Relay relay: enter its address and the invite code your "
             "admin gave you.")
@@ -317,7 +370,7 @@ class FirstRunDialog(QDialog):
         return page
 
     def _page_shown(self, index: int) -> None:
-        first = {CHOICE: self.sandbox_button, ACCOUNT: self.token.field, TEAM: self.relay_url}[index]
+        first = {CHOICE: self.sandbox_button, ACCOUNT: self.auth, TEAM: self.relay_url}[index]
         first.setFocus()
 
     def _back_row(self, *buttons: QPushButton) -> QHBoxLayout:
@@ -365,11 +418,37 @@ class FirstRunDialog(QDialog):
         grid.addWidget(api_label, 0, 0)
         grid.addWidget(self.api_url, 0, 1, 1, 2)
 
+        self.auth = QComboBox()
+        self.auth.addItems(["Private-app token", "OAuth sign-in in the browser"])
+        self.auth.setCurrentIndex(1 if self.settings.get("hubspot.auth") == "oauth" else 0)
+        self.auth.setAccessibleName("Sign in with")
+        auth_label = QLabel("Sign in &with")
+        auth_label.setBuddy(self.auth)
+        grid.addWidget(auth_label, 1, 0)
+        grid.addWidget(self.auth, 1, 1, 1, 2)
+
         token = QLineEdit()
         token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token_edit, self.app_id_edit, self.key_edit = token, QLineEdit(), QLineEdit()
         self.token = Step(grid, 1, "1. &Token", token, "Private-app access token",
                           "HubSpot → Settings → Integrations → Private apps → your app → Access token.")
+        oauth_box = QWidget()
+        orow = QHBoxLayout(oauth_box)
+        orow.setContentsMargins(0, 0, 0, 0)
+        self.client_id_edit = QLineEdit(str(self.settings.get("hubspot.oauth_client_id")))
+        self.client_id_edit.setPlaceholderText("client id")
+        self.client_id_edit.setAccessibleName("OAuth client id")
+        self.client_secret_edit = QLineEdit()
+        self.client_secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.client_secret_edit.setPlaceholderText("client secret")
+        self.client_secret_edit.setAccessibleName("OAuth client secret")
+        orow.addWidget(self.client_id_edit, 1)
+        orow.addWidget(self.client_secret_edit, 1)
+        self.oauth = Step(grid, 1, "1. &Sign-in", oauth_box, "OAuth sign-in",
+                          "Your HubSpot app's client id and secret (developer account → Apps → your app → Auth); "
+                          "the browser opens on HubSpot's sign-in.")
+        self.oauth.test.setText("Sign &in…")
+        self.oauth.test.setAccessibleName("Sign in with HubSpot in the browser")
         app_id = self.app_id_edit
         app_id.setText(str(self.settings.get("hubspot.app_id")))
         self.app_id = Step(grid, 2, "2. App &id", app_id, "App id",
@@ -409,10 +488,18 @@ class FirstRunDialog(QDialog):
 
         self.token.test.clicked.connect(lambda: self._run(self.token, "token", check_token, self.api_url.text(),
                                                           token.text()))
+        self.oauth.test.clicked.connect(lambda: self._run(
+            self.oauth, "sign-in", oauth_sign_in, self.api_url.text(), self.client_id_edit.text(),
+            self.client_secret_edit.text(), int(self.settings.get("hubspot.oauth_redirect_port")),
+            pool=tasks.long_pool()))
+        self.auth.currentIndexChanged.connect(self._auth_changed)
+        for edit in (self.client_id_edit, self.client_secret_edit):
+            edit.textEdited.connect(lambda _t: self._changed(self.oauth, self.dev_key))
+            edit.returnPressed.connect(self.oauth.test.click)
         self.app_id.test.clicked.connect(lambda: self._run(self.app_id, "app id", check_app_id, app_id.text()))
         self.dev_key.test.clicked.connect(lambda: self._run(self.dev_key, "developer key", check_developer_key,
                                                             self.api_url.text(), token.text(), app_id.text(),
-                                                            key.text()))
+                                                            key.text(), self._oauth_client()))
         self.tunnel.test.clicked.connect(lambda: self._run(self.tunnel, "tunnel", check_tunnel,
                                                            self.provider.currentText(), self.public_url.text(),
                                                            self.settings))
@@ -427,7 +514,23 @@ class FirstRunDialog(QDialog):
         self.save_button.clicked.connect(self.save_account)
         self.restart_button.clicked.connect(self.restartRequested.emit)
         self._provider_changed(self.provider.currentText())
+        self._auth_changed()
         return page
+
+    def _oauth_client(self) -> tuple[str, str] | None:
+        if self.auth.currentIndex() != 1:
+            return None
+        return self.client_id_edit.text().strip(), self.client_secret_edit.text().strip()
+
+    def _auth_changed(self, _index: int = 0) -> None:
+        oauth = self.auth.currentIndex() == 1
+        self.token.set_visible(not oauth)
+        self.oauth.set_visible(oauth)
+        self._changed(self.token, self.oauth, self.dev_key)
+
+    @property
+    def signed_in(self) -> bool:
+        return self.oauth.ok if self.auth.currentIndex() == 1 else self.token.ok
 
     def _provider_changed(self, provider: str) -> None:
         self.public_url.setVisible(provider == "manual")
@@ -439,18 +542,19 @@ class FirstRunDialog(QDialog):
         self._update_save()
 
     def _update_save(self) -> None:
-        self.save_button.setEnabled(self.token.ok)
-        if not self.token.ok:
-            self.account_status.setText("Test the token to save.")
+        self.save_button.setEnabled(self.signed_in)
+        if not self.signed_in:
+            self.account_status.setText("Sign in to save." if self.auth.currentIndex() == 1 else
+                                        "Test the token to save.")
             return
         left = [name for step, name in ((self.app_id, "app id"), (self.dev_key, "developer key"),
                                         (self.tunnel, "tunnel")) if not step.ok]
         self.account_status.setText("Every step passed: save to use this account." if not left else
-                                    f"The token works. Not yet checked: {', '.join(left)} (uploads need them).")
+                                    f"The sign-in works. Not yet checked: {', '.join(left)} (uploads need them).")
 
-    def _run(self, step: Step, name: str, check: Callable[..., str], *args: Any) -> None:
+    def _run(self, step: Step, name: str, check: Callable[..., str], *args: Any, pool: Any = None) -> None:
         step.reset()
-        step.result.setText("Checking…")
+        step.result.setText("Waiting for the sign-in in your browser…" if name == "sign-in" else "Checking…")
         step.result.setStyleSheet("")
 
         def done(text: str) -> None:
@@ -466,7 +570,7 @@ class FirstRunDialog(QDialog):
             self.stepChecked.emit(name, False)
 
         step.task = tasks.run_task(check, *args, on_result=done, on_error=failed, owner=self,
-                                   name=f"first-run-{name}")
+                                   name=f"first-run-{name}", pool=pool)
 
     def save_account(self) -> None:
         try:
@@ -477,7 +581,7 @@ class FirstRunDialog(QDialog):
             return
         self.save_button.setEnabled(False)
         self.account_status.setText("Saving…")
-        provider, public_url = self.provider.currentText(), self.public_url.text()
+        provider, public_url, oauth_client = self.provider.currentText(), self.public_url.text(), self._oauth_client()
 
         def saved(_r: object) -> None:
             self.choice = "account"
@@ -491,7 +595,7 @@ class FirstRunDialog(QDialog):
             self.account_status.setText(_problem(exc))
             self.save_button.setEnabled(True)
 
-        tasks.run_task(save_account, self.settings, account, provider, public_url, on_result=saved,
+        tasks.run_task(save_account, self.settings, account, provider, public_url, oauth_client, on_result=saved,
                        on_error=failed, owner=self, name="first-run-save")
 
     # -- join my team ----------------------------------------------------------------------------------

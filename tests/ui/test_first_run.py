@@ -173,6 +173,51 @@ def test_own_account_checks_each_value_with_hubspot_and_saves_it_as_connect_does
         qtbot.mouseClick(dialog.restart_button, Qt.MouseButton.LeftButton)
 
 
+def test_own_account_signs_in_with_oauth_in_the_browser_instead_of_a_token(qtbot, sandbox, tmp_path, monkeypatch):
+    """The browser is a small program named by ``BROWSER`` that follows the sandbox's authorize page to the
+    loopback redirect, as a browser would (as in test_settings_page's sign-in test)."""
+    import webbrowser
+
+    creds = sandbox.credentials
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!{sys.executable}\n"
+                       "import sys, requests\n"
+                       "r = requests.get(sys.argv[1], headers={'User-Agent': 'Mozilla/5.0 (test browser)'}, timeout=10)\n"
+                       "sys.exit(0 if r.ok else 1)\n")
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER", f"{browser} %s")
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # webbrowser reads BROWSER on its first use
+    dialog = _dialog(qtbot)
+    qtbot.mouseClick(dialog.account_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.auth.hasFocus, timeout=3000)
+    dialog.api_url.setText(sandbox.url)
+    dialog.auth.setCurrentIndex(1)
+    assert dialog.oauth.field.isVisible() and not dialog.token.field.isVisible()
+    assert "Sign in to save" in dialog.account_status.text() and not dialog.save_button.isEnabled()
+
+    ok, text = _test(qtbot, dialog, dialog.oauth, "sign-in")  # nothing written yet
+    assert not ok and "client id and client secret" in text
+    dialog.client_id_edit.setText(creds.client_id)
+    dialog.client_secret_edit.setText(creds.client_secret)
+    ok, text = _test(qtbot, dialog, dialog.oauth, "sign-in")
+    assert ok and f"portal {creds.portal_id}" in text and dialog.save_button.isEnabled()
+    access, refresh = keystore.get(keystore.HUBSPOT_ACCESS_TOKEN), keystore.get(keystore.HUBSPOT_REFRESH_TOKEN)
+    assert access and refresh and access not in text
+
+    dialog.app_id_edit.setText(str(creds.app_id))
+    dialog.key_edit.setText(creds.developer_api_key)
+    ok, text = _test(qtbot, dialog, dialog.dev_key, "developer key")
+    assert ok and "HubSpot accepts the key" in text
+    with qtbot.waitSignal(dialog.finished_choice, timeout=10000):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    saved = _saved()
+    assert (saved["hubspot.auth"], saved["hubspot.oauth_client_id"], saved["hubspot.sandbox"]) == \
+        ("oauth", creds.client_id, False)
+    assert keystore.get(keystore.HUBSPOT_CLIENT_SECRET) == creds.client_secret
+    assert keystore.get(keystore.HUBSPOT_REFRESH_TOKEN)  # the sign-in's, kept (connect's saving would drop it)
+    assert creds.client_secret not in paths.settings_file().read_text(encoding="utf-8")
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
