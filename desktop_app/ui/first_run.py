@@ -228,10 +228,10 @@ def _sentence(text: str) -> str:
 def _problem(exc: BaseException) -> str:
     """One sentence for anything a step or a save raised."""
     from desktop_app import keystore
-    from desktop_app.hubspot import cli
 
-    if isinstance(exc, keystore.KeyringUnavailable):
-        return cli.KEYRING_UNAVAILABLE
+    if isinstance(exc, keystore.KeyringUnavailable):  # the app's words (what to install or unlock), not the CLI's
+        return (f"{_sentence(exc.reason)[:-1]}, and Call Relay keeps its secrets only there: {exc.fix}, "
+                "then try again; nothing was saved.")
     if isinstance(exc, OSError):
         return f"The settings cannot be written ({exc.strerror or exc}); nothing was changed."
     return _sentence(str(exc) or type(exc).__name__)
@@ -666,7 +666,8 @@ class FirstRunDialog(QDialog):
             self.finished_choice.emit("team")
 
         def failed(exc: BaseException) -> None:
-            self.team_status.setText(_problem(exc) + " Nothing was saved.")
+            text = _problem(exc)
+            self.team_status.setText(text if "nothing was saved" in text.lower() else text + " Nothing was saved.")
             self.join_button.setEnabled(True)
 
         tasks.run_task(relay_client.join, url, code, on_result=joined, on_error=failed, owner=self,

@@ -218,6 +218,28 @@ def test_own_account_signs_in_with_oauth_in_the_browser_instead_of_a_token(qtbot
     assert creds.client_secret not in paths.settings_file().read_text(encoding="utf-8")
 
 
+@pytest.fixture
+def no_keyring():
+    """This run goes on without a keyring, as the app does when none answers (sandbox mode)."""
+    keystore.use_memory(keystore.KeyringUnavailable(keystore.MISSING, "test"))
+    yield
+    keystore.use_keyring()
+
+
+def test_saving_an_account_without_a_keyring_says_what_to_install_and_changes_nothing(qtbot, sandbox, no_keyring):
+    dialog = _dialog(qtbot)
+    qtbot.mouseClick(dialog.account_button, Qt.MouseButton.LeftButton)
+    dialog.api_url.setText(sandbox.url)
+    dialog.token_edit.setText(sandbox.credentials.access_token)
+    assert _test(qtbot, dialog, dialog.token, "token")[0] is True
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.save_button.isEnabled, timeout=10000)
+    text = dialog.account_status.text()
+    assert "No keyring is reachable" in text and "gnome-keyring" in text and "nothing was saved" in text
+    assert "HUBSPOT_" not in text and "run this again" not in text  # the command line's advice, not the app's
+    assert _saved() == {} and not dialog.restart_button.isVisible() and dialog.choice == ""
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
