@@ -364,6 +364,14 @@ class FirstRunDialog(QDialog):
         self.choice_status = WrapLabel()
         self.choice_status.setAccessibleName("Set-up status")
         col.addWidget(self.choice_status)
+        self.choice_restart = QPushButton("&Restart now")
+        self.choice_restart.setAccessibleName("Restart Call Relay in sandbox mode")
+        self.choice_restart.hide()
+        self.choice_restart.clicked.connect(self.restartRequested.emit)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.choice_restart)
+        col.addLayout(row)
         self.sandbox_button.clicked.connect(self.choose_sandbox)
         self.account_button.clicked.connect(lambda: self.stack.setCurrentIndex(ACCOUNT))
         self.team_button.clicked.connect(lambda: self.stack.setCurrentIndex(TEAM))
@@ -395,9 +403,14 @@ class FirstRunDialog(QDialog):
             return
         self.choice = "sandbox"
         self.finished_choice.emit("sandbox")
-        if not was_sandbox:
-            self.restartRequested.emit()
-        self.accept()
+        if was_sandbox:
+            self.accept()
+            return
+        # The running app logs in the account until it restarts: say so, and let the user pick the moment.
+        self.choice_status.setText("Sandbox mode is saved. Restart Call Relay to use it (uploads under way "
+                                   "finish first, or resume on the next start).")
+        self.choice_restart.show()
+        self.choice_restart.setFocus()
 
     # -- my own account --------------------------------------------------------------------------------
     def _account_page(self) -> QWidget:

@@ -80,6 +80,22 @@ def test_a_data_directory_set_up_before_is_not_asked_again(qtbot):
     assert getattr(window, "first_run_dialog", None) is None
 
 
+def test_going_back_to_the_sandbox_from_an_account_offers_a_restart_instead_of_restarting_at_once(qtbot):
+    conf = settings_mod.Settings()
+    conf.update({"hubspot.sandbox": False, first_run.DONE: True})
+    conf.save()
+    dialog = _dialog(qtbot)
+    restarts = []
+    dialog.restartRequested.connect(lambda: restarts.append(True))
+    qtbot.mouseClick(dialog.sandbox_button, Qt.MouseButton.LeftButton)
+    assert _saved()["hubspot.sandbox"] is True
+    assert restarts == [] and dialog.isVisible()  # the running uploads are not cut off by surprise
+    assert "Restart" in dialog.choice_status.text() and dialog.choice_restart.isVisible()
+    qtbot.waitUntil(dialog.choice_restart.hasFocus, timeout=3000)
+    qtbot.keyClick(dialog.choice_restart, Qt.Key.Key_Space)
+    assert restarts == [True]
+
+
 def test_closing_the_choice_still_counts_as_shown(qtbot):
     dialog = _dialog(qtbot)
     assert first_run.needed(settings_mod.Settings())
