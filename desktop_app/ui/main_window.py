@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         dialog = first_run.FirstRunDialog(self.settings, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.restartRequested.connect(self.settings_page.restartRequested.emit)
+        dialog.finished_choice.connect(lambda _choice: self.settings_page.load())  # its fields show what was saved
         self.first_run_dialog = dialog
         dialog.open()
         return dialog

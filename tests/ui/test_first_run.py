@@ -96,6 +96,21 @@ def test_going_back_to_the_sandbox_from_an_account_offers_a_restart_instead_of_r
     assert restarts == [True]
 
 
+def test_the_settings_page_shows_what_the_choice_saved_so_its_save_does_not_undo_it(qtbot):
+    conf = settings_mod.Settings()
+    conf.update({"hubspot.sandbox": False, first_run.DONE: True})
+    conf.save()
+    window = _window(qtbot)
+    page = window.settings_page
+    dialog = window.show_first_run()
+    qtbot.waitUntil(dialog.isVisible, timeout=3000)
+    qtbot.mouseClick(dialog.sandbox_button, Qt.MouseButton.LeftButton)
+    assert _saved()["hubspot.sandbox"] is True
+    assert page.widgets["hubspot.sandbox"].isChecked() and page.unsaved() == []
+    assert page.save()
+    assert _saved()["hubspot.sandbox"] is True
+
+
 def test_closing_the_choice_still_counts_as_shown(qtbot):
     dialog = _dialog(qtbot)
     assert first_run.needed(settings_mod.Settings())
