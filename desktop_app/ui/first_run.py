@@ -272,7 +272,7 @@ class Step:
         field.setAccessibleDescription(help_text)
         field.setToolTip(help_text)
         self.test = QPushButton("Test")
-        self.test.setAccessibleName(f"Test the {name.lower()}")
+        self.test.setAccessibleName(f"Test the {name[:1].lower() + name[1:]}")
         self.result = WrapLabel()
         self.result.setAccessibleName(f"{name} check")
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

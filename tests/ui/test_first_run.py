@@ -134,6 +134,19 @@ def test_every_control_has_a_screen_reader_name_and_the_keyboard_reaches_each_ch
                 if not w.accessibleName() and not isinstance(w.parent(), QComboBox)]
     assert len(controls) > 12 and nameless == []
 
+    qtbot.keyClick(dialog.account_button, Qt.Key.Key_Space)  # the set-up in the order of its steps
+    qtbot.waitUntil(dialog.auth.hasFocus, timeout=3000)
+    order = []
+    for _ in range(10):
+        order.append(dialog.focusWidget().accessibleName())
+        qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Tab)
+    assert order == ["Sign in with", "Private-app access token", "Test the private-app access token", "App id",
+                     "Test the app id", "Developer API key", "Test the developer API key", "Tunnel provider",
+                     "Public https address", "Test the tunnel"]
+    back = [b for b in dialog.findChildren(QAbstractButton)
+            if b.accessibleName() == "Back to the three choices" and b.isVisible()]
+    qtbot.mouseClick(back[0], Qt.MouseButton.LeftButton)
+    assert dialog.stack.currentIndex() == first_run.CHOICE
     dialog.team_button.setFocus()
     qtbot.keyClick(dialog.team_button, Qt.Key.Key_Space)  # a choice opens by keyboard, focus in its first field
     assert dialog.stack.currentIndex() == first_run.TEAM
