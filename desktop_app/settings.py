@@ -110,6 +110,9 @@ DECLARED: tuple[Setting, ...] = (
             section="Team"),
     Setting("relay.link_ttl_s", int, 3600, "On a relay's host: how long a recording link it gives HubSpot stays "
             "valid, in seconds.", minimum=60, maximum=7 * 24 * 3600, section="Team"),
+    # First run
+    Setting("ui.first_run_done", bool, False, "The first-run choice (sandbox, own account or team) was made; "
+            "Set up… in the Call Relay menu shows it again.", section="Window"),
     # Window state
     Setting("ui.geometry", str, "", "Main window geometry (base64).", section="Window"),
     Setting("ui.last_folder", str, "", "Folder of the last recording opened.", section="Window"),

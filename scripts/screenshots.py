@@ -6,8 +6,9 @@
 Re-runs itself under ``xvfb-run`` when there is no display, with its own ``CALLRELAY_HOME`` (a
 temporary folder) in sandbox mode. It drops a generated call recording on the Upload & Log page and
 fills the form (upload.png), submits a few calls and adds history rows in several states
-(history.png), and shows the settings (settings.png). Each picture is grabbed from the X server
-(``QScreen.grabWindow``), i.e. what a user would see. Run it again when the UI changes.
+(history.png), shows the settings (settings.png) and the first-run choice (first-run.png). Each picture
+is grabbed from the X server (``QScreen.grabWindow``), i.e. what a user would see. Run it again when the
+UI changes.
 """
 
 from __future__ import annotations
@@ -184,6 +185,23 @@ def main() -> int:
     win.settings_page.test_tunnel()  # "Test tunnel": each step of the outside check
     pump(until=lambda: win.settings_page.test_tunnel_button.isEnabled())
     shot("settings.png")
+    from PySide6.QtGui import QCursor
+
+    dialog = win.show_first_run()  # the first-run choice (Call Relay → Set up…)
+    QCursor.setPos(0, 0)  # no button lit up by the pointer resting over it
+    pump(0.5)
+    pix = dialog.screen().grabWindow(dialog.winId())
+    pix.save(str(args.out / "first-run.png"), "PNG")
+    print(f"screenshots: first-run.png ({pix.width()}x{pix.height()})")
+    if os.environ.get("CALLRELAY_SCREENSHOTS_SETUP"):  # the guided set-up too, for a look (not in the README)
+        dialog.stack.setCurrentIndex(1)
+        dialog.token_edit.setText("pat-na1-wrong")
+        dialog.token.test.click()
+        dialog.public_url.setText("http://127.0.0.1:8765")
+        dialog.tunnel.test.click()
+        pump(3.0)
+        dialog.screen().grabWindow(dialog.winId()).save(os.environ["CALLRELAY_SCREENSHOTS_SETUP"], "PNG")
+    dialog.close()
     win.quitting = True
     win.close()
     runtime.stop()

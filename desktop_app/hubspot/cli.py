@@ -353,16 +353,11 @@ def run_connect(args: argparse.Namespace) -> int:
         except HubSpotError as exc:
             return fail(f"{exc.agent_message} Nothing was saved (--no-check saves without asking HubSpot).")
     try:
-        keystore.set(keystore.HUBSPOT_ACCESS_TOKEN, account.access_token)
-        keystore.delete(keystore.HUBSPOT_REFRESH_TOKEN)  # an OAuth sign-in's, from before: not this account's
-        keystore.set(keystore.HUBSPOT_DEVELOPER_API_KEY, account.developer_api_key)
-        keystore.set(keystore.HUBSPOT_CLIENT_SECRET, account.client_secret)
+        save_secrets(account)
     except keystore.KeyringUnavailable:
         return fail(KEYRING_UNAVAILABLE)
-    conf.update({"hubspot.api_url": account.api_url, "hubspot.app_id": account.app_id,
-                 "hubspot.auth": "private-app", "hubspot.sandbox": False})
     try:
-        conf.save()
+        save_settings(conf, account)
     except OSError as exc:
         return fail(f"the settings file {conf.path} cannot be written ({exc.strerror or exc}); the secrets are in "
                     "the keyring, run this again once it can be written.")
@@ -383,6 +378,24 @@ def run_connect(args: argparse.Namespace) -> int:
               "to use it.", file=sys.stderr)
     print("Check everything an upload needs with `callrelay hubspot test`.")
     return 0
+
+
+def save_secrets(account: Account) -> None:
+    """Keep the account's secrets in the keyring (KeyringUnavailable when it cannot); a refresh token left
+    by an earlier OAuth sign-in is removed (it belongs to another account)."""
+    from desktop_app import keystore
+
+    keystore.set(keystore.HUBSPOT_ACCESS_TOKEN, account.access_token)
+    keystore.delete(keystore.HUBSPOT_REFRESH_TOKEN)
+    keystore.set(keystore.HUBSPOT_DEVELOPER_API_KEY, account.developer_api_key)
+    keystore.set(keystore.HUBSPOT_CLIENT_SECRET, account.client_secret)
+
+
+def save_settings(conf: Any, account: Account) -> None:
+    """Write the account's API URL and app id into the settings, sandbox mode off (OSError when it cannot)."""
+    conf.update({"hubspot.api_url": account.api_url, "hubspot.app_id": account.app_id,
+                 "hubspot.auth": "private-app", "hubspot.sandbox": False})
+    conf.save()
 
 
 def _check_sign_in(account: Account) -> str:

@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         window.quit()
     window.settings_page.restartRequested.connect(restart_now)
     window.show()
+    window.first_run_if_needed()
     if window.tray is None:
         app.setQuitOnLastWindowClosed(True)
     code = app.exec()

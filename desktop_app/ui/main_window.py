@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app import settings as settings_mod
 from desktop_app.sync import history as h
-from desktop_app.ui import shortcuts, tasks
+from desktop_app.ui import first_run, shortcuts, tasks
 from desktop_app.ui.explain import short_error
 from desktop_app.ui.history_page import HistoryPage
 from desktop_app.ui.notify import desktop_notify
@@ -156,6 +156,11 @@ class MainWindow(QMainWindow):
         for name in ("open", "upload"):
             file_menu.addAction(self.shortcut_actions[name])
         file_menu.addSeparator()
+        self.setup_action = QAction("Set &up…", self)  # the first-run choice again (ui/first_run.py)
+        self.setup_action.setStatusTip("Choose again: the sandbox, your own HubSpot account, or your team's relay")
+        self.setup_action.triggered.connect(self.show_first_run)
+        file_menu.addAction(self.setup_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         help_menu = self.menuBar().addMenu("Hel&p")
         help_menu.addAction(self.shortcut_actions["shortcuts"])
@@ -217,6 +222,20 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
+
+    def first_run_if_needed(self) -> None:
+        """On the first start of a data directory: the first-run choice (once; remembered in the settings)."""
+        if first_run.needed(self.settings):
+            self.show_first_run()
+
+    def show_first_run(self) -> first_run.FirstRunDialog:
+        dialog = first_run.FirstRunDialog(self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.restartRequested.connect(self.settings_page.restartRequested.emit)
+        dialog.finished_choice.connect(lambda _choice: self.settings_page.load())  # its fields show what was saved
+        self.first_run_dialog = dialog
+        dialog.open()
+        return dialog
 
     def show_account_settings(self) -> None:
         self.tabs.setCurrentIndex(SETTINGS)
