@@ -335,6 +335,10 @@ class Runtime:
     def retry(self, submission_id: int) -> None:
         self._pipeline().retry(submission_id)
 
+    def cancel(self, submission_id: int) -> bool:
+        """Stop a submission that has not reached HubSpot yet (see ``Pipeline.cancel``); False: too late."""
+        return self._pipeline().cancel(submission_id)
+
     def check_transcript(self, submission_id: int) -> Outcome:
         """One look at whether HubSpot transcribed a ready call (schedules the next look)."""
         return self._pipeline().check_transcript(submission_id)
