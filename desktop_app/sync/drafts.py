@@ -57,8 +57,7 @@ def load(path: Path | None = None) -> tuple[list[Draft], str]:
                 raise ValueError("an entry's details are not a mapping")
             drafts.append(Draft(item["path"], {str(k): v for k, v in fields.items()}))
     except (ValueError, KeyError, TypeError):
-        return [], (f"The saved queue {path} is damaged and was ignored, so the queue starts empty "
-                    f"(delete the file to stop this message).")
+        return [], f"The saved queue {path} is damaged and was ignored, so the queue starts empty."
     return drafts, ""
 
 

@@ -303,8 +303,10 @@ class Pipeline:
     def _stopped(self, submission_id: int) -> bool:
         """Under ``_gate``: whether the submission was cancelled (a run that read it before may still be going)."""
         if submission_id in self._cancelled:
-            if self._get(submission_id).status != h.FAILED:  # a run wrote "running" over the cancel
-                self.history.update(submission_id, status=h.FAILED, error=self.CANCELLED, next_attempt_at=None)
+            sub = self._get(submission_id)
+            if sub.status != h.FAILED or sub.error != self.CANCELLED:  # a run under way wrote over the cancel
+                self.history.update(submission_id, status=h.FAILED, error=self.CANCELLED, error_status=None,
+                                    error_correlation_id=None, next_attempt_at=None)
             return True
         return self._get(submission_id).status not in h.UNFINISHED
 
@@ -452,6 +454,14 @@ class Pipeline:
     # -- one step --------------------------------------------------------------------------------
     def _run_step(self, sub: h.Submission, step: str, target: str) -> float | None:
         """Run one step; None when it succeeded, else seconds to wait (-1: failed for good)."""
+        try:
+            return self._run_step_once(sub, step, target)
+        finally:
+            if sub.id in self._cancelled:  # cancelled while the step was under way: its end wrote over that
+                with self._gate:
+                    self._stopped(sub.id)
+
+    def _run_step_once(self, sub: h.Submission, step: str, target: str) -> float | None:
         previous_attempts = [s for s in sub.steps if s.step == step]
         if step == "log_call":
             with self._gate:  # a cancel comes before this request is written down, or is refused

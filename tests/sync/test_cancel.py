@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,4 +75,24 @@ def test_a_cancel_that_raced_a_running_step_still_stops_log_call(runtime: Runtim
     runtime.history.update(sid, status=h.RUNNING)  # what a worker that read "queued" first would write
     sub = runtime.run_submission(sid)
     assert sub.status == h.FAILED and calls_of(runtime, sub) == []
+    assert "Cancelled" in (sub.error or ""), sub.error
+
+
+def test_a_step_that_ends_after_the_cancel_leaves_it_said(runtime: Runtime, tmp_path: Path) -> None:
+    """The step under way when Cancel came ends well and clears the error: it still says it was cancelled."""
+    sid = runtime.submit(write_call(tmp_path / "call.wav"), details(runtime))
+    runtime.sandbox.faults.slow("settings.get", 2.0)  # the link registration is under way for 2 s
+    result: list[h.Submission] = []
+    worker = threading.Thread(target=lambda: result.append(runtime.run_submission(sid)))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while runtime.history.open_step(sid, "register_endpoint") is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert runtime.cancel(sid) is True
+    worker.join(30)
+    sub = runtime.history.get(sid)
+    assert sub is not None and result and result[0].status == h.FAILED
+    assert [s.step for s in sub.steps] == ["store", "register_endpoint"]
+    assert sub.status == h.FAILED and "Cancelled" in (sub.error or ""), sub.error
+    assert calls_of(runtime, sub) == []
     assert "log_call" not in [s.step for s in sub.steps]
