@@ -369,12 +369,13 @@ class Pipeline:
         order = [start for _, start, _ in STEPS] + [READY_MARKED]
         if self._get(submission_id).status == h.QUEUED:
             self.history.update(submission_id, status=h.RUNNING)
-        sub = self._get(submission_id)
+        sub = self._changed(submission_id)  # listeners follow each step, as with ``advance``
         while sub.status == h.RUNNING and order.index(sub.state) < order.index(state):
             step, target = NEXT_STEP[sub.state]
             if self._run_step(sub, step, target) is not None:
+                self._changed(submission_id)
                 return
-            sub = self._get(submission_id)
+            sub = self._changed(submission_id)
 
     def _batch_log_calls(self, subs: list[h.Submission]) -> TransientError | PermanentError | None:
         with self._gate:  # as in ``_run_step``: cancelled ones are left out, the rest written down

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 from ui_helpers import speech, write_wav
 
 from desktop_app import paths
@@ -77,6 +77,9 @@ def test_upload_all_ready_logs_each_complete_form_with_one_progress_view(qtbot, 
     first.form.title.setText("Batch call one")
     second.form.title.setText("Batch call two")
     assert not page.batch_box.isVisible()
+    shown: list[str] = []
+    label = page.batch_label
+    label.setText = lambda text: (shown.append(text), QLabel.setText(label, text))  # every text it shows
 
     with qtbot.waitSignal(page.batchFinished, timeout=90000):
         qtbot.mouseClick(page.upload_all_button, Qt.MouseButton.LeftButton)
@@ -84,6 +87,9 @@ def test_upload_all_ready_logs_each_complete_form_with_one_progress_view(qtbot, 
         assert page.batch_label.text().startswith("Uploading 1 of 2"), page.batch_label.text()
 
     assert page.batch_progress.text() == "2 of 2"
+    steps = [t for t in shown if t.startswith("Uploading")]
+    assert any(": keeping the recording" in t for t in steps) and any(": logging the call" in t for t in steps), shown
+    assert any(t.startswith("Uploading 2 of 2: ") for t in steps), shown  # n of N moves on as they finish
     assert page.batch_label.text() == "Batch done: 2 logged.", page.batch_label.text()
     subs = [runtime.history.get(p.submission_id) for p in (first, second)]
     assert [s.status for s in subs] == [h.READY, h.READY], [s.error for s in subs]
