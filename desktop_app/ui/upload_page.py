@@ -30,6 +30,7 @@ from desktop_app.sync import history as h
 from desktop_app.sync.cli import AUDIO_SUFFIXES
 from desktop_app.sync.pipeline import Pipeline
 from desktop_app.ui import tasks
+from desktop_app.ui.explain import breakable
 from desktop_app.ui.recording_panel import RecordingPanel
 
 SUFFIXES = tuple(sorted(AUDIO_SUFFIXES))  # what `callrelay upload --folder` takes, too
@@ -154,6 +155,7 @@ class UploadPage(QWidget):
         self.batch_progress.setFormat("%v of %m")
         self.batch_label = QLabel("")
         self.batch_label.setWordWrap(True)
+        self.batch_label.setMinimumWidth(1)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the recordings of this batch that have not reached HubSpot yet")
         bcol = QVBoxLayout(self.batch_box)
@@ -393,7 +395,7 @@ class UploadPage(QWidget):
         else:
             text = f"Uploading {min(finished + 1, total)} of {total}"
             text += f": {batch.current}" if batch.current else "…"
-        self.batch_label.setText(text)
+        self.batch_label.setText(breakable(text))  # a long file name wraps instead of widening the queue
 
     def _batch_done(self, batch: Batch, results: list[Any]) -> None:
         logged = cancelled = failed = unsent = 0
@@ -484,5 +486,5 @@ class UploadPage(QWidget):
         if batch is not None and sub.id in batch.ids:
             batch.subs[sub.id] = sub
             if sub.status in h.UNFINISHED and sub.state in STEP_NOW:
-                batch.current = f"{Path(batch.ids[sub.id].path).name}: {STEP_NOW[sub.state]}"
+                batch.current = f"{STEP_NOW[sub.state]} ({Path(batch.ids[sub.id].path).name})"
             self._show_batch()
