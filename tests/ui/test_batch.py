@@ -121,6 +121,11 @@ def test_cancel_stops_what_has_not_reached_hubspot(qtbot, online, tmp_path):
     assert all("Cancelled" in p.message.text() and not p.retry_button.isHidden() for p in panels), \
         [p.message.text() for p in panels]
 
+    with qtbot.waitSignal(panels[0].finished, timeout=60000) as blocker:  # Retry sends a cancelled one after all
+        panels[0].retry()
+    assert blocker.args[0].status == h.READY, blocker.args[0].error
+    assert len(_calls(runtime, [blocker.args[0]])) == 1
+
 
 def test_remove_asks_before_discarding_a_filled_form(qtbot, tmp_path, monkeypatch):
     page = UploadPage()
