@@ -62,6 +62,11 @@ def fixes_dir() -> Path:
     return _sub("fixed")
 
 
+def drafts_file() -> Path:
+    """The Upload page's queue and the unsent call details typed for it (kept across restarts)."""
+    return data_dir() / "drafts.json"
+
+
 def history_db() -> Path:
     return data_dir() / "history.sqlite3"
 

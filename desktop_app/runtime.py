@@ -332,8 +332,30 @@ class Runtime:
         ``on_chunk`` gets each prepared chunk, to ``run_submission`` its submissions for the rest."""
         self._pipeline().run_batch(ids, on_chunk)
 
+    def run_many(self, ids: list[int]) -> list[h.Submission]:
+        """Blocking (the app's "Upload all ready"): ``run_batch`` for the batchable steps, then the rest of
+        each submission, all claimed so the background worker leaves them alone; their final states."""
+        pipeline = self._pipeline()
+        for sid in ids:
+            self._claim(sid, wait=True)
+        def rest(chunk: list[int]) -> None:
+            for i in chunk:
+                pipeline.run(i)
+
+        try:
+            pipeline.run_batch(ids, rest)
+            finals = [self.history.get(i) for i in ids]
+            return [sub for sub in finals if sub is not None]
+        finally:
+            for sid in ids:
+                self._release(sid)
+
     def retry(self, submission_id: int) -> None:
         self._pipeline().retry(submission_id)
+
+    def cancel(self, submission_id: int) -> bool:
+        """Stop a submission that has not reached HubSpot yet (see ``Pipeline.cancel``); False: too late."""
+        return self._pipeline().cancel(submission_id)
 
     def check_transcript(self, submission_id: int) -> Outcome:
         """One look at whether HubSpot transcribed a ready call (schedules the next look)."""

@@ -237,6 +237,8 @@ class Pipeline:
     on_change: Callable[[h.Submission], None] | None = None
     _endpoint_registered: str | None = None
     _endpoint_lock: threading.Lock = field(default_factory=threading.Lock)
+    _gate: threading.Lock = field(default_factory=threading.Lock)  # cancel vs. the first request for the call
+    _cancelled: set[int] = field(default_factory=set)
 
     # -- entry points ----------------------------------------------------------------------------
     def submit(self, recording: Path, details: CallDetails, *, agent: str, sha256: str | None = None) -> int:
@@ -270,12 +272,43 @@ class Pipeline:
         """Put a failed submission back in the queue (after the user fixed the cause). A not-transcribed call
         (its owner got a paid seat, say) is marked ready for transcription again and watched anew."""
         sub = self._get(submission_id)
+        with self._gate:
+            self._cancelled.discard(submission_id)
         if sub.status == h.FAILED:
             self.history.update(submission_id, status=h.QUEUED, error=None, error_status=None,
                                 error_correlation_id=None, next_attempt_at=None)
         elif sub.status == h.NOT_TRANSCRIBED and sub.call_id:
             self.history.update(submission_id, status=h.QUEUED, state=ASSOCIATED, error=None, error_status=None,
                                 error_correlation_id=None, next_attempt_at=None, ready_at=None, transcript_checks=0)
+
+    CANCELLED = "Cancelled before it reached HubSpot (nothing was sent for this call); use Retry to send it."
+
+    def cancel(self, submission_id: int) -> bool:
+        """Stop a submission that has not reached HubSpot yet: True when it is stopped (``failed``, saying
+        it was cancelled); False, changing nothing, once a request for its call was written down
+        (``log_call`` started) or it finished. A run already under way stops before ``log_call``."""
+        with self._gate:
+            sub = self._get(submission_id)
+            order = [start for _, start, _ in STEPS]
+            if (sub.status not in h.UNFINISHED or sub.state not in order
+                    or order.index(sub.state) > order.index(ENDPOINT_REGISTERED)
+                    or any(s.step == "log_call" for s in sub.steps)):
+                return False
+            self._cancelled.add(submission_id)
+            self.history.update(submission_id, status=h.FAILED, error=self.CANCELLED, error_status=None,
+                                error_correlation_id=None, next_attempt_at=None)
+        self._changed(submission_id)
+        return True
+
+    def _stopped(self, submission_id: int) -> bool:
+        """Under ``_gate``: whether the submission was cancelled (a run that read it before may still be going)."""
+        if submission_id in self._cancelled:
+            sub = self._get(submission_id)
+            if sub.status != h.FAILED or sub.error != self.CANCELLED:  # a run under way wrote over the cancel
+                self.history.update(submission_id, status=h.FAILED, error=self.CANCELLED, error_status=None,
+                                    error_correlation_id=None, next_attempt_at=None)
+            return True
+        return self._get(submission_id).status not in h.UNFINISHED
 
     def advance(self, submission_id: int) -> Outcome:
         """Run steps until the submission is ready, failed, or has to wait for a retry."""
@@ -336,15 +369,20 @@ class Pipeline:
         order = [start for _, start, _ in STEPS] + [READY_MARKED]
         if self._get(submission_id).status == h.QUEUED:
             self.history.update(submission_id, status=h.RUNNING)
-        sub = self._get(submission_id)
+        sub = self._changed(submission_id)  # listeners follow each step, as with ``advance``
         while sub.status == h.RUNNING and order.index(sub.state) < order.index(state):
             step, target = NEXT_STEP[sub.state]
             if self._run_step(sub, step, target) is not None:
+                self._changed(submission_id)
                 return
-            sub = self._get(submission_id)
+            sub = self._changed(submission_id)
 
     def _batch_log_calls(self, subs: list[h.Submission]) -> TransientError | PermanentError | None:
-        started = {s.id: self.history.step_started(s.id, "log_call") for s in subs}
+        with self._gate:  # as in ``_run_step``: cancelled ones are left out, the rest written down
+            subs = [s for s in subs if not self._stopped(s.id)]
+            started = {s.id: self.history.step_started(s.id, "log_call") for s in subs}
+        if not subs:
+            return None
         self._crash_point("log_call", "before")
         found: dict[str, str] = {}
         try:
@@ -417,8 +455,22 @@ class Pipeline:
     # -- one step --------------------------------------------------------------------------------
     def _run_step(self, sub: h.Submission, step: str, target: str) -> float | None:
         """Run one step; None when it succeeded, else seconds to wait (-1: failed for good)."""
+        try:
+            return self._run_step_once(sub, step, target)
+        finally:
+            if sub.id in self._cancelled:  # cancelled while the step was under way: its end wrote over that
+                with self._gate:
+                    self._stopped(sub.id)
+
+    def _run_step_once(self, sub: h.Submission, step: str, target: str) -> float | None:
         previous_attempts = [s for s in sub.steps if s.step == step]
-        step_id = self.history.step_started(sub.id, step)
+        if step == "log_call":
+            with self._gate:  # a cancel comes before this request is written down, or is refused
+                if self._stopped(sub.id):
+                    return -1.0
+                step_id = self.history.step_started(sub.id, step)
+        else:
+            step_id = self.history.step_started(sub.id, step)
         self._crash_point(step, "before")
         try:
             fields, status = getattr(self, f"_do_{step}")(sub, previous_attempts)

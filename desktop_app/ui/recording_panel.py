@@ -7,11 +7,12 @@ submission back to the GUI thread (``update_submission``), so the steps fill in 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QDateTime, Qt, QTime, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -31,8 +32,9 @@ from desktop_app.audio import analysis as _analysis  # noqa: F401 - imported by 
 from desktop_app.audio import fixes
 from desktop_app.audio.prefill import prefill_from_filename
 from desktop_app.sync import history as h
+from desktop_app.sync.pipeline import Pipeline
 from desktop_app.ui import inspector, tasks
-from desktop_app.ui.details_form import FIELD_NAMES, CallDetailsForm
+from desktop_app.ui.details_form import FIELD_NAMES, NO_OWNER, CallDetailsForm
 from desktop_app.ui.explain import agent_error, breakable
 from desktop_app.ui.formatting import format_time
 from desktop_app.ui.inspection_card import InspectionCard
@@ -60,6 +62,7 @@ class RecordingPanel(QWidget):
     changed = Signal()  # status text or readiness changed (the queue list shows it)
     inspected = Signal()
     finished = Signal(object)  # the final Submission of a run
+    edited = Signal()  # a field of the call details changed (the page keeps the draft)
 
     def __init__(self, path: str, *, region: str = "US", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,6 +83,7 @@ class RecordingPanel(QWidget):
         self.seen_error = ""  # why that check could not be made (the file cannot be read)
         self.log_again = False  # the agent chose to log an already logged recording a second time
         self._cancel = threading.Event()
+        self._draft: dict[str, Any] | None = None  # details restored from the saved queue, until inspected
 
         self.card = InspectionCard()
         self.form = CallDetailsForm(region=region)
@@ -154,6 +158,12 @@ class RecordingPanel(QWidget):
         self.copy_button.clicked.connect(self.copy_details)
         self.log_again_button.clicked.connect(self.choose_log_again)
         self.card.fixRequested.connect(self.request_fix)
+        f = self.form
+        for sig in (f.title.textChanged, f.notes.textChanged, f.owner.currentTextChanged, f.from_number.textChanged,
+                    f.to_number.textChanged, f.direction.currentIndexChanged, f.status.currentIndexChanged,
+                    f.outcome.currentIndexChanged, f.timestamp.dateTimeChanged, f.duration.timeChanged,
+                    f.errorsChanged):
+            sig.connect(lambda *_a: self.edited.emit())
         self.setTabOrder(self.form.notes, self.upload_button)
         self.inspect()
         tasks.run_task(_prefill, path, owner=self, name="prefill", on_result=self._prefilled, on_error=lambda _e: None)
@@ -178,6 +188,9 @@ class RecordingPanel(QWidget):
         self.status_text = "ready to fill in" if inspection.uploadable else "cannot be uploaded"
         if inspection.probe.duration_s:
             self.form.prefill(duration_s=inspection.probe.duration_s)
+        if self._draft is not None:  # what the agent had typed wins over what the file tells
+            self.restore_draft(self._draft)
+            self._draft = None
         self.refresh()
         self._check_seen()
         self.inspected.emit()
@@ -194,6 +207,8 @@ class RecordingPanel(QWidget):
             return
         self.form.prefill(start=prefill.start, duration_s=prefill.duration_s, from_number=prefill.from_number,
                           to_number=prefill.to_number, direction=prefill.direction)
+        if self._draft is not None:
+            self.restore_draft(self._draft)
 
     # -- fixes -----------------------------------------------------------------------------------
     def request_fix(self, fix: Any) -> None:
@@ -325,6 +340,96 @@ class RecordingPanel(QWidget):
         self.status_text = "ready to fill in"
         self.refresh()
 
+    # -- the draft kept across restarts (see UploadPage, desktop_app/sync/drafts.py) --------------
+    def draft_fields(self) -> dict[str, Any]:
+        """The call details as typed, as plain values (nothing for a submitted recording: it is in the history)."""
+        if self.submission_id is not None:
+            return {}
+        f = self.form
+        t = f.duration.time()
+        contact = f.contact()
+        return {
+            "title": f.title.text(), "notes": f.notes.toPlainText(), "owner": f.owner.currentText(),
+            "from_number": f.from_number.text(), "to_number": f.to_number.text(),
+            "direction": str(f.direction.currentData()), "status": str(f.status.currentData()),
+            "outcome": str(f.outcome.currentData() or ""), "timestamp": f.timestamp.dateTime().toSecsSinceEpoch(),
+            "duration_s": t.hour() * 3600 + t.minute() * 60 + t.second(),
+            "contact": dataclasses.asdict(contact) if contact is not None else None,
+        }
+
+    def restore_draft(self, fields: dict[str, Any]) -> None:
+        """Put saved details back (values of the wrong type are skipped); kept until the file's own
+        prefill and inspection are done, so they do not overwrite it."""
+        from desktop_app.ui.contacts import Found
+
+        self._draft = dict(fields)
+        f = self.form
+
+        def text(key: str) -> str | None:
+            value = fields.get(key)
+            return value if isinstance(value, str) else None
+
+        for key, edit in (("title", f.title), ("from_number", f.from_number), ("to_number", f.to_number)):
+            if text(key) is not None:
+                edit.setText(text(key))
+        if text("notes") is not None and f.notes.toPlainText() != text("notes"):
+            f.notes.setPlainText(text("notes") or "")
+        if text("owner"):
+            i = f.owner.findText(text("owner") or "", Qt.MatchFlag.MatchFixedString)
+            if i >= 0:
+                f.owner.setCurrentIndex(i)
+            else:
+                f.owner.setEditText(text("owner") or "")  # judged against the owners when they are loaded
+        for key, combo in (("direction", f.direction), ("status", f.status), ("outcome", f.outcome)):
+            i = combo.findData(text(key)) if text(key) is not None else -1
+            if i >= 0:
+                combo.setCurrentIndex(i)
+        if isinstance(fields.get("timestamp"), int):
+            f.timestamp.setDateTime(QDateTime.fromSecsSinceEpoch(fields["timestamp"]))
+        if isinstance(fields.get("duration_s"), int):
+            f.duration.setTime(QTime(0, 0).addSecs(fields["duration_s"]))
+        contact = fields.get("contact")
+        if isinstance(contact, dict):
+            try:
+                f.choose_contact(Found(**{k: str(contact.get(k) or "") for k in ("id", "name", "email", "phone",
+                                                                                   "why")}))
+            except TypeError:
+                pass
+        f.revalidate()
+
+    def has_entries(self) -> bool:
+        """Whether the agent typed details that removing this recording would lose (it was not submitted)."""
+        if self.submission_id is not None:
+            return False
+        f = self.form
+        return bool(f.title.text().strip() or f.notes.toPlainText().strip() or f.outcome.currentData()
+                    or f.owner.currentText().strip() not in ("", NO_OWNER))
+
+    # -- one of a batch (UploadPage.upload_all_ready) ---------------------------------------------
+    def begin_batch(self) -> tuple[Path, Any, str | None]:
+        """Hand this recording to a batch: what ``runtime.submit`` takes; the panel waits, as for Upload & Log."""
+        details = self.form.details()
+        self.running = True
+        self.status_text = "waiting in the batch"
+        self._say("")
+        self.log_again_button.hide()
+        self.open_button.hide()
+        self.refresh()
+        sha = self.seen.sha256 if self.seen is not None and self._seen_path == self.path else None
+        return Path(self.path), details, sha
+
+    def batch_submitted(self, submission_id: int) -> None:
+        self.submission_id = submission_id
+        self.status_text = "queued"
+        self.refresh()
+
+    def batch_not_sent(self, why: str) -> None:
+        """The batch ended before this recording was submitted: it is as it was, ready to upload."""
+        self.running = False
+        self.status_text = "ready to fill in"
+        self._say(why)
+        self.refresh()
+
     # -- Upload & Log ----------------------------------------------------------------------------
     def upload(self) -> None:
         if not self.can_upload():
@@ -396,6 +501,9 @@ class RecordingPanel(QWidget):
         self.update_submission(sub)
         if sub.status in (h.READY, h.TRANSCRIBED, h.NOT_TRANSCRIBED):
             self._show_outcome(sub)
+        elif sub.status == h.FAILED and sub.error == Pipeline.CANCELLED:  # the agent's choice, not an error
+            self._say(f"⏹ {sub.error}")
+            self.retry_button.show()
         elif sub.status == h.FAILED:
             self.show_error(sub.error or "failed", sub.error_status, sub.error_correlation_id)
         else:

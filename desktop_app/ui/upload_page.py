@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -14,6 +16,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -21,9 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.sync import drafts
 from desktop_app.sync import history as h
 from desktop_app.sync.cli import AUDIO_SUFFIXES
+from desktop_app.sync.pipeline import Pipeline
 from desktop_app.ui import tasks
+from desktop_app.ui.explain import breakable
 from desktop_app.ui.recording_panel import RecordingPanel
 
 SUFFIXES = tuple(sorted(AUDIO_SUFFIXES))  # what `callrelay upload --folder` takes, too
@@ -52,12 +59,63 @@ def expand(paths: list[str]) -> list[str]:
     return out
 
 
+# What a batch is doing for the submission in each pipeline state (the step it is on).
+STEP_NOW = {"checked": "keeping the recording", "stored": "registering the recording link",
+            "endpoint_registered": "logging the call", "call_logged": "linking the contact",
+            "associated": "marking it ready for transcription"}
+SAVE_DELAY_MS = 300  # the drafts are written this long after the last change (in a worker)
+
+
+def run_batch(runtime: Any, items: list[tuple[Path, Any, str | None]], cancel: threading.Event,
+              submitted: Any) -> list[Any]:
+    """Submit each recording as Upload & Log does (``runtime.submit``), then carry them together
+    (``runtime.run_many``: HubSpot's batch calls where they fit). Runs in a worker. What became of each:
+    its final Submission, an exception, or None when the batch was cancelled before it was submitted."""
+    results: list[Any] = [None] * len(items)
+    ids: list[tuple[int, int]] = []
+    for i, (path, details, sha) in enumerate(items):
+        if cancel.is_set():
+            continue
+        try:
+            sid = runtime.submit(path, details, sha256=sha)
+        except Exception as exc:  # noqa: BLE001 - this recording's failure, shown on its panel
+            results[i] = exc
+            continue
+        submitted(i, sid)
+        ids.append((i, sid))
+    if ids:
+        try:
+            finals = {sub.id: sub for sub in runtime.run_many([sid for _i, sid in ids])}
+        except Exception as exc:  # noqa: BLE001 - shown on each panel of the batch
+            finals = {}
+            for i, _sid in ids:
+                results[i] = exc
+        for i, sid in ids:
+            if sid in finals:
+                results[i] = finals[sid]
+    return results
+
+
+@dataclass
+class Batch:
+    panels: list[RecordingPanel]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    ids: dict[int, RecordingPanel] = field(default_factory=dict)  # submission id -> its panel
+    subs: dict[int, h.Submission] = field(default_factory=dict)  # the latest of each
+    current: str = ""
+    refused: int = 0  # Cancel came too late for these (they had reached HubSpot)
+
+
 class UploadPage(QWidget):
     folderUsed = Signal(str)
     ownersLoaded = Signal(list)  # [(id, name)]
     panelAdded = Signal(object)
+    batchFinished = Signal()
+    draftsSaved = Signal()
+    draftsRestored = Signal()
 
-    def __init__(self, parent: QWidget | None = None, *, region: str = "US", last_folder: str = "") -> None:
+    def __init__(self, parent: QWidget | None = None, *, region: str = "US", last_folder: str = "",
+                 keep_drafts: bool = True) -> None:
         super().__init__(parent)
         self.region = region
         self.last_folder = last_folder
@@ -83,16 +141,42 @@ class UploadPage(QWidget):
         self.open_button = QPushButton("&Open recordings…")
         self.remove_button = QPushButton("Remove")
         self.remove_button.setEnabled(False)
+        self.upload_all_button = QPushButton("Upload all ready")
+        self.upload_all_button.setToolTip("Upload & Log every queued recording whose details are complete")
+        self.upload_all_button.setEnabled(False)
+        self.notice = QLabel("")  # the saved queue could not be read or written: one sentence
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("color: #a04000;")
+        self.notice.hide()
+        self.batch: Batch | None = None
+        self.batch_box = QWidget()
+        self.batch_box.setAccessibleName("Batch progress")
+        self.batch_progress = QProgressBar()
+        self.batch_progress.setFormat("%v of %m")
+        self.batch_label = QLabel("")
+        self.batch_label.setWordWrap(True)
+        self.batch_label.setMinimumWidth(1)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the recordings of this batch that have not reached HubSpot yet")
+        bcol = QVBoxLayout(self.batch_box)
+        bcol.setContentsMargins(0, 0, 0, 0)
+        bcol.addWidget(self.batch_progress)
+        bcol.addWidget(self.batch_label)
+        bcol.addWidget(self.cancel_button)
+        self.batch_box.hide()
 
         left = QWidget()
         lcol = QVBoxLayout(left)
         lcol.setContentsMargins(0, 0, 0, 0)
         lcol.addWidget(self.open_button)
+        lcol.addWidget(self.notice)
         lcol.addWidget(self.queue, 1)
         row = QHBoxLayout()
         row.addWidget(self.remove_button)
         row.addStretch(1)
+        row.addWidget(self.upload_all_button)
         lcol.addLayout(row)
+        lcol.addWidget(self.batch_box)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(self.stack)
@@ -103,6 +187,20 @@ class UploadPage(QWidget):
         self.open_button.clicked.connect(self.pick_files)
         self.remove_button.clicked.connect(self.remove_current)
         self.queue.currentRowChanged.connect(self._select)
+        self.upload_all_button.clicked.connect(self.upload_all_ready)
+        self.cancel_button.clicked.connect(self.cancel_batch)
+
+        # the queue and its unsent details, kept in the data directory (desktop_app/sync/drafts.py)
+        self.keep_drafts = keep_drafts
+        self._restored = not keep_drafts  # nothing is saved before the saved queue was read back
+        self._save_timer = QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.save_drafts)
+        self._save_pool = QThreadPool(self)
+        self._save_pool.setMaxThreadCount(1)  # saves are written in the order they were made
+        if keep_drafts:
+            tasks.run_task(drafts.load, owner=self, name="load-drafts", on_result=self._restore,
+                           on_error=lambda e: self._restore(([], f"The saved queue could not be read ({e})."
+                                                                 f" The queue starts empty.")))
 
     # -- adding ----------------------------------------------------------------------------------
     def pick_files(self) -> None:
@@ -131,8 +229,10 @@ class UploadPage(QWidget):
             self.last_folder = str(Path(files[-1]).parent)
             self.folderUsed.emit(self.last_folder)
 
-    def add_file(self, path: str) -> RecordingPanel:
+    def add_file(self, path: str, draft: dict[str, Any] | None = None) -> RecordingPanel:
         panel = RecordingPanel(path, region=self.region)
+        if draft:
+            panel.restore_draft(draft)
         panel.offline_reason = self.offline_reason
         panel.fetch_problem = self.fetch_problem
         panel.form.set_owners(self.owners)
@@ -145,9 +245,12 @@ class UploadPage(QWidget):
         self.stack.addWidget(panel)
         self.panels.append(panel)
         panel.changed.connect(lambda p=panel, i=item: self._label(p, i))
+        panel.changed.connect(self._update_upload_all)
+        panel.edited.connect(self._drafts_changed)
         self._label(panel, item)
         self.queue.setCurrentItem(item)
         self.remove_button.setEnabled(True)
+        self._drafts_changed()
         self.panelAdded.emit(panel)
         return panel
 
@@ -159,15 +262,171 @@ class UploadPage(QWidget):
         self.stack.setCurrentWidget(self.panels[row] if 0 <= row < len(self.panels) else self.empty)
 
     def remove_current(self) -> None:
+        """Remove the shown recording from the queue; a form with details typed in asks first."""
         row = self.queue.currentRow()
         if not (0 <= row < len(self.panels)) or self.panels[row].running:
             return
+        if self.panels[row].has_entries():
+            name = Path(self.panels[row].path).name
+            answer = QMessageBox.question(
+                self, "Remove recording",
+                f"Remove {name} from the queue? The call details typed for it are lost; it was not uploaded.",
+                QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Discard:
+                return
         panel = self.panels.pop(row)
         panel.close_panel()
         self.queue.takeItem(row)
         self.stack.removeWidget(panel)
         panel.deleteLater()
         self.remove_button.setEnabled(bool(self.panels))
+        self._update_upload_all()
+        self._drafts_changed()
+
+    # -- the queue across restarts ---------------------------------------------------------------
+    def _restore(self, loaded: tuple[list[drafts.Draft], str]) -> None:
+        saved, problem = loaded
+        self._say_notice(problem)
+        for d in saved:
+            self.add_file(d.path, d.fields)
+        self._restored = True
+        if saved:
+            self.queue.setCurrentRow(0)
+        self.draftsRestored.emit()
+
+    def _say_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
+    def _drafts_changed(self) -> None:
+        if self.keep_drafts:
+            self._save_timer.start()
+
+    def save_drafts(self) -> tasks.Task | None:
+        """Write the queue and its unsent details (in a worker, one save at a time, in order)."""
+        if not self.keep_drafts:
+            return None
+        if not self._restored:
+            self._save_timer.start()  # the saved queue is being read back: it must not be overwritten yet
+            return None
+        snapshot = [drafts.Draft(p.path, p.draft_fields()) for p in self.panels]
+        return tasks.run_task(drafts.save, snapshot, owner=self, name="save-drafts", pool=self._save_pool,
+                              on_result=lambda _r: self._saved(), on_error=lambda e: self._say_notice(str(e)))
+
+    def _saved(self) -> None:
+        if self.notice.text().startswith("The queue could not be saved"):
+            self._say_notice("")
+        self.draftsSaved.emit()
+
+    # -- Upload all ready ------------------------------------------------------------------------
+    def ready_panels(self) -> list[RecordingPanel]:
+        return [p for p in self.panels if p.can_upload()]
+
+    def _update_upload_all(self) -> None:
+        n = len(self.ready_panels()) if self.batch is None else 0
+        self.upload_all_button.setEnabled(n > 0)
+        self.upload_all_button.setToolTip(f"Upload & Log the {n} queued recording(s) whose details are complete"
+                                          if n else "No queued recording is complete and uploadable yet")
+
+    def upload_all_ready(self) -> tasks.Task | None:
+        """Upload & Log every ready recording, one after another, with one progress view and Cancel."""
+        ready = self.ready_panels()
+        if self.batch is not None or not ready or self.runtime is None:
+            return None
+        batch = self.batch = Batch(ready)
+        items = [p.begin_batch() for p in ready]
+        self.batch_progress.setRange(0, len(ready))
+        self.batch_progress.setValue(0)
+        self.cancel_button.setEnabled(True)
+        self.batch_box.show()
+        self._update_upload_all()
+        self._show_batch()
+        return tasks.run_task(run_batch, self.runtime, items, batch.cancel, tasks.to_gui(self._batch_submitted),
+                              owner=self, name="upload-all", pool=tasks.long_pool(),
+                              on_result=lambda results: self._batch_done(batch, results),
+                              on_error=lambda exc: self._batch_done(batch, [exc] * len(batch.panels)))
+
+    def _batch_submitted(self, index: int, submission_id: int) -> None:
+        batch = self.batch
+        if batch is None:
+            return
+        panel = batch.panels[index]
+        batch.ids[submission_id] = panel
+        panel.batch_submitted(submission_id)
+        if batch.cancel.is_set():  # submitted while Cancel was being pressed
+            self._cancel_one(batch, submission_id)
+        self._show_batch()
+
+    def cancel_batch(self) -> None:
+        """Stop what has not reached HubSpot: recordings not yet submitted are not sent; submissions before
+        their call was logged are cancelled (``runtime.cancel``); the rest go on."""
+        batch = self.batch
+        if batch is None or batch.cancel.is_set():
+            return
+        batch.cancel.set()
+        self.cancel_button.setEnabled(False)
+        for sid in batch.ids:
+            sub = batch.subs.get(sid)
+            if sub is None or sub.status in h.UNFINISHED:
+                self._cancel_one(batch, sid)
+        self._show_batch()
+
+    def _cancel_one(self, batch: Batch, submission_id: int) -> None:
+        def done(stopped: bool) -> None:
+            if not stopped:
+                batch.refused += 1
+                self._show_batch()
+
+        tasks.run_task(self.runtime.cancel, submission_id, owner=self, name="cancel", on_result=done,
+                       on_error=lambda _e: done(False))
+
+    def _show_batch(self) -> None:
+        batch = self.batch
+        if batch is None:
+            return
+        total = len(batch.panels)
+        finished = sum(1 for s in batch.subs.values() if s.status not in h.UNFINISHED)
+        self.batch_progress.setValue(finished)
+        if batch.cancel.is_set():
+            text = "Cancelling: what has not reached HubSpot is stopped."
+            if batch.refused:
+                text += f" {batch.refused} had reached HubSpot already and go on."
+        else:
+            text = f"Uploading {min(finished + 1, total)} of {total}"
+            text += f": {batch.current}" if batch.current else "…"
+        self.batch_label.setText(breakable(text))  # a long file name wraps instead of widening the queue
+
+    def _batch_done(self, batch: Batch, results: list[Any]) -> None:
+        logged = cancelled = failed = unsent = 0
+        for panel, result in zip(batch.panels, results, strict=True):
+            if result is None:
+                unsent += 1
+                panel.batch_not_sent("Not sent: the batch was cancelled before this recording's turn.")
+            elif isinstance(result, BaseException):
+                failed += 1
+                panel._run_failed(result)
+            else:
+                batch.subs[result.id] = result
+                if result.status == h.FAILED and result.error == Pipeline.CANCELLED:
+                    cancelled += 1
+                elif result.status == h.FAILED:
+                    failed += 1
+                else:
+                    logged += 1
+                panel._ran(result)
+        self.batch = None
+        self.batch_progress.setValue(self.batch_progress.maximum())
+        parts = [f"{logged} logged"]
+        if cancelled + unsent:
+            parts.append(f"{cancelled + unsent} cancelled (not sent to HubSpot)")
+        if failed:
+            parts.append(f"{failed} failed (see each recording)")
+        self.batch_label.setText(f"Batch done: {', '.join(parts)}.")
+        self.cancel_button.setEnabled(False)
+        self._update_upload_all()
+        self._drafts_changed()
+        self.batchFinished.emit()
 
     def current(self) -> RecordingPanel | None:
         row = self.queue.currentRow()
@@ -223,3 +482,9 @@ class UploadPage(QWidget):
     def update_submission(self, sub: h.Submission) -> None:
         for panel in self.panels:
             panel.update_submission(sub)
+        batch = self.batch
+        if batch is not None and sub.id in batch.ids:
+            batch.subs[sub.id] = sub
+            if sub.status in h.UNFINISHED and sub.state in STEP_NOW:
+                batch.current = f"{STEP_NOW[sub.state]} ({Path(batch.ids[sub.id].path).name})"
+            self._show_batch()
