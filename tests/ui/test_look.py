@@ -1,0 +1,154 @@
+"""Issue 18's "Look": the drop zone lights up, statuses are coloured, dark mode follows the system,
+the icons are there, and the Upload form fits 1280×720 without jumping when a message shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication, QWidget
+from ui_helpers import speech, write_wav
+
+from desktop_app import settings as settings_mod
+from desktop_app.ui import app as app_mod
+from desktop_app.ui import look
+from desktop_app.ui.main_window import MainWindow
+from desktop_app.ui.upload_page import UploadPage
+
+
+def stereo(tmp: Path, name: str = "call.wav") -> Path:
+    return write_wav(tmp / name, [speech(3, start=0.2, freq=220), speech(3, start=1.1, freq=340, level=0.4)])
+
+
+def _drag(page: UploadPage, paths: list[str]) -> QDragEnterEvent:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
+    event = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(page, event)
+    event.mime = mime  # type: ignore[attr-defined] - kept alive with the event
+    return event
+
+
+def test_the_drop_zone_lights_up_while_audio_is_dragged_over_it(qtbot, tmp_path):
+    page = UploadPage()
+    qtbot.addWidget(page)
+    page.resize(900, 600)
+    page.show()
+    qtbot.waitExposed(page)
+    before = page.empty.grab().toImage()
+    assert not page.property("dropActive")
+    enter = _drag(page, [str(stereo(tmp_path))])
+    assert enter.isAccepted()
+    assert page.property("dropActive") is True
+    assert page.queue.property("dropActive") is True and page.empty.property("dropActive") is True
+    assert page.empty.grab().toImage() != before, "the drop zone must look different while a drag is over it"
+    QApplication.sendEvent(page, QDragLeaveEvent())
+    assert not page.property("dropActive") and not page.empty.property("dropActive")
+    assert page.empty.grab().toImage() == before
+
+    # a text file is no recording: the zone stays dark and the drag is refused
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    refused = _drag(page, [str(text)])
+    assert not refused.isAccepted() and not page.property("dropActive")
+
+    # dropping ends the highlight (and queues the file)
+    _drag(page, [str(stereo(tmp_path, "b.wav"))])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "b.wav"))])
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(page, drop)
+    assert not page.property("dropActive")
+    qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=20000)
+    for panel in page.panels:
+        panel.card.player.stop()
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_statuses_in_the_list_are_coloured_and_readable_in_both_schemes(qtbot, tmp_path, dark):
+    app = QApplication.instance()
+    old = app.palette()
+    look.apply_scheme(app, Qt.ColorScheme.Dark if dark else Qt.ColorScheme.Light)
+    try:
+        page = UploadPage()
+        qtbot.addWidget(page)
+        page.show()
+        page.add_paths([str(stereo(tmp_path))])
+        qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=20000)
+        panel, item = page.panels[0], page.queue.item(0)
+        base = page.queue.palette().color(QPalette.ColorRole.Base)
+        seen = {}
+        for status in ("transcribed", "failed", "not-transcribed", "uploading"):
+            panel.status_text = status
+            panel.changed.emit()
+            colour = item.foreground().color()
+            seen[status] = colour.name()
+            assert _contrast(colour, base) >= 4.5, (status, colour.name(), base.name())
+            assert not item.icon().isNull(), status
+        assert len(set(seen.values())) == 4, seen  # each kind of status its own colour
+        panel.card.player.stop()
+    finally:
+        app.setPalette(old)
+
+
+def _contrast(a, b) -> float:
+    def lum(c):
+        def ch(v):
+            v /= 255
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * ch(c.red()) + 0.7152 * ch(c.green()) + 0.0722 * ch(c.blue())
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_dark_mode_follows_the_system_scheme(qtbot):
+    app = QApplication.instance()
+    hints = QGuiApplication.styleHints()
+    old_palette, old_scheme = app.palette(), hints.colorScheme()
+    follower = app_mod.install_look(app)
+    try:
+        follower.changed(Qt.ColorScheme.Dark)  # what colorSchemeChanged calls
+        assert look.is_dark(app.palette())
+        widget = QWidget()
+        qtbot.addWidget(widget)
+        assert widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        follower.changed(Qt.ColorScheme.Light)
+        assert not look.is_dark(app.palette())
+        hints.setColorScheme(Qt.ColorScheme.Dark)  # the system's signal, where the platform passes it on
+        if hints.colorScheme() == Qt.ColorScheme.Dark:
+            qtbot.waitUntil(lambda: look.is_dark(app.palette()), timeout=2000)
+    finally:
+        hints.colorSchemeChanged.disconnect(follower.changed)
+        hints.unsetColorScheme()
+        app.setPalette(old_palette)
+        assert old_scheme is not None
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(settings_mod.Settings(), None)
+    qtbot.addWidget(win)
+    win.resize(1280, 720)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.quitting = True
+    for panel in win.upload_page.panels:
+        panel.card.player.stop()
+
+
+def test_pages_and_main_actions_have_icons(qtbot, window, tmp_path):
+    app_mod.decorate(window)
+    for i in range(window.tabs.count()):
+        assert not window.tabs.tabIcon(i).isNull(), window.tabs.tabText(i)
+    page = window.upload_page
+    assert not page.open_button.icon().isNull() and not page.remove_button.icon().isNull()
+    page.add_paths([str(stereo(tmp_path))])
+    qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=20000)
+    panel = page.panels[0]
+    for button in (panel.upload_button, panel.retry_button, panel.open_button, panel.copy_button):
+        assert not button.icon().isNull(), button.text()
