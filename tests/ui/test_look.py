@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QWidget
 from ui_helpers import speech, write_wav
 
 from desktop_app import settings as settings_mod
 from desktop_app.ui import app as app_mod
 from desktop_app.ui import look
-from desktop_app.ui.main_window import MainWindow
+from desktop_app.ui.main_window import UPLOAD, MainWindow
 from desktop_app.ui.upload_page import UploadPage
 
 
@@ -152,3 +152,43 @@ def test_pages_and_main_actions_have_icons(qtbot, window, tmp_path):
     panel = page.panels[0]
     for button in (panel.upload_button, panel.retry_button, panel.open_button, panel.copy_button):
         assert not button.icon().isNull(), button.text()
+
+
+def _inside(widget: QWidget, area: QWidget) -> bool:
+    top_left = widget.mapTo(area, QPoint(0, 0))
+    rect = widget.rect().translated(top_left)
+    return area.rect().contains(rect)
+
+
+def test_the_upload_form_fits_1280x720_and_does_not_jump_for_a_long_message(qtbot, window, tmp_path):
+    page = window.upload_page
+    window.tabs.setCurrentIndex(UPLOAD)
+    assert window.width() == 1280 and window.height() == 720
+    page.add_paths([str(stereo(tmp_path))])
+    qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=20000)
+    panel = page.panels[0]
+    qtbot.waitUntil(panel.details_area.isVisible, timeout=5000)
+    qtbot.wait(200)
+    scroll = panel.findChild(QAbstractScrollArea)
+    assert scroll is not None
+    viewport = scroll.viewport()
+    form = panel.form
+    fields = [w for w in form.findChildren(QWidget) if w.isVisible() and w.focusPolicy() != Qt.FocusPolicy.NoFocus]
+    assert len(fields) >= 10, "the form's fields are shown"
+    assert not scroll.verticalScrollBar().isVisible(), "the Upload form scrolls at 1280×720"
+    for w in [*fields, panel.upload_button, panel.card.waveform, panel.card.player]:
+        assert _inside(w, viewport), f"{w.accessibleName() or w.objectName() or type(w).__name__} is clipped"
+
+    def where(w):
+        return w.mapTo(window, QPoint(0, 0)), w.size()
+
+    waveform = panel.card.waveform
+    before = (where(waveform), where(panel.upload_button))
+    panel.show_error("HubSpot refused the call: the token lacks a scope. " * 6 + "X" * 300, 403,
+                     "0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e")
+    qtbot.wait(200)
+    assert panel.message.isVisible()
+    assert (where(waveform), where(panel.upload_button)) == before, "the waveform or the buttons moved"
+    assert not scroll.verticalScrollBar().isVisible(), "the long message made the form scroll"
+    assert _inside(panel.message_area, viewport) and _inside(panel.upload_button, viewport)
+    assert _inside(panel.copy_button, viewport) and panel.copy_button.isVisible()
