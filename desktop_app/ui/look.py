@@ -129,6 +129,10 @@ def apply_scheme(app: QApplication, scheme: Qt.ColorScheme | None = None) -> boo
         scheme = app.styleHints().colorScheme()
     dark = scheme == Qt.ColorScheme.Dark
     app.setPalette(dark_palette() if dark else app.style().standardPalette())
+    for widget in app.allWidgets():  # a widget with a style sheet keeps its old palette until re-polished
+        sheet = widget.styleSheet()
+        if sheet:
+            widget.setStyleSheet(sheet)
     return dark
 
 

@@ -190,7 +190,7 @@ class UploadPage(QWidget):
 
     def _colour(self, panel: RecordingPanel, item: QListWidgetItem) -> None:
         """The status's colour (for this palette, light or dark) and icon on the recording's row."""
-        colour = look.status_colour(panel.status_text, self.queue.palette())
+        colour = look.status_colour(panel.status_text)  # for the application's palette (light or dark)
         if colour is None:
             item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's text colour
         else:

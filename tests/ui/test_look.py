@@ -110,12 +110,18 @@ def test_dark_mode_follows_the_system_scheme(qtbot):
     hints = QGuiApplication.styleHints()
     old_palette, old_scheme = app.palette(), hints.colorScheme()
     follower = app_mod.install_look(app)
+    follower.changed(Qt.ColorScheme.Light)
+    page = UploadPage()  # made before the switch, with a style sheet of its own (the drop zone)
+    qtbot.addWidget(page)
+    page.show()
     try:
         follower.changed(Qt.ColorScheme.Dark)  # what colorSchemeChanged calls
         assert look.is_dark(app.palette())
         widget = QWidget()
         qtbot.addWidget(widget)
         assert widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        qtbot.waitUntil(lambda: look.is_dark(page.palette()), timeout=2000)
+        assert page.queue.palette().color(QPalette.ColorRole.Base).lightness() < 128
         follower.changed(Qt.ColorScheme.Light)
         assert not look.is_dark(app.palette())
         hints.setColorScheme(Qt.ColorScheme.Dark)  # the system's signal, where the platform passes it on
