@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -132,6 +132,7 @@ class RecordingPanel(QWidget):
         self.message_area.setWidget(self.message)
         self.message_area.setFixedHeight(0)
         self.message_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the text is read, not a Tab stop
+        self.message_area.installEventFilter(self)  # its width changes with the layout: its height follows
         message_row = QHBoxLayout()  # "Copy details" beside the message: it adds no row of its own
         message_row.addWidget(self.message_area, 1)
         message_row.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -460,6 +461,13 @@ class RecordingPanel(QWidget):
         super().resizeEvent(event)
         self._arrange()
         self._fit_message()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.message_area and event.type() == QEvent.Type.Resize:
+            assert isinstance(event, QResizeEvent)
+            if event.size().width() != event.oldSize().width():
+                self._fit_message()
+        return False
 
     def _arrange(self) -> None:
         """The details beside the card and Upload & Log where they fit side by side, else below them."""
