@@ -453,7 +453,8 @@ class RecordingPanel(QWidget):
         if not self.message.text():
             self.message_area.setFixedHeight(0)
             return
-        width = max(1, self.message_area.viewport().width() - 2)
+        # as wide as it is with its scroll bar shown: the height found never calls the scroll bar up itself
+        width = max(1, self.message_area.width() - self.message_area.verticalScrollBar().sizeHint().width() - 2)
         cap = self.message.fontMetrics().lineSpacing() * MESSAGE_LINES
         self.message_area.setFixedHeight(min(self.message.heightForWidth(width) + 2, cap))
 

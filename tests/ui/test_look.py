@@ -200,7 +200,10 @@ def test_the_upload_form_fits_1280x720_and_does_not_jump_for_a_long_message(qtbo
     assert _inside(panel.copy_button, viewport) and panel.copy_button.isVisible()
 
 
-def test_a_message_keeps_its_lines_when_its_column_narrows(qtbot, window, tmp_path):
+@pytest.mark.parametrize("MESSAGE", [
+    "HubSpot rejected the request: Injected fault: HTTP 400 (HTTP 400, VALIDATION_ERROR, correlationId a7df8383)",
+    "HubSpot rejected a value in the call details. Correct the field it names, then retry. " * 3])
+def test_a_message_keeps_its_lines_when_its_column_narrows(qtbot, window, tmp_path, MESSAGE):  # noqa: N803
     page = window.upload_page
     page.add_paths([str(stereo(tmp_path))])
     qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=20000)
@@ -208,8 +211,7 @@ def test_a_message_keeps_its_lines_when_its_column_narrows(qtbot, window, tmp_pa
     qtbot.waitUntil(panel.details_area.isVisible, timeout=5000)
     panel._row.setDirection(panel._row.Direction.TopToBottom)  # laid out one above the other, as when narrow
     qtbot.wait(100)
-    panel.show_error("HubSpot rejected a value in the call details. Correct the field it names, then retry. " * 3,
-                     400, "a7df8383-5a85-4ac0-8b8a-7891aae8d5b0")
+    panel.show_error(MESSAGE, 400, "a7df8383-5a85-4ac0-8b8a-7891aae8d5b0")
     panel.refresh()  # side by side again: the message's column is narrower now
     line = panel.message.fontMetrics().lineSpacing()
     qtbot.waitUntil(lambda: panel.message_area.height() >= line, timeout=2000)
@@ -217,3 +219,20 @@ def test_a_message_keeps_its_lines_when_its_column_narrows(qtbot, window, tmp_pa
     shown = panel.message_area.viewport().height()
     needed = min(panel.message.heightForWidth(panel.message_area.viewport().width()), 5 * line)
     assert shown >= needed - 2, "the message is cut although it has room for its lines"
+
+
+def test_a_message_that_fits_its_lines_shows_whole_without_a_scroll_bar(qtbot, window, tmp_path):
+    page = window.upload_page
+    page.add_paths([str(stereo(tmp_path))])
+    qtbot.waitUntil(lambda: len(page.panels) == 1 and page.panels[0].inspection is not None, timeout=20000)
+    panel = page.panels[0]
+    qtbot.waitUntil(panel.details_area.isVisible, timeout=5000)
+    words = "HubSpot rejected a value in the call details so correct the field it names then retry".split()
+    line = panel.message.fontMetrics().lineSpacing()
+    for n in range(0, 120):  # messages of every width around a line's end (a narrow letter at a time)
+        panel._say(" ".join(words) + " " + "l" * n)
+        qtbot.wait(10)
+        full = panel.message.heightForWidth(panel.message_area.viewport().width())
+        if full <= 4 * line:  # room for it all: no scroll bar, nothing cut
+            assert not panel.message_area.verticalScrollBar().isVisible(), n
+            assert panel.message_area.viewport().height() >= full - 1, n
