@@ -6,7 +6,8 @@
 Re-runs itself under ``xvfb-run`` when there is no display, with its own ``CALLRELAY_HOME`` (a
 temporary folder) in sandbox mode. It drops a generated call recording on the Upload & Log page and
 fills the form (upload.png), submits a few calls and adds history rows in several states
-(history.png), shows the settings (settings.png) and the first-run choice (first-run.png). Each picture
+(history.png), shows a call HubSpot refused (error.png), the settings (settings.png), the Upload page in
+the dark scheme (dark.png) and the first-run choice (first-run.png), in a 1280×720 window. Each picture
 is grabbed from the X server (``QScreen.grabWindow``), i.e. what a user would see. Run it again when the
 UI changes.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SIZE = (1280, 860)
+SIZE = (1280, 720)  # the smallest screen the form must fit without scrolling
 
 
 def reexec_under_xvfb() -> None:
@@ -72,15 +73,19 @@ def main() -> int:
     for name in [n for n in os.environ if n.startswith("HUBSPOT_")]:
         del os.environ[name]
 
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     from desktop_app import settings as settings_mod
     from desktop_app.runtime import Runtime
     from desktop_app.sync import history as h
+    from desktop_app.ui import app as app_mod
+    from desktop_app.ui import look
     from desktop_app.ui.main_window import HISTORY, SETTINGS, UPLOAD, MainWindow
 
     app = QApplication([sys.argv[0]])
     app.setStyle("Fusion")
+    look.apply_scheme(app, Qt.ColorScheme.Light)  # whatever the machine's scheme: dark.png shows the dark one
 
     def pump(seconds: float = 0.3, until=None, timeout: float = 60.0) -> None:
         end = time.monotonic() + (timeout if until else seconds)
@@ -100,6 +105,7 @@ def main() -> int:
     settings.set("calls.agent", "Alice")
     runtime = Runtime(settings=settings)
     win = MainWindow(settings, runtime)
+    app_mod.decorate(win)
     win.resize(*SIZE)
     win.move(10, 10)
     win.show()
@@ -172,6 +178,9 @@ def main() -> int:
               f"({pix.width()}x{pix.height()})")
 
     shot("upload.png")
+    page.queue.setCurrentRow(0)  # a call HubSpot refused (the sandbox answered 400): the error, wrapped
+    shot("error.png")
+    page.queue.setCurrentRow(2)
     win.tabs.setCurrentIndex(HISTORY)
     hp = win.history_page
     hp.apply_filters()
@@ -185,6 +194,10 @@ def main() -> int:
     win.settings_page.test_tunnel()  # "Test tunnel": each step of the outside check
     pump(until=lambda: win.settings_page.test_tunnel_button.isEnabled())
     shot("settings.png")
+    look.apply_scheme(app, Qt.ColorScheme.Dark)  # what the app does when the system switches to dark
+    win.tabs.setCurrentIndex(UPLOAD)
+    shot("dark.png")
+    look.apply_scheme(app, Qt.ColorScheme.Light)
     from PySide6.QtGui import QCursor
 
     dialog = win.show_first_run()  # the first-run choice (Call Relay → Set up…)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QMessag
 
 from desktop_app import paths
 from desktop_app import settings as settings_mod
-from desktop_app.ui import inspector, tasks
+from desktop_app.ui import inspector, look, tasks
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,16 @@ def install_wheel_guard(app: QApplication) -> WheelGuard:
     return guard
 
 
+def install_look(app: QApplication) -> look.SchemeFollower:
+    """The app's palette follows the system's colour scheme (dark mode), now and as it changes."""
+    return look.follow_system_scheme(app)
+
+
+def decorate(window: QWidget) -> None:
+    """Icons on the main window's pages (the upload page puts its own on its actions)."""
+    look.decorate_window(window)
+
+
 def restart_command() -> list[str]:
     """The command that starts the desktop app again ("Restart now" in Settings)."""
     if getattr(sys, "frozen", False):  # the bundle: its own executable, with the arguments it was given
@@ -130,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)  # the tray keeps the server and the queue running
     install_excepthook()
     install_wheel_guard(app)
+    install_look(app)
     try:
         settings = settings_mod.load()
     except settings_mod.SettingsError as exc:
@@ -137,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     runtime = make_runtime(settings)
     window = MainWindow(settings, runtime)
+    decorate(window)
     restart: list[bool] = []
 
     def restart_now() -> None:

@@ -1,7 +1,7 @@
 """The first-run choice (issue 18): try the sandbox, use my own HubSpot account, or join my team.
 
 Shown once, on the first start of a data directory (the ``ui.first_run_done`` setting remembers that
-it was), and again from the window's menu (Call Relay → Set up…). "Use my own HubSpot account" is a
+it was), and again from the window's menu (File → Set up…). "Use my own HubSpot account" is a
 short guided set-up for a single desk: each value has a "Test" that runs the core's own check off the
 UI thread (``hubspot connect``'s sign-in check and saving, ``check_app_id``,
 ``recording_registration_problem`` and the recording-settings read that ``hubspot test`` makes, the
@@ -342,7 +342,7 @@ class FirstRunDialog(QDialog):
         page = QWidget()
         col = QVBoxLayout(page)
         title = QLabel("<h2>Welcome to Call Relay</h2>How would you like to start? You can come back here later: "
-                       "Call Relay menu, Set up…")
+                       "File menu, Set up…")
         title.setWordWrap(True)
         col.addWidget(title)
         self.sandbox_button = QCommandLinkButton(

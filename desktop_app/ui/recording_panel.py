@@ -12,15 +12,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt, QTime, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QDateTime, QEvent, QObject, Qt, QTime, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +42,8 @@ from desktop_app.ui.explain import agent_error, breakable
 from desktop_app.ui.formatting import format_time
 from desktop_app.ui.inspection_card import InspectionCard
 from desktop_app.ui.steps_view import StepsView
+
+MESSAGE_LINES = 5  # the most lines a message takes on the panel (more scroll inside the message)
 
 
 def _inspect(path: str, progress: Any, cancel: threading.Event) -> tuple[Any, list[Any]]:
@@ -122,27 +127,49 @@ class RecordingPanel(QWidget):
         sb.addLayout(actions)
         sb.addWidget(self.why_not)
         sb.addWidget(self.steps)
-        sb.addWidget(self.message)
-        copy_row = QHBoxLayout()
-        copy_row.addWidget(self.copy_button)
-        copy_row.addStretch(1)
-        sb.addLayout(copy_row)
+        # The message gets at most a few lines of its own (more scroll inside it): a long error never
+        # pushes the panel into scrolling or moves what is above it.
+        self.message_area = QScrollArea()
+        self.message_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.message_area.setWidgetResizable(True)
+        self.message_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.message_area.setWidget(self.message)
+        self.message_area.setFixedHeight(0)
+        self.message_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the text is read, not a Tab stop
+        self.message_area.installEventFilter(self)  # its width changes with the layout: its height follows
+        message_row = QHBoxLayout()  # "Copy details" beside the message: it adds no row of its own
+        message_row.addWidget(self.message_area, 1)
+        message_row.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignTop)
+        sb.addLayout(message_row)
 
         sb.addStretch(1)
+        # The card with Upload & Log under it, the details beside them: the whole form fits 1280×720
+        # without scrolling, and a long message grows below the buttons (nothing above it moves).
         inner = QWidget()
-        col = QVBoxLayout(inner)
+        self._row = row = QBoxLayout(QBoxLayout.Direction.LeftToRight, inner)  # one above the other if narrow
+        self._left = QWidget()
+        col = QVBoxLayout(self._left)
+        col.setContentsMargins(0, 0, 0, 0)
         col.addWidget(self.card)
-        self.details_area = QWidget()  # the details and Upload & Log side by side: the button stays in view
-        below = QHBoxLayout(self.details_area)
+        col.addWidget(steps_box, 1)
+        row.addWidget(self._left, 11)
+        self.details_area = QWidget()  # the call's details
+        below = QVBoxLayout(self.details_area)
         below.setContentsMargins(0, 0, 0, 0)
-        below.addWidget(details_box, 3)
-        below.addWidget(steps_box, 2)
-        col.addWidget(self.details_area, 1)
+        below.addWidget(details_box)
+        below.addStretch(1)
+        row.addWidget(self.details_area, 9)
+        for label in (self.why_not, self.message):  # their text never widens the column (it wraps)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         # Laying out and painting the whole panel at once would hold the UI thread for tens of ms:
         # the card is drawn first, the details on a later turn of the event loop.
         self.details_area.hide()
-        self.card.firstPainted.connect(lambda: QTimer.singleShot(0, self.details_area.show))
-        scroll = QScrollArea()
+        steps_box.hide()
+        def show_details() -> None:
+            self.details_area.show()
+            steps_box.show()
+        self.card.firstPainted.connect(lambda: QTimer.singleShot(0, show_details))
+        self._scroll = scroll = QScrollArea()
         scroll.setAccessibleName(f"Recording {Path(path).name}")  # a Tab stop: a screen reader names it
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
@@ -276,6 +303,7 @@ class RecordingPanel(QWidget):
         return not self.blockers()
 
     def refresh(self) -> None:
+        self._arrange()  # the card may have grown (the inspection's facts and buttons)
         reasons = self.blockers()
         self.upload_button.setEnabled(not reasons)
         self.why_not.setText("" if not reasons or self.submission_id is not None else
@@ -520,14 +548,50 @@ class RecordingPanel(QWidget):
 
     def _say(self, text: str) -> None:
         """A message that is not an error of HubSpot's (no details to copy)."""
-        self.message.setText(breakable(text))
+        self._set_message(breakable(text))
         self.copy_button.hide()
         self.error_details = ""
+
+    def _set_message(self, text: str) -> None:
+        self.message.setText(text)
+        self._fit_message()
+
+    def _fit_message(self) -> None:
+        """The message area as tall as its text, up to MESSAGE_LINES lines."""
+        if not self.message.text():
+            self.message_area.setFixedHeight(0)
+            return
+        # as wide as it is with its scroll bar shown: the height found never calls the scroll bar up itself
+        width = max(1, self.message_area.width() - self.message_area.verticalScrollBar().sizeHint().width() - 2)
+        cap = self.message.fontMetrics().lineSpacing() * MESSAGE_LINES
+        self.message_area.setFixedHeight(min(self.message.heightForWidth(width) + 2, cap))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._arrange()
+        self._fit_message()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.message_area and event.type() == QEvent.Type.Resize:
+            assert isinstance(event, QResizeEvent)
+            if event.size().width() != event.oldSize().width():
+                self._fit_message()
+        return False
+
+    def _arrange(self) -> None:
+        """The details beside the card and Upload & Log where they fit side by side, else below them."""
+        margins = self._row.contentsMargins()
+        need = (self._left.minimumSizeHint().width() + self.details_area.minimumSizeHint().width()
+                + self._row.spacing() + margins.left() + margins.right())
+        wanted = (QBoxLayout.Direction.LeftToRight if need <= self._scroll.viewport().width()
+                  else QBoxLayout.Direction.TopToBottom)
+        if self._row.direction() != wanted:
+            self._row.setDirection(wanted)
 
     def show_error(self, message: str, status: int | None, correlation_id: str | None) -> None:
         self.error = message
         text, self.error_details = agent_error(message, status, correlation_id)
-        self.message.setText(breakable(text))  # wraps inside the panel, whatever HubSpot wrote
+        self._set_message(breakable(text))  # wraps inside the panel, whatever HubSpot wrote
         self.copy_button.show()
         self.copy_button.setToolTip(self.error_details)
         self.retry_button.setVisible(self.submission_id is not None)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QEvent, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -29,7 +29,7 @@ from desktop_app.sync import drafts
 from desktop_app.sync import history as h
 from desktop_app.sync.cli import AUDIO_SUFFIXES
 from desktop_app.sync.pipeline import Pipeline
-from desktop_app.ui import tasks
+from desktop_app.ui import look, tasks
 from desktop_app.ui.explain import breakable
 from desktop_app.ui.recording_panel import RecordingPanel
 
@@ -45,6 +45,16 @@ def seats_of(runtime: Any) -> dict[str, bool]:
     if sandbox is None:
         return {}
     return {str(o["id"]): bool(o.get("paid_seat")) for o in sandbox.owners()}
+
+
+def has_audio(paths: list[str]) -> bool:
+    """Whether a drag holds something to queue: an audio file or a folder (cheap: no listing)."""
+    return any(p.lower().endswith(SUFFIXES) or os.path.isdir(p) for p in paths)
+
+
+# The drop zone (the list and the empty page) while a drag with recordings is over the page.
+DROP_STYLE = ("QListWidget[dropActive=\"true\"], QLabel#dropZone[dropActive=\"true\"] {"
+              " border: 2px dashed palette(highlight); background: palette(alternate-base); }")
 
 
 def expand(paths: list[str]) -> list[str]:
@@ -127,6 +137,8 @@ class UploadPage(QWidget):
         self.seats: dict[str, bool] = {}
         self.panels: list[RecordingPanel] = []
         self.setAcceptDrops(True)
+        self.setProperty("dropActive", False)
+        self.setStyleSheet(DROP_STYLE)
 
         self.queue = QListWidget()
         self.queue.setAccessibleName("Recordings")
@@ -137,9 +149,12 @@ class UploadPage(QWidget):
                             "Each one is inspected: format, the two channels (caller, recipient) and what to fix.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
+        self.empty.setObjectName("dropZone")
         self.stack.addWidget(self.empty)
         self.open_button = QPushButton("&Open recordings…")
+        self.open_button.setIcon(look.icon("open", self))
         self.remove_button = QPushButton("Remove")
+        self.remove_button.setIcon(look.icon("remove", self))
         self.remove_button.setEnabled(False)
         self.upload_all_button = QPushButton("Upload all ready")
         self.upload_all_button.setToolTip("Upload & Log every queued recording whose details are complete")
@@ -209,10 +224,26 @@ class UploadPage(QWidget):
             self.add_paths(files)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
-        if event.mimeData().hasUrls():
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths and has_audio(paths):
             event.acceptProposedAction()
+            self._light(True)
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt's name
+        self._light(False)
+
+    def _light(self, on: bool) -> None:
+        """Light the drop zone up (or down): a property the page's style sheet draws."""
+        for w in (self, self.queue, self.empty):
+            w.setProperty("dropActive", on)
+            w.style().unpolish(w)
+            w.style().polish(w)
+            w.update()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        self._light(False)
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
@@ -231,6 +262,7 @@ class UploadPage(QWidget):
 
     def add_file(self, path: str, draft: dict[str, Any] | None = None) -> RecordingPanel:
         panel = RecordingPanel(path, region=self.region)
+        look.decorate_panel(panel)
         if draft:
             panel.restore_draft(draft)
         panel.offline_reason = self.offline_reason
@@ -257,6 +289,24 @@ class UploadPage(QWidget):
     def _label(self, panel: RecordingPanel, item: QListWidgetItem) -> None:
         item.setText(f"{Path(panel.path).name}\n{panel.status_text}")
         item.setToolTip(panel.path)
+        self._colour(panel, item)
+
+    def _colour(self, panel: RecordingPanel, item: QListWidgetItem) -> None:
+        """The status's colour (for this palette, light or dark) and icon on the recording's row."""
+        colour = look.status_colour(panel.status_text)  # for the application's palette (light or dark)
+        if colour is None:
+            item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's text colour
+        else:
+            item.setForeground(colour)
+        item.setIcon(look.status_icon(panel.status_text, self))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the scheme changed: colours for the new palette
+            for row, panel in enumerate(self.panels):
+                item = self.queue.item(row)
+                if item is not None:
+                    self._colour(panel, item)
 
     def _select(self, row: int) -> None:
         self.stack.setCurrentWidget(self.panels[row] if 0 <= row < len(self.panels) else self.empty)
