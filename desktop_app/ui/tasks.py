@@ -85,9 +85,15 @@ def post(thunk: Callable[[], None]) -> None:
 def to_gui(callback: Callable[..., None]) -> Callable[..., None]:
     """A callable that, called from any thread, calls ``callback`` with the same arguments on the GUI thread."""
     _get_relay()  # made now, on the GUI thread
+    owner = getattr(callback, "__self__", None)  # a widget's method: dropped once the widget is gone
+
+    def deliver(*args: Any, **kwargs: Any) -> None:
+        if isinstance(owner, QObject) and not shiboken6.isValid(owner):
+            return  # e.g. a recording removed from the queue while its inspection still reports progress
+        callback(*args, **kwargs)
 
     def marshalled(*args: Any, **kwargs: Any) -> None:
-        post(lambda: callback(*args, **kwargs))
+        post(lambda: deliver(*args, **kwargs))
 
     return marshalled
 
