@@ -52,6 +52,18 @@ def needed(settings: settings_mod.Settings) -> bool:
 
 
 # -- the checks (plain Python, run on a worker thread) ------------------------------------------------
+
+def _titled_page(intro_html: str) -> tuple[QWidget, QVBoxLayout, QGridLayout]:
+    """A page of the dialog: its introduction (wrapped), and a grid for its label/field rows."""
+    page = QWidget()
+    col = QVBoxLayout(page)
+    intro = QLabel(intro_html)
+    intro.setWordWrap(True)
+    col.addWidget(intro)
+    grid = QGridLayout()
+    grid.setColumnStretch(1, 1)
+    return page, col, grid
+
 class StepFailed(Exception):
     """A check that did not pass; the message is the one sentence the user reads."""
 
@@ -414,14 +426,8 @@ class FirstRunDialog(QDialog):
 
     # -- my own account --------------------------------------------------------------------------------
     def _account_page(self) -> QWidget:
-        page = QWidget()
-        col = QVBoxLayout(page)
-        intro = QLabel("<b>Your own HubSpot account</b> — test each value as you enter it. Secrets go to the "
+        page, col, grid = _titled_page("<b>Your own HubSpot account</b> — test each value as you enter it. Secrets go to the "
                        "system keyring only.")
-        intro.setWordWrap(True)
-        col.addWidget(intro)
-        grid = QGridLayout()
-        grid.setColumnStretch(1, 1)
 
         self.api_url = QLineEdit(str(self.settings.get("hubspot.api_url")))
         self.api_url.setAccessibleName("HubSpot API URL")
@@ -613,14 +619,8 @@ class FirstRunDialog(QDialog):
 
     # -- join my team ----------------------------------------------------------------------------------
     def _team_page(self) -> QWidget:
-        page = QWidget()
-        col = QVBoxLayout(page)
-        intro = QLabel("<b>Join my team</b> — your admin makes an invite on the relay "
+        page, col, grid = _titled_page("<b>Join my team</b> — your admin makes an invite on the relay "
                        "(<code>callrelay relay invite NAME</code>) and gives you its address and code.")
-        intro.setWordWrap(True)
-        col.addWidget(intro)
-        grid = QGridLayout()
-        grid.setColumnStretch(1, 1)
         self.relay_url = QLineEdit(str(self.settings.get("team.relay_url")))
         self.relay_url.setPlaceholderText("https://relay.example.com")
         self.relay_url.setAccessibleName("Relay address")
