@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
-import io
 import logging
 import os
 import threading
@@ -180,17 +179,22 @@ class Runtime:
         if self.is_sandbox:  # the emulator fetches over loopback; real HubSpot needs the tunnel's https URL
             self.server.set_public_url(self.server.local_url)
         elif not s.get("server.public_url"):
-            from desktop_app.tunnel.cli_support import start_for_serve
+            from desktop_app.tunnel.base import TunnelConfigError
+            from desktop_app.tunnel.cli_support import prepare_for_serve, why_not_started
             from desktop_app.tunnel.url_change import keep_hubspot_pointed
 
-            problems = io.StringIO()
-            self.tunnel = start_for_serve(argparse.Namespace(tunnel=s.get("tunnel.provider")), self.server, s,
-                                          out=io.StringIO(), err=problems)
-            if self.tunnel is None:  # start_for_serve said why on ``problems``, after the state lines
-                why = [line.split(" cannot start: ", 1)[1] for line in problems.getvalue().splitlines()
-                       if " cannot start: " in line]
-                self.tunnel_problem = why[0] if why else "No tunnel provider is set and no public URL is given."
-                log.warning("no tunnel: %s", self.tunnel_problem)  # it used to go to stderr; the window shows it
+            provider = s.get("tunnel.provider")
+            if not provider:
+                self.tunnel_problem = "No tunnel provider is set and no public URL is given."
+            else:
+                tunnel = prepare_for_serve(argparse.Namespace(tunnel=provider), self.server, s)
+                try:
+                    tunnel.start()
+                    self.tunnel = tunnel
+                except TunnelConfigError as exc:
+                    self.tunnel_problem = why_not_started(exc)
+            if self.tunnel_problem:
+                log.warning("no tunnel: %s", self.tunnel_problem)  # the window shows it
             if self.tunnel is not None and self.client is not None:
                 # a new public URL (a quick tunnel restarted) is registered with HubSpot at once, so
                 # old and new calls keep playing, and the change is kept in the history

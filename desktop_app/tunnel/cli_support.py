@@ -129,12 +129,17 @@ def state_line(event: TunnelEvent) -> str | None:
     return f"tunnel {event.state}: {event.message}"
 
 
-def cannot_start(provider: str, error: object) -> str:
-    """The one sentence for a tunnel that cannot work as configured."""
+def why_not_started(error: object) -> str:
+    """Why a tunnel cannot work as configured, and that the server goes on (the app shows this)."""
     text = str(error).strip()
     if not text.endswith((".", "!", "?")):
         text += "."
-    return f"The {provider} tunnel cannot start: {text} The server keeps serving on this computer."
+    return f"{text} The server keeps serving on this computer."
+
+
+def cannot_start(provider: str, error: object) -> str:
+    """The one sentence for a tunnel that cannot work as configured."""
+    return f"The {provider} tunnel cannot start: {why_not_started(error)}"
 
 
 def start_for_serve(
