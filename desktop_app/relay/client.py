@@ -10,7 +10,6 @@ the token), then `complete`s with the call's details; the relay checks the SHA-2
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from desktop_app.relay.storage import CHUNK, Part, StorageError, send_parts
+from desktop_app.relay.storage import Part, StorageError, send_parts
+from desktop_app.sync.recordings import sha256_of
 
 
 class RelayError(RuntimeError):
@@ -35,14 +35,6 @@ def check_relay_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(f"{url!r} is not a relay URL: write https://HOST[:PORT] as your admin gave it.")
     return url.strip().rstrip("/")
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class RelayClient:
@@ -90,7 +82,7 @@ class RelayClient:
               external_id: str | None = None) -> dict[str, Any]:
         """Start or resume the upload of ``path``; with ``external_id``, a recording the relay accepted
         under it already is answered as done (``submission``) and nothing is sent again."""
-        data: dict[str, Any] = {"sha256": sha256 or file_sha256(path), "size": os.path.getsize(path),
+        data: dict[str, Any] = {"sha256": sha256 or sha256_of(path), "size": os.path.getsize(path),
                                 "filename": Path(path).name}
         if external_id:
             data["external_id"] = external_id

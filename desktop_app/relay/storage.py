@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from desktop_app.sync.recordings import sha256_of
+
 OCTET_STREAM = "application/octet-stream"
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (all but the last)
 MAX_PARTS = 10_000
 MAX_TTL_S = 7 * 24 * 3600  # SigV4's longest presigned link
+
 CHUNK = 1024 * 1024
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+@-]*(/[A-Za-z0-9._=+@-]+)*")
@@ -407,14 +410,10 @@ class FileStore:
         self.path(key).unlink(missing_ok=True)
 
     def sha256(self, key: str) -> str:
-        digest = hashlib.sha256()
         try:
-            with open(self.path(key), "rb") as f:
-                while chunk := f.read(CHUNK):
-                    digest.update(chunk)
+            return sha256_of(self.path(key))
         except OSError:
             raise StorageError(f"There is no such recording in {self.url}.") from None
-        return digest.hexdigest()
 
     def begin(self, key: str) -> str:
         check_key(key)

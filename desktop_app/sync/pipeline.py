@@ -26,7 +26,6 @@ message and correlation id, to be retried after the user fixes the cause.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import os
 import random
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from desktop_app.sync import history as h
-from desktop_app.sync.recordings import StoreError
+from desktop_app.sync.recordings import StoreError, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -179,15 +178,6 @@ class Seen:
     sha256: str
     unfinished: h.Submission | None
     logged: h.Submission | None
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file's content (what the recording store names it by)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _may_have_reached_hubspot(attempts: Sequence[h.Step]) -> bool:

@@ -84,6 +84,15 @@ CREATE INDEX IF NOT EXISTS shares_by_sha256 ON shares(sha256);
 """
 
 
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's content: what the store names a recording by (OSError when unreadable)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def is_sha256(value: str) -> bool:
     return bool(_SHA256.match(value))
 
