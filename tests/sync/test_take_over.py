@@ -1,0 +1,157 @@
+"""Single desk, made safe (issue 17 item 3): a desk never silently re-points the recording URL something else
+registered with HubSpot. Real processes against the sandbox: two desks (two data directories) run
+``callrelay serve``; the second refuses, names the URL registered now and exits non-zero, until it is run with
+``--take-over``; a desk re-points its own earlier URL freely. And the tunnel's follower, through the real
+client, leaves another's URL as it is."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from desktop_app.hubspot.client import HubSpotClient
+from desktop_app.hubspot.config import config_from_env
+from desktop_app.hubspot.recording_url import OWN_URL_SETTING, RecordingUrlGuard, RecordingUrlTaken
+from desktop_app.sandbox import Sandbox
+from desktop_app.sync.pipeline import CRASH_ENV
+from desktop_app.tunnel import RecordingUrlFollower, endpoint_template
+
+ENDPOINT_LINE = "Recording endpoint for HubSpot: "
+
+
+def desk_env(home: Path, sb: Sandbox) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+    return {**env, **sb.env(), "CALLRELAY_HOME": str(home)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Desk:
+    """``callrelay serve --public-url`` of one data directory; ``endpoint`` once it serves, or ``code``/``err``
+    when it refused and ended."""
+
+    def __init__(self, env: dict[str, str], *extra: str) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "desktop_app", "serve", "--port", str(port), "--public-url", self.url,
+             "--workers", "1", *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.endpoint: str | None = None
+        self.out: list[str] = []
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.out.append(line.rstrip("\n"))
+            if line.startswith(ENDPOINT_LINE):
+                self.endpoint = line[len(ENDPOINT_LINE):].strip()
+                break
+        self.code: int | None = None
+        self.err = ""
+        if self.endpoint is None:
+            self.code = self.proc.wait(60)
+            self.err = self.proc.stderr.read() if self.proc.stderr else ""
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stderr and not self.proc.stderr.closed:
+            self.err += self.proc.stderr.read()
+        return int(self.proc.returncode)
+
+
+def registered(sb: Sandbox) -> str | None:
+    setting = sb.recording_setting()
+    return None if setting is None else str(setting["urlToRetrieveAuthedRecording"])
+
+
+def own_url(home: Path) -> str | None:
+    path = home / "settings.json"
+    return json.loads(path.read_text()).get(OWN_URL_SETTING) if path.exists() else None
+
+
+def refused_naming(desk: Desk, current: str) -> None:
+    sentences = [line for line in desk.err.splitlines() if line.strip()]
+    assert desk.code == 1, (desk.code, desk.out, desk.err)
+    said = [line for line in sentences if current in line]
+    assert len(said) == 1 and said[0].startswith("callrelay serve: ") and "--take-over" in said[0], desk.err
+    assert "Traceback" not in desk.err
+
+
+def test_a_second_desks_serve_refuses_and_take_over_re_points(callrelay_home: Path, tmp_path: Path) -> None:
+    home_a, home_b = callrelay_home, tmp_path / "desk-b"
+    with Sandbox(port=0) as sb:
+        env_a, env_b = desk_env(home_a, sb), desk_env(home_b, sb)
+        a = Desk(env_a)
+        try:
+            assert a.endpoint == endpoint_template(a.url), (a.out, a.err)
+            assert registered(sb) == a.endpoint  # nothing was registered: the first desk registers
+            assert own_url(home_a) == a.endpoint
+
+            b = Desk(env_b)  # a second desk: HubSpot's URL is desk A's
+            refused_naming(b, a.endpoint)
+            assert registered(sb) == a.endpoint  # left as it was
+            assert own_url(home_b) is None
+
+            b = Desk(env_b, "--take-over")
+            try:
+                assert b.endpoint == endpoint_template(b.url), (b.out, b.err)
+                assert registered(sb) == b.endpoint
+                assert own_url(home_b) == b.endpoint
+            finally:
+                assert b.stop() == 0, b.err
+        finally:
+            assert a.stop() == 0, a.err
+
+        again = Desk(env_a)  # desk A starts again: the URL is B's now, not A's own
+        refused_naming(again, str(b.endpoint))
+        assert registered(sb) == b.endpoint
+
+        b2 = Desk(env_b)  # desk B on another address: HubSpot holds B's own earlier URL, re-pointed freely
+        try:
+            assert b2.endpoint is not None and b2.endpoint != b.endpoint, (b2.out, b2.err)
+            assert registered(sb) == b2.endpoint and own_url(home_b) == b2.endpoint
+        finally:
+            assert b2.stop() == 0, b2.err
+
+
+def test_the_tunnels_follower_leaves_anothers_url_and_says_which(callrelay_home: Path) -> None:
+    with Sandbox(port=0) as sb:
+        other = "http://127.0.0.1:9/retrieve/authenticated/recordings/%s"
+        HubSpotClient(config_from_env(sb.env())).register_recording_url(other)  # the team's relay, say
+        mine: list[str] = []
+        client = HubSpotClient(config_from_env(sb.env()))
+        client.recording_url_guard = RecordingUrlGuard(own=lambda: "", remember=mine.append)
+        records: list[dict[str, object]] = []
+        entry = RecordingUrlFollower(client, record=records.append, allow_http=True).follow("http://127.0.0.1:8")
+        assert entry is not None and entry["action"] == "failed" and other in str(entry["message"])
+        assert registered(sb) == other and mine == []
+        try:
+            client.register_recording_url("http://127.0.0.1:8/r/%s")
+        except RecordingUrlTaken as exc:
+            assert exc.current == other and other in str(exc)
+        else:
+            raise AssertionError("register_recording_url re-pointed another's URL")
+        assert registered(sb) == other
+
+        asked: list[tuple[str, str]] = []
+        client.recording_url_guard = RecordingUrlGuard(
+            own=lambda: "", remember=mine.append, take_over=lambda current, wanted: asked.append((current, wanted))
+            or True)
+        entry = RecordingUrlFollower(client, record=records.append, allow_http=True).follow("http://127.0.0.1:8")
+        wanted = endpoint_template("http://127.0.0.1:8")
+        assert entry is not None and entry["action"] == "updated", entry
+        assert asked == [(other, wanted)] and registered(sb) == wanted and mine == [wanted]
