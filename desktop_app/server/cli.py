@@ -12,6 +12,7 @@ in one sentence, and the server keeps serving on this computer.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -230,6 +231,8 @@ def run(args: argparse.Namespace) -> int:
         return False
 
     guard = settings_guard(True if args.take_over else refuse)
+    # the tunnel's follower logs the refusal too; serve says it once, below, as its last line
+    logging.getLogger("desktop_app.tunnel.url_change").addFilter(lambda record: not refused)
     try:
         print(f"Recording server listening on {server.local_url}", flush=True)
         count = len(server.processes)

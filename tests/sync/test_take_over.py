@@ -155,3 +155,51 @@ def test_the_tunnels_follower_leaves_anothers_url_and_says_which(callrelay_home:
         wanted = endpoint_template("http://127.0.0.1:8")
         assert entry is not None and entry["action"] == "updated", entry
         assert asked == [(other, wanted)] and registered(sb) == wanted and mine == [wanted]
+
+
+def test_serve_with_a_tunnel_refuses_anothers_url_in_one_sentence(callrelay_home: Path) -> None:
+    """``--tunnel``: the follower finds another's URL; serve says which in one sentence and exits 1."""
+    (callrelay_home / "settings.json").write_text(json.dumps({"hubspot.sandbox": True}))  # plain http on loopback
+    other = "http://127.0.0.1:9/retrieve/authenticated/recordings/%s"
+    with Sandbox(port=0) as sb:
+        HubSpotClient(config_from_env(sb.env())).register_recording_url(other)
+        port = free_port()
+        done = subprocess.run(
+            [sys.executable, "-m", "desktop_app", "serve", "--port", str(port), "--workers", "1", "--tunnel", "manual",
+             "--tunnel-url", f"http://127.0.0.1:{port}"], env=desk_env(callrelay_home, sb), capture_output=True,
+            text=True, timeout=120)
+        assert registered(sb) == other
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    naming = [line for line in done.stderr.splitlines() if other in line]
+    assert len(naming) == 1 and naming[0].startswith("callrelay serve: "), done.stderr
+    assert done.stderr.rstrip().splitlines()[-1] == naming[0] and "Traceback" not in done.stderr
+
+
+def test_an_upload_from_a_desk_whose_url_was_taken_over_fails_naming_it(callrelay_home: Path,
+                                                                       tmp_path: Path) -> None:
+    """Desk A serves and registered; desk B takes over; A's next upload does not take it back: the submission
+    fails with the sentence naming B's URL, and HubSpot keeps B's."""
+    from sync_helpers import history, write_call
+
+    home_b = tmp_path / "desk-b"
+    with Sandbox(port=0) as sb:
+        env_a, env_b = desk_env(callrelay_home, sb), desk_env(home_b, sb)
+        a = Desk(env_a)
+        try:
+            assert registered(sb) == a.endpoint
+            b = Desk(env_b, "--take-over")
+            try:
+                assert registered(sb) == b.endpoint
+                up = subprocess.run([sys.executable, "-m", "desktop_app", "upload",
+                                     str(write_call(tmp_path / "call.wav")), "--contact", "jane.doe@example.com"],
+                                    env=env_a, capture_output=True, text=True, timeout=180)
+                assert registered(sb) == b.endpoint
+            finally:
+                b.stop()
+        finally:
+            a.stop()
+        assert sb.calls() == []
+    assert up.returncode == 1, (up.stdout, up.stderr)
+    assert str(b.endpoint) in up.stdout + up.stderr and "Traceback" not in up.stderr
+    [sub] = history(env_a)
+    assert sub["status"] == "failed" and str(b.endpoint) in json.dumps(sub)
