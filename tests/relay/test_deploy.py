@@ -345,3 +345,38 @@ def test_the_relay_started_as_the_unit_starts_it_serves_and_refuses_a_readable_c
             refused.stderr
         assert f"chmod 600 {path}" in sentences[0]
         assert values[name] not in refused.stdout + refused.stderr
+
+
+# --- the READMEs' team commands -------------------------------------------------------------------------
+def callrelay_commands(text: str) -> list[list[str]]:
+    """Each ``callrelay …`` command in ``text``'s ``sh`` blocks, continuation lines joined."""
+    commands, fence, sh = [], False, False
+    lines = text.replace("\\\n", " ").splitlines()
+    for line in lines:
+        if line.strip().startswith("```"):
+            fence = not fence
+            sh = fence and line.strip() == "```sh"
+            continue
+        if not sh:
+            continue  # prose (names commands, not always whole) or a diagram
+        words = shlex.split(line, comments=True)
+        while words and (words[0] in ("sudo", "env") or words[0].startswith("-") or "=" in words[0]):
+            words = words[1:]  # the command comes after sudo, env and VAR=value
+        if words and Path(words[0]).name == "callrelay":
+            commands.append(words[1:])
+    return commands
+
+
+def test_the_team_commands_the_readmes_show_parse_with_callrelays_own_arguments() -> None:
+    readme = (ROOT / "README.md").read_text()
+    team = readme[readme.index("## Team mode"):]
+    team = team[: team.index("\n## ", 1)]
+    commands = callrelay_commands(team) + callrelay_commands((DEPLOY / "README.md").read_text())
+    parser = build_parser()
+    seen = set()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        seen.add(" ".join(argv[:2]) if argv[0] == "relay" else argv[0])
+        if argv[:2] == ["relay", "serve"]:
+            assert args.storage and args.app_id and args.account_id and args.database is None, argv
+    assert {"relay serve", "relay invite", "relay agents", "relay revoke", "join"} <= seen, seen
