@@ -61,8 +61,10 @@ def asker(parent: QWidget | None) -> Callable[[str, str], bool]:
             dialog.destroyed.connect(lambda *_: done.set())
             dialog.open()
 
-        if tasks.on_gui_thread():
-            raise RuntimeError("the take-over question must be asked from a worker thread")
+        if tasks.on_gui_thread():  # not expected (the runtime asks from its threads): ask modally here
+            dialog = TakeOverDialog(parent, current, wanted)
+            dialog.exec()
+            return dialog.took_over()
         tasks.post(show)
         done.wait()
         return bool(answer and answer[0])

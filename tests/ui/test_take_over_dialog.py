@@ -85,3 +85,32 @@ def test_the_app_asks_before_taking_over_and_names_the_url_registered_now(qtbot,
         finally:
             win.quitting = True
             runtime.stop()
+
+
+def test_asked_on_the_gui_thread_the_question_is_modal_and_answered(qtbot) -> None:
+    """Not how the runtime asks (its threads do), but a question asked on the GUI thread is answered too,
+    never an exception in the middle of a registration."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QWidget
+
+    from desktop_app.ui.take_over import asker
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    ask = asker(parent)
+    clicks: list[str] = []
+
+    def answer() -> None:
+        dialog = shown_dialog()
+        if dialog is not None and not clicks:
+            clicks.append(dialog.text())
+            dialog.take_over_button.click()
+
+    timer = QTimer()
+    timer.timeout.connect(answer)
+    timer.start(50)
+    try:
+        assert ask(OTHER, "http://127.0.0.1:8/r/%s") is True
+    finally:
+        timer.stop()
+    assert clicks and OTHER in clicks[0]
