@@ -230,6 +230,34 @@ def test_the_container_runs_callrelay_relay_serve_as_a_user_with_the_relay_extra
             assert (ROOT / source).exists(), source
 
 
+def test_what_the_container_copies_builds_the_package_with_the_relay_extra(tmp_path: Path) -> None:
+    """The Containerfile's COPY lines, and nothing else, are enough to build the wheel its ``pip install``
+    installs: the ``callrelay`` script, the relay's modules and the extra it names."""
+    import zipfile
+
+    context = tmp_path / "context"
+    context.mkdir()
+    for copied in containerfile()["COPY"]:
+        *sources, _target = shlex.split(copied)
+        for source in sources:
+            (shutil.copytree if (ROOT / source).is_dir() else shutil.copy2)(
+                ROOT / source, context / source)
+    for junk in context.rglob("__pycache__"):
+        shutil.rmtree(junk)
+    out = tmp_path / "wheel"
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(context)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [wheel] = out.glob("callrelay-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        entry = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+        metadata = next(zf.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
+    assert "callrelay = desktop_app.cli:main" in entry
+    assert {"desktop_app/relay/cli.py", "desktop_app/relay/service.py", "desktop_app/relay/storage.py"} <= set(names)
+    assert "Provides-Extra: relay" in metadata
+
+
 # --- the relay started the way the unit starts it -----------------------------------------------------
 def expand(value: str, creds: Path, state: Path) -> str:
     """The systemd specifiers the unit uses: %d (credentials directory), %S (state root), %%."""
