@@ -42,6 +42,7 @@ from desktop_app.hubspot.recording_url import RecordingUrlGuard
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RECORDING_URL_READ_FRESH_S = 5.0  # a read of the recording URL older than this is made again before replacing it
 
 
 class _ScrubFilter(logging.Filter):
@@ -141,7 +142,8 @@ class HubSpotClient:
         self._tokens = (config.access_token, config.refresh_token, config.token_expires_at)
         # a desk's client: asked before the registered recording URL is replaced (None: no check)
         self.recording_url_guard: RecordingUrlGuard | None = None
-        self._recording_url_read: dict[str, str | None] = {}  # app id -> the URL HubSpot had when last read
+        # app id -> (the URL HubSpot had, time.monotonic() when read): the read a replacement just made
+        self._recording_url_read: dict[str, tuple[str | None, float]] = {}
 
     def close(self) -> None:
         self.session.close()
@@ -310,11 +312,13 @@ class HubSpotClient:
         """The registered recording URL, or None when none is registered (HubSpot answers 404)."""
         app = self._app_id(app_id)
         found = self._read_or_none(endpoints.recording_settings_get(app), RecordingSettings.from_json)
-        self._recording_url_read[app] = found.url_to_retrieve_authed_recording if found is not None else None
+        self._recording_url_read[app] = (found.url_to_retrieve_authed_recording if found is not None else None,
+                                         time.monotonic())
         return found
 
     def create_recording_settings(self, url: str, app_id: str | int | None = None) -> RecordingSettings:
         req = endpoints.recording_settings_create(self._app_id(app_id), url, allow_http=self.config.allows_http())
+        self._recording_url_read.pop(self._app_id(app_id), None)  # a read is used once: it is stale now
         result: RecordingSettings = self._parse(RecordingSettings.from_json, self._call(req), req)
         self._registered(url)
         return result
@@ -326,11 +330,13 @@ class HubSpotClient:
         req = endpoints.recording_settings_update(app, url, allow_http=self.config.allows_http())
         guard = self.recording_url_guard
         if guard is not None:
-            if app not in self._recording_url_read:
+            # each replacement checks what HubSpot holds now: the read made just before it, else a read now
+            _current, read_at = self._recording_url_read.get(app, (None, -RECORDING_URL_READ_FRESH_S))
+            if time.monotonic() - read_at >= RECORDING_URL_READ_FRESH_S:
                 self.get_recording_settings(app)
-            guard.check(self._recording_url_read.get(app), url, app)
+            current, _read_at = self._recording_url_read.pop(app)
+            guard.check(current, url, app)
         result: RecordingSettings = self._parse(RecordingSettings.from_json, self._call(req), req)
-        self._recording_url_read[app] = url
         self._registered(url)
         return result
 
@@ -342,6 +348,7 @@ class HubSpotClient:
             return self.create_recording_settings(url, app_id)
         if current.url_to_retrieve_authed_recording != url:
             return self.update_recording_settings(url, app_id)
+        self._recording_url_read.pop(self._app_id(app_id), None)
         self._registered(url)
         return current
 

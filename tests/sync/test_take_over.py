@@ -203,3 +203,23 @@ def test_an_upload_from_a_desk_whose_url_was_taken_over_fails_naming_it(callrela
     assert str(b.endpoint) in up.stdout + up.stderr and "Traceback" not in up.stderr
     [sub] = history(env_a)
     assert sub["status"] == "failed" and str(b.endpoint) in json.dumps(sub)
+
+
+def test_a_long_lived_client_reads_again_before_each_replacement(callrelay_home: Path) -> None:
+    """The app's client lives for hours: what it read (or wrote) an hour ago is not what HubSpot holds now.
+    Another desk takes over in between; the next replacement, even without a read just before, refuses."""
+    with Sandbox(port=0) as sb:
+        mine: list[str] = []
+        client = HubSpotClient(config_from_env(sb.env()))
+        client.recording_url_guard = RecordingUrlGuard(own=lambda: mine[-1] if mine else "", remember=mine.append)
+        first, second = "http://127.0.0.1:8/a/%s", "http://127.0.0.1:8/b/%s"
+        client.register_recording_url(first)
+        other = "http://127.0.0.1:9/retrieve/authenticated/recordings/%s"
+        HubSpotClient(config_from_env(sb.env())).update_recording_settings(other)  # another desk, meanwhile
+        try:
+            client.update_recording_settings(second)
+        except RecordingUrlTaken as exc:
+            assert exc.current == other
+        else:
+            raise AssertionError("a stale read let another's URL be replaced")
+        assert registered(sb) == other and mine == [first]
