@@ -174,6 +174,21 @@ def test_the_unit_runs_the_relay_hardened_as_a_dedicated_user_with_no_secret_in_
     assert not secret_envs & set(env_file()), "a secret in the environment file example"
 
 
+def test_every_variable_of_the_environment_file_is_one_the_relay_or_boto3_reads() -> None:
+    """A misspelt or invented name would be ignored without a word: each is a ``CALLRELAY_*`` name the relay's
+    command line reads (its module's constants) or a variable botocore's configuration reads."""
+    from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES as botocore_vars
+
+    relay_reads = {node.value for source in ("relay/cli.py", "paths.py")
+                   for node in ast.walk(ast.parse((ROOT / "desktop_app" / source).read_text()))
+                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                   and node.value.startswith("CALLRELAY_") and node.value.isupper()}
+    boto_reads = {spec[1] for spec in botocore_vars.values() if isinstance(spec[1], str)}
+    boto_reads |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+    for name in [*env_file(), *unit_environment()]:
+        assert name in relay_reads | boto_reads, f"{name} is read by nothing"
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
 def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     """As installed, with ExecStart pointing at this environment's ``callrelay`` (verify checks that it exists)."""
