@@ -53,6 +53,8 @@ DECLARED: tuple[Setting, ...] = (
             minimum=1, section="HubSpot"),
     Setting("hubspot.api_version", str, "v3", "HubSpot API version the app calls: v3, or HubSpot's newest "
             "date-versioned API (2026-09).", choices=("v3", "2026-09"), section="HubSpot"),
+    Setting("hubspot.own_recording_url", str, "", "The recording URL this desk registered with HubSpot last (kept by "
+            "the app: it re-points its own earlier URL, never another desk's or the relay's).", section="HubSpot"),
     Setting("hubspot.sandbox", bool, True, "Use the local HubSpot emulator (offline demo mode) instead of "
             "a real account.", section="HubSpot"),
     # Recording server
