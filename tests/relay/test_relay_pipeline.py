@@ -10,6 +10,8 @@ import contextlib
 import random
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 import wave
@@ -24,6 +26,7 @@ import pytest
 from services import Postgres, Seaweed
 from test_relay_service import ENDPOINT, RelayProcess, _env, agent
 
+from desktop_app.relay.cli import ProblemError, hubspot_config
 from desktop_app.relay.client import RelayClient
 from desktop_app.sandbox.limits import RateLimits
 from desktop_app.sandbox.server import Sandbox
@@ -257,3 +260,27 @@ def test_relays_killed_at_random_and_a_postgresql_restart_lose_nothing_and_doubl
         for r in relays:
             r.stop()
         balancer.close()
+
+
+def test_hubspot_credentials_come_from_the_environment_or_a_private_credentials_file(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    for name, value in (("hubspot-access-token", "pat-from-file\n"), ("hubspot-developer-api-key", "dev-from-file")):
+        (creds / name).write_text(value)
+        (creds / name).chmod(0o600)
+    env = {"CREDENTIALS_DIRECTORY": str(creds), "HUBSPOT_URL": "http://127.0.0.1:9"}
+    config = hubspot_config("42", "777", "the-client-secret", env)
+    assert (config.access_token, config.developer_api_key, config.client_secret, config.app_id, config.portal_id,
+            config.api_url) == ("pat-from-file", "dev-from-file", "the-client-secret", "42", "777", "http://127.0.0.1:9")
+    assert "pat-from-file" not in repr(config) and "dev-from-file" not in repr(config)
+    assert hubspot_config("42", "777", None, {"HUBSPOT_ACCESS_TOKEN": "pat-env"}).access_token == "pat-env"
+    assert hubspot_config("42", "777", None, {}) is None  # no token: the relay logs nothing, says so
+    (creds / "hubspot-access-token").chmod(0o644)
+    with pytest.raises(ProblemError, match="chmod 600"):
+        hubspot_config("42", "777", None, env)
+    out = subprocess.run(
+        [sys.executable, "-m", "desktop_app", "relay", "serve", "--database", "postgresql://u@127.0.0.1:9/x",
+         "--storage", f"file:{tmp_path / 'store'}", "--app-id", "42", "--account-id", "777"],
+        env=_env({"CREDENTIALS_DIRECTORY": str(creds)}), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "can be read by other users" in out.stderr, out
+    assert "Traceback" not in out.stderr
