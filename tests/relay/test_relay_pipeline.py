@@ -7,6 +7,7 @@ killed with SIGKILL at random moments and a PostgreSQL restart lose nothing and 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import random
 import socket
 import socketserver
@@ -28,6 +29,7 @@ from test_relay_service import ENDPOINT, RelayProcess, _env, agent
 
 from desktop_app.relay.cli import ProblemError, hubspot_config
 from desktop_app.relay.client import RelayClient
+from desktop_app.relay.db import TeamDB
 from desktop_app.sandbox.limits import RateLimits
 from desktop_app.sandbox.server import Sandbox
 
@@ -284,3 +286,57 @@ def test_hubspot_credentials_come_from_the_environment_or_a_private_credentials_
         env=_env({"CREDENTIALS_DIRECTORY": str(creds)}), capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "can be read by other users" in out.stderr, out
     assert "Traceback" not in out.stderr
+
+
+def test_a_relay_killed_right_after_creating_a_call_leaves_one_call_that_the_next_relay_adopts(
+        sandbox: Sandbox, database_url: str, seaweed: Seaweed, bucket: str, tmp_path: Path) -> None:
+    """CALLRELAY_CRASH_AT (the pipeline's test hook) ends the relay with os._exit right after HubSpot created the
+    call and before its answer was written down: the relay that takes the submission over searches first."""
+    crashing = RelayProcess(
+        ["--storage", f"s3://{bucket}/team", "--s3-endpoint", seaweed.endpoint, "--s3-addressing", "path",
+         "--lease-s", "4", "--workers", "1"],
+        _env({**seaweed.env(), **sandbox.env(), "CALLRELAY_DATABASE_URL": database_url,
+              "CALLRELAY_CRASH_AT": "log_call:after"}), tmp_path / "crashing.log")
+    try:
+        desk, _ = agent(crashing, database_url, "dee")
+        external_id = desk.upload(call_wav(tmp_path / "a.wav", 7), {"owner_id": PAID})["external_id"]
+        assert crashing.proc.wait(60) == 137
+    finally:
+        crashing.stop()
+    assert calls_per_external_id(sandbox) == Counter({external_id: 1})  # made, its answer never written
+    assert statuses(database_url, [external_id])[external_id][0] == "running"
+    relay = start_relay(sandbox, database_url, seaweed, bucket, tmp_path / "relay.log")
+    try:
+        done = wait_final(database_url, [external_id], 150, final=("ready", *FINAL))
+        assert done[external_id][0] in ("ready", "transcribed"), (done, relay.log[-2000:])
+        with psycopg.connect(database_url) as conn:
+            attempts = conn.execute("SELECT outcome FROM steps WHERE step = 'log_call' ORDER BY id").fetchall()
+        assert [a[0] for a in attempts] == ["started", "adopted"]
+        assert calls_per_external_id(sandbox) == Counter({external_id: 1})
+    finally:
+        relay.stop()
+
+
+def test_a_worker_whose_lease_ran_out_starts_no_step(database_url: str) -> None:
+    """A relay paused past its lease (another may have taken the submission over) sends nothing more for it."""
+    from desktop_app.relay.teamhistory import LeaseLost, TeamHistory
+
+    with TeamDB(database_url) as db:
+        code = db.create_invite("eve")
+        db.redeem_invite(code)
+        eve = db.list_agents()[0]
+        sid = db.add_submission(eve, external_id="callrelay-lease", recording_name="a.wav")
+        history = TeamHistory(db, "relay-a")
+        history.bind("relay-a/1")
+        assert db.claim("relay-a/1", dt.timedelta(seconds=30)) is not None
+        first = history.step_started(sid, "store")
+        history.step_ended(first, "ok", submission={"state": "stored"})
+        with db.connection() as conn:
+            conn.execute("UPDATE submissions SET claimed_until = clock_timestamp() - interval '1 second'")
+        with pytest.raises(LeaseLost):
+            history.step_started(sid, "register_endpoint")
+        assert db.claim("relay-b/1", dt.timedelta(seconds=30)) is not None  # taken over
+        with pytest.raises(LeaseLost):
+            history.step_started(sid, "register_endpoint")
+        sub = history.get(sid)
+        assert sub is not None and [s.step for s in sub.steps] == ["store"] and sub.state == "stored"
