@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib
 import json
 import os
 import secrets
@@ -99,11 +100,23 @@ def credentials_the_relay_reads() -> dict[str, str]:
                         if isinstance(t, ast.Name) and isinstance(v, ast.Constant) and isinstance(v.value, str):
                             constants[t.id] = v.value
 
-        def resolve(arg: ast.expr, where: Path = source, constants: dict[str, str] = constants) -> str:
+        modules: dict[str, str] = {}  # alias → module, from every import in the file (function-level ones too)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules.update({a.asname or a.name: a.name for a in node.names})
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+
+        def resolve(arg: ast.expr, where: Path = source, constants: dict[str, str] = constants,
+                    modules: dict[str, str] = modules) -> str:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 return arg.value
             if isinstance(arg, ast.Name) and arg.id in constants:
                 return constants[arg.id]
+            if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id in modules:
+                value = getattr(importlib.import_module(modules[arg.value.id]), arg.attr, None)
+                if isinstance(value, str):
+                    return value
             raise AssertionError(f"{where}: a credential named by {ast.dump(arg)}, which this test cannot resolve")
 
         for node in ast.walk(tree):
