@@ -22,8 +22,8 @@ then measures, each against a reference measured in the same run:
    each, joined with a real invite) through `RelayClient.upload`, the desk's real code path (SHA-256 of
    the file, begin, the presigned parts PUT straight to the store, complete, where the relay reads the
    object back to check its SHA-256), against boto3's ``upload_file`` of the same files into the same
-   bucket with the same concurrency (one stream per desk: ``use_threads=False``, the relay's part size).
-   Printed: both throughputs (MB/s of recordings) and the ratio. Goal: >= 0.8x boto3.
+   bucket with the same concurrency (one stream per desk: ``use_threads=False``, the relay's part size),
+   the two taking turns on halves of the files. Printed: both throughputs (MB/s of recordings) and the ratio. Goal: >= 0.8x boto3.
 3. **Pipeline** (``benchmarks/relay_pipeline.py``) and 4. **supervisor queries**
    (``benchmarks/relay_queries.py``) are their own benchmarks; this one runs their ``main`` after its own
    parts (their goals count here too) and says "not built yet" (a missed goal) while one is missing.
@@ -89,6 +89,7 @@ conn.execute("COMMIT")
 srv = RecordingServer(store, port=0, signing_key="benchmark-key", client_secret=secret, workers=int(workers))
 srv.start()
 print(srv.local_url, flush=True)
+print(" ".join(map(str, srv.processes)), flush=True)
 done = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: done.set())
 done.wait()
@@ -263,7 +264,16 @@ def check_link(relay: RelayProcess, secret: str, external_id: str, expect: bytes
         raise SystemExit(f"the presigned link answered {got.status_code}, not the recording's bytes 100-199")
 
 
-def start_desk_server(tmp: Path, rec: Path, count: int, secret: str) -> tuple[subprocess.Popen[str], str]:
+def cpu_s(pids: list[int]) -> float:
+    """CPU time (user + system) the processes ``pids`` have used, in seconds."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def start_desk_server(tmp: Path, rec: Path, count: int, secret: str) -> tuple[subprocess.Popen[str], str, list[int]]:
     from desktop_app.settings import BY_NAME
 
     workers = int(BY_NAME["server.workers"].default)
@@ -275,7 +285,7 @@ def start_desk_server(tmp: Path, rec: Path, count: int, secret: str) -> tuple[su
     if not url.startswith("http://127.0.0.1:"):
         proc.kill()
         raise SystemExit(f"the desk's recording server did not start: {url!r}")
-    return proc, url
+    return proc, url, [int(p) for p in proc.stdout.readline().split()]
 
 
 # --- the parts ----------------------------------------------------------------------------------------------
@@ -284,17 +294,20 @@ def bench_endpoint(env: dict[str, Any], args: argparse.Namespace, tmp: Path) -> 
     relay, secret = env["relay"], env["secret"]
     ids = [f"bench-{n:07d}" for n in range(args.known)]
     check_link(relay, secret, ids[-1], rec.read_bytes())
-    desk, desk_url = start_desk_server(tmp, rec, args.known, secret)
+    desk, desk_url, desk_pids = start_desk_server(tmp, rec, args.known, secret)
     try:
-        servers = (("desk", desk_url), ("relay", relay.url))
-        results: dict[str, Load] = {name: Load() for name, _ in servers}
-        for _, url in servers:
+        servers = (("desk", desk_url, desk_pids), ("relay", relay.url, [relay.proc.pid]))
+        results: dict[str, Load] = {name: Load() for name, _, _ in servers}
+        cpu: dict[str, float] = {name: 0.0 for name, _, _ in servers}
+        for _, url, _ in servers:
             open_loop(url, secret, ids, args.rate, 1.0)  # warm-up: connections, caches, the pool
         # other work on the machine comes and goes: the two take turns, ROUNDS each, and their latencies
         # are pooled
         for _ in range(ROUNDS):
-            for name, url in servers:
+            for name, url, pids in servers:
+                before = cpu_s(pids)
                 results[name].add(open_loop(url, secret, ids, args.rate, args.seconds / ROUNDS))
+                cpu[name] += cpu_s(pids) - before
     finally:
         desk.terminate()
         desk.wait(10)
@@ -310,6 +323,10 @@ def bench_endpoint(env: dict[str, Any], args: argparse.Namespace, tmp: Path) -> 
     rows.insert(0, (f"endpoint, {args.rate:g} req/s x {args.seconds:g} s", f"{len(r.latencies_ms)} req",
                     f"{len(d.latencies_ms)} req", "", ""))
     rows.append(("  sent late (all conns busy)", str(r.late_starts), str(d.late_starts), "", ""))
+    # what each answer costs the server's processes (PostgreSQL's and SQLite's own work not counted):
+    # less swayed by the machine's other work than the latencies are
+    rc, dc = (cpu[n] * 1000 / len(results[n].latencies_ms) for n in ("relay", "desk"))
+    rows.append(("  server CPU per answer (ms)", f"{rc:.2f}", f"{dc:.2f}", f"{rc / dc:.2f}", ""))
     env["endpoint_ok"] = r.errors == 0 and r.pct(99.0) <= P99_GOAL_MS
     return rows
 
@@ -359,8 +376,13 @@ def bench_ingest(env: dict[str, Any], args: argparse.Namespace, tmp: Path) -> li
     def relay_put(i: int, path: Path) -> None:
         results.append(desks[i].upload(path, {"title": f"bench {path.name}", "duration_ms": 60_000}))
 
-    boto3_s = timed(per_desk, boto3_put)
-    relay_s = timed(per_desk, relay_put)
+    # other work on the machine comes and goes: the two take turns, each round on the same half of
+    # every desk's files
+    boto3_s = relay_s = 0.0
+    for half in (0, 1):
+        files = [paths[half::2] for paths in per_desk]
+        boto3_s += timed(files, boto3_put)
+        relay_s += timed(files, relay_put)
     shutil.rmtree(folder, ignore_errors=True)
     queued = sum(1 for r in results if r.get("status") == "queued")
     if queued != args.files:
@@ -412,26 +434,21 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.rate, args.seconds, args.known, args.files, args.mb, args.desks) <= 0:
         ap.error("--rate, --seconds, --known, --files, --mb and --desks must be positive")
     ok = True
-    rows: list[tuple[str, str, str, str, str]] = []
-    reference = "desk server" if "endpoint" in parts else ""
     if "endpoint" in parts or "ingest" in parts:
         with tempfile.TemporaryDirectory(prefix="callrelay-bench-relay-") as tmp_s:
             tmp = Path(tmp_s)
             with team(tmp) as env:
-                if "endpoint" in parts:
-                    rows += bench_endpoint(env, args, tmp)
-                    ok &= bool(env["endpoint_ok"])
-                if "ingest" in parts:
-                    rows += bench_ingest(env, args, tmp)
-                    ok &= bool(env["ingest_ok"])
-        print(f"Team relay: relay serve (a subprocess) on PostgreSQL {env['pg'].bindir.parent.name} and SeaweedFS, "
-              f"loopback, {os.cpu_count()} cores; reference: "
-              + "; ".join(x for x in (f"endpoint: the {reference}'s" if reference else "",
-                                      "ingest: boto3 upload_file" if "ingest" in parts else "") if x))
-        print(f"{'measure':<38}{'relay':>12}{'reference':>12}{'ratio':>8}  goal")
-        for label, a, b, ratio, goal in rows:
-            print(f"{label:<38}{a:>12}{b:>12}{ratio:>8}  {goal}".rstrip())
-        sys.stdout.flush()
+                print(f"Team relay: relay serve (a subprocess) on PostgreSQL {env['pg'].bindir.parent.name} and "
+                      f"SeaweedFS, loopback, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}. Reference: "
+                      + "; ".join(x for x in ("endpoint: the desk's recording server" if "endpoint" in parts else "",
+                                              "ingest: boto3 upload_file" if "ingest" in parts else "") if x))
+                print(f"{'measure':<38}{'relay':>12}{'reference':>12}{'ratio':>8}  goal", flush=True)
+                for part, bench in (("endpoint", bench_endpoint), ("ingest", bench_ingest)):
+                    if part in parts:
+                        for label, a, b, ratio, goal in bench(env, args, tmp):
+                            print(f"{label:<38}{a:>12}{b:>12}{ratio:>8}  {goal}".rstrip())
+                        sys.stdout.flush()
+                        ok &= bool(env[f"{part}_ok"])
     for part in ("pipeline", "queries"):
         if part in parts:
             ok &= run_other(part)
