@@ -187,19 +187,23 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def team(tmp: Path) -> Iterator[dict[str, Any]]:
-    """PostgreSQL, SeaweedFS, a bucket and ``callrelay relay serve`` on them; stopped and removed after."""
+def team(tmp: Path, services: tuple[Postgres, Seaweed] | None = None) -> Iterator[dict[str, Any]]:
+    """PostgreSQL, SeaweedFS (``services``: running ones), a bucket and ``callrelay relay serve`` on them;
+    stopped and removed after (but ``services``)."""
     with ExitStack() as stack:
-        pg = Postgres()
-        stack.callback(pg.stop)
-        s3 = Seaweed()
-        stack.callback(s3.stop)
-        # the two start together, each takes seconds; SeaweedFS on this thread, as it dies with the thread
-        # that started it (PR_SET_PDEATHSIG)
-        with ThreadPoolExecutor(1) as pool:
-            started = pool.submit(pg.start)
-            s3.start()
-            started.result()
+        if services is not None:
+            pg, s3 = services
+        else:
+            pg = Postgres()
+            stack.callback(pg.stop)
+            s3 = Seaweed()
+            stack.callback(s3.stop)
+            # the two start together, each takes seconds; SeaweedFS on this thread, as it dies with the
+            # thread that started it (PR_SET_PDEATHSIG)
+            with ThreadPoolExecutor(1) as pool:
+                started = pool.submit(pg.start)
+                s3.start()
+                started.result()
         database_url = pg.create_database("bench")
         bucket = s3.make_bucket()
         secret = "hs-client-" + secrets.token_urlsafe(16)
@@ -300,7 +304,7 @@ def bench_endpoint(env: dict[str, Any], args: argparse.Namespace, tmp: Path) -> 
         results: dict[str, Load] = {name: Load() for name, _, _ in servers}
         cpu: dict[str, float] = {name: 0.0 for name, _, _ in servers}
         for _, url, _ in servers:
-            open_loop(url, secret, ids, args.rate, 1.0)  # warm-up: connections, caches, the pool
+            open_loop(url, secret, ids, args.rate, min(1.0, args.seconds))  # warm-up: connections, caches
         # other work on the machine comes and goes: the two take turns, ROUNDS each, and their latencies
         # are pooled
         for _ in range(ROUNDS):
@@ -417,7 +421,8 @@ def run_other(part: str) -> bool:
     return rc in (0, None)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, services: tuple[Postgres, Seaweed] | None = None) -> int:
+    """``services``: a PostgreSQL and a SeaweedFS already running (the test suite's), else its own."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--rate", type=float, default=200, help="endpoint requests per second (default 200)")
     ap.add_argument("--seconds", type=float, default=20, help="how long the endpoint load lasts (default 20)")
@@ -437,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     if "endpoint" in parts or "ingest" in parts:
         with tempfile.TemporaryDirectory(prefix="callrelay-bench-relay-") as tmp_s:
             tmp = Path(tmp_s)
-            with team(tmp) as env:
+            with team(tmp, services) as env:
                 print(f"Team relay: relay serve (a subprocess) on PostgreSQL {env['pg'].bindir.parent.name} and "
                       f"SeaweedFS, loopback, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}. Reference: "
                       + "; ".join(x for x in ("endpoint: the desk's recording server" if "endpoint" in parts else "",
