@@ -102,6 +102,12 @@ class RelayOptions:
     part_size: int = MIN_PART_SIZE
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: the SYN of a sixth new connection arriving while the
+    # threads are busy was dropped and sent again by the client a second later (benchmarks/relay.py)
+    request_queue_size = 1024
+
+
 class Relay:
     """The relay's service: ``start()`` listens (on a background thread) and returns; ``stop()``."""
 
@@ -114,7 +120,7 @@ class Relay:
         self.links = LinkSigner(options.link_key or secrets.token_urlsafe(32))
         if isinstance(store, S3Store) and options.part_size < MIN_PART_SIZE:
             raise ValueError(f"An S3 store takes parts of at least {MIN_PART_SIZE} bytes.")
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd = _HTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.relay = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
