@@ -58,6 +58,7 @@ from urllib.parse import quote, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "relay"))  # the throwaway PostgreSQL and SeaweedFS the relay tests use
+sys.path.insert(0, str(ROOT / "benchmarks"))  # relay_pipeline, relay_queries (also when this file is imported)
 from services import Postgres, RelayProcess, Seaweed  # noqa: E402
 
 from desktop_app.relay.storage import MIN_PART_SIZE  # noqa: E402
