@@ -8,11 +8,13 @@ and ``callrelay relay serve`` as a subprocess on them (``s3://BUCKET/team``, Hub
 then measures, each against a reference measured in the same run:
 
 1. **HubSpot's endpoint at a fixed rate** (default 200 requests/s for 20 s) over ``--known`` submissions:
-   an open-loop generator sends each request at its scheduled time (``--rate``, from a pool of keep-alive
+   an open-loop generator sends each request at its scheduled time (``--rate``, from 16 keep-alive
    connections, each request signed with HubSpot's v3 signature when it is sent) and measures its latency
    from that scheduled time, so a stall of the server delays (and counts against) every request behind it
    instead of quietly sending fewer (coordinated omission). The relay and the reference take turns (4
-   each, latencies pooled). Printed: p50/p99/max, every answer must be 200. Goal: p99 <= 10 ms. The reference is the desk's own recording server (``callrelay serve``, its
+   each, latencies pooled). Printed: p50/p99/max, the requests sent late (every connection busy) and the
+   server's CPU time per answer; every answer must be 200. Goal: p99 <= 10 ms. The reference is the
+   desk's own recording server (``callrelay serve``, its
    ``server.workers`` default) answering the same endpoint for the same number of shared calls under the
    same load from the same generator: the same job (check the signature, the appId and the account, find
    the call, sign a link), done today for one desk, with this generator's own overhead on this loaded
@@ -23,7 +25,8 @@ then measures, each against a reference measured in the same run:
    the file, begin, the presigned parts PUT straight to the store, complete, where the relay reads the
    object back to check its SHA-256), against boto3's ``upload_file`` of the same files into the same
    bucket with the same concurrency (one stream per desk: ``use_threads=False``, the relay's part size),
-   the two taking turns on halves of the files. Printed: both throughputs (MB/s of recordings) and the ratio. Goal: >= 0.8x boto3.
+   the two taking turns on halves of the files. Printed: both throughputs (MB/s of recordings) and the
+   ratio. Goal: >= 0.8x boto3.
 3. **Pipeline** (``benchmarks/relay_pipeline.py``) and 4. **supervisor queries**
    (``benchmarks/relay_queries.py``) are their own benchmarks; this one runs their ``main`` after its own
    parts (their goals count here too) and says "not built yet" (a missed goal) while one is missing.
