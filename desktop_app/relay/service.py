@@ -105,6 +105,12 @@ class RelayOptions:
     name: str = "relay"  # this relay in the fetch log (several relays share one database)
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: the SYN of a sixth new connection arriving while the
+    # threads are busy was dropped and sent again by the client a second later (benchmarks/relay.py)
+    request_queue_size = 1024
+
+
 class Relay:
     """The relay's service: ``start()`` listens (on a background thread) and returns; ``stop()``."""
 
@@ -117,7 +123,7 @@ class Relay:
         self.links = LinkSigner(options.link_key or secrets.token_urlsafe(32))
         if isinstance(store, S3Store) and options.part_size < MIN_PART_SIZE:
             raise ValueError(f"An S3 store takes parts of at least {MIN_PART_SIZE} bytes.")
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd = _HTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.relay = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
@@ -343,6 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"CallRelay-relay/{__version__}"
     timeout = 60
+    # TCP_NODELAY: an answer's headers and body are two writes; with Nagle's algorithm the body waited for
+    # the client's delayed ACK, ~40 ms per answer on a kept-alive connection (benchmarks/relay.py)
+    disable_nagle_algorithm = True
 
     @property
     def relay(self) -> Relay:
