@@ -206,13 +206,17 @@ def transcribe_recording(
             if language is None and info.all_language_probs is not None and speech_seconds(audio) > 0:
                 language = str(info.language)
             log.debug("channel %d: language %s (%.2f)", ch + 1, info.language, info.language_probability)
-            for seg in segments:
-                text = str(seg.text).strip()
-                if text:
-                    found.append(Utterance(ch + 1, int(round(seg.start * 1000)), int(round(seg.end * 1000)), text))
-                report(DECODE_SHARE + (1 - DECODE_SHARE) * min(1.0, (done_s + float(seg.end)) / total_s))
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled()
+            try:
+                for seg in segments:
+                    text = str(seg.text).strip()
+                    if text:
+                        found.append(Utterance(ch + 1, int(round(seg.start * 1000)), int(round(seg.end * 1000)),
+                                               text))
+                    report(DECODE_SHARE + (1 - DECODE_SHARE) * min(1.0, (done_s + float(seg.end)) / total_s))
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled()
+            finally:  # a generator left open holds CTranslate2's work: ended here, not at the interpreter's exit
+                segments.close()
             done_s += audio.shape[0] / SAMPLE_RATE
             report(DECODE_SHARE + (1 - DECODE_SHARE) * min(1.0, done_s / total_s))
         found.sort(key=lambda u: (u.start_ms, u.channel, u.end_ms))
