@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop_app.hubspot.cli",  # hubspot test
     "desktop_app.sync.cli",  # upload, resume, history
     "desktop_app.relay.cli",  # relay invite, relay agents, relay revoke
+    "desktop_app.transcribe.cli",  # transcribe
     "desktop_app.ui.cli",  # gui
     "desktop_app.ui.selftest",  # self-test
 )

@@ -107,6 +107,15 @@ DECLARED: tuple[Setting, ...] = (
             section="Calls"),
     Setting("calls.retention_days", int, 0, "Remove recordings HubSpot has transcribed after this many "
             "days (0 keeps them).", minimum=0, maximum=3650, section="Calls"),
+    # Transcription (issue 20): local speech to text with the optional transcribe extra
+    Setting("transcribe.model_dir", str, "", "Folder of the CTranslate2 Whisper model used to transcribe calls "
+            "here (model.bin, config.json, tokenizer.json, vocabulary); nothing is downloaded.",
+            section="Transcription"),
+    Setting("transcribe.language", str, "", "Language of the calls as a two-letter code (en, de, fr…); empty: "
+            "detected once per call.", section="Transcription"),
+    Setting("transcribe.when", str, "never", "When Call Relay transcribes a call itself: never, calls HubSpot did "
+            "not transcribe (no paid seat or allowance), or always.", choices=("never", "not-transcribed", "always"),
+            section="Transcription"),
     # Team mode
     Setting("team.relay_url", str, "", "The team's relay this desk joined (callrelay join); empty: a single desk.",
             section="Team"),
