@@ -1,7 +1,8 @@
-"""The fast path (``RecordingServer._fast``: a GET of one range through a link answered before, answered
-from the parser's callback) gives exactly the answer, and the access-log line, of the general path.
+"""The C fast path (``RecordingServer._fast_raw``, ``_fastserve.c``: a GET of one range through a link
+answered before, answered from the bytes as they arrive) gives exactly the answer, and the access-log
+line, of the general path. (The Python fast path these tests also covered is gone: issue 16.)
 
-Two servers serve the same store: one as it runs, one with the fast path switched off. The same
+Two servers serve the same store: one as it runs, one with the C fast path switched off. The same
 requests go to both over one kept-alive connection each; the answers must be equal byte for byte
 (but for the Date line), and the fast path must really have answered the ones it should."""
 
@@ -54,12 +55,10 @@ class KeptAlive:
         self.sock.close()
 
 
-@pytest.fixture(params=["c", "python"])
-def pair(request: pytest.FixtureRequest, store: RecordingStore,
-         tmp_path: Path) -> Iterator[tuple[RecordingServer, RecordingServer, list[bool]]]:
-    """(fast, general, what the fast path said to each request it was asked about). "c": the C fast
-    path alone (``_fast_raw``, built on Linux: this fails where it was not built); "python": the
-    Python one alone (``_fast``, what other systems use). The general server has neither."""
+@pytest.fixture
+def pair(store: RecordingStore, tmp_path: Path) -> Iterator[tuple[RecordingServer, RecordingServer, list[bool]]]:
+    """(fast, general, what the C fast path said to each request it was asked about): ``_fast_raw``,
+    built on Linux (this fails where it was not built); the general server has it switched off."""
     fast = RecordingServer(store, signing_key=SIGNING_KEY)
     general = RecordingServer(store, signing_key=SIGNING_KEY)
     general.access_log = AccessLog(tmp_path / "general.log")
@@ -68,28 +67,16 @@ def pair(request: pytest.FixtureRequest, store: RecordingStore,
     general.start()
     answered: list[bool] = []
     assert fast._http is not None and general._http is not None
-    general._http.fast = general._http.fast_raw = None
-    if request.param == "c":
-        real_raw = fast._http.fast_raw
-        assert real_raw is not None, "the C fast path (desktop_app/server/_fastserve.c) was not built"
-        fast._http.fast = None
+    general._http.fast_raw = None
+    real_raw = fast._http.fast_raw
+    assert real_raw is not None, "the C fast path (desktop_app/server/_fastserve.c) was not built"
 
-        def watched_raw(conn: object, data: bytes) -> int:
-            done = real_raw(conn, data)  # type: ignore[arg-type]
-            answered.append(done > 0)
-            return done
+    def watched_raw(conn: object, data: bytes) -> int:
+        done = real_raw(conn, data)  # type: ignore[arg-type]
+        answered.append(done > 0)
+        return done
 
-        fast._http.fast_raw = watched_raw
-    else:
-        real = fast._http.fast
-        assert real is not None
-        fast._http.fast_raw = None
-
-        def watched(*args: object) -> bool:
-            answered.append(real(*args))  # type: ignore[arg-type]
-            return answered[-1]
-
-        fast._http.fast = watched
+    fast._http.fast_raw = watched_raw
     yield fast, general, answered
     fast.stop()
     general.stop()
