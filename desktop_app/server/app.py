@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from desktop_app import __version__, keystore
-from desktop_app.server import ranges, runinfo
+from desktop_app.server import fastpath, ranges, runinfo
 from desktop_app.server import workers as workers_mod
 from desktop_app.server.accesslog import AccessLog, encode_line
 from desktop_app.server.core import (
@@ -38,11 +38,8 @@ from desktop_app.server.links import LinkClaims, LinkSigner, redact
 from desktop_app.server.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_v3
 from desktop_app.sync.recordings import RecordingStore, StoredRecording
 
-_fastserve: types.ModuleType | None
-try:  # the C fast path, built on Linux (setup.py); where it is not, the general path answers
-    import desktop_app.server._fastserve as _fastserve
-except ImportError:  # pragma: no cover - other systems
-    _fastserve = None
+# the C fast path, built on Linux (setup.py); where it is not, the general path answers (fastpath says why)
+_fastserve: types.ModuleType | None = fastpath.module
 
 log = logging.getLogger("desktop_app.server")
 
