@@ -8,7 +8,7 @@ exactly what the general Python path (httptools, ``RecordingServer._handle``) an
 the other has it switched off. Each generated connection (requests valid and not: single, multiple,
 suffix and open ranges, huge numbers, every header field the C path's strict subset refuses, HEAD and
 other methods, bad lines and garbage; several pipelined per write, the bytes split at random
-boundaries) is fed to both servers' connection handler in-process through a socketpair
+boundaries, some to a socket that takes the answers in parts) is fed to both servers' connection handler in-process through a socketpair
 (``core.Connection`` as the event loop drives it, no TCP); the bytes answered and the access-log
 lines must be equal, but for what must differ: the Date line, a multipart boundary and the log's
 time and duration. Prints the count of requests, the differences (each one's case, the first few)
@@ -38,7 +38,7 @@ CLIENT = "203.0.113.7"
 KEY = "fuzz-signing-key"
 SIZES = (1, 1000, 70_000)  # the stored recordings: one byte, small, more than a few socket writes
 REFUSED = ("If-Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Foo",
-           "Connection", "Transfer-Encoding", "Content-Length", "Expect", "Upgrade")
+           "Connection", "Proxy-Connection", "Transfer-Encoding", "Content-Length", "Expect", "Upgrade")
 _DATE = re.compile(rb"\r\nDate: [^\r]*\r\n")
 _BOUNDARY = re.compile(rb"boundary=([0-9a-f]{24})\r\n")
 _VARYING = re.compile(r'"(time|duration_ms)":[0-9.]+')
@@ -59,13 +59,15 @@ class Side:
     http: object
     c_calls: list[int] = field(default_factory=list)
 
-    def run(self, chunks: list[bytes]) -> Outcome:
+    def run(self, chunks: list[bytes], small: bool = False) -> Outcome:
         from desktop_app.server.core import Connection, Peer
 
         http = self.http
         here, there = socket.socketpair()
         here.setblocking(False)
         there.setblocking(False)
+        if small:  # a socket that takes an answer in parts: the rest waits in the output queue
+            here.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         conn = Connection(http, here, CLIENT, False, Peer())  # type: ignore[arg-type]
         http.conns.add(conn)  # type: ignore[attr-defined]
         conn.peer.count += 1
@@ -176,8 +178,8 @@ class Pair:
             for side in self.sides:
                 side.run([f"GET {link} HTTP/1.1\r\nHost: x\r\n\r\n".encode()])
 
-    def compare(self, chunks: list[bytes]) -> tuple[bool, Outcome, Outcome]:
-        c, general = (side.run(chunks) for side in self.sides)
+    def compare(self, chunks: list[bytes], small: bool = False) -> tuple[bool, Outcome, Outcome]:
+        c, general = (side.run(chunks, small) for side in self.sides)
         return normal(c) == normal(general), c, general
 
     def close(self) -> None:
@@ -253,7 +255,8 @@ def gen_request(rng: random.Random, p: Pair) -> bytes:
     method, target, version = "GET", p.links[2 * rec_i + rng.randrange(2)], "HTTP/1.1"
     headers: list[tuple[str, str]] = [("Host", "127.0.0.1"), ("Range", _good_range(rng, size))]
     if rng.random() < 0.5:
-        headers.append((rng.choice(_OTHER), rng.choice(("x", "keep-alive", "*/*", "Mozilla/5.0", "1", ""))))
+        headers.append((rng.choice(_OTHER), rng.choice(("x", "keep-alive", "*/*", "Mozilla/5.0", "1", "", "close",
+                                                        "chunked", "upgrade", "100-continue"))))
     eol, colon, extra = "\r\n", ": ", b""
     for _ in range(rng.choices((0, 1, 2, 4), (55, 30, 10, 5))[0]):
         q = rng.randrange(16)
@@ -274,6 +277,7 @@ def gen_request(rng: random.Random, p: Pair) -> bytes:
         elif q in (6, 7):
             name = rng.choice(REFUSED)
             value = {"Connection": rng.choice(("keep-alive", "close", "Upgrade", "")),
+                     "Proxy-Connection": rng.choice(("keep-alive", "close", "Upgrade", "")),
                      "Transfer-Encoding": rng.choice(("chunked", "identity", "gzip")),
                      "Content-Length": rng.choice(("0", "5", "-1", "", "99999999999999999999")),
                      "Expect": "100-continue", "Upgrade": "websocket"}.get(
@@ -329,13 +333,15 @@ def fuzz(count: int, seed: int, *, report: Callable[[str], None] = print, show: 
             done = diffs = c_answered = 0
             while done < count:
                 chunks, n = gen_case(rng, p)
-                same, c, general = p.compare(chunks)
+                small = rng.random() < 0.15
+                same, c, general = p.compare(chunks, small)
                 done += n
                 c_answered += c.c_answered
                 if not same:
                     diffs += 1
                     if diffs <= show:
-                        report(f"DIFFERENCE for input {b''.join(chunks)!r} (written as {len(chunks)} parts)\n"
+                        report(f"DIFFERENCE for input {b''.join(chunks)[:3000]!r} (written as {len(chunks)} parts"
+                               f"{', to a small socket buffer' if small else ''})\n"
                                f"  C path:  {c.answer[:600]!r}\n           {c.log}\n"
                                f"  general: {general.answer[:600]!r}\n           {general.log}")
         finally:

@@ -122,10 +122,11 @@ static Py_ssize_t parse(const char *p, Py_ssize_t len, const char **target, Py_s
             *range_len = v1 - v0;
         } else if (nlen >= 3 && name_is(p + n0, 3, "if-")) {
             return -1;  /* preconditions and If-Range: the general path */
-        } else if (name_is(p + n0, nlen, "connection") || name_is(p + n0, nlen, "transfer-encoding") ||
+        } else if (name_is(p + n0, nlen, "connection") || name_is(p + n0, nlen, "proxy-connection") ||
+                   name_is(p + n0, nlen, "transfer-encoding") ||
                    name_is(p + n0, nlen, "content-length") || name_is(p + n0, nlen, "expect") ||
                    name_is(p + n0, nlen, "upgrade")) {
-            return -1;
+            return -1;  /* what llhttp reads itself (proxy-connection: as connection) */
         }
     }
     if (!have_range || i > MAX_HEADER_BYTES) return -1;
