@@ -39,6 +39,8 @@ KEY = "fuzz-signing-key"
 SIZES = (1, 1000, 70_000)  # the stored recordings: one byte, small, more than a few socket writes
 REFUSED = ("If-Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Foo",
            "Connection", "Proxy-Connection", "Transfer-Encoding", "Content-Length", "Expect", "Upgrade")
+# an external id near the longest a link carries, each character escaped in the log line (\u0001, \\)
+LONG_ID = "call-é\"1" + "\x01\\" * 290
 _DATE = re.compile(rb"\r\nDate: [^\r]*\r\n")
 _BOUNDARY = re.compile(rb"boundary=([0-9a-f]{24})\r\n")
 _VARYING = re.compile(r'"(time|duration_ms)":[0-9.]+')
@@ -170,7 +172,7 @@ class Pair:
         # links: the same tokens for both servers (one signer key); some warmed (answered once)
         self.links = [
             "/recordings/" + c_server.make_link(rec.sha256, external_id=ext).split("/recordings/", 1)[1]  # type: ignore[attr-defined]
-            for rec in self.recordings for ext in ("", "call-é\"1")
+            for rec in self.recordings for ext in ("", LONG_ID)
         ]
         self.cold = ["/recordings/" + c_server.make_link(rec.sha256).split("/recordings/", 1)[1]  # type: ignore[attr-defined]
                      for rec in self.recordings]
