@@ -15,7 +15,7 @@ WARNING = """
 ****************************************************************************************************
 WARNING: the recording server's C fast path (desktop_app/server/_fastserve.c) did not compile:
   {error}
-Call Relay installs and works without it: the general path answers every request, at about 3x the
+Call Relay installs and works without it: the general path answers every request, at about 1.6x the
 CPU per range. `callrelay --version` and the self-test say so. To build it, install gcc and Python's
 headers (Debian/Ubuntu: apt install gcc python3-dev) and install again.
 ****************************************************************************************************

@@ -220,7 +220,7 @@ def check_child_env() -> None:
 
 def check_fast_path() -> None:
     """The recording server's C fast path is built where it is meant to be (Linux): a failed build is
-    said here, not passed over (the server still works without it, at about 3x the CPU per range)."""
+    said here, not passed over (the server still works without it, at about 1.6x the CPU per range)."""
     if fastpath.module is None and sys.platform == fastpath.BUILT_ON:
         raise CheckFailed(fastpath.status_line())
 
