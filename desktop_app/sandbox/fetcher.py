@@ -7,7 +7,8 @@
    start (``bytes=0-…``), a seek to the middle, then the rest; each must be a ``206`` whose
    ``Content-Range`` agrees with the others, and the middle must equal the same bytes of the whole.
 3. Check the bytes (``judge.py``: PyAV and HubSpot's documented rules, independent of the app's
-   own inspector): WAV, FLAC or MP4, more than one channel, channels not identical, audible.
+   own inspector, in a child process): WAV, FLAC or MP4, more than one channel, channels not
+   identical, audible.
 4. Transcribe only when the call's owner has a paid Sales/Service seat and the account's monthly
    analysis limit is not reached. Otherwise, and on any failure above, record the reason.
 """
@@ -252,7 +253,9 @@ class Fetches:
             path = fetch(setting["urlToRetrieveAuthedRecording"], record.external_id, account,
                                  str(app_number), self.client_secret, record, chunk=self.chunk,
                                  timeout=self.timeout_s)
-            verdict = judge.judge(path)  # PyAV and HubSpot's rules, never the app's own inspector
+            # PyAV and HubSpot's rules, never the app's own inspector; in a child process, as HubSpot's
+            # decoding is not the caller's work (in the app's sandbox mode the caller is the GUI's process)
+            verdict = judge.judge_apart(path)
             record.container, record.channels = verdict.container, verdict.channels
             if verdict.reason:
                 raise FetchFailed(verdict.reason, verdict.detail)
