@@ -7,15 +7,10 @@ and a test shows it, rather than the sandbox agreeing with the app by asking it.
 
 Beyond those rules, audio a listener would not hear is refused as ``bad_audio``: a file that does
 not decode, that stops before the length its header declares, or that is silent on every channel.
-
-The fetch judges in a child process (``judge_apart``): the sandbox stands in for HubSpot, and
-decoding a whole recording in the process that runs it (in the desktop app's sandbox mode, the
-GUI's) would hold that process's interpreter lock for seconds and stall its window.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +19,6 @@ from typing import Any
 SUPPORTED = ("wav", "flac", "mp4")
 # A file may decode this much shorter than its header says before it counts as cut off.
 TRUNCATION_SLACK_S = 0.25
-# How long a child process may take to judge one recording (a 60-minute call takes seconds).
-APART_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -110,41 +103,3 @@ def judge(path: Path) -> Verdict:
     if identical:
         return Verdict(kind, channels, "identical_channels")
     return Verdict(kind, channels, "")
-
-
-def _judge_child(path: str, conn: Any) -> None:  # runs in the child process of ``judge_apart``
-    try:
-        conn.send(judge(Path(path)))
-    except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
-        conn.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-def judge_apart(path: Path, timeout: float = APART_TIMEOUT_S) -> Verdict:
-    """``judge(path)`` in a child process (started with ``spawn``: it inherits no threads of the caller's,
-    such as Qt's). A child that dies or overruns ``timeout`` gives a ``bad_audio`` verdict, as a file
-    that does not decode; an exception in the child is raised here."""
-    with open(path, "rb") as fh:
-        kind = sniff_container(fh.read(16))
-    if kind not in SUPPORTED:  # nothing to decode
-        return Verdict(kind, None, "unsupported_format")
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_judge_child, args=(str(path), child), daemon=True, name="sandbox-judge")
-    proc.start()
-    child.close()
-    try:
-        if not parent.poll(timeout):
-            return Verdict(kind, None, "bad_audio", f"does not decode within {timeout:g} s")
-        answer = parent.recv()
-    except (EOFError, OSError):
-        return Verdict(kind, None, "bad_audio", "does not decode: the decoder stopped")
-    finally:
-        parent.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-    if isinstance(answer, BaseException):
-        raise answer
-    return answer  # type: ignore[no-any-return]
