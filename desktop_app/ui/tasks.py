@@ -6,7 +6,8 @@ never make threads; they call this. The returned ``Task`` can be cancelled: its 
 never called (the function itself runs to its end; long work takes a ``threading.Event`` to stop).
 
 ``to_gui(callback)`` wraps a callback that the core calls from its worker threads (the runtime's
-submission listener) so that it runs on the GUI thread instead.
+submission listener) so that it runs on the GUI thread instead; ``to_gui_progress(callback)`` does
+so for frequent progress reports, coalesced (one per step of the bar, never a backlog).
 
 Modelled on MusicBrainz Picard's ``picard/util/thread.py``.
 """
@@ -96,6 +97,39 @@ def to_gui(callback: Callable[..., None]) -> Callable[..., None]:
         post(lambda: deliver(*args, **kwargs))
 
     return marshalled
+
+
+def to_gui_progress(callback: Callable[[float], None], steps: int = 100) -> Callable[[float], None]:
+    """``to_gui`` for progress (0..1) that a worker reports often (an inspection: every block of audio).
+    Only a report that moves the bar by a step (1/``steps``) is sent, and while one still waits for the
+    GUI thread a newer one takes its place instead of queuing behind it: a busy GUI thread is never
+    handed a backlog of stale progress."""
+    _get_relay()  # made now, on the GUI thread
+    owner = getattr(callback, "__self__", None)
+    lock = threading.Lock()
+    sent_step, latest, queued = -1, 0.0, False
+
+    def deliver() -> None:
+        nonlocal queued
+        with lock:
+            fraction, queued = latest, False
+        if isinstance(owner, QObject) and not shiboken6.isValid(owner):
+            return
+        callback(fraction)
+
+    def report(fraction: float) -> None:
+        nonlocal sent_step, latest, queued
+        step = int(min(1.0, max(0.0, fraction)) * steps)
+        with lock:
+            if step == sent_step:
+                return
+            sent_step, latest = step, fraction
+            if queued:
+                return
+            queued = True
+        post(deliver)
+
+    return report
 
 
 class _Runnable(QRunnable):

@@ -76,3 +76,32 @@ def test_long_work_never_starves_short_work(qtbot):
         release.set()
     qtbot.waitUntil(lambda: all(t.done.is_set() for t in long_tasks), timeout=5000)
     assert tasks.shutdown(5.0)
+
+
+def test_progress_reports_are_coalesced_for_the_gui_thread(qtbot):
+    """An inspection reports progress for every block of audio (360 for a 60-minute call, more with
+    smaller blocks); the GUI thread gets one call per step of the bar at most, and while a report
+    waits in its queue a newer one replaces it instead of queuing behind it."""
+    gui = QCoreApplication.instance().thread()
+    seen: list[tuple[float, bool]] = []
+    report = tasks.to_gui_progress(lambda f: seen.append((f, QThread.currentThread() is gui)))
+
+    def work():  # all reported before the GUI thread runs a single event: it is busy
+        for i in range(3601):
+            report(i / 3600)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] == 1.0, timeout=5000)
+    qtbot.wait(50)
+    assert len(seen) <= 2, seen  # the first report, then the newest one
+    assert all(on_gui for _f, on_gui in seen)
+
+    seen.clear()
+    report = tasks.to_gui_progress(lambda f: seen.append((f, QThread.currentThread() is gui)))
+    for i in range(3601):  # from the GUI's own thread, with its events run between reports
+        report(i / 3600)
+        QCoreApplication.processEvents()
+    fractions = [f for f, _g in seen]
+    assert 90 <= len(fractions) <= 101 and fractions == sorted(fractions) and fractions[-1] == 1.0
