@@ -16,12 +16,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QObject,
+    QRunnable,
+    Qt,
+    QThread,
+    QThreadPool,
+    QTimer,
+    Signal,
+    Slot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +53,37 @@ class Task:
         return self.cancel_event.is_set()
 
 
+# How long one pass of the event loop runs delivered work before the rest waits for the next turn.
+PASS_BUDGET_S = 0.020
+
+
 class _Relay(QObject):
-    """Lives on the GUI thread; a signal emitted from a worker is queued to it."""
+    """Lives on the GUI thread; a signal emitted from a worker is queued to it.
+
+    Deliveries that queued up while the GUI thread was busy all run in one pass of the event loop,
+    their times added up; once a pass has run ``PASS_BUDGET_S`` of them, the rest are queued again
+    (in order) for the next turn, so that timers and repaints run in between."""
 
     deliver = Signal(object)
 
     def __init__(self) -> None:
         super().__init__()
         self.deliver.connect(self._run, Qt.ConnectionType.QueuedConnection)
+        self._pass_started: float | None = None
 
     @Slot(object)
     def _run(self, thunk: Callable[[], None]) -> None:
+        now = time.perf_counter()
+        if self._pass_started is None:
+            self._pass_started = now
+            QTimer.singleShot(0, self, self._next_pass)  # runs after this pass of posted events
+        elif now - self._pass_started > PASS_BUDGET_S:
+            self.deliver.emit(thunk)  # behind the others deferred: the order stays
+            return
         thunk()
+
+    def _next_pass(self) -> None:
+        self._pass_started = None
 
 
 _relay: _Relay | None = None
