@@ -6,6 +6,7 @@ the window (``benchmarks/ui.py``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,9 @@ def test_the_fetch_downloads_the_recording_in_a_child_process(
     size = recording_server.files["stereo.wav"].stat().st_size
     assert record.size == size and record.authenticated_url.endswith("/files/stereo.wav")
     assert record.requests[0]["signed"] is True
+    # by a child process, at a lower priority than this one's: the GUI thread gets a CPU first
+    assert record.fetched_by not in (0, os.getpid())
+    assert record.fetched_at_priority >= os.getpriority(os.PRIO_PROCESS, 0) + 10
     assert [r["status"] for r in record.requests[1:]] == [206] * (len(record.requests) - 1) == \
         [f["status"] for f in recording_server.log.files]
 
