@@ -207,7 +207,7 @@ class RecordingPanel(QWidget):
         self.inspection = None
         self.status_text = "inspecting"
         self.card.progress.show()
-        progress = tasks.to_gui(self.card.set_progress)
+        progress = tasks.to_gui_progress(self.card.set_progress)  # one call per percent, no backlog
         path = self.path
         tasks.run_task(_inspect, path, progress, self._cancel, owner=self, name="inspect",
                        on_result=lambda r: self._inspected(path, *r),
