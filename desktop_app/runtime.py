@@ -371,41 +371,7 @@ class Runtime:
         Raises SubmissionRefused when the file cannot be uploaded as it is, or a value is wrong.
         Warnings (a mono file, a silent channel…) are left in ``last_warnings``.
         """
-        from desktop_app import audio
-
-        self.last_warnings = []
-        region = str(self.settings.get("calls.default_region"))
-        try:
-            inspection = audio.inspect(path, analyse=True)
-            prefill = audio.prefill_from_filename(path, region=region)
-        except Exception as exc:  # noqa: BLE001 - a damaged file is a verdict on it, never the end of a batch
-            log.info("inspecting %s failed", path, exc_info=True)  # the sentence below is what the user sees
-            reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
-            raise SubmissionRefused(f"It could not be inspected, so it was not sent ({reason}).") from None
-        errors = [p.message for p in inspection.problems if p.severity == "error"]
-        if errors:
-            raise SubmissionRefused(" ".join(errors))
-        self.last_warnings = [p.message for p in inspection.problems if p.severity == "warning"]
-        duration_s = inspection.probe.duration_s or prefill.duration_s or 0.0
-
-        def number(key: str, fallback: str | None) -> str:
-            raw = row.get(key) or fallback or ""
-            if not raw:
-                return ""
-            e164 = phones.to_e164(raw, region)
-            if not e164:
-                raise SubmissionRefused(f"{raw!r} is not a valid phone number (default region {region}).")
-            return e164
-
-        direction = (row.get("direction") or (prefill.direction or "")).upper()
-        timestamp = row.get("timestamp") or prefill.start or ""
-        details = CallDetails(
-            title=row.get("title") or f"Call {Path(path).stem}",
-            timestamp=timestamp, duration_ms=int(round(duration_s * 1000)),
-            from_number=number("from_number", prefill.from_number), to_number=number("to_number", prefill.to_number),
-            direction=direction if direction in ("INBOUND", "OUTBOUND") else "",
-            owner_id=row.get("owner_id") or "", notes=row.get("notes") or "",
-        )
+        details, self.last_warnings = call_details_for_file(path, row, self.settings)
         contact = row.get("contact") or ""
         if contact:
             details.contact_id = self.resolve_contact(contact)
@@ -441,3 +407,46 @@ class Runtime:
         with self._lock:
             self._contact_ids[text] = ids[0]
         return ids[0]
+
+
+def call_details_for_file(path: Path, row: Mapping[str, str | None],
+                          settings: settings_mod.Settings) -> tuple[CallDetails, list[str]]:
+    """Check a recording and build its call details from the file and ``row`` (command-line values),
+    without the contact (`Runtime.details_for_file` resolves it with HubSpot; a team desk passes an id).
+    Returns the details and the warnings (a mono file, a silent channel…); SubmissionRefused when the file
+    cannot be uploaded as it is, or a value is wrong."""
+    from desktop_app import audio
+
+    region = str(settings.get("calls.default_region"))
+    try:
+        inspection = audio.inspect(path, analyse=True)
+        prefill = audio.prefill_from_filename(path, region=region)
+    except Exception as exc:  # noqa: BLE001 - a damaged file is a verdict on it, never the end of a batch
+        log.info("inspecting %s failed", path, exc_info=True)  # the sentence below is what the user sees
+        reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise SubmissionRefused(f"It could not be inspected, so it was not sent ({reason}).") from None
+    errors = [p.message for p in inspection.problems if p.severity == "error"]
+    if errors:
+        raise SubmissionRefused(" ".join(errors))
+    warnings = [p.message for p in inspection.problems if p.severity == "warning"]
+    duration_s = inspection.probe.duration_s or prefill.duration_s or 0.0
+
+    def number(key: str, fallback: str | None) -> str:
+        raw = row.get(key) or fallback or ""
+        if not raw:
+            return ""
+        e164 = phones.to_e164(raw, region)
+        if not e164:
+            raise SubmissionRefused(f"{raw!r} is not a valid phone number (default region {region}).")
+        return e164
+
+    direction = (row.get("direction") or (prefill.direction or "")).upper()
+    timestamp = row.get("timestamp") or prefill.start or ""
+    details = CallDetails(
+        title=row.get("title") or f"Call {Path(path).stem}",
+        timestamp=timestamp, duration_ms=int(round(duration_s * 1000)),
+        from_number=number("from_number", prefill.from_number), to_number=number("to_number", prefill.to_number),
+        direction=direction if direction in ("INBOUND", "OUTBOUND") else "",
+        owner_id=row.get("owner_id") or "", notes=row.get("notes") or "",
+    )
+    return details, warnings

@@ -36,7 +36,19 @@ def register(sub: Any) -> None:
     up.add_argument("--jobs", type=int, default=4, help="submissions run at once (default 4)")
     up.add_argument("--again", action="store_true",
                     help="log a recording this HubSpot account already has as a new call (default: skip it)")
+    up.add_argument("--wait", action="store_true",
+                    help="on a desk that joined a team: wait until the relay's pipeline ends for each recording")
+    up.add_argument("--wait-timeout", type=float, default=600, metavar="SECONDS",
+                    help="how long --wait waits in all (default 600)")
     up.set_defaults(func=cmd_upload)
+
+    team = sub.add_parser("team", help="the team relay this desk joined (callrelay join)")
+    team_sub = team.add_subparsers(dest="team_command", required=True, metavar="COMMAND")
+    flush = team_sub.add_parser("flush", help="send the submissions this desk queued while the relay could not "
+                                "be reached (also: resume after a desk was stopped mid-upload)")
+    flush.add_argument("--wait", action="store_true", help="wait until the relay's pipeline ends for each")
+    flush.add_argument("--wait-timeout", type=float, default=600, metavar="SECONDS")
+    flush.set_defaults(func=cmd_team_flush)
 
     res = sub.add_parser("resume", help="finish every unfinished submission (after a crash or a restart)")
     res.add_argument("--no-transcripts", action="store_true", help="do not look for transcripts")
@@ -132,6 +144,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
     common = {"from_number": args.from_number, "to_number": args.to_number, "contact": args.contact,
               "owner_id": args.owner, "title": args.title, "direction": args.direction, "notes": args.notes,
               "timestamp": args.timestamp}
+    desk = _team_desk("upload")
+    if desk is not None:
+        return desk if isinstance(desk, int) else _team_upload(args, desk, files, manifest, common)
     app = _start_runtime("upload")
     if app is None:
         return 1
@@ -240,3 +255,140 @@ def cmd_resume(args: argparse.Namespace) -> int:
                     print(f"{sub.id} {sub.recording_name}: {outcome.submission.status}")
         print(f"resumed {len(unfinished)} submission(s), {failures} failed")
     return 1 if failures else 0
+
+
+# -- a desk that joined a team: upload to the relay, its outbox, the team's history ---------------------
+def _team_desk(command: str) -> Any:
+    """The joined desk's `TeamDesk`, None for a single desk, or 1 (after saying why) when it cannot be used."""
+    from desktop_app.relay.desk import TeamDesk, TeamSetupError
+    from desktop_app.relay.outbox import OutboxError
+
+    try:
+        return TeamDesk.from_settings()
+    except (TeamSetupError, OutboxError) as exc:
+        print(f"callrelay {command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _team_upload(args: argparse.Namespace, desk: Any, files: list[Path], manifest: dict[str, dict[str, str]],
+                 common: dict[str, Any]) -> int:
+    """``callrelay upload`` on a joined desk: each recording is checked here, written into the outbox, then
+    sent to the relay (with the outbox's earlier entries), and with ``--wait`` followed to its end."""
+    from desktop_app import settings as settings_mod
+    from desktop_app.relay.desk import call_for_relay
+    from desktop_app.runtime import SubmissionRefused, call_details_for_file
+
+    failures = 0
+    with desk:
+        conf = settings_mod.load()
+        queued: dict[str, Path] = {}
+        for path in files:
+            row = {**{k: v for k, v in common.items() if v}, **_manifest_row(manifest.get(path.name, {}))}
+            contact = (row.pop("contact", "") or "").strip()
+            try:
+                if contact and not contact.isdigit():
+                    raise SubmissionRefused(f"On a team desk the contact must be a HubSpot contact id (digits), "
+                                            f"not {contact!r}: the relay looks no contact up by email or number.")
+                details, warnings = call_details_for_file(path, row, conf)
+                details.contact_id = contact
+                entry, before = desk.queue(path, call_for_relay(details.to_dict()), again=args.again)
+            except SubmissionRefused as exc:
+                print(f"{path}: refused: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            except OSError as exc:
+                print(f"{path}: refused: it cannot be read: {exc.strerror or exc}.", file=sys.stderr)
+                failures += 1
+                continue
+            for warning in warnings:
+                print(f"{path}: warning: {warning}", file=sys.stderr)
+            if before is not None:
+                print(f"{path}: skipped, already sent to the team relay as {before.external_id} "
+                      f"({before.relay_status}); --again sends it once more")
+                continue
+            if entry.external_id in queued:
+                print(f"{path}: skipped, the same recording as {queued[entry.external_id]}")
+                continue
+            queued[entry.external_id] = path
+        failures += _send_outbox(desk, args)
+    return 1 if failures else 0
+
+
+def cmd_team_flush(args: argparse.Namespace) -> int:
+    desk = _team_desk("team flush")
+    if desk is None:
+        print("callrelay team flush: this desk has not joined a team (callrelay join RELAY_URL CODE).",
+              file=sys.stderr)
+        return 1
+    if isinstance(desk, int):
+        return desk
+    with desk:
+        if not desk.outbox.pending():
+            print("Nothing is waiting in this desk's outbox.")
+            return 0
+        return 1 if _send_outbox(desk, args) else 0
+
+
+def _send_outbox(desk: Any, args: argparse.Namespace) -> int:
+    """Send every pending outbox entry and print one line each (then, with ``--wait``, the relay's outcome);
+    returns how many did not get where they should."""
+    from desktop_app.relay.desk import FINAL
+    from desktop_app.relay.outbox import PENDING, REFUSED
+
+    pending = desk.outbox.pending()
+    total = len(pending)
+    names = {e.external_id: e.name for e in pending}
+    failures = 0
+    sent_ids: list[str] = []
+    done = 0
+    print(f"Sending {total} recording(s) to the team relay at {desk.url}…", flush=True)
+
+    def progress(external_id: str, have: int, size: int) -> None:
+        print(f"  {names[external_id]}: {have} of {size} bytes on the relay", flush=True)
+
+    def report(result: Any) -> None:
+        nonlocal done, failures
+        done += 1
+        name = result.entry.name
+        if result.resumed:
+            print(f"  {name}: resumed: {result.resumed} bytes were on the relay already, {result.sent_bytes} sent "
+                  "again", flush=True)
+        if result.state == REFUSED:
+            failures += 1
+            print(f"[{done}/{total}] {name}: refused by the relay: {result.error}", flush=True)
+        elif result.state == PENDING:
+            failures += 1
+            print(f"[{done}/{total}] {name}: kept in this desk's outbox, the relay will get it later "
+                  f"(callrelay team flush): {result.error}", flush=True)
+        else:
+            sent_ids.append(result.external_id)
+            print(f"[{done}/{total}] {name}: {result.status} on the relay, external id {result.external_id} "
+                  f"({result.sent_bytes} bytes sent)", flush=True)
+
+    results = desk.flush(on_sent=report, on_progress=progress)
+    for entry in pending[len(results):]:  # a relay out of reach stopped the round
+        done += 1
+        failures += 1
+        print(f"[{done}/{total}] {entry.name}: kept in this desk's outbox, the relay will get it later "
+              "(callrelay team flush)", flush=True)
+    if not getattr(args, "wait", False) or not sent_ids:
+        return failures
+    finals = desk.wait(sent_ids, timeout_s=max(0.0, args.wait_timeout))
+    for n, eid in enumerate(sent_ids, 1):
+        sub = finals.get(eid) or {}
+        status = sub.get("status") or "unknown"
+        name = names.get(eid, eid)
+        if status not in FINAL:
+            failures += 1
+            print(f"[{n}/{len(sent_ids)}] {name}: still {status} on the relay after {args.wait_timeout:g} s")
+        elif status == h.FAILED:
+            failures += 1
+            cid = f" (correlation id {sub['error_correlation_id']})" if sub.get("error_correlation_id") else ""
+            print(f"[{n}/{len(sent_ids)}] {name}: failed: {sub.get('error')}{cid}")
+        else:
+            url = (f"https://app.hubspot.com/contacts/{sub['portal_id']}/record/0-48/{sub['call_id']}"
+                   if sub.get("portal_id") and sub.get("call_id") else "")
+            cause = f": {sub.get('error')}" if status == h.NOT_TRANSCRIBED and sub.get("error") else ""
+            print(f"[{n}/{len(sent_ids)}] {name}: {status}, call {sub.get('call_id')}{cause}  {url}".rstrip())
+    return failures
+
