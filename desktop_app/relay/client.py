@@ -80,6 +80,25 @@ class RelayClient:
     def submission(self, external_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/submissions/{external_id}")
 
+    def history(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of the team's history (``GET /api/history``): ``{submissions, total}``."""
+        return self._call("GET", "/api/history", params=params)
+
+    def history_totals(self, by: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("GET", "/api/history/totals", params={**params, "by": by})
+
+    def history_csv(self, params: Mapping[str, Any]) -> str:
+        answer = self._request("GET", "/api/history.csv", params=params)
+        if answer.status_code != 200:
+            try:
+                message = answer.json().get("message")
+            except (ValueError, AttributeError):
+                message = None
+            raise RelayError(message or f"The relay at {self.url} answered HTTP {answer.status_code}.",
+                             answer.status_code)
+        answer.encoding = "utf-8"
+        return answer.text
+
     def recording_link(self, external_id: str) -> str:
         return str(self._call("GET", f"/api/submissions/{external_id}/recording")["url"])
 

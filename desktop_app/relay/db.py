@@ -141,6 +141,30 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX uploads_open ON uploads(agent_id, sha256, size) WHERE submission_id IS NULL;
     """,
+    # ------------------------------------------------------------------------------------------------
+    # 3 (the team history's queries, `relay/queries.py`): newest-first pages, totals per day, agent and
+    # team, and the text filter; the trigram index only where the server has pg_trgm (a trusted
+    # extension since PostgreSQL 13), else the text filter reads every row
+    """
+    CREATE INDEX submissions_newest ON submissions(created_at, id);
+    CREATE INDEX submissions_day_status ON submissions(created_at, status);
+    CREATE INDEX submissions_agent_status ON submissions(agent_id, status, created_at);
+    DO $$
+    BEGIN
+        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE NOTICE 'pg_trgm is not available: the history text filter reads every row';
+    END $$;
+    DO $$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+            EXECUTE $index$ CREATE INDEX submissions_text ON submissions USING gin (
+                (title || ' ' || recording_name || ' ' || from_number || ' ' || to_number || ' ' || external_id
+                 || ' ' || coalesce(call_id, '') || ' ' || coalesce(error, '')) gin_trgm_ops) $index$;
+        END IF;
+    END $$;
+    """,
+    # ------------------------------------------------------------------------------------------------
 )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,23 @@ class TeamDesk:
                 break
             time.sleep(min(interval_s, max(0.0, deadline - time.monotonic())))
         return latest
+
+    # -- the team's history ------------------------------------------------------------------------
+    def history(self, params: Mapping[str, Any], *, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every submission the relay shows this desk's agent (a supervisor: the team's), newest first."""
+        offset = 0
+        while True:
+            batch = self.client.history({**params, "limit": page, "offset": offset})["submissions"]
+            yield from batch
+            if len(batch) < page:
+                return
+            offset += page
+
+    def totals(self, by: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return list(self.client.history_totals(by, params)["totals"])
+
+    def csv(self, params: Mapping[str, Any]) -> str:
+        return self.client.history_csv(params)
 
 
 def call_for_relay(details: Mapping[str, Any]) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def register(sub: Any) -> None:
     hist.add_argument("--owner")
     hist.add_argument("--contact")
     hist.add_argument("--text", help="search titles, numbers, ids and errors")
-    hist.add_argument("--totals", choices=("day", "agent"), help="print totals instead of submissions")
+    hist.add_argument("--totals", choices=("day", "agent", "team"), help="print totals instead of submissions")
     fmt = hist.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object per line per submission")
     fmt.add_argument("--csv", action="store_true", help="CSV of every matching submission")
@@ -84,9 +84,15 @@ def cmd_history(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"callrelay history: bad date: {exc}", file=sys.stderr)
         return 2
+    desk = _team_desk("history")
+    if desk is not None:
+        return desk if isinstance(desk, int) else _team_history(args, desk)
     with h.History.for_reading() as hist:  # reading only: works on a read-only data directory too
         if args.totals:
-            rows = hist.totals_per_day(query) if args.totals == "day" else hist.totals_per_agent(query)
+            if args.totals == "team":
+                rows = _team_totals(hist.totals_per_agent(query))
+            else:
+                rows = hist.totals_per_day(query) if args.totals == "day" else hist.totals_per_agent(query)
             for row in rows:
                 print(json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()))
             return 0
@@ -392,3 +398,45 @@ def _send_outbox(desk: Any, args: argparse.Namespace) -> int:
             print(f"[{n}/{len(sent_ids)}] {name}: {status}, call {sub.get('call_id')}{cause}  {url}".rstrip())
     return failures
 
+
+def _team_totals(per_agent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The whole team's totals (one row) from the totals per agent."""
+    out: dict[str, Any] = {"team": "team", "total": 0, **{s: 0 for s in h.STATUSES}, "agents": len(per_agent)}
+    for row in per_agent:
+        for key in ("total", *h.STATUSES):
+            out[key] += int(row.get(key, 0))
+    return [out]
+
+
+def _team_history(args: argparse.Namespace, desk: Any) -> int:
+    """``callrelay history`` on a joined desk: the team's history from the relay (an agent's own
+    submissions; a supervisor's: everyone's), in the single desk's forms."""
+    from desktop_app.relay.client import RelayError
+
+    params: dict[str, Any] = {"status": list(args.status or []), "since": args.since, "until": args.until,
+                              "agent": args.agent, "owner": args.owner, "contact": args.contact, "text": args.text}
+    params = {k: v for k, v in params.items() if v}
+    with desk:
+        try:
+            if args.totals:
+                for row in desk.totals(args.totals, params):
+                    print(json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()))
+                return 0
+            if args.csv:
+                sys.stdout.write(desk.csv(params))
+                return 0
+            if args.json:
+                for sub in desk.history(params):
+                    print(json.dumps(sub))
+                return 0
+            subs = list(desk.history(params))
+        except RelayError as exc:
+            print(f"callrelay history: {exc}", file=sys.stderr)
+            return 1
+    print(f"{'ID':>5}  {'CREATED':19}  {'STATUS':15}  {'CALL':12}  {'AGENT':10}  RECORDING / ERROR")
+    for sub in subs:
+        extra = f"  — {sub['error']}" if sub.get("error") else ""
+        print(f"{sub['id']:>5}  {sub['created_at'][:19]:19}  {sub['status']:15}  {(sub['call_id'] or '-'):12}  "
+              f"{sub['agent'][:10]:10}  {sub['recording']}{extra}")
+    print(f"{len(subs)} submission(s) on the team relay")
+    return 0

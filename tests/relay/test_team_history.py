@@ -1,0 +1,101 @@
+"""The team's history on the relay (issue 17): `relay/queries.py` over PostgreSQL behind the agents' API's
+GET routes, and ``callrelay history`` on a joined desk showing it (an agent their own submissions, a
+supervisor everyone's), with totals per day, agent and team, and CSV."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from services import Seaweed
+from test_relay_service import RelayProcess, callrelay
+from test_team_desk import join, start_relay, write_wav
+
+from desktop_app.relay.db import TeamDB
+
+
+@pytest.fixture
+def s3_relay(database_url: str, seaweed: Seaweed, bucket: str, tmp_path: Path) -> Iterator[RelayProcess]:
+    relay = start_relay(database_url, seaweed, bucket, tmp_path)
+    yield relay
+    relay.stop()
+
+
+def test_team_history_an_agent_sees_their_own_a_supervisor_everyones(
+    s3_relay: RelayProcess, database_url: str, tmp_path: Path
+) -> None:
+    desks = {name: join(s3_relay, database_url, name, tmp_path / name) for name in ("dee", "eve")}
+    boss = join(s3_relay, database_url, "the boss", tmp_path / "boss", supervisor=True)
+    for name, env in desks.items():
+        files = [str(write_wav(tmp_path / f"{name}-{i}.wav", seconds=1 + i)) for i in range(2)]
+        out = callrelay("upload", *files, "--title", f"{name} call", env=env)
+        assert out.returncode == 0, out.stdout + out.stderr
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE submissions SET status = 'ready', call_id = '55', portal_id = '777001'"
+                     " WHERE recording_name = 'dee-1.wav'")
+
+    def history(env: dict[str, str], *args: str) -> list[dict[str, object]]:
+        out = callrelay("history", "--json", *args, env=env)
+        assert out.returncode == 0, out.stderr
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+    dee = history(desks["dee"])
+    assert sorted(s["recording"] for s in dee) == ["dee-0.wav", "dee-1.wav"]
+    assert {s["agent"] for s in dee} == {"dee"}
+    everyone = history(boss)
+    assert sorted(s["recording"] for s in everyone) == ["dee-0.wav", "dee-1.wav", "eve-0.wav", "eve-1.wav"]
+    assert [s["recording"] for s in history(boss, "--status", "ready")] == ["dee-1.wav"]
+    assert history(boss, "--status", "ready")[0]["call_url"] == "https://app.hubspot.com/contacts/777001/record/0-48/55"
+    assert sorted(s["recording"] for s in history(boss, "--text", "eve ca")) == ["eve-0.wav", "eve-1.wav"]
+    assert [s["recording"] for s in history(boss, "--agent", "eve", "--text", "eve-1")] == ["eve-1.wav"]
+    assert history(desks["eve"], "--agent", "dee") == []  # an agent never sees another's, even asking
+
+    totals = callrelay("history", "--totals", "agent", "--json", env=boss)
+    per_agent = [json.loads(line) for line in totals.stdout.splitlines()]
+    assert [(r["agent"], r["total"], r["queued"], r["ready"]) for r in per_agent] == [("dee", 2, 1, 1), ("eve", 2, 2, 0)]
+    team = callrelay("history", "--totals", "team", "--json", env=boss)
+    assert [(r["total"], r["queued"], r["ready"], r["agents"]) for r in map(json.loads, team.stdout.splitlines())] \
+        == [(4, 3, 1, 2)]
+    own_team = callrelay("history", "--totals", "team", "--json", env=desks["eve"])
+    assert json.loads(own_team.stdout)["total"] == 2
+    day = callrelay("history", "--totals", "day", env=boss)
+    assert day.returncode == 0 and f"day={time.strftime('%Y-%m-%d', time.gmtime())}  total=4" in day.stdout
+    csv_out = callrelay("history", "--csv", env=boss)
+    lines = csv_out.stdout.splitlines()
+    assert lines[0].startswith("id,created_at,agent,recording,status") and len(lines) == 5
+    table = callrelay("history", env=desks["eve"])
+    assert "2 submission(s) on the team relay" in table.stdout
+    bad = callrelay("history", "--since", "yesterday", env=boss)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("query", ["status=lost", "since=not-a-date", "limit=100000", "offset=-1",
+                                   "by=month&x=1", "text=" + "x" * 300])
+def test_crafted_history_requests_get_one_sentence(s3_relay: RelayProcess, database_url: str, query: str) -> None:
+    import requests
+
+    from desktop_app.relay.client import RelayClient
+
+    with TeamDB(database_url) as db:
+        code = db.create_invite("fay", "supervisor")
+    token = RelayClient(s3_relay.url).join(code)["token"]
+    path = "/api/history/totals" if query.startswith("by=") else "/api/history"
+    answer = requests.get(f"{s3_relay.url}{path}?{query}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert answer.status_code == 400
+    message = answer.json()["message"]
+    assert message.endswith(".") and "\n" not in message
+    assert requests.get(f"{s3_relay.url}/api/history", timeout=30).status_code == 401
+
+
+def test_history_on_a_desk_whose_token_is_gone_says_so_in_one_sentence(s3_relay: RelayProcess, tmp_path: Path) -> None:
+    from test_team_desk import set_relay_url
+
+    env = {"CALLRELAY_HOME": str(tmp_path / "desk")}
+    set_relay_url(env, s3_relay.url)
+    hist = callrelay("history", "--json", env=env)
+    assert hist.returncode == 1 and "run callrelay join again" in hist.stderr
+    assert hist.stderr.strip().count("\n") == 0 and "Traceback" not in hist.stderr
