@@ -142,19 +142,62 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX uploads_open ON uploads(agent_id, sha256, size) WHERE submission_id IS NULL;
     """,
     # ------------------------------------------------------------------------------------------------
-    # 3 (the team history's queries, `relay/queries.py`): newest-first pages, totals per day, agent and
-    # team, and the text filter; the trigram index only where the server has pg_trgm (a trusted
-    # extension since PostgreSQL 13), else the text filter reads every row
+    # 3 (the team history's queries, `relay/queries.py`): newest-first pages, the totals kept per day,
+    # agent and status, and the text filter; the trigram index only where the server has pg_trgm (a
+    # trusted extension since PostgreSQL 13), else the text filter reads every row
     """
     CREATE INDEX submissions_newest ON submissions(created_at, id);
-    CREATE INDEX submissions_day_status ON submissions(created_at, status);
-    CREATE INDEX submissions_agent_status ON submissions(agent_id, status, created_at);
+    CREATE INDEX submissions_status_newest ON submissions(status, created_at, id);
+    CREATE INDEX submissions_agent_newest ON submissions(agent_id, created_at, id);
     DO $$
     BEGIN
         CREATE EXTENSION IF NOT EXISTS pg_trgm;
     EXCEPTION WHEN OTHERS THEN
         RAISE NOTICE 'pg_trgm is not available: the history text filter reads every row';
     END $$;
+    -- totals per day, agent and status, kept by statement-level triggers (one grouped upsert per
+    -- statement, so a COPY of a million rows is one statement too): the totals and counts read this
+    -- instead of every submission
+    CREATE TABLE submission_totals (
+        day DATE NOT NULL,
+        agent_id BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (day, agent_id, status)
+    );
+    CREATE INDEX submission_totals_agent ON submission_totals(agent_id, day);
+    CREATE FUNCTION submission_totals_apply() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO submission_totals AS t (day, agent_id, status, n)
+            SELECT (created_at AT TIME ZONE 'UTC')::date, agent_id, status, count(*) FROM new_rows
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (day, agent_id, status) DO UPDATE SET n = t.n + excluded.n;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO submission_totals AS t (day, agent_id, status, n)
+            SELECT (created_at AT TIME ZONE 'UTC')::date, agent_id, status, -count(*) FROM old_rows
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (day, agent_id, status) DO UPDATE SET n = t.n + excluded.n;
+        ELSE
+            INSERT INTO submission_totals AS t (day, agent_id, status, n)
+            SELECT day, agent_id, status, sum(d) FROM (
+                SELECT (created_at AT TIME ZONE 'UTC')::date AS day, agent_id, status, -1 AS d FROM old_rows
+                UNION ALL
+                SELECT (created_at AT TIME ZONE 'UTC')::date, agent_id, status, 1 FROM new_rows
+            ) changes GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+            ON CONFLICT (day, agent_id, status) DO UPDATE SET n = t.n + excluded.n;
+        END IF;
+        RETURN NULL;
+    END $fn$;
+    CREATE TRIGGER submission_totals_insert AFTER INSERT ON submissions REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION submission_totals_apply();
+    CREATE TRIGGER submission_totals_update AFTER UPDATE ON submissions
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION submission_totals_apply();
+    CREATE TRIGGER submission_totals_delete AFTER DELETE ON submissions REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION submission_totals_apply();
+    INSERT INTO submission_totals (day, agent_id, status, n)
+    SELECT (created_at AT TIME ZONE 'UTC')::date, agent_id, status, count(*) FROM submissions GROUP BY 1, 2, 3;
     DO $$
     BEGIN
         IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN

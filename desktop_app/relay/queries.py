@@ -3,10 +3,12 @@ history (`desktop_app/sync/history.py`: the same `Query` filter, the same status
 totals per agent and for the whole team.
 
 Every function takes the ``viewer`` (the agent asking): an agent sees their own submissions only, a
-supervisor everyone's. The indexes they use are migration 3 of `db.MIGRATIONS`: (created_at, id) for the
-newest-first pages, (created_at, status) and (agent_id, status, created_at) for the totals, and a
-trigram index (``pg_trgm``, where the server has it) over the searched text, so ``text`` finds any part
-of 3+ characters of a title, number, id or error without reading every row.
+supervisor everyone's. What they read is migration 3 of `db.MIGRATIONS`: indexes (created_at, id),
+(status, created_at, id) and (agent_id, created_at, id) for the newest-first pages; `submission_totals`
+(per UTC day, agent and status, kept by statement-level triggers) for the totals and counts of a filter
+of status, agent and dates (the part-days at either end counted from the submissions); and a trigram
+index (``pg_trgm``, where the server has it) over the searched text, so ``text`` finds any part of 3+
+characters of a title, number, id or error without reading every row.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -70,8 +73,14 @@ def query_from_params(params: Mapping[str, Sequence[str]]) -> Query:
                  since=moment("since"), until=moment("until"), text=text)
 
 
-def where(query: Query, viewer: Agent) -> tuple[str, list[Any]]:
-    """The WHERE clause (over ``submissions s`` joined to ``agents a``) of ``query`` as ``viewer`` sees it."""
+def _agent_ids(conn: psycopg.Connection[Any], name: str) -> list[int]:
+    """The ids of the agents named ``name`` (one active, any revoked ones before it): looked up first so the
+    planner sees the ids and uses the (agent_id, created_at, id) index."""
+    return [int(r[0]) for r in conn.execute("SELECT id FROM agents WHERE name = %s", (name,)).fetchall()]
+
+
+def where(conn: psycopg.Connection[Any], query: Query, viewer: Agent, column: str = "s.agent_id") -> tuple[str, list[Any]]:
+    """The WHERE clause (over ``submissions s``) of ``query`` as ``viewer`` sees it."""
     clauses: list[str] = []
     args: list[Any] = []
     if not viewer.is_supervisor:
@@ -81,8 +90,8 @@ def where(query: Query, viewer: Agent) -> tuple[str, list[Any]]:
         clauses.append("s.status = ANY(%s)")
         args.append(list(query.statuses))
     if query.agent:
-        clauses.append("s.agent_id IN (SELECT id FROM agents WHERE name = %s)")
-        args.append(query.agent)
+        clauses.append("s.agent_id = ANY(%s)")
+        args.append(_agent_ids(conn, query.agent))
     for column, value in (("s.owner_id", query.owner_id), ("s.contact_id", query.contact_id)):
         if value:
             clauses.append(f"{column} = %s")
@@ -122,7 +131,7 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
 def search(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING, *, limit: int = 200,
            offset: int = 0) -> list[dict[str, Any]]:
     """One page of the submissions matching ``query``, newest first."""
-    clause, args = where(query, viewer)
+    clause, args = where(conn, query, viewer)
     sql = (f"SELECT {_COLUMNS} FROM submissions s JOIN agents a ON a.id = s.agent_id{clause}"
            " ORDER BY s.created_at DESC, s.id DESC LIMIT %s OFFSET %s")
     with conn.cursor(row_factory=dict_row) as cur:
@@ -130,16 +139,10 @@ def search(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHI
     return [_row(r) for r in rows]
 
 
-def count(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING) -> int:
-    clause, args = where(query, viewer)
-    row = conn.execute(f"SELECT count(*) FROM submissions s{clause}", args).fetchone()
-    return int(row[0]) if row else 0
-
-
 def iter_all(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING, *,
              page: int = MAX_PAGE) -> Iterator[dict[str, Any]]:
     """Every matching submission, newest first, a page at a time (keyset: no OFFSET over a long history)."""
-    clause, args = where(query, viewer)
+    clause, args = where(conn, query, viewer)
     after: tuple[dt.datetime, int] | None = None
     while True:
         keyset = ""
@@ -158,6 +161,65 @@ def iter_all(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYT
         after = (rows[-1]["created_at"], rows[-1]["id"])
 
 
+def _midnight(moment: dt.datetime, *, up: bool) -> dt.datetime:
+    day = moment.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + dt.timedelta(days=1) if up and day != moment else day
+
+
+_GROUP = {"day": ("to_char(date_trunc('day', s.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')", "t.day"),
+          "agent": ("s.agent_id", "t.agent_id"), "status": ("NULL", "NULL")}
+
+
+def _rollup_fits(query: Query) -> bool:
+    return not (query.text or query.owner_id or query.contact_id)
+
+
+def _grouped(conn: psycopg.Connection[Any], viewer: Agent, query: Query, by: str) -> list[tuple[Any, str, int]]:
+    """(day, agent_id or None as ``by`` says, status, count) of the matching submissions. A filter of
+    status, agent and dates only reads the totals the triggers keep (`submission_totals`, whole UTC days)
+    plus the submissions of the part-days at either end; any other filter reads the submissions."""
+    row_key, total_key = _GROUP[by]
+
+    def from_rows(q: Query) -> list[tuple[Any, str, int]]:
+        clause, args = where(conn, q, viewer)
+        rows = conn.execute(f"SELECT {row_key}, s.status, count(*) FROM submissions s{clause}"
+                            " GROUP BY 1, 2", args).fetchall()
+        return [(r[0], str(r[1]), int(r[2])) for r in rows]
+
+    if not _rollup_fits(query):
+        return from_rows(query)
+    first = _midnight(query.since, up=True) if query.since else None
+    end = _midnight(query.until, up=False) if query.until else None
+    if first is not None and end is not None and first >= end:  # within one day
+        return from_rows(query)
+    out: list[tuple[Any, str, int]] = []
+    if query.since is not None and first is not None and first != query.since:
+        out += from_rows(replace(query, until=first))
+    if query.until is not None and end is not None and end != query.until:
+        out += from_rows(replace(query, since=end))
+    clauses: list[str] = ["t.n <> 0"]
+    args: list[Any] = []
+    if not viewer.is_supervisor:
+        clauses.append("t.agent_id = %s")
+        args.append(viewer.id)
+    if query.statuses:
+        clauses.append("t.status = ANY(%s)")
+        args.append(list(query.statuses))
+    if query.agent:
+        clauses.append("t.agent_id = ANY(%s)")
+        args.append(_agent_ids(conn, query.agent))
+    if first is not None:
+        clauses.append("t.day >= %s")
+        args.append(first.date())
+    if end is not None:
+        clauses.append("t.day < %s")
+        args.append(end.date())
+    rows = conn.execute(f"SELECT {total_key}, t.status, sum(t.n)::bigint FROM submission_totals t"
+                        f" WHERE {' AND '.join(clauses)} GROUP BY 1, 2", args).fetchall()
+    key: Any = (lambda d: d.isoformat()) if by == "day" else (lambda k: k)  # a date, named after grouping
+    return out + [(key(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
 def _totals(rows: Sequence[tuple[Any, str, int]], key: str) -> list[dict[str, Any]]:
     out: dict[Any, dict[str, Any]] = {}
     for name, status, n in rows:
@@ -167,35 +229,41 @@ def _totals(rows: Sequence[tuple[Any, str, int]], key: str) -> list[dict[str, An
     return list(out.values())
 
 
+def count(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING) -> int:
+    if _rollup_fits(query):
+        return sum(n for *_, n in _grouped(conn, viewer, query, "status"))
+    clause, args = where(conn, query, viewer)
+    row = conn.execute(f"SELECT count(*) FROM submissions s{clause}", args).fetchone()
+    return int(row[0]) if row else 0
+
+
 def totals_per_day(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING) -> list[dict[str, Any]]:
     """Per day (UTC) and status, as the desk's `History.totals_per_day`."""
-    clause, args = where(query, viewer)
-    rows = conn.execute(
-        "SELECT to_char(date_trunc('day', s.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day, s.status,"
-        f" count(*) FROM submissions s{clause} GROUP BY 1, 2 ORDER BY 1", args).fetchall()
-    return _totals(rows, "day")
+    return _totals(sorted(_grouped(conn, viewer, query, "day")), "day")
+
+
+def _agent_names(conn: psycopg.Connection[Any], ids: set[int]) -> dict[int, str]:
+    rows = conn.execute("SELECT id, name FROM agents WHERE id = ANY(%s)", (sorted(ids),)).fetchall()
+    return {int(i): str(n) for i, n in rows}
 
 
 def totals_per_agent(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING) -> list[dict[str, Any]]:
     """Per agent (by name) and status."""
-    clause, args = where(query, viewer)
-    rows = conn.execute(
-        f"SELECT a.name, t.status, t.n FROM (SELECT s.agent_id, s.status, count(*) AS n FROM submissions s{clause}"
-        " GROUP BY 1, 2) t JOIN agents a ON a.id = t.agent_id ORDER BY a.name", args).fetchall()
-    return _totals(rows, "agent")
+    grouped = [(agent_id, status, n) for agent_id, status, n in _grouped(conn, viewer, query, "agent") if n]
+    names = _agent_names(conn, {a for a, _, _ in grouped})
+    return _totals(sorted((names.get(a, str(a)), status, n) for a, status, n in grouped), "agent")
 
 
 def totals_team(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING) -> list[dict[str, Any]]:
     """The whole team's totals per status (an agent: their own), with how many agents they come from."""
-    clause, args = where(query, viewer)
-    rows = conn.execute(f"SELECT s.status, count(*), count(DISTINCT s.agent_id) FROM submissions s{clause}"
-                        " GROUP BY 1", args).fetchall()
     entry: dict[str, Any] = {"team": "team", "total": 0, **{s: 0 for s in STATUSES}}
-    agents = conn.execute(f"SELECT count(DISTINCT s.agent_id) FROM submissions s{clause}", args).fetchone()
-    for status, n, _ in rows:
-        entry[status] = entry.get(status, 0) + n
-        entry["total"] += n
-    entry["agents"] = int(agents[0]) if agents else 0
+    agents: set[int] = set()
+    for agent_id, status, n in _grouped(conn, viewer, query, "agent"):
+        if n:
+            agents.add(agent_id)
+            entry[status] = entry.get(status, 0) + n
+            entry["total"] += n
+    entry["agents"] = len(agents)
     return [entry]
 
 

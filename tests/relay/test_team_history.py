@@ -99,3 +99,68 @@ def test_history_on_a_desk_whose_token_is_gone_says_so_in_one_sentence(s3_relay:
     hist = callrelay("history", "--json", env=env)
     assert hist.returncode == 1 and "run callrelay join again" in hist.stderr
     assert hist.stderr.strip().count("\n") == 0 and "Traceback" not in hist.stderr
+
+
+def test_totals_kept_by_the_triggers_match_the_submissions(database_url: str) -> None:
+    """The totals and counts read `submission_totals` (kept by triggers) for whole days and the submissions
+    for part-days: after inserts, status changes, a moved timestamp and deletes, every filter of status,
+    agent and dates gives what counting the submissions gives."""
+    import datetime as dt
+    import random
+
+    from desktop_app.relay import queries as q
+    from desktop_app.sync.history import Query
+
+    rnd = random.Random(5)
+    with TeamDB(database_url) as db:
+        agents = [db.authenticate(db.redeem_invite(db.create_invite(n))) for n in ("a1", "a2")]
+        boss = db.authenticate(db.redeem_invite(db.create_invite("sup", "supervisor")))
+        assert all(agents) and boss is not None
+        now = dt.datetime(2026, 12, 4, 15, 30, tzinfo=dt.timezone.utc)
+        with db.connection() as conn:
+            for n in range(300):
+                agent = agents[n % 2]
+                assert agent is not None
+                conn.execute("INSERT INTO submissions (agent_id, external_id, recording_name, state, status,"
+                             " created_at) VALUES (%s, %s, 'r.wav', 'checked', %s, %s)",
+                             (agent.id, f"x-{n}", rnd.choice(["queued", "ready", "failed"]),
+                              now - dt.timedelta(minutes=rnd.randrange(10 * 1440))))
+            conn.execute("UPDATE submissions SET status = 'transcribed' WHERE id % 3 = 0")
+            conn.execute("UPDATE submissions SET created_at = created_at - interval '2 days' WHERE id % 7 = 0")
+            conn.execute("DELETE FROM submissions WHERE id % 11 = 0")
+
+            def counted(query: Query, viewer_id: int | None) -> dict[str, int]:
+                sql = "SELECT status, count(*) FROM submissions WHERE true"
+                args: list[object] = []
+                if viewer_id is not None:
+                    sql, args = sql + " AND agent_id = %s", [*args, viewer_id]
+                if query.statuses:
+                    sql, args = sql + " AND status = ANY(%s)", [*args, list(query.statuses)]
+                if query.since:
+                    sql, args = sql + " AND created_at >= %s", [*args, query.since]
+                if query.until:
+                    sql, args = sql + " AND created_at < %s", [*args, query.until]
+                return dict(conn.execute(sql + " GROUP BY 1", args).fetchall())
+
+            filters = [Query(), Query(statuses=("ready", "transcribed")), Query(since=now - dt.timedelta(days=3)),
+                       Query(until=now - dt.timedelta(days=2, hours=5)),
+                       Query(since=now - dt.timedelta(days=6, hours=3), until=now - dt.timedelta(days=1, hours=2)),
+                       Query(since=now - dt.timedelta(hours=5), until=now - dt.timedelta(hours=1)),
+                       Query(since=dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc), agent="a2")]
+            for query in filters:
+                for viewer in (boss, agents[0]):
+                    assert viewer is not None
+                    own = None if viewer.is_supervisor else viewer.id
+                    expected = counted(query, own if query.agent is None else agents[1].id if own is None else -1)
+                    team = q.totals_team(conn, viewer, query)[0]
+                    got = {s: team[s] for s in team if s not in ("team", "total", "agents") and team[s]}
+                    assert got == expected, (query, viewer.name)
+                    assert q.count(conn, viewer, query) == sum(expected.values())
+                    per_day = q.totals_per_day(conn, viewer, query)
+                    assert sum(r["total"] for r in per_day) == sum(expected.values())
+                    per_agent = q.totals_per_agent(conn, viewer, query)
+                    assert sum(r["total"] for r in per_agent) == sum(expected.values())
+            # per day: the same as grouping the submissions by their UTC day
+            days = dict(conn.execute("SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*)"
+                                     " FROM submissions GROUP BY 1").fetchall())
+            assert {r["day"]: r["total"] for r in q.totals_per_day(conn, boss)} == days
