@@ -28,7 +28,7 @@ from desktop_app.hubspot.errors import HubSpotError
 from desktop_app.sync import history as h
 from desktop_app.sync.hubspot_port import ClientPort
 from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy, Seen
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.sync.recordings import RecordingStore, sha256_of
 from desktop_app.sync.retention import apply_retention
 from desktop_app.sync.serverlink import NoServer, ServerLink, fetched_since
 
@@ -99,9 +99,12 @@ class Runtime:
         self._claims = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self.team: Any = None  # a joined desk's `relay.desk.TeamDesk` (start)
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> Runtime:
+        if self._start_team():
+            return self
         self._without_keyring()
         if self.is_sandbox:
             from desktop_app.sandbox import Sandbox
@@ -136,6 +139,36 @@ class Runtime:
                                  policy=self.policy, on_change=self._notify)
         apply_retention(self.history, self.store, int(self.settings.get("calls.retention_days")))
         return self
+
+    def _start_team(self) -> bool:
+        """A desk that joined a team (``team.relay_url``) sends to the relay and holds no HubSpot secret:
+        only the team's parts start (``team``, the outbox's sender); False for a single desk."""
+        from desktop_app.relay.desk import TeamDesk, TeamSetupError, joined_url
+
+        if not joined_url(self.settings):
+            return False
+        try:
+            self.team = TeamDesk.from_settings(self.settings)
+        except TeamSetupError as exc:
+            raise SetupError(str(exc)) from None
+        return self.team is not None
+
+    def submit_to_team(self, path: Path, details: CallDetails,
+                       on_progress: Callable[[str, int, int], None] | None = None) -> Any:
+        """Blocking (a worker thread): write the recording into the outbox and send it to the relay, as
+        ``callrelay upload`` does on a joined desk; the `desk.Sent` (sent, pending or refused)."""
+        from desktop_app.relay.desk import call_for_relay
+
+        if self.team is None:
+            raise SetupError("This desk has not joined a team.")
+        entry, _ = self.team.queue(Path(path), call_for_relay(details.to_dict()), again=True)
+        return self.team.send(entry, on_progress)
+
+    def team_history(self) -> Any:
+        """The team's history as the History page reads it (`desk.TeamHistory`), or None for a single desk."""
+        from desktop_app.relay.desk import TeamHistory
+
+        return TeamHistory(self.team) if self.team is not None else None
 
     def _sandbox_lag(self) -> float:
         """How long the in-process sandbox keeps a new record out of search, as HubSpot's index does: its
@@ -213,6 +246,8 @@ class Runtime:
                 log.exception("stopping %s", part)
         if self.client is not None:
             self.client.close()
+        if self.team is not None:
+            self.team.close()
         self.history.close()
 
     def __enter__(self) -> Runtime:
@@ -263,6 +298,8 @@ class Runtime:
         """What this account already has of a recording: an unfinished submission to run instead of a new
         one, the submission that logged it (see ``Pipeline.seen``). SubmissionRefused when it cannot be read."""
         try:
+            if self.team is not None:  # the relay answers for the team: nothing of it is in this desk's history
+                return Seen(sha256_of(Path(path)), None, None)
             return self._pipeline().seen(Path(path))
         except OSError as exc:
             raise SubmissionRefused(f"It cannot be read: {exc.strerror or exc}.") from None
@@ -310,7 +347,10 @@ class Runtime:
             self._stop.wait(interval_s)
 
     def work_once(self) -> int:
-        """One round of the background worker; returns how many submissions it moved on."""
+        """One round of the background worker; returns how many submissions it moved on (a joined desk:
+        how many of its outbox's entries reached the relay)."""
+        if self.team is not None:
+            return sum(1 for sent in self.team.flush() if sent.state == "sent")
         pipeline = self._pipeline()
         moved = 0
         for sub in self.history.unfinished() + self.history.awaiting_transcript():

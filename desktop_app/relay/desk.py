@@ -13,6 +13,7 @@ loop); a refusal sending again cannot fix (another 4xx) marks it refused with th
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ class TeamDesk:
     def __init__(self, url: str, token: str, *, outbox: Outbox | None = None, timeout_s: float = 30) -> None:
         self.client = RelayClient(url, token, timeout_s=timeout_s)
         self.outbox = outbox or Outbox()
+        self._lock = threading.Lock()
+        self._sending: set[str] = set()  # entries a thread is sending now (the app's loop and Upload & Log)
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> TeamDesk | None:
@@ -110,6 +113,17 @@ class TeamDesk:
 
     def send(self, entry: Entry, on_progress: Progress | None = None) -> Sent:
         """One attempt at getting ``entry`` to the relay (see the module's docstring)."""
+        with self._lock:
+            if entry.external_id in self._sending:
+                return Sent(entry, PENDING, error="It is being sent already.")
+            self._sending.add(entry.external_id)
+        try:
+            return self._send(entry, on_progress)
+        finally:
+            with self._lock:
+                self._sending.discard(entry.external_id)
+
+    def _send(self, entry: Entry, on_progress: Progress | None) -> Sent:
         if not Path(entry.path).is_file():
             error = f"The recording {entry.path} is gone from this computer, so it cannot be sent to the relay."
             self.outbox.mark(entry.external_id, REFUSED, error=error)
@@ -150,6 +164,9 @@ class TeamDesk:
         rest stay pending: they would only wait for the same timeout)."""
         out = []
         for entry in self.outbox.pending():
+            with self._lock:
+                if entry.external_id in self._sending:
+                    continue  # another thread has it
             result = self.send(entry, on_progress)
             out.append(result)
             if on_sent is not None:
@@ -205,3 +222,71 @@ def call_for_relay(details: Mapping[str, Any]) -> dict[str, Any]:
     keep = ("title", "owner_id", "contact_id", "from_number", "to_number", "duration_ms", "timestamp",
             "direction", "notes")
     return {k: details[k] for k in keep if details.get(k) not in (None, "")}
+
+
+class TeamHistory:
+    """The team's history from the relay, read through the same calls as the desk's `history.History`
+    (``count``, ``search``, ``get``, ``totals_per_day``, ``totals_per_agent``, ``export_csv``, ``labels``),
+    so the app's History page shows it unchanged. Blocking: the page calls it on worker threads."""
+
+    def __init__(self, desk: TeamDesk) -> None:
+        self.desk = desk
+        self._seen: dict[int, Any] = {}
+
+    @staticmethod
+    def params(query: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": list(query.statuses), "agent": query.agent, "owner": query.owner_id,
+                               "contact": query.contact_id, "text": query.text,
+                               "since": query.since.isoformat() if query.since else None,
+                               "until": query.until.isoformat() if query.until else None}
+        return {k: v for k, v in out.items() if v}
+
+    @staticmethod
+    def submission(row: Mapping[str, Any]) -> Any:
+        """A relay row as the desk's `history.Submission` (its ``id`` the relay's)."""
+        from desktop_app.sync import history as h
+
+        return h.Submission(
+            id=int(row["id"]), created_at=str(row["created_at"]), updated_at=str(row["updated_at"]),
+            agent=str(row["agent"]), recording_path="", recording_name=str(row["recording"]),
+            recording_sha256=row.get("recording_sha256"), external_id=str(row["external_id"]),
+            details=dict(row.get("details") or {}), state=str(row["state"]), status=str(row["status"]),
+            call_id=row.get("call_id"), portal_id=row.get("portal_id"), contact_id=row.get("contact_id") or "",
+            owner_id=row.get("owner_id") or "", error=row.get("error"), error_status=row.get("error_status"),
+            error_correlation_id=row.get("correlation_id"), next_attempt_at=row.get("next_attempt_at"),
+            ready_at=row.get("ready_at"), transcript_checks=0)
+
+    def count(self, query: Any) -> int:
+        return int(self.desk.client.history({**self.params(query), "limit": 0})["total"])
+
+    def search(self, query: Any, *, limit: int | None = 200, offset: int = 0, with_steps: bool = False) -> list[Any]:
+        if limit is None:
+            rows = list(self.desk.history(self.params(query)))
+        else:
+            rows = self.desk.client.history({**self.params(query), "limit": min(limit, 1000),
+                                             "offset": offset})["submissions"]
+        subs = [self.submission(r) for r in rows]
+        self._seen.update({s.id: s for s in subs})
+        return subs
+
+    def get(self, submission_id: int, *, with_steps: bool = True) -> Any:
+        return self._seen.get(submission_id)
+
+    def totals_per_day(self, query: Any) -> list[dict[str, Any]]:
+        return self.desk.totals("day", self.params(query))
+
+    def totals_per_agent(self, query: Any) -> list[dict[str, Any]]:
+        return self.desk.totals("agent", self.params(query))
+
+    def export_csv(self, query: Any, out: Any = None) -> str:
+        text = self.desk.csv(self.params(query))
+        if out is None:
+            return text
+        out.write(text)
+        return ""
+
+    def labels(self) -> dict[str, str]:
+        return {}
+
+    def set_labels(self, kind: str, pairs: Any) -> None:
+        """The relay keeps no names of contacts or owners: nothing to remember."""
