@@ -130,12 +130,24 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
 
 def search(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING, *, limit: int = 200,
            offset: int = 0) -> list[dict[str, Any]]:
-    """One page of the submissions matching ``query``, newest first."""
-    clause, args = where(conn, query, viewer)
-    sql = (f"SELECT {_COLUMNS} FROM submissions s JOIN agents a ON a.id = s.agent_id{clause}"
-           " ORDER BY s.created_at DESC, s.id DESC LIMIT %s OFFSET %s")
+    """One page of the submissions matching ``query``, newest first. Several statuses: the newest of each
+    status read on its own from the (status, created_at, id) index, then merged (PostgreSQL cannot walk
+    that index in order for ``status = ANY``, and would sort every matching row instead)."""
+    limit, offset = max(0, min(limit, MAX_PAGE)), max(0, offset)
+    order = " ORDER BY s.created_at DESC, s.id DESC"
+    if len(query.statuses) > 1:
+        parts, args = [], []
+        for status in query.statuses:
+            clause, part_args = where(conn, replace(query, statuses=(status,)), viewer)
+            parts.append(f"(SELECT s.id, s.created_at FROM submissions s{clause}{order} LIMIT %s)")
+            args += [*part_args, limit + offset]
+        sql = (f"SELECT {_COLUMNS} FROM ({' UNION ALL '.join(parts)}) page JOIN submissions s ON s.id = page.id"
+               f" JOIN agents a ON a.id = s.agent_id{order} LIMIT %s OFFSET %s")
+    else:
+        clause, args = where(conn, query, viewer)
+        sql = f"SELECT {_COLUMNS} FROM submissions s JOIN agents a ON a.id = s.agent_id{clause}{order} LIMIT %s OFFSET %s"
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(sql, [*args, max(0, min(limit, MAX_PAGE)), max(0, offset)]).fetchall()
+        rows = cur.execute(sql, [*args, limit, offset]).fetchall()
     return [_row(r) for r in rows]
 
 

@@ -164,3 +164,34 @@ def test_totals_kept_by_the_triggers_match_the_submissions(database_url: str) ->
             days = dict(conn.execute("SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*)"
                                      " FROM submissions GROUP BY 1").fetchall())
             assert {r["day"]: r["total"] for r in q.totals_per_day(conn, boss)} == days
+
+
+def test_a_page_of_several_statuses_is_the_newest_of_all_of_them(database_url: str) -> None:
+    """Several statuses are read per status and merged: every page (offset too) is what one ordered
+    query over all matching submissions gives, ties on created_at ordered by id."""
+    import datetime as dt
+    import random
+
+    from desktop_app.relay import queries as q
+    from desktop_app.sync.history import Query
+
+    rnd = random.Random(9)
+    with TeamDB(database_url) as db:
+        agent = db.authenticate(db.redeem_invite(db.create_invite("gus")))
+        boss = db.authenticate(db.redeem_invite(db.create_invite("sup", "supervisor")))
+        assert agent is not None and boss is not None
+        start = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+        with db.connection() as conn:
+            for n in range(400):
+                conn.execute("INSERT INTO submissions (agent_id, external_id, recording_name, state, status,"
+                             " created_at) VALUES (%s, %s, 'r.wav', 'checked', %s, %s)",
+                             (agent.id, f"m-{n}", rnd.choice(["queued", "running", "ready", "failed"]),
+                              start + dt.timedelta(minutes=rnd.randrange(300))))  # many ties
+            query = Query(statuses=("queued", "running", "failed"))
+            expected = [r[0] for r in conn.execute(
+                "SELECT external_id FROM submissions WHERE status = ANY(%s) ORDER BY created_at DESC, id DESC",
+                (list(query.statuses),)).fetchall()]
+            for limit, offset in ((50, 0), (50, 50), (37, 113), (1000, 0), (10, len(expected) - 5)):
+                got = [r["external_id"] for r in q.search(conn, boss, query, limit=limit, offset=offset)]
+                assert got == expected[offset:offset + limit], (limit, offset)
+            assert q.count(conn, boss, query) == len(expected)
