@@ -343,6 +343,8 @@ def _send_outbox(desk: Any, args: argparse.Namespace) -> int:
 
     pending = desk.outbox.pending()
     total = len(pending)
+    if not total:
+        return 0
     names = {e.external_id: e.name for e in pending}
     failures = 0
     sent_ids: list[str] = []

@@ -106,6 +106,7 @@ def test_upload_on_a_joined_desk_goes_to_the_relay_and_wait_follows_it(
     again = callrelay("upload", str(rec), env=env)
     assert again.returncode == 0, again.stderr
     assert f"skipped, already sent to the team relay as {external_id}" in again.stdout
+    assert "Sending" not in again.stdout  # nothing to send: no "Sending 0 recording(s)" line
     assert len(rows(database_url)) == 1  # not sent twice
 
     # --wait follows each submission to the end of the relay's pipeline (moved on here as the relay's
