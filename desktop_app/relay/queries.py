@@ -3,7 +3,7 @@ history (`desktop_app/sync/history.py`: the same `Query` filter, the same status
 totals per agent and for the whole team.
 
 Every function takes the ``viewer`` (the agent asking): an agent sees their own submissions only, a
-supervisor everyone's. What they read is migration 3 of `db.MIGRATIONS`: indexes (created_at, id),
+supervisor everyone's. What they read is migration 4 of `db.MIGRATIONS`: indexes (created_at, id),
 (status, created_at, id) and (agent_id, created_at, id) for the newest-first pages; `submission_totals`
 (per UTC day, agent and status, kept by statement-level triggers) for the totals and counts of a filter
 of status, agent and dates (the part-days at either end counted from the submissions); and a trigram
@@ -32,7 +32,7 @@ EVERYTHING = Query()
 TOTALS = ("day", "agent", "team")
 
 # the text the supervisors' filter searches: the same columns as the desk's (`history._TEXT_COLUMNS`);
-# the trigram index of migration 3 is on exactly this expression
+# the trigram index of migration 4 is on exactly this expression
 TEXT_EXPR = ("(s.title || ' ' || s.recording_name || ' ' || s.from_number || ' ' || s.to_number || ' ' ||"
              " s.external_id || ' ' || coalesce(s.call_id, '') || ' ' || coalesce(s.error, ''))")
 
