@@ -655,7 +655,8 @@ class TeamDB:
 _SUBMISSION_VIEW = (
     "s.id, s.external_id, s.agent_id, a.name AS agent, s.created_at, s.updated_at, s.recording_name,"
     " s.recording_sha256, s.recording_size, s.object_key, s.title, s.owner_id, s.contact_id, s.from_number,"
-    " s.to_number, s.duration_ms, s.call_timestamp, s.state, s.status, s.call_id, s.portal_id, s.error"
+    " s.to_number, s.duration_ms, s.call_timestamp, s.state, s.status, s.call_id, s.portal_id, s.error,"
+    " s.error_correlation_id"
 )
 
 

@@ -145,7 +145,7 @@ def test_upload_on_a_joined_desk_goes_to_the_relay_and_wait_follows_it(
                      " error_correlation_id = 'c-1' WHERE recording_name = 'call four.wav'")
     rest, err = failing.communicate(timeout=60)
     assert failing.returncode == 1, rest + err
-    assert "[1/1] call four.wav: failed: HubSpot refused the call." in rest
+    assert "[1/1] call four.wav: failed: HubSpot refused the call. (correlation id c-1)" in rest
     flush = callrelay("team", "flush", env=env)
     assert flush.returncode == 0 and "Nothing is waiting" in flush.stdout
 
