@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 DONE = "ui.first_run_done"
 CHOICE, ACCOUNT, TEAM = 0, 1, 2
 RELAY_JOINED = ("From the next start, Upload & Log sends this desk's recordings to the relay, which logs the calls "
-                 "in HubSpot, and the History page shows the team's history.")
+                "in HubSpot, and the History page shows the team's history.")
 
 
 def needed(settings: settings_mod.Settings) -> bool:
