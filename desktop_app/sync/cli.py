@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
 
     team = sub.add_parser("team", help="the team relay this desk joined (callrelay join)")
     team_sub = team.add_subparsers(dest="team_command", required=True, metavar="COMMAND")
-    flush = team_sub.add_parser("flush", help="send the submissions this desk queued while the relay could not "
+    flush = team_sub.add_parser("flush", aliases=["resume"], help="send the submissions this desk queued while the relay could not "
                                 "be reached (also: resume after a desk was stopped mid-upload)")
     flush.add_argument("--wait", action="store_true", help="wait until the relay's pipeline ends for each")
     flush.add_argument("--wait-timeout", type=float, default=600, metavar="SECONDS")
