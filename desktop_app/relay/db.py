@@ -190,6 +190,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (day, agent_id, status)
     );
     CREATE INDEX submission_totals_agent ON submission_totals(agent_id, day);
+    CREATE INDEX submission_totals_status ON submission_totals(status, day);
     CREATE FUNCTION submission_totals_apply() RETURNS trigger LANGUAGE plpgsql AS $fn$
     BEGIN
         IF TG_OP = 'INSERT' THEN
