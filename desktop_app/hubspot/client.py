@@ -345,6 +345,7 @@ class HubSpotClient:
         except HubSpotError as exc:
             if exc.status == 403:
                 exc.agent_message = TRANSCRIPTS_NEED_OAUTH
+                exc.args = (exc._describe(),)  # str(exc) says it too (the pipeline's messages are str(exc))
             raise
 
     def post_transcript(self, call_id: str | int,
