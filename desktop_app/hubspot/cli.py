@@ -381,6 +381,9 @@ def run_connect(args: argparse.Namespace) -> int:
     if _env_in_use(os.environ):
         print("Note: HUBSPOT_* variables are set in this shell, and they override the saved account; unset them "
               "to use it.", file=sys.stderr)
+    from desktop_app.hubspot.client import TRANSCRIPTS_NEED_OAUTH
+
+    print(f"Note: {TRANSCRIPTS_NEED_OAUTH}")  # connect saves a private-app token (transcribe.when needs OAuth)
     print("Check everything an upload needs with `callrelay hubspot test`.")
     return 0
 

@@ -183,6 +183,9 @@ class TranscriptPoster:
             if not sub.call_id:
                 raise PostRefused(f"Submission {sub.id} has no HubSpot call yet ({sub.status}); its transcript can "
                                   "be posted once the call is logged.")
+            if sub.status not in (h.READY, h.NOT_TRANSCRIBED, h.TRANSCRIBED):
+                raise PostRefused(f"Submission {sub.id} is {sub.status}; its transcript can be posted once its call "
+                                  "is logged and marked ready (Retry it first).")
             if sub.transcript_source == h.SOURCE_HUBSPOT and sub.status == h.TRANSCRIBED:
                 raise PostRefused(f"HubSpot already transcribed the call of submission {sub.id}; Call Relay does "
                                   "not post a second transcript over HubSpot's own.")

@@ -110,3 +110,15 @@ def test_hubspot_test_says_when_the_account_cannot_post_transcripts(sandbox: San
                          env={**env, "HUBSPOT_ACCESS_TOKEN": token}, capture_output=True)
     assert "ok    transcripts: can be posted" in out.stdout, out.stdout
     assert sandbox.transcripts() == []
+
+
+def test_connect_says_a_private_app_token_cannot_post_transcripts(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from desktop_app.cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f"{k}={v}\n" for k, v in sandbox.env().items())))
+    assert main(["hubspot", "connect"]) == 0
+    out = capsys.readouterr().out
+    assert f"Note: {TRANSCRIPTS_NEED_OAUTH}" in out

@@ -106,6 +106,21 @@ def test_a_not_transcribed_call_gets_its_transcript_posted_once(runtime: Runtime
     assert len(of_call(runtime.sandbox, sub.call_id)) == 1
 
 
+def test_a_call_not_logged_or_failed_is_refused_in_one_sentence(runtime: Runtime, poster: TranscriptPoster,
+                                                                tmp_path: Path) -> None:
+    sid = runtime.submit(write_call(tmp_path / "q.wav"), CallDetails(title="x", duration_ms=3000))
+    with pytest.raises(PostRefused, match="has no HubSpot call yet"):
+        poster.post(sid, WORDS)
+    sub = not_transcribed(runtime, tmp_path, seed=7)
+    runtime.history.update(sub.id, status=h.FAILED, error="something else failed")
+    with pytest.raises(PostRefused, match="is failed; its transcript can be posted once"):
+        poster.post(sub.id, WORDS)
+    with pytest.raises(PostRefused, match="There is no submission 999"):
+        poster.post(999, WORDS)
+    assert runtime.sandbox.transcripts() == []
+    assert [s.step for s in runtime.history.steps(sub.id) if s.step.startswith("transcript_")] == []
+
+
 def test_hubspots_own_transcript_is_recorded_as_hubspots(runtime: Runtime, poster: TranscriptPoster,
                                                          tmp_path: Path) -> None:
     sid = runtime.submit(write_call(tmp_path / "p.wav"), CallDetails(title="x", duration_ms=3000, owner_id="71000001"))
