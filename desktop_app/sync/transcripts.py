@@ -66,6 +66,11 @@ class TranscriptPort(Protocol):
     def post_transcript(self, call_id: str, utterances: Sequence[TranscriptUtterance]) -> str: ...
     def find_transcript(self, call_id: str, exclude: Sequence[str] = ()) -> str | None: ...
     def delete_transcript(self, transcript_id: str) -> bool: ...
+    def people(self, owner_id: str, contact_id: str) -> dict[str, tuple[str, str]]: ...
+
+
+# "owner:<id>" / "contact:<id>" → (name, email): who speaks, where known
+People = dict[str, tuple[str, str]]
 
 
 class ClientTranscripts:
@@ -98,6 +103,25 @@ class ClientTranscripts:
 
         return bool(_translate(lambda: self.client.delete_transcript(transcript_id)))
 
+    def people(self, owner_id: str, contact_id: str) -> People:
+        """The owner's and the contact's names and emails as HubSpot has them; what cannot be read is left out
+        (the speakers are then named from the history, and posting goes on)."""
+        from desktop_app.hubspot.errors import HubSpotError
+
+        out: People = {}
+        try:
+            if owner_id:
+                for o in self.client.owners():
+                    if str(o.id) == str(owner_id):
+                        out[f"owner:{o.id}"] = (o.name, o.email or "")
+            if contact_id:
+                c = self.client.read_contact(contact_id)
+                if c is not None:
+                    out[f"contact:{contact_id}"] = (c.name or c.email or "", c.email or "")
+        except (HubSpotError, ValueError) as exc:
+            log.info("speaker names and emails not read from HubSpot: %s", exc)
+        return out
+
 
 class PostRefused(ValueError):
     """A post that cannot be made as asked (no call logged yet, already transcribed, nothing to post); one
@@ -112,35 +136,37 @@ class Posted:
     error: str | None = None
 
 
-def speakers_for(sub: h.Submission, names: dict[str, str] | None = None) -> dict[int, tuple[str, str]]:
-    """Channel → (speaker id, name): channel 1 the caller, 2 the recipient; the agent (the call's owner) is the
-    caller of an OUTBOUND call and the recipient of an INBOUND one, the contact the other."""
-    names = names or {}
+def speakers_for(sub: h.Submission, people: People | None = None) -> dict[int, tuple[str, str, str]]:
+    """Channel → (speaker id, name, email): channel 1 the caller, 2 the recipient; the agent (the call's owner)
+    is the caller of an OUTBOUND call and the recipient of an INBOUND one, the contact the other."""
+    people = people or {}
     details = sub.details
     direction = str(details.get("direction") or "").upper()
     owner, contact = str(details.get("owner_id") or ""), str(details.get("contact_id") or "")
-    agent = (owner or "agent", names.get(f"owner:{owner}") or "Agent")
-    other = (contact or "contact", names.get(f"contact:{contact}") or "Contact")
+    agent_name, agent_email = people.get(f"owner:{owner}", ("", ""))
+    contact_name, contact_email = people.get(f"contact:{contact}", ("", ""))
+    agent = (owner or "agent", agent_name or "Agent", agent_email)
+    other = (contact or "contact", contact_name or "Contact", contact_email)
     if direction == "OUTBOUND":
         return {1: agent, 2: other}
     if direction == "INBOUND":
         return {1: other, 2: agent}
-    return {1: ("caller", "Caller"), 2: ("recipient", "Recipient")}
+    return {1: ("caller", "Caller", ""), 2: ("recipient", "Recipient", "")}
 
 
 def utterances_for(sub: h.Submission, transcript: Transcript,
-                   names: dict[str, str] | None = None) -> list[TranscriptUtterance]:
+                   people: People | None = None) -> list[TranscriptUtterance]:
     """The transcript as HubSpot's utterances, in time order, one speaker per channel."""
-    who = speakers_for(sub, names)
+    who = speakers_for(sub, people)
     out: list[TranscriptUtterance] = []
     for u in sorted(transcript.utterances, key=lambda u: (u.start_ms, u.channel)):
         if u.channel not in who:
             raise PostRefused(f"An utterance is on channel {u.channel}; a call has a caller (1) and a recipient (2).")
         if not u.text.strip():
             continue  # nothing was said: HubSpot refuses blank text
-        sid, name = who[u.channel]
+        sid, name, email = who[u.channel]
         out.append(TranscriptUtterance(sid, name, u.text.strip(), int(u.start_ms), int(u.end_ms),
-                                       transcript.language or ""))
+                                       transcript.language or "", email))
     if not out:
         raise PostRefused("The transcript holds no words; there is nothing to post.")
     return out
@@ -175,7 +201,7 @@ class TranscriptPoster:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def post(self, submission_id: int, transcript: Transcript, *, replace: bool = False,
-             names: dict[str, str] | None = None) -> Posted:
+             people: People | None = None) -> Posted:
         """Post ``transcript`` for the submission's call, retrying what can be retried. With ``replace``, a
         transcript Call Relay posted before is deleted first (a correction). Raises ``PostRefused``."""
         with self._lock:
@@ -193,7 +219,7 @@ class TranscriptPoster:
             if sub.transcript_id and not open_posts and not replace:
                 raise PostRefused(f"Submission {sub.id} already has a transcript in HubSpot ({sub.transcript_id}); "
                                   "post a corrected one with replace (--replace).")
-            utterances = utterances_for(sub, transcript, names if names is not None else self.history.labels())
+            utterances = utterances_for(sub, transcript, people if people is not None else self._people(sub))
             if replace and sub.transcript_id:
                 error = self._delete(sub)
                 if error:
@@ -281,6 +307,13 @@ class TranscriptPoster:
                                                 "status": h.NOT_TRANSCRIBED, "state": NOT_TRANSCRIBED_STATE})
             return None
         return "not deleted"
+
+    def _people(self, sub: h.Submission) -> People:
+        """Who speaks: the names the history remembers, then HubSpot's names and emails where it answers."""
+        out: People = {k: (v, "") for k, v in self.history.labels().items()}
+        out.update(self.hubspot.people(str(sub.details.get("owner_id") or ""),
+                                       str(sub.details.get("contact_id") or "")))
+        return out
 
     def _get(self, submission_id: int) -> h.Submission:
         sub = self.history.get(submission_id)

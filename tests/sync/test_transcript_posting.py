@@ -92,6 +92,11 @@ def test_a_not_transcribed_call_gets_its_transcript_posted_once(runtime: Runtime
     assert [(u["speaker"]["id"], u["text"], u["startTimeMillis"], u["languageCode"])  # type: ignore[index]
             for u in stored["transcriptUtterances"]] == [  # type: ignore[attr-defined]
         (UNPAID, "Hello, this is Carol from Acme.", 0, "en"), (contact, "Hi Alice, my order is late.", 1200, "en")]
+    person = runtime.sandbox.contacts()[0]["properties"]
+    assert [(u["speaker"]["name"], u["speaker"].get("email"))  # type: ignore[index]
+            for u in stored["transcriptUtterances"]] == [  # type: ignore[attr-defined]
+        ("Carol Viewer", "carol.viewer@example.com"),
+        (f"{person['firstname']} {person['lastname']}", person["email"])]
     assert runtime.sandbox.call_transcript(str(sub.call_id))["id"] == posted.transcript_id  # type: ignore[index]
     after = runtime.history.get(sub.id)
     assert after is not None
