@@ -368,6 +368,12 @@ class AutoTranscriber:
         self._queue.put(sub.id)
         return True
 
+    def offer_all(self, history: h.History) -> int:
+        """Offer every call that may want a transcript (an earlier run killed while transcribing left nothing
+        posted: it is transcribed again); how many were taken."""
+        subs = history.search(h.Query(statuses=(h.READY, h.NOT_TRANSCRIBED)), limit=None, with_steps=True)
+        return sum(self.offer(s) for s in reversed(subs))  # oldest first
+
     def stop(self, timeout: float = 5.0) -> None:
         self._queue.put(None)
         if self._thread is not None:
@@ -437,7 +443,32 @@ def read_transcript_file(path: Path) -> Transcript:
                           "utterance a line with channel, start_ms, end_ms and text.") from None
 
 
-def _transcribe_with_engine(recording: Path) -> Transcript:
+def when_setting(settings: Any) -> str:
+    """``transcribe.when`` (never, not-transcribed, always); ``never`` where the setting is not declared."""
+    from desktop_app import settings as settings_mod
+
+    try:
+        value = str(settings.get("transcribe.when"))
+    except settings_mod.SettingsError:
+        return "never"
+    return value if value in WHEN_CHOICES else "never"
+
+
+def start_for(runtime: Any, *, transcribe: Callable[[Path], Transcript] | None = None,
+              when: Callable[[], str] | None = None, client: Any = None) -> AutoTranscriber:
+    """The desk's transcriber for a started ``Runtime``: it follows the runtime's submissions (a listener) and
+    takes what an earlier run left; ``transcribe`` defaults to the engine with the settings' model and
+    language, ``when`` to ``transcribe.when``, ``client`` to the runtime's. Stop it with ``stop()``."""
+    poster = TranscriptPoster(runtime.history, ClientTranscripts(client or runtime.client), runtime.policy,
+                              on_change=runtime._notify)
+    auto = AutoTranscriber(poster, transcribe or (lambda path: _transcribe_with_engine(path, runtime.settings)),
+                           when or (lambda: when_setting(runtime.settings)))
+    runtime.add_listener(auto.offer)
+    auto.offer_all(runtime.history)
+    return auto
+
+
+def _transcribe_with_engine(recording: Path, conf: Any = None) -> Transcript:
     from desktop_app import settings as settings_mod
 
     try:
@@ -445,7 +476,7 @@ def _transcribe_with_engine(recording: Path) -> Transcript:
     except ImportError:
         raise PostRefused("Speech-to-text is not installed: pip install 'callrelay[transcribe]', or post a "
                           "transcript file with --from.") from None
-    conf = settings_mod.load()
+    conf = conf if conf is not None else settings_mod.load()
     language = str(conf.get("transcribe.language") or "") or None
     result: Transcript = engine.transcribe_recording(recording, model_dir=Path(str(conf.get("transcribe.model_dir"))),
                                                      language=language)

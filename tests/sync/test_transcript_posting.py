@@ -201,6 +201,34 @@ def test_the_desk_transcribes_one_at_a_time_and_posts(runtime: Runtime, poster: 
         assert len(of_call(runtime.sandbox, s.call_id)) == 1
 
 
+def test_the_desk_follows_the_runtime_and_takes_what_an_earlier_run_left(runtime: Runtime, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from desktop_app.sync import transcripts
+
+    left = not_transcribed(runtime, tmp_path, seed=11)  # a run killed while transcribing it posted nothing
+    assert transcripts.when_setting(runtime.settings) in transcripts.WHEN_CHOICES
+    seen: list[str] = []
+    assert runtime.config is not None
+    config = dataclasses.replace(runtime.config, access_token=oauth_token(runtime.sandbox))
+    with HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01) as client:
+        auto = transcripts.start_for(runtime, client=client, when=lambda: "not-transcribed",
+                                     transcribe=lambda path: seen.append(threading.current_thread().name) or WORDS)
+        try:
+            fresh = not_transcribed(runtime, tmp_path, seed=12)  # reaches not-transcribed while it runs
+            deadline = time.monotonic() + 60
+            while any(runtime.history.get(s.id).status != h.TRANSCRIBED  # type: ignore[union-attr]
+                      for s in (left, fresh)):
+                assert time.monotonic() < deadline, [runtime.history.get(s.id) for s in (left, fresh)]
+                time.sleep(0.05)
+        finally:
+            auto.stop()
+    assert seen == ["callrelay-transcriber"] * 2
+    for s in (left, fresh):
+        assert len(of_call(runtime.sandbox, s.call_id)) == 1
+
+
 POST = ("import argparse, sys\n"
         "from desktop_app.sync.transcripts import post_from_command\n"
         "sys.exit(post_from_command(argparse.Namespace(target=sys.argv[1], from_file=sys.argv[2], json=True,"
