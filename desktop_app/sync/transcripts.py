@@ -125,7 +125,11 @@ class ClientTranscripts:
 
 class PostRefused(ValueError):
     """A post that cannot be made as asked (no call logged yet, already transcribed, nothing to post); one
-    sentence the user can act on."""
+    sentence the user can act on. ``bad_input``: the input itself is unusable (exit status 2)."""
+
+    def __init__(self, message: str, *, bad_input: bool = False) -> None:
+        super().__init__(message)
+        self.bad_input = bad_input
 
 
 @dataclass
@@ -410,7 +414,7 @@ def find_submission(history: h.History, target: str, portal_id: str) -> h.Submis
         sha = sha256_of(Path(target))
     except OSError as exc:
         raise PostRefused(f"{target} cannot be read ({exc.strerror or exc}); name a submission id or a recording "
-                          "file.") from None
+                          "file.", bad_input=True) from None
     logged = [s for s in history.of_recording(sha, portal_id) if s.call_id]
     if not logged:
         raise PostRefused(f"{target} was never logged as a call in this HubSpot account; upload it first "
@@ -426,7 +430,8 @@ def read_transcript_file(path: Path) -> Transcript:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PostRefused(f"The transcript {path} cannot be read ({getattr(exc, 'strerror', None) or exc}).") from None
+        raise PostRefused(f"The transcript {path} cannot be read ({getattr(exc, 'strerror', None) or exc}).",
+                          bad_input=True) from None
     try:
         stripped = text.strip()
         if stripped.startswith("{") and "\n{" not in stripped:
@@ -440,7 +445,7 @@ def read_transcript_file(path: Path) -> Transcript:
         return Transcript(language, tuple(Utterance.from_dict(d) for d in lines))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PostRefused(f"The transcript {path} is not a transcript Call Relay can read ({exc}); write one "
-                          "utterance a line with channel, start_ms, end_ms and text.") from None
+                          "utterance a line with channel, start_ms, end_ms and text.", bad_input=True) from None
 
 
 def when_setting(settings: Any) -> str:
@@ -511,7 +516,7 @@ def post_from_command(args: argparse.Namespace) -> int:
             result = poster.post(sub.id, transcript, replace=bool(getattr(args, "replace", False)))
     except PostRefused as exc:
         print(f"callrelay transcribe: {exc}", file=sys.stderr)
-        return 2 if "cannot be read" in str(exc) or "not a transcript" in str(exc) else 1
+        return 2 if exc.bad_input else 1
     except HubSpotError as exc:
         print(f"callrelay transcribe: {exc.agent_message}", file=sys.stderr)
         return 1
