@@ -195,9 +195,9 @@ def transcripts_create(engagement_id: str | int, utterances: Sequence[Transcript
     if not utterances:
         raise ValueError("A transcript needs at least one utterance; there is nothing to post.")
     for i, u in enumerate(utterances, 1):
-        if u.start_ms < 0 or u.end_ms < u.start_ms:
-            raise ValueError(f"Utterance {i} ends before it starts ({u.start_ms} ms to {u.end_ms} ms); correct its "
-                             "times.")
+        if u.start_ms < 0 or u.end_ms <= u.start_ms:  # HubSpot: end "greater than startTimeMillis"
+            raise ValueError(f"Utterance {i} does not end after it starts ({u.start_ms} ms to {u.end_ms} ms); "
+                             "correct its times.")
         if not u.text.strip():
             raise ValueError(f"Utterance {i} has no text; remove it or write what was said.")
         if not str(u.speaker_id).strip():

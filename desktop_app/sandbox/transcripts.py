@@ -7,7 +7,7 @@ languageCode}]}`` → ``{id}`` (200); GET and DELETE by id. A GET shows ``transc
 (``transcriptions-v3.json``): a private-app token is refused whatever scopes it holds; the 2026-09 file also
 lists private apps with the scope, so the dated path takes one that holds it. The call shows its transcript
 as HubSpot sets it: ``hs_call_has_transcript`` and ``hs_call_transcription_id``. What the schema check lets
-through but HubSpot refuses is refused here: no utterances, negative times, an end before its start, blank
+through but HubSpot refuses is refused here: no utterances, negative times, an end not after its start, blank
 text, a speaker without an id, a language code that is not one.
 """
 
@@ -48,8 +48,8 @@ def check_utterances(utterances: list[dict[str, Any]]) -> None:
         start, end = int(u["startTimeMillis"]), int(u["endTimeMillis"])
         if start < 0:
             raise validation(f"{where}.startTimeMillis must not be negative", context={"startTimeMillis": [str(start)]})
-        if end < start:
-            raise validation(f"{where}.endTimeMillis ({end}) is before its startTimeMillis ({start})",
+        if end <= start:  # HubSpot: "Should be greater than startTimeMillis"
+            raise validation(f"{where}.endTimeMillis ({end}) is not after its startTimeMillis ({start})",
                              context={"endTimeMillis": [str(end)]})
         if not str(u["text"]).strip():
             raise validation(f"{where}.text must not be blank", context={"text": [str(u["text"])]})

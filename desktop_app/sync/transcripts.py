@@ -169,8 +169,9 @@ def utterances_for(sub: h.Submission, transcript: Transcript,
         if not u.text.strip():
             continue  # nothing was said: HubSpot refuses blank text
         sid, name, email = who[u.channel]
-        out.append(TranscriptUtterance(sid, name, u.text.strip(), int(u.start_ms), int(u.end_ms),
-                                       transcript.language or "", email))
+        start = max(0, int(u.start_ms))  # HubSpot wants a start ≥ 0 and an end after it: a word too short
+        end = max(int(u.end_ms), start + 1)  # to time gets one millisecond rather than refusing the transcript
+        out.append(TranscriptUtterance(sid, name, u.text.strip(), start, end, transcript.language or "", email))
     if not out:
         raise PostRefused("The transcript holds no words; there is nothing to post.")
     return out

@@ -88,7 +88,8 @@ def test_a_lost_answer_is_ambiguous_not_retried(sandbox: Sandbox, oauth: HubSpot
 
 @pytest.mark.parametrize("bad, words", [
     ([], "at least one utterance"),
-    ([TranscriptUtterance("1", "A", "Hi", 900, 100)], "ends before it starts"),
+    ([TranscriptUtterance("1", "A", "Hi", 900, 100)], "does not end after it starts"),
+    ([TranscriptUtterance("1", "A", "Hi", 900, 900)], "does not end after it starts"),
     ([TranscriptUtterance("1", "A", "  ", 0, 100)], "no text"),
     ([TranscriptUtterance("1", "A", "Hi", 0, 100, "english please")], "not a language code"),
 ])

@@ -110,6 +110,7 @@ def test_a_private_app_token_cannot_post_on_the_v3_path_even_holding_the_scope(s
 @pytest.mark.parametrize("utterances, field", [
     ([], "transcriptCreateUtterances"),
     ([_utterance(start=900, end=100)], "endTimeMillis"),
+    ([_utterance(start=900, end=900)], "endTimeMillis"),  # HubSpot: "Should be greater than startTimeMillis"
     ([_utterance(start=-5, end=100)], "startTimeMillis"),
     ([_utterance(text="   ")], "text"),
     ([{**_utterance(), "speaker": {"id": "", "name": "Ann"}}], "speaker"),

@@ -300,3 +300,26 @@ def test_a_private_app_token_is_told_to_use_oauth_and_nothing_changes(
     bad = post_in_subprocess({**env, "HUBSPOT_ACCESS_TOKEN": oauth_token(sb)}, str(sub["id"]), damaged)
     assert bad.returncode == 2 and "is not a transcript Call Relay can read" in bad.stderr
     assert "Traceback" not in bad.stderr and sb.transcripts() == []
+
+
+def test_speakers_by_direction_and_times_hubspot_takes() -> None:
+    from desktop_app.sync.transcripts import utterances_for
+
+    def sub(direction: str) -> h.Submission:
+        return h.Submission(1, "", "", "ann", "/r.wav", "r.wav", None, "callrelay-x", {
+            "direction": direction, "owner_id": "71000001", "contact_id": "51"}, "not_transcribed",
+            h.NOT_TRANSCRIBED, "9001", "1", "51", "71000001", None, None, None, None, None, 0)
+
+    words = Transcript("de", (Utterance(2, 500, 500, "Hm."), Utterance(1, -20, 400, " Guten Tag. "),
+                              Utterance(2, 450, 900, "   ")))
+    people = {"owner:71000001": ("Alice Agent", "alice.agent@example.com"), "contact:51": ("Jane Doe", "")}
+    out = utterances_for(sub("OUTBOUND"), words, people)
+    assert [(u.speaker_id, u.speaker_name, u.speaker_email, u.text, u.start_ms, u.end_ms, u.language) for u in out] == [
+        ("71000001", "Alice Agent", "alice.agent@example.com", "Guten Tag.", 0, 400, "de"),
+        ("51", "Jane Doe", "", "Hm.", 500, 501, "de")]  # blank text left out; a zero-length word gets 1 ms
+    assert [u.speaker_id for u in utterances_for(sub("INBOUND"), words, people)] == ["51", "71000001"]
+    assert [u.speaker_name for u in utterances_for(sub(""), words, people)] == ["Caller", "Recipient"]
+    with pytest.raises(PostRefused, match="channel 3"):
+        utterances_for(sub("INBOUND"), Transcript("en", (Utterance(3, 0, 10, "x"),)))
+    with pytest.raises(PostRefused, match="no words"):
+        utterances_for(sub("INBOUND"), Transcript("en", (Utterance(1, 0, 10, " "),)))
