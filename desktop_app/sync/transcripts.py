@@ -524,7 +524,10 @@ def post_from_command(args: argparse.Namespace) -> int:
     except h.HistoryError as exc:
         print(f"callrelay transcribe: {exc}", file=sys.stderr)
         return 1
-    if getattr(args, "json", False):
+    # With --json, standard output is JSON lines: after `callrelay transcribe` printed the utterances (one a
+    # line) the posting is said on standard error instead, so those lines stay utterances only.
+    as_json = bool(getattr(args, "json", False))
+    if as_json and getattr(args, "transcript", None) is None:
         print(json.dumps({"submission": result.submission.id, "call_id": result.submission.call_id,
                           "transcript_id": result.transcript_id, "adopted": result.adopted,
                           "status": result.submission.status, "transcript_source": result.submission.transcript_source,
@@ -532,8 +535,10 @@ def post_from_command(args: argparse.Namespace) -> int:
     if result.transcript_id is None:
         print(f"callrelay transcribe: the transcript was not posted: {result.error}", file=sys.stderr)
         return 1
-    if not getattr(args, "json", False):
-        how = "found already posted as" if result.adopted else "posted as"
-        print(f"submission {result.submission.id}: transcript {how} {result.transcript_id} on call "
-              f"{result.submission.call_id}")
+    how = "found already posted as" if result.adopted else "posted as"
+    said = f"submission {result.submission.id}: transcript {how} {result.transcript_id} on call {result.submission.call_id}"
+    if not as_json:
+        print(said)
+    elif getattr(args, "transcript", None) is not None:
+        print(said, file=sys.stderr)
     return 0

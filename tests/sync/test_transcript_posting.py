@@ -323,3 +323,24 @@ def test_speakers_by_direction_and_times_hubspot_takes() -> None:
         utterances_for(sub("INBOUND"), Transcript("en", (Utterance(3, 0, 10, "x"),)))
     with pytest.raises(PostRefused, match="no words"):
         utterances_for(sub("INBOUND"), Transcript("en", (Utterance(1, 0, 10, " "),)))
+
+
+def test_with_json_after_the_utterances_the_posting_is_said_on_stderr(
+        world: tuple[Sandbox, RecordingServer, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from desktop_app.sync.transcripts import post_from_command
+
+    sb, _server, env = world
+    rec = write_call(tmp_path / "call.wav", seed=5)
+    assert callrelay(env, "upload", str(rec), "--owner", UNPAID).returncode == 0
+    for name, value in {**sb.env(), "HUBSPOT_ACCESS_TOKEN": oauth_token(sb)}.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    code = post_from_command(argparse.Namespace(target=str(rec), json=True, transcript=WORDS, replace=False))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out == ""  # `callrelay transcribe --json` printed the utterances there: one a line, nothing else
+    [stored] = sb.transcripts()
+    assert f"transcript posted as {stored['id']}" in err
