@@ -353,8 +353,9 @@ class AutoTranscriber:
     transcribed (``transcribe``: the recording's path → ``Transcript``) and posted."""
 
     def __init__(self, poster: TranscriptPoster, transcribe: Callable[[Path], Transcript],
-                 when: Callable[[], str]) -> None:
+                 when: Callable[[], str], locate: Callable[[h.Submission], Path] | None = None) -> None:
         self.poster, self.transcribe, self.when = poster, transcribe, when
+        self.locate = locate or (lambda sub: Path(sub.recording_path))  # the recording's file
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._pending: set[int] = set()
         self._lock = threading.Lock()
@@ -389,7 +390,8 @@ class AutoTranscriber:
             try:
                 sub = self.poster.history.get(sid)
                 if sub is not None and wants_transcript(sub, self.when()):
-                    transcript = self.transcribe(Path(sub.recording_path))
+                    log.info("submission %s: transcribing %s", sid, sub.recording_name)
+                    transcript = self.transcribe(self.locate(sub))
                     result = self.poster.post(sid, transcript)
                     if result.error:
                         log.warning("submission %s: the transcript was not posted: %s", sid, result.error)
@@ -467,8 +469,12 @@ def start_for(runtime: Any, *, transcribe: Callable[[Path], Transcript] | None =
     language, ``when`` to ``transcribe.when``, ``client`` to the runtime's. Stop it with ``stop()``."""
     poster = TranscriptPoster(runtime.history, ClientTranscripts(client or runtime.client), runtime.policy,
                               on_change=runtime._notify)
+    def locate(sub: h.Submission) -> Path:  # the store's copy (the original may have moved since)
+        stored = runtime.store.get(sub.recording_sha256 or "")
+        return Path(stored.path) if stored is not None and Path(stored.path).exists() else Path(sub.recording_path)
+
     auto = AutoTranscriber(poster, transcribe or (lambda path: _transcribe_with_engine(path, runtime.settings)),
-                           when or (lambda: when_setting(runtime.settings)))
+                           when or (lambda: when_setting(runtime.settings)), locate)
     runtime.add_listener(auto.offer)
     auto.offer_all(runtime.history)
     return auto
