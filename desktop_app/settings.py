@@ -53,6 +53,8 @@ DECLARED: tuple[Setting, ...] = (
             minimum=1, section="HubSpot"),
     Setting("hubspot.api_version", str, "v3", "HubSpot API version the app calls: v3, or HubSpot's newest "
             "date-versioned API (2026-09).", choices=("v3", "2026-09"), section="HubSpot"),
+    Setting("hubspot.own_recording_url", str, "", "The recording URL this desk registered with HubSpot last (kept by "
+            "the app: it re-points its own earlier URL, never another desk's or the relay's).", section="HubSpot"),
     Setting("hubspot.sandbox", bool, True, "Use the local HubSpot emulator (offline demo mode) instead of "
             "a real account.", section="HubSpot"),
     # Recording server
@@ -105,6 +107,15 @@ DECLARED: tuple[Setting, ...] = (
             section="Calls"),
     Setting("calls.retention_days", int, 0, "Remove recordings HubSpot has transcribed after this many "
             "days (0 keeps them).", minimum=0, maximum=3650, section="Calls"),
+    # Transcription (issue 20): local speech to text with the optional transcribe extra
+    Setting("transcribe.model_dir", str, "", "Folder of the CTranslate2 Whisper model used to transcribe calls "
+            "here (model.bin, config.json, tokenizer.json, vocabulary); nothing is downloaded.",
+            section="Transcription"),
+    Setting("transcribe.language", str, "", "Language of the calls as a two-letter code (en, de, fr…); empty: "
+            "detected once per call.", section="Transcription"),
+    Setting("transcribe.when", str, "never", "When Call Relay transcribes a call itself: never, calls HubSpot did "
+            "not transcribe (no paid seat or allowance), or always.", choices=("never", "not-transcribed", "always"),
+            section="Transcription"),
     # Team mode
     Setting("team.relay_url", str, "", "The team's relay this desk joined (callrelay join); empty: a single desk.",
             section="Team"),

@@ -186,7 +186,13 @@ def _recording_server(config: cfg.HubSpotConfig, registered: list[str]) -> str:
                           "start it with a tunnel (`callrelay serve --tunnel …`) or an https --public-url")
     validate_recording_url(template, allow_http=config.allows_http())  # what registering it refuses (ValueError)
     if registered and registered[0] != template:
-        return f"{template} (the next upload registers it in place of {registered[0]})"
+        from desktop_app.hubspot.recording_url import RecordingUrlTaken, settings_guard
+
+        try:
+            settings_guard(False).check(registered[0], template, str(config.app_id))
+        except RecordingUrlTaken as exc:
+            raise CheckFailed(str(exc)) from None
+        return f"{template} (the next upload registers it in place of {registered[0]}, this desk's earlier URL)"
     return f"{template}{' (registered)' if registered else ''}"
 
 

@@ -39,9 +39,11 @@ from desktop_app.hubspot.models import (
     TokenSet,
 )
 from desktop_app.hubspot.ratelimit import RateLimiter, shared_limiter
+from desktop_app.hubspot.recording_url import RecordingUrlGuard
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RECORDING_URL_READ_FRESH_S = 5.0  # a read of the recording URL older than this is made again before replacing it
 
 
 class _ScrubFilter(logging.Filter):
@@ -146,6 +148,10 @@ class HubSpotClient:
         self._auth_lock = threading.Lock()
         self._assoc_types: dict[tuple[str, str], AssociationType] = {}
         self._tokens = (config.access_token, config.refresh_token, config.token_expires_at)
+        # a desk's client: asked before the registered recording URL is replaced (None: no check)
+        self.recording_url_guard: RecordingUrlGuard | None = None
+        # app id -> (the URL HubSpot had, time.monotonic() when read): the read a replacement just made
+        self._recording_url_read: dict[str, tuple[str | None, float]] = {}
 
     def close(self) -> None:
         self.session.close()
@@ -312,26 +318,51 @@ class HubSpotClient:
     # --- recording settings ---------------------------------------------------------------------
     def get_recording_settings(self, app_id: str | int | None = None) -> RecordingSettings | None:
         """The registered recording URL, or None when none is registered (HubSpot answers 404)."""
-        return self._read_or_none(endpoints.recording_settings_get(self._app_id(app_id)), RecordingSettings.from_json)
+        app = self._app_id(app_id)
+        found = self._read_or_none(endpoints.recording_settings_get(app), RecordingSettings.from_json)
+        self._recording_url_read[app] = (found.url_to_retrieve_authed_recording if found is not None else None,
+                                         time.monotonic())
+        return found
 
     def create_recording_settings(self, url: str, app_id: str | int | None = None) -> RecordingSettings:
         req = endpoints.recording_settings_create(self._app_id(app_id), url, allow_http=self.config.allows_http())
+        self._recording_url_read.pop(self._app_id(app_id), None)  # a read is used once: it is stale now
         result: RecordingSettings = self._parse(RecordingSettings.from_json, self._call(req), req)
+        self._registered(url)
         return result
 
     def update_recording_settings(self, url: str, app_id: str | int | None = None) -> RecordingSettings:
-        req = endpoints.recording_settings_update(self._app_id(app_id), url, allow_http=self.config.allows_http())
+        """Replace the registered recording URL. With a ``recording_url_guard`` (a desk), only after it allowed
+        replacing the URL HubSpot has (read just before, or read now): ``RecordingUrlTaken`` otherwise."""
+        app = self._app_id(app_id)
+        req = endpoints.recording_settings_update(app, url, allow_http=self.config.allows_http())
+        guard = self.recording_url_guard
+        if guard is not None:
+            # each replacement checks what HubSpot holds now: the read made just before it, else a read now
+            _current, read_at = self._recording_url_read.get(app, (None, -RECORDING_URL_READ_FRESH_S))
+            if time.monotonic() - read_at >= RECORDING_URL_READ_FRESH_S:
+                self.get_recording_settings(app)
+            current, _read_at = self._recording_url_read.pop(app)
+            guard.check(current, url, app)
         result: RecordingSettings = self._parse(RecordingSettings.from_json, self._call(req), req)
+        self._registered(url)
         return result
 
     def register_recording_url(self, url: str, app_id: str | int | None = None) -> RecordingSettings:
-        """Make ``url`` the registered recording URL: create it, update it, or leave it as it is."""
+        """Make ``url`` the registered recording URL: create it, update it (see ``update_recording_settings``:
+        a desk never silently replaces another's), or leave it as it is."""
         current = self.get_recording_settings(app_id)
         if current is None:
             return self.create_recording_settings(url, app_id)
         if current.url_to_retrieve_authed_recording != url:
             return self.update_recording_settings(url, app_id)
+        self._recording_url_read.pop(self._app_id(app_id), None)
+        self._registered(url)
         return current
+
+    def _registered(self, url: str) -> None:
+        if self.recording_url_guard is not None:
+            self.recording_url_guard.registered(url)
 
     def mark_recording_ready(self, call_id: str | int) -> None:
         """``POST /crm/v3/extensions/calling/recordings/ready``: HubSpot may now fetch and transcribe."""

@@ -14,6 +14,12 @@ this never undercounts). Each answer's headers tell the server's count when the 
 which includes our own requests sent before it, answered or not. Each answer's ``X-HubSpot-RateLimit-*`` headers adjust the limits and
 add the use that other programs made of the same account. A 429 ``SECONDLY`` pauses every thread
 until its ``Retry-After``; a ``DAILY`` stop raises at once rather than retrying every second.
+
+**Backends.** The windows are counted in this process by default (the desk). A ``SharedBudget`` given as
+``budget`` counts them where several processes see them instead (the relays of a team, in PostgreSQL:
+``desktop_app.relay.ratebudget``): each request takes a slot there before it goes, gives it back with its
+answer's moment, and a 429's ``Retry-After`` pauses every process sharing it. The limits themselves (and
+the answers' headers that adjust them) and the daily budget stay in this process.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from desktop_app.hubspot.errors import DAILY, DAILY_LIMIT, RATE_LIMITS, HubSpotError
 
@@ -75,6 +82,21 @@ class Ticket:
 
     kind: str
     slot: _Slot
+    shared: object | None = None  # the shared budget's slot, when the limiter has one
+
+
+class SharedBudget(Protocol):
+    """Rate windows counted where several processes draw from them (see the module's description)."""
+
+    def take(self, kind: str, limit: int, interval: float) -> tuple[object | None, float]:
+        """A slot of the window ``kind`` (``limit`` requests per ``interval`` seconds, counted from each
+        answer), or None and the seconds to wait before asking again."""
+
+    def give_back(self, slot: object) -> None:
+        """The request that held ``slot`` has its answer (or failed): its slot counts from now."""
+
+    def pause(self, kind: str, seconds: float) -> None:
+        """A 429: no process takes a slot of ``kind`` for ``seconds``."""
 
 
 class RateLimiter:
@@ -91,6 +113,7 @@ class RateLimiter:
         utc_offset_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        budget: SharedBudget | None = None,
     ) -> None:
         if limit < 1 or interval <= 0 or search_limit < 1 or search_interval <= 0 or daily_limit < 1:
             raise ValueError("rate limits must be positive")
@@ -109,6 +132,7 @@ class RateLimiter:
         self._daily_stopped = False
         self.waited_s = 0.0  # total time threads spent waiting here (for reports and benchmarks)
         self.pauses_429 = 0
+        self.budget = budget
 
     # --- what the limits are now ---------------------------------------------------------------
     @property
@@ -161,6 +185,8 @@ class RateLimiter:
     def acquire(self, kind: str = STANDARD) -> Ticket:
         """Wait until a request of ``kind`` may go; raise ``HubSpotError`` (DAILY) when the day's
         budget is used up."""
+        if self.budget is not None:
+            return self._acquire_shared(kind)
         window = self._windows[kind]
         started = self._clock()
         with self._cond:
@@ -183,10 +209,48 @@ class RateLimiter:
             self.waited_s += self._clock() - started
         return Ticket(kind, slot)
 
+    def _count_day(self) -> None:
+        """Under ``_cond``: one more request today, or the DAILY error when the day's budget is used up."""
+        self._roll_day()
+        if self._daily_stopped or self._daily_used >= self.daily_limit or (
+                self._daily_remaining is not None and self._daily_remaining <= 0):
+            self._daily_stopped = True
+            raise self._daily_error()
+        self._daily_used += 1
+        if self._daily_remaining is not None:
+            self._daily_remaining -= 1
+
+    def _acquire_shared(self, kind: str) -> Ticket:
+        """``acquire`` with a shared budget: the window's slot is taken there (waiting outside any lock)."""
+        assert self.budget is not None
+        window = self._windows[kind]
+        started = self._clock()
+        while True:
+            with self._cond:
+                if self._daily_stopped:
+                    raise self._daily_error()
+                wait = max(0.0, window.blocked_until - self._clock())
+                limit, interval = window.limit, window.interval
+            if wait <= 0:
+                shared, wait = self.budget.take(kind, limit, interval)
+                if shared is not None:
+                    break
+            time.sleep(min(max(wait, 0.001), 1.0))
+        with self._cond:
+            try:
+                self._count_day()
+            except HubSpotError:
+                self.budget.give_back(shared)
+                raise
+            self.waited_s += self._clock() - started
+        return Ticket(kind, _Slot(sent_at=self._clock()), shared)
+
     def release(self, ticket: Ticket, *, status: int | None = None,
                 headers: Mapping[str, str] | None = None, policy_name: str | None = None,
                 retry_after: float | None = None) -> None:
         """Record the answer (or its absence) of a request that held ``ticket``."""
+        if ticket.shared is not None and self.budget is not None:
+            self.budget.give_back(ticket.shared)
         with self._cond:
             now = self._clock()
             # The server counted the request at some moment between sending and the answer; counting
@@ -195,6 +259,7 @@ class RateLimiter:
             window = self._windows[ticket.kind]
             if headers:
                 self._adjust(headers, now, ticket.kind, ticket.slot.sent_at)
+            pause = 0.0
             if status == 429:
                 if policy_name == DAILY:
                     self._daily_stopped = True
@@ -203,6 +268,8 @@ class RateLimiter:
                     pause = retry_after if retry_after is not None else window.interval
                     window.blocked_until = max(window.blocked_until, now + pause)
             self._cond.notify_all()
+        if pause > 0 and self.budget is not None:
+            self.budget.pause(ticket.kind, pause)
 
     def _adjust(self, headers: Mapping[str, str], now: float, kind: str, sent_at: float) -> None:
         def num(name: str) -> int | None:
@@ -224,7 +291,7 @@ class RateLimiter:
             window.interval = interval_ms / 1000.0
         if maximum and maximum > 0:
             window.limit = maximum
-        if remaining is not None:
+        if remaining is not None and self.budget is None:  # a shared budget counts every relay's requests
             # The answer tells the server's count when this request arrived: it includes our requests
             # sent before this one, whether or not their answers are back yet (counting only answered
             # ones would take our own requests in flight for other programs' use, and hold back too much).

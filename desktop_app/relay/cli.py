@@ -27,6 +27,9 @@ S3_ENDPOINT_ENV = "CALLRELAY_S3_ENDPOINT"
 PUBLIC_URL_ENV = "CALLRELAY_PUBLIC_URL"
 APP_ID_ENV = "CALLRELAY_HUBSPOT_APP_ID"
 ACCOUNT_ID_ENV = "CALLRELAY_HUBSPOT_ACCOUNT_ID"
+# the pipeline's HubSpot credentials: the HUBSPOT_* variables `callrelay sandbox` prints (and the desk's
+# hubspot/config.py reads), else these files of $CREDENTIALS_DIRECTORY
+HUBSPOT_TOKEN_FILE, HUBSPOT_DEVELOPER_KEY_FILE = "hubspot-access-token", "hubspot-developer-api-key"
 
 
 class UsageError(Exception):
@@ -96,6 +99,13 @@ def register(subparsers: Any) -> None:
                        help="how long a recording link stays valid (default: the relay.link_ttl_s setting, 3600)")
     serve.add_argument("--part-size", type=int, metavar="BYTES", default=0,
                        help="bytes per uploaded part (default and minimum with S3: 5 MiB)")
+    serve.add_argument("--workers", type=int, default=2, metavar="N",
+                       help="pipeline workers logging submissions in HubSpot, when HubSpot credentials are present "
+                       "(HUBSPOT_ACCESS_TOKEN or $CREDENTIALS_DIRECTORY/hubspot-access-token; default 2, 0: none)")
+    serve.add_argument("--lease-s", type=float, default=60.0, metavar="S",
+                       help="how long a claimed submission stays this relay's without renewal (default 60)")
+    serve.add_argument("--transcript-check-s", type=float, default=60.0, metavar="S",
+                       help="seconds after ready of the first look for a transcript, doubling after (default 60)")
     serve.set_defaults(func=run_serve)
 
     p.set_defaults(func=lambda args: _usage(p))
@@ -141,6 +151,28 @@ def credential(env_name: str, file_name: str, environ: Mapping[str, str] | None 
     except (OSError, UnicodeDecodeError) as exc:
         raise ProblemError(f"The credential file {path} cannot be read: {exc}.") from None
     return text or None
+
+
+def hubspot_config(app_id: str, account: str, client_secret: str | None,
+                   environ: Mapping[str, str] | None = None) -> Any:
+    """The pipeline's HubSpot account (a ``HubSpotConfig``), or None without an access token: the
+    ``HUBSPOT_*`` variables as ``callrelay sandbox`` prints them, each secret else from its file in
+    ``$CREDENTIALS_DIRECTORY`` (``credential``)."""
+    from desktop_app.hubspot import config as hc
+
+    env = os.environ if environ is None else environ
+    token = credential(hc.ENV_ACCESS_TOKEN, HUBSPOT_TOKEN_FILE, env)
+    if not token:
+        return None
+    values = {
+        hc.ENV_URL: env.get(hc.ENV_URL, "").strip() or hc.HUBSPOT_API,
+        hc.ENV_ACCESS_TOKEN: token,
+        hc.ENV_APP_ID: app_id,
+        hc.ENV_DEVELOPER_API_KEY: credential(hc.ENV_DEVELOPER_API_KEY, HUBSPOT_DEVELOPER_KEY_FILE, env) or "",
+        hc.ENV_CLIENT_SECRET: client_secret or "",
+        hc.ENV_PORTAL_ID: env.get(hc.ENV_PORTAL_ID, "").strip() or account,
+    }
+    return hc.config_from_env(values)
 
 
 def database_url(arg: str | None, environ: Mapping[str, str] | None = None) -> str:
@@ -266,8 +298,8 @@ def run_serve(args: argparse.Namespace) -> int:
         if not storage:
             raise UsageError(f"No recordings store is named: give --storage s3://BUCKET[/PREFIX] or file:DIR, or set "
                              f"{STORAGE_ENV}.")
-        app_id = (args.app_id or env.get(APP_ID_ENV, "")).strip()
-        account = (args.account_id or env.get(ACCOUNT_ID_ENV, "")).strip()
+        app_id = (args.app_id or env.get(APP_ID_ENV, "") or env.get("HUBSPOT_APP_ID", "")).strip()
+        account = (args.account_id or env.get(ACCOUNT_ID_ENV, "") or env.get("HUBSPOT_PORTAL_ID", "")).strip()
         if not app_id or not account:
             raise UsageError(f"The relay checks every request HubSpot makes against your app and account: give "
                              f"--app-id and --account-id (or set {APP_ID_ENV} and {ACCOUNT_ID_ENV}).")
@@ -281,8 +313,16 @@ def run_serve(args: argparse.Namespace) -> int:
                 raise ProblemError(f"The settings file cannot be used: {exc}.") from None
         if not 60 <= ttl <= 7 * 24 * 3600:
             raise UsageError(f"--link-ttl-s must be 60 to 604800 seconds, not {ttl}.")
+        if not 0 <= args.workers <= 64:
+            raise UsageError(f"--workers must be 0 to 64, not {args.workers}.")
+        if not 3 <= args.lease_s <= 3600:
+            raise UsageError(f"--lease-s must be 3 to 3600 seconds, not {args.lease_s:g}.")
+        if not 0 <= args.transcript_check_s <= 86400:
+            raise UsageError(f"--transcript-check-s must be 0 to 86400 seconds, not {args.transcript_check_s:g}.")
         url = database_url(args.database)
-        client_secret = credential(CLIENT_SECRET_ENV, CLIENT_SECRET_FILE)
+        client_secret = credential(CLIENT_SECRET_ENV, CLIENT_SECRET_FILE) or env.get("HUBSPOT_CLIENT_SECRET",
+                                                                                      "").strip() or None
+        hubspot = hubspot_config(app_id, account, client_secret) if args.workers else None
         link_key = credential(LINK_KEY_ENV, LINK_KEY_FILE)
         try:
             store = open_store(storage, endpoint_url=(args.s3_endpoint or env.get(S3_ENDPOINT_ENV) or None),
@@ -294,12 +334,15 @@ def run_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--part-size must be at least {MIN_PART_SIZE} bytes with an S3 store.")
         if part_size < 1024:
             raise UsageError("--part-size must be at least 1024 bytes.")
-        db = _open_url(url, max_size=16)
+        from desktop_app.relay.workers import relay_name
+
+        name = relay_name()
+        db = _open_url(url, max_size=16 + 2 * args.workers)
         try:
             relay = Relay(db, store, RelayOptions(
                 app_id=app_id, account_id=account, client_secret=client_secret, link_key=link_key,
                 link_ttl_s=ttl, public_url=args.public_url or env.get(PUBLIC_URL_ENV) or None,
-                part_size=part_size), host=args.host, port=args.port)
+                part_size=part_size, name=name), host=args.host, port=args.port)
         except ValueError as exc:
             db.close()
             raise UsageError(str(exc)) from None
@@ -319,11 +362,32 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"Warning: no link key ({LINK_KEY_ENV}): recording links stop working when this relay restarts, "
                   "and other relays cannot answer them.", file=sys.stderr)
         print(f"Relay listening on {relay.local_url} (team database {db.where}, recordings in {store.url}).")
-        print("Register this recording endpoint with your HubSpot app:")
+        workers = None
+        if hubspot is not None:
+            from desktop_app.relay.workers import start_pipeline
+            from desktop_app.sync.pipeline import RetryPolicy
+
+            policy = RetryPolicy(transcript_first_check_s=args.transcript_check_s,
+                                 in_flight_s=hubspot.read_timeout + hubspot.connect_timeout)
+            relay.start()  # HubSpot may fetch as soon as the endpoint is registered
+            workers = start_pipeline(db, store, relay.endpoint_template(), hubspot, name=name, workers=args.workers,
+                                     lease_s=args.lease_s, policy=policy)
+            print(f"Pipeline: {args.workers} workers log the team's submissions in HubSpot account "
+                  f"{hubspot.portal_id} (app {app_id}); the recording endpoint is registered with the app.")
+        elif args.workers:
+            print("No HubSpot credentials (HUBSPOT_ACCESS_TOKEN or $CREDENTIALS_DIRECTORY/hubspot-access-token): "
+                  "submissions stay queued until a relay with them runs.", file=sys.stderr)
+        print("Register this recording endpoint with your HubSpot app:" if hubspot is None else
+              "The recording endpoint HubSpot calls:")
         print(relay.endpoint_template(), flush=True)
         try:
-            wait_for_signals(relay)
+            if workers is not None:
+                wait_for_signals(relay, serving=True)
+            else:
+                wait_for_signals(relay)
         finally:
+            if workers is not None:
+                workers.stop()
             db.close()
         return 0
 

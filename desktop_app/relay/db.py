@@ -141,7 +141,34 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX uploads_open ON uploads(agent_id, sha256, size) WHERE submission_id IS NULL;
     """,
+    # 3: the relay's pipeline: the endpoint's fetch log (did HubSpot come for a recording?), the rate budget
+    # every relay of the team draws from, and the work queue's index taking ready submissions (transcripts) too
+    """
+    CREATE TABLE fetches (
+        id BIGSERIAL PRIMARY KEY,
+        external_id TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        relay TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX fetches_external ON fetches(external_id, at);
+    CREATE TABLE rate_slots (
+        id BIGSERIAL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        sent_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        done_at TIMESTAMPTZ
+    );
+    CREATE INDEX rate_slots_done ON rate_slots(kind, done_at);
+    CREATE INDEX rate_slots_open ON rate_slots(kind, sent_at) WHERE done_at IS NULL;
+    CREATE TABLE rate_pauses (
+        kind TEXT PRIMARY KEY,
+        until TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX submissions_work ON submissions(next_attempt_at, id) WHERE status IN ('queued', 'running', 'ready');
+    """,
 )
+
+WORK_STATUSES = ("queued", "running")  # what `claim` takes by default: submissions still to log
+PIPELINE_STATUSES = ("queued", "running", "ready")  # what the relay's workers take: ready ones to follow
 
 
 class DatabaseError(RuntimeError):
@@ -525,9 +552,28 @@ class TeamDB:
                 " ORDER BY s.created_at DESC, s.id DESC LIMIT %s", [*params, limit],
             ).fetchall()
 
-    def claim(self, worker: str, lease: dt.timedelta = dt.timedelta(minutes=5)) -> Claim | None:
+    def claim(self, worker: str, lease: dt.timedelta = dt.timedelta(minutes=5),
+              statuses: Sequence[str] = WORK_STATUSES) -> Claim | None:
         with self.connection() as conn:
-            return claim(conn, worker, lease)
+            return claim(conn, worker, lease, statuses)
+
+    def renew(self, worker: str, lease: dt.timedelta) -> int:
+        """Extend every lease ``worker`` holds (a relay renews its claims while it works on them)."""
+        with self.connection() as conn:
+            cur = conn.execute("UPDATE submissions SET claimed_until = clock_timestamp() + %s"
+                               " WHERE claimed_by = %s AND claimed_until >= clock_timestamp()", (lease, worker))
+            return cur.rowcount
+
+    def log_fetch(self, external_id: str, relay: str) -> None:
+        """HubSpot came for the recording of ``external_id`` (the endpoint answered it a link)."""
+        with self.connection() as conn:
+            conn.execute("INSERT INTO fetches (external_id, relay) VALUES (%s, %s)", (external_id, relay))
+
+    def fetched_since(self, external_id: str, since: dt.datetime) -> bool:
+        with self.connection() as conn:
+            row = conn.execute("SELECT 1 FROM fetches WHERE external_id = %s AND at >= %s LIMIT 1",
+                               (external_id, since)).fetchone()
+        return row is not None
 
     def release(self, submission_id: int, worker: str) -> bool:
         """Give a claimed submission back before its lease ends (True if ``worker`` held it)."""
@@ -546,18 +592,20 @@ _SUBMISSION_VIEW = (
 )
 
 
-def claim(conn: psycopg.Connection[Any], worker: str, lease: dt.timedelta) -> Claim | None:
+def claim(conn: psycopg.Connection[Any], worker: str, lease: dt.timedelta,
+          statuses: Sequence[str] = WORK_STATUSES) -> Claim | None:
     """Lease the next due, unclaimed (or lease-expired) unfinished submission to ``worker``, on ``conn``
     (in its transaction if one is open). Rows another transaction is claiming are skipped, not waited for:
-    two connections never get the same row."""
+    two connections never get the same row. ``statuses``: which submissions to take (the relay's workers
+    take ``ready`` ones too, to follow their transcripts)."""
     row = conn.execute(
         """
-        UPDATE submissions s SET claimed_by = %(worker)s, claimed_until = now() + %(lease)s
+        UPDATE submissions s SET claimed_by = %(worker)s, claimed_until = clock_timestamp() + %(lease)s
         FROM (
             SELECT id FROM submissions
-            WHERE status IN ('queued', 'running')
-              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-              AND (claimed_until IS NULL OR claimed_until < now())
+            WHERE status = ANY(%(statuses)s)
+              AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())
+              AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
             ORDER BY next_attempt_at NULLS FIRST, id
             LIMIT 1
             FOR UPDATE SKIP LOCKED
@@ -565,6 +613,6 @@ def claim(conn: psycopg.Connection[Any], worker: str, lease: dt.timedelta) -> Cl
         WHERE s.id = next.id
         RETURNING s.id, s.external_id, s.state, s.claimed_by, s.claimed_until
         """,
-        {"worker": worker, "lease": lease},
+        {"worker": worker, "lease": lease, "statuses": list(statuses)},
     ).fetchone()
     return Claim(*row) if row else None

@@ -72,6 +72,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _CALL_TEXT = ("title", "owner_id", "contact_id", "from_number", "to_number")
+# the rest of the call's details the pipeline logs (`sync.pipeline.CallDetails`), kept in ``details`` only
+_CALL_EXTRA = ("direction", "status", "disposition", "notes", "company_id", "deal_id", "ticket_id")
 
 
 class ApiError(Exception):
@@ -100,6 +102,13 @@ class RelayOptions:
     link_ttl_s: int = 3600
     public_url: str | None = None
     part_size: int = MIN_PART_SIZE
+    name: str = "relay"  # this relay in the fetch log (several relays share one database)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: the SYN of a sixth new connection arriving while the
+    # threads are busy was dropped and sent again by the client a second later (benchmarks/relay.py)
+    request_queue_size = 1024
 
 
 class Relay:
@@ -114,7 +123,7 @@ class Relay:
         self.links = LinkSigner(options.link_key or secrets.token_urlsafe(32))
         if isinstance(store, S3Store) and options.part_size < MIN_PART_SIZE:
             raise ValueError(f"An S3 store takes parts of at least {MIN_PART_SIZE} bytes.")
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd = _HTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.relay = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
@@ -322,7 +331,12 @@ def _call_fields(call: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         except ValueError:
             raise ApiError(400, "timestamp must be an ISO 8601 date and time.") from None
         fields["call_timestamp"] = stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
-    details = {k: v for k, v in call.items() if k in (*_CALL_TEXT, "duration_ms", "timestamp", "external_id")}
+    for name in _CALL_EXTRA:
+        value = call.get(name, "")
+        if not isinstance(value, str) or len(value) > (65536 if name == "notes" else 500):
+            raise ApiError(400, f"{name} must be text" + (" of at most 500 characters." if name != "notes" else "."))
+    details = {k: v for k, v in call.items()
+               if k in (*_CALL_TEXT, *_CALL_EXTRA, "duration_ms", "timestamp", "external_id")}
     return fields, details
 
 
@@ -335,6 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"CallRelay-relay/{__version__}"
     timeout = 60
+    # TCP_NODELAY: an answer's headers and body are two writes; with Nagle's algorithm the body waited for
+    # the client's delayed ACK, ~40 ms per answer on a kept-alive connection (benchmarks/relay.py)
+    disable_nagle_algorithm = True
 
     @property
     def relay(self) -> Relay:
@@ -504,6 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "Unknown externalId.")
         if app_id != relay.options.app_id or account != (sub["portal_id"] or relay.options.account_id):
             raise ApiError(403, "This call was logged for another app or account.")
+        relay.db.log_fetch(external_id, relay.options.name)  # before the answer: the log never misses a fetch
         self._json(200, {"authenticatedUrl": relay.recording_link(sub)})
 
     def _recording(self, token: str) -> None:
@@ -549,14 +567,23 @@ class _Handler(BaseHTTPRequestHandler):
                 left -= len(chunk)
 
 
-def wait_for_signals(relay: Relay) -> None:
-    """Serve until SIGTERM or SIGINT."""
+def wait_for_signals(relay: Relay, *, serving: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT (``serving``: ``start()`` runs it on its thread already)."""
+    done = threading.Event()
+
     def stop(*_: object) -> None:
+        done.set()
         threading.Thread(target=relay.httpd.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     started = time.monotonic()
-    relay.serve_forever()
+    if serving:
+        while not done.wait(0.5):
+            pass
+        if relay._thread is not None:
+            relay._thread.join(5)
+    else:
+        relay.serve_forever()
     relay.httpd.server_close()
     log.info("Relay stopped after %.0f s", time.monotonic() - started)

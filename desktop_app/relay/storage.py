@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from desktop_app.relay.presign import Presigner
 from desktop_app.sync.recordings import sha256_of
 
 OCTET_STREAM = "application/octet-stream"
@@ -140,12 +141,15 @@ class S3Store:
         self.endpoint_url = endpoint_url
         self.addressing = addressing
         self.url = f"s3://{bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        credentials = None  # a client handed in: its links all come from botocore
         if client is None:
             import boto3
             from botocore.config import Config
 
             try:
-                client = boto3.session.Session().client(
+                session = boto3.session.Session()
+                credentials = session.get_credentials()
+                client = session.client(
                     "s3",
                     endpoint_url=endpoint_url,
                     region_name=region or None,
@@ -160,6 +164,7 @@ class S3Store:
             except Exception as exc:  # botocore's configuration errors (a bad region name…)
                 raise StorageError(f"The S3 client cannot be set up: {_reason(exc)}.") from None
         self._s3 = client
+        self._presign = Presigner(client, credentials)  # the links, signed here (see presign.py)
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -180,11 +185,10 @@ class S3Store:
         """A GET link valid ``ttl_s`` seconds; the store answers ``application/octet-stream`` and honours
         ``Range`` (206) by itself."""
         try:
-            return str(self._s3.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": self._key(key), "ResponseContentType": OCTET_STREAM},
-                ExpiresIn=_check_ttl(ttl_s),
-            ))
+            full = self._key(key)
+            return self._presign.url(
+                "get_object", {"Bucket": self.bucket, "Key": full, "ResponseContentType": OCTET_STREAM}, full,
+                {"response-content-type": OCTET_STREAM}, _check_ttl(ttl_s))
         except StorageError:
             raise
         except Exception as exc:  # no credentials
@@ -229,13 +233,11 @@ class S3Store:
         """A PUT link for part ``number`` (1..10,000) of the upload; every part but the last must hold
         at least 5 MiB."""
         try:
-            return str(self._s3.generate_presigned_url(
-                "upload_part",
-                Params={"Bucket": self.bucket, "Key": self._key(key), "UploadId": _check_upload_id(upload_id),
-                        "PartNumber": _check_part_number(number)},
-                ExpiresIn=_check_ttl(ttl_s),
-                HttpMethod="PUT",
-            ))
+            full, number = self._key(key), _check_part_number(number)
+            return self._presign.url(
+                "upload_part", {"Bucket": self.bucket, "Key": full, "UploadId": _check_upload_id(upload_id),
+                                "PartNumber": number}, full,
+                {"partNumber": str(number), "uploadId": upload_id}, _check_ttl(ttl_s), method="PUT")
         except StorageError:
             raise
         except Exception as exc:

@@ -12,6 +12,7 @@ in one sentence, and the server keeps serving on this computer.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 
 from desktop_app import keystore, settings
 from desktop_app.hubspot.config import HubSpotConfig, load_config
+from desktop_app.hubspot.recording_url import RecordingUrlGuard, RecordingUrlTaken, settings_guard
 from desktop_app.server.app import RecordingServer
 from desktop_app.sync.recordings import RecordingStore, StoredRecording, StoreError
 from desktop_app.tunnel.base import Tunnel, TunnelEvent, TunnelState
@@ -50,6 +52,9 @@ def register(subparsers: Any) -> None:
                    help="public base URL HubSpot reaches this server at (default: server.public_url)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes serving on the port (default: the server.workers setting, 2)")
+    p.add_argument("--take-over", action="store_true",
+                   help="point HubSpot's recording URL at this desk even when another desk or the team's relay "
+                   "registered it (without it serve refuses, naming the URL registered now, and exits 1)")
     add_tunnel_arguments(p)
     p.set_defaults(func=run)
 
@@ -86,10 +91,17 @@ class Announcer:
             self.announce()
 
 
-def follow_in_hubspot(tunnel: Tunnel, hubspot: HubSpotConfig, endpoint_prefix: str) -> None:
+def has_account(hubspot: HubSpotConfig) -> bool:
+    """An app id and a token or developer key: this desk can read and register HubSpot's recording URL."""
+    return bool(hubspot.app_id and (hubspot.access_token or hubspot.developer_api_key or hubspot.refresh_token))
+
+
+def follow_in_hubspot(tunnel: Tunnel, hubspot: HubSpotConfig, endpoint_prefix: str,
+                      guard: RecordingUrlGuard | None = None) -> None:
     """With a HubSpot account configured (an app id and a token or developer key), keep HubSpot's
-    recording setting pointed at the tunnel's public URL, each change written into the history."""
-    if not (hubspot.app_id and (hubspot.access_token or hubspot.developer_api_key or hubspot.refresh_token)):
+    recording setting pointed at the tunnel's public URL, each change written into the history; ``guard``
+    decides whether a URL this desk did not register may be replaced."""
+    if not has_account(hubspot):
         print("No HubSpot account is configured: register the recording endpoint printed below yourself, or "
               "let `callrelay upload` do it.", file=sys.stderr, flush=True)
         return
@@ -97,11 +109,33 @@ def follow_in_hubspot(tunnel: Tunnel, hubspot: HubSpotConfig, endpoint_prefix: s
     from desktop_app.sync.history import History
     from desktop_app.tunnel.url_change import keep_hubspot_pointed
 
-    keep_hubspot_pointed(tunnel, HubSpotClient(hubspot), History(), endpoint_prefix)
+    client = HubSpotClient(hubspot)
+    client.recording_url_guard = guard
+    keep_hubspot_pointed(tunnel, client, History(), endpoint_prefix)
+
+
+def register_public_url(server: RecordingServer, hubspot: HubSpotConfig, guard: RecordingUrlGuard) -> None:
+    """Without a tunnel but with a public URL and a HubSpot account: register the endpoint now, through
+    ``guard`` (RecordingUrlTaken when another's URL is registered). Any other failure is said and serving
+    goes on (``callrelay upload`` registers it again)."""
+    from desktop_app.hubspot.client import HubSpotClient
+    from desktop_app.hubspot.errors import HubSpotError
+
+    client = HubSpotClient(hubspot)
+    client.recording_url_guard = guard
+    try:
+        client.register_recording_url(server.recording_endpoint_template())
+    except RecordingUrlTaken:
+        raise
+    except (HubSpotError, ValueError) as exc:
+        print(f"The recording endpoint could not be registered with HubSpot now: {exc}", file=sys.stderr,
+              flush=True)
+    finally:
+        client.close()
 
 
 def open_tunnel(args: argparse.Namespace, server: RecordingServer, conf: settings.Settings, hubspot: HubSpotConfig,
-                announcer: Announcer, stop: threading.Event) -> Tunnel | None:
+                announcer: Announcer, stop: threading.Event, guard: RecordingUrlGuard | None = None) -> Tunnel | None:
     """Start the ``--tunnel`` provider in the background in front of ``server`` and wait, saying what it
     waits for, until its first try at opening ends or ``stop`` is set. The tunnel, or None when it
     cannot work as configured (said in one sentence; the server keeps serving)."""
@@ -113,7 +147,7 @@ def open_tunnel(args: argparse.Namespace, server: RecordingServer, conf: setting
     tunnel = prepare_for_serve(args, server, conf)
     tunnel.add_listener(report)
     tunnel.add_listener(announcer)
-    follow_in_hubspot(tunnel, hubspot, conf["server.endpoint_prefix"])
+    follow_in_hubspot(tunnel, hubspot, conf["server.endpoint_prefix"], guard)
     print(f"Opening the {args.tunnel} tunnel… (Ctrl-C stops)", file=sys.stderr, flush=True)
     tunnel.start(wait=False)
     started = time.monotonic()
@@ -188,13 +222,30 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     tunnel: Tunnel | None = None
     announcer = Announcer(server, shared)
+    refused: list[RecordingUrlTaken] = []
+
+    def refuse(current: str, wanted: str) -> bool:
+        """Not told to take over: remember what is registered, and stop (the tunnel's follower asks this)."""
+        refused.append(RecordingUrlTaken(current, wanted, str(hubspot.app_id)))
+        stop.set()
+        return False
+
+    guard = settings_guard(True if args.take_over else refuse)
+    # the tunnel's follower logs the refusal too; serve says it once, below, as its last line
+    logging.getLogger("desktop_app.tunnel.url_change").addFilter(lambda record: not refused)
     try:
         print(f"Recording server listening on {server.local_url}", flush=True)
         count = len(server.processes)
         print(f"Serving from {count} process{'es' if count > 1 else ''} (--workers {workers}).", file=sys.stderr,
               flush=True)
         if args.tunnel:
-            tunnel = open_tunnel(args, server, conf, hubspot, announcer, stop)
+            tunnel = open_tunnel(args, server, conf, hubspot, announcer, stop, guard)
+        elif server.public_url and has_account(hubspot):
+            try:
+                register_public_url(server, hubspot, guard)
+            except RecordingUrlTaken as exc:
+                refused.append(exc)
+                stop.set()
         if not stop.is_set():
             announcer.announce()
             print("Serving until interrupted (Ctrl-C).", file=sys.stderr, flush=True)
@@ -208,5 +259,8 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if refused:
+        print(f"callrelay serve: {refused[0]}", file=sys.stderr, flush=True)
+        return 1
     print("Recording server stopped.", file=sys.stderr, flush=True)
     return 0

@@ -107,6 +107,22 @@ class HubSpotPort(Protocol):
     def associate_many(self, to_type: str, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
 
 
+class HistoryPort(Protocol):
+    """Where the pipeline writes each submission and step down: the desk's SQLite ``history.History``, or the
+    relay's PostgreSQL ``relay.teamhistory.TeamHistory``; both hand out ``history.Submission``/``Step``."""
+
+    def add_submission(self, *, recording_path: str, recording_name: str, external_id: str, details: dict[str, Any],
+                       agent: str, state: str, recording_sha256: str | None = None, status: str = h.QUEUED,
+                       portal_id: str | None = None) -> int: ...
+    def get(self, submission_id: int, *, with_steps: bool = True) -> h.Submission | None: ...
+    def of_recording(self, sha256: str, portal_id: str) -> list[h.Submission]: ...
+    def update(self, submission_id: int, **fields: Any) -> None: ...
+    def step_started(self, submission_id: int, step: str) -> int: ...
+    def step_ended(self, step_id: int, outcome: str, *, http_status: int | None = None, message: str | None = None,
+                   correlation_id: str | None = None, next_retry_at: dt.datetime | None = None,
+                   submission: dict[str, Any] | None = None) -> None: ...
+
+
 class StorePort(Protocol):
     def add(self, path: Path, *, filename: str | None = None) -> Any: ...
     def share(self, external_id: str, sha256: str, *, app_id: str, external_account_id: str) -> None: ...
@@ -223,7 +239,7 @@ NOT_TRANSCRIBED_CAUSES = (
 
 @dataclass
 class Pipeline:
-    history: h.History
+    history: HistoryPort
     store: StorePort
     hubspot: HubSpotPort
     server: ServerPort

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app import settings as settings_mod
 from desktop_app.sync import history as h
-from desktop_app.ui import first_run, shortcuts, tasks
+from desktop_app.ui import first_run, shortcuts, take_over, tasks
 from desktop_app.ui.explain import short_error
 from desktop_app.ui.history_page import HistoryPage
 from desktop_app.ui.notify import desktop_notify
@@ -55,6 +55,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings
         self.runtime = runtime
+        if runtime is not None and hasattr(runtime, "take_over"):  # another's recording URL in HubSpot: ask
+            runtime.take_over = take_over.asker(self)
         self.runtime_up = False
         self.quitting = False
         self._told: set[tuple[int, str]] = set()  # (submission, outcome) already said

@@ -42,6 +42,7 @@ from desktop_app.ui.explain import agent_error, breakable
 from desktop_app.ui.formatting import format_time
 from desktop_app.ui.inspection_card import InspectionCard
 from desktop_app.ui.steps_view import StepsView
+from desktop_app.ui.transcript_pane import TranscriptPane
 
 MESSAGE_LINES = 5  # the most lines a message takes on the panel (more scroll inside the message)
 
@@ -113,6 +114,7 @@ class RecordingPanel(QWidget):
         self.copy_button = QPushButton("Copy details")
         self.copy_button.setToolTip("Copy the HTTP status, HubSpot's correlation id and message (for support)")
         self.copy_button.hide()
+        self.transcript_pane = TranscriptPane()  # under the waveform: the call's words, made here
 
         details_box = QGroupBox("Call details")
         QVBoxLayout(details_box).addWidget(self.form)
@@ -123,6 +125,8 @@ class RecordingPanel(QWidget):
         actions.addWidget(self.retry_button)
         actions.addWidget(self.open_button)
         actions.addWidget(self.log_again_button)
+        actions.addWidget(self.transcript_pane.transcribe_button)
+        actions.addWidget(self.transcript_pane.cancel_button)
         actions.addStretch(1)
         sb.addLayout(actions)
         sb.addWidget(self.why_not)
@@ -151,6 +155,7 @@ class RecordingPanel(QWidget):
         col = QVBoxLayout(self._left)
         col.setContentsMargins(0, 0, 0, 0)
         col.addWidget(self.card)
+        col.addWidget(self.transcript_pane)
         col.addWidget(steps_box, 1)
         row.addWidget(self._left, 11)
         self.details_area = QWidget()  # the call's details
@@ -185,6 +190,7 @@ class RecordingPanel(QWidget):
         self.copy_button.clicked.connect(self.copy_details)
         self.log_again_button.clicked.connect(self.choose_log_again)
         self.card.fixRequested.connect(self.request_fix)
+        self.transcript_pane.seekRequested.connect(self.play_from)
         f = self.form
         for sig in (f.title.textChanged, f.notes.textChanged, f.owner.currentTextChanged, f.from_number.textChanged,
                     f.to_number.textChanged, f.direction.currentIndexChanged, f.status.currentIndexChanged,
@@ -192,6 +198,7 @@ class RecordingPanel(QWidget):
                     f.errorsChanged):
             sig.connect(lambda *_a: self.edited.emit())
         self.setTabOrder(self.form.notes, self.upload_button)
+        self.setTabOrder(self.upload_button, self.transcript_pane.transcribe_button)
         self.inspect()
         tasks.run_task(_prefill, path, owner=self, name="prefill", on_result=self._prefilled, on_error=lambda _e: None)
 
@@ -212,6 +219,7 @@ class RecordingPanel(QWidget):
             return
         self.inspection, self.fixes = inspection, fixes
         self.card.show_inspection(path, inspection, fixes)
+        self.transcript_pane.set_recording(path if inspection.probe.readable and inspection.probe.channels else None)
         self.status_text = "ready to fill in" if inspection.uploadable else "cannot be uploaded"
         if inspection.probe.duration_s:
             self.form.prefill(duration_s=inspection.probe.duration_s)
@@ -616,6 +624,14 @@ class RecordingPanel(QWidget):
         if url:
             QDesktopServices.openUrl(QUrl(url))
 
+    def play_from(self, ms: int) -> None:
+        """Play the recording from ``ms`` (a transcript line was clicked)."""
+        player = self.card.player
+        if player.duration_ms > 0:
+            player.seek_fraction(ms / player.duration_ms)
+            player.play()
+
     def close_panel(self) -> None:
         self._cancel.set()
+        self.transcript_pane.cancel()
         self.card.player.stop()

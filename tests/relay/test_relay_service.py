@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import requests
-from services import Postgres, Seaweed
+from services import Postgres, RelayProcess, Seaweed
 from test_storage import fetch
 
 from desktop_app.relay.client import RelayClient, RelayError
@@ -31,47 +30,6 @@ from desktop_app.server.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sig
 
 APP_ID, ACCOUNT = "4242", "777001"
 ENDPOINT = "/retrieve/authenticated/recordings/"
-
-
-class RelayProcess:
-    """One ``callrelay relay serve`` subprocess; ``url``, ``template``, ``log`` (its stderr), ``stop()``."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "relay", "serve", "--port", "0", *args],
-                                     env=env, stdout=subprocess.PIPE, stderr=self._log, text=True)
-        self.stdout: list[str] = []
-        deadline = time.monotonic() + 60
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                self.stop()
-                raise AssertionError(f"relay serve ended ({self.proc.returncode}): {self.log}")
-            self.stdout.append(line.rstrip("\n"))
-            if line.rstrip().endswith("/%s"):
-                break
-        self.template = self.stdout[-1]
-        self.url = self.template[: -len(ENDPOINT + "%s")]
-        self.port = int(self.url.rsplit(":", 1)[1])
-
-    @property
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        return int(self.proc.returncode)
 
 
 @pytest.fixture
