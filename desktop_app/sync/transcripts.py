@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from desktop_app.errors import UserError
 from desktop_app.hubspot.endpoints import TranscriptUtterance
 from desktop_app.sync import history as h
 from desktop_app.sync.pipeline import (
@@ -360,6 +361,7 @@ class AutoTranscriber:
         self._pending: set[int] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.cancel = threading.Event()  # set by stop(): the engine stops between segments
 
     def offer(self, sub: h.Submission) -> bool:
         if not wants_transcript(sub, self.when()):
@@ -381,6 +383,7 @@ class AutoTranscriber:
         return sum(self.offer(s) for s in reversed(subs))  # oldest first
 
     def stop(self, timeout: float = 5.0) -> None:
+        self.cancel.set()
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
@@ -473,26 +476,22 @@ def start_for(runtime: Any, *, transcribe: Callable[[Path], Transcript] | None =
         stored = runtime.store.get(sub.recording_sha256 or "")
         return Path(stored.path) if stored is not None and Path(stored.path).exists() else Path(sub.recording_path)
 
-    auto = AutoTranscriber(poster, transcribe or (lambda path: _transcribe_with_engine(path, runtime.settings)),
-                           when or (lambda: when_setting(runtime.settings)), locate)
+    auto = AutoTranscriber(poster, transcribe or (lambda path: _transcribe_with_engine(
+        path, runtime.settings, cancel=auto.cancel)), when or (lambda: when_setting(runtime.settings)), locate)
     runtime.add_listener(auto.offer)
     auto.offer_all(runtime.history)
     return auto
 
 
-def _transcribe_with_engine(recording: Path, conf: Any = None) -> Transcript:
+def _transcribe_with_engine(recording: Path, conf: Any = None, cancel: threading.Event | None = None) -> Transcript:
+    """The engine with the settings' model and language (``TranscribeError``, one sentence, when it cannot)."""
     from desktop_app import settings as settings_mod
+    from desktop_app.transcribe import engine
 
-    try:
-        from desktop_app.transcribe import engine  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise PostRefused("Speech-to-text is not installed: pip install 'callrelay[transcribe]', or post a "
-                          "transcript file with --from.") from None
     conf = conf if conf is not None else settings_mod.load()
     language = str(conf.get("transcribe.language") or "") or None
-    result: Transcript = engine.transcribe_recording(recording, model_dir=Path(str(conf.get("transcribe.model_dir"))),
-                                                     language=language)
-    return result
+    return engine.transcribe_recording(recording, model_dir=str(conf.get("transcribe.model_dir") or "") or None,
+                                       language=language, cancel=cancel)
 
 
 def post_from_command(args: argparse.Namespace) -> int:
@@ -527,7 +526,7 @@ def post_from_command(args: argparse.Namespace) -> int:
     except HubSpotError as exc:
         print(f"callrelay transcribe: {exc.agent_message}", file=sys.stderr)
         return 1
-    except h.HistoryError as exc:
+    except UserError as exc:  # the history file, the engine (no extra, no model): one sentence
         print(f"callrelay transcribe: {exc}", file=sys.stderr)
         return 1
     # With --json, standard output is JSON lines: after `callrelay transcribe` printed the utterances (one a
