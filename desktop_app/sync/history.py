@@ -202,8 +202,16 @@ class Submission:
     ready_at: str | None
     transcript_checks: int
     steps: list[Step] = field(default_factory=list)
-    transcript_source: str | None = None  # SOURCE_HUBSPOT or SOURCE_CALLRELAY once transcribed
+    transcript_source: str | None = None  # SOURCE_CALLRELAY once Call Relay's transcript is posted
     transcript_id: str | None = None  # HubSpot's id of the transcript Call Relay posted
+
+    @property
+    def transcribed_by(self) -> str | None:
+        """Who made a transcribed call's transcript: SOURCE_CALLRELAY when Call Relay posted it, else HubSpot
+        (the pipeline's look at the call, here or on the relay, writes no source: HubSpot's is the default)."""
+        if self.status != TRANSCRIBED:
+            return None
+        return self.transcript_source or SOURCE_HUBSPOT
 
     @property
     def title(self) -> str:
@@ -234,7 +242,7 @@ class Submission:
             "error_status": self.error_status,
             "correlation_id": self.error_correlation_id,
             "next_attempt_at": self.next_attempt_at,
-            "transcript_source": self.transcript_source,
+            "transcript_source": self.transcribed_by,
             "transcript_id": self.transcript_id,
         }
         if with_steps:

@@ -610,9 +610,8 @@ class Pipeline:
         except (TransientError, PermanentError) as exc:
             seen, reason, looked = False, None, str(exc)
         if seen:
-            self.history.step_ended(step_id, h.OK, submission={"state": TRANSCRIPT_SEEN, "status": h.TRANSCRIBED,
-                                                               "transcript_source": h.SOURCE_HUBSPOT,
-                                                               "next_attempt_at": None})
+            self.history.step_ended(step_id, h.OK, submission={"state": TRANSCRIPT_SEEN,
+                                                               "status": h.TRANSCRIBED, "next_attempt_at": None})
             return Outcome(self._changed(sub.id), finished=True)
         ready_at = h.parse_iso(sub.ready_at) or h.now()
         age = (h.now() - ready_at).total_seconds()

@@ -218,7 +218,7 @@ class TranscriptPoster:
             if sub.status not in (h.READY, h.NOT_TRANSCRIBED, h.TRANSCRIBED):
                 raise PostRefused(f"Submission {sub.id} is {sub.status}; its transcript can be posted once its call "
                                   "is logged and marked ready (Retry it first).")
-            if sub.transcript_source == h.SOURCE_HUBSPOT and sub.status == h.TRANSCRIBED:
+            if sub.transcribed_by == h.SOURCE_HUBSPOT:
                 raise PostRefused(f"HubSpot already transcribed the call of submission {sub.id}; Call Relay does "
                                   "not post a second transcript over HubSpot's own.")
             open_posts = _since_settled(sub.steps)
@@ -535,7 +535,7 @@ def post_from_command(args: argparse.Namespace) -> int:
     if as_json and getattr(args, "transcript", None) is None:
         print(json.dumps({"submission": result.submission.id, "call_id": result.submission.call_id,
                           "transcript_id": result.transcript_id, "adopted": result.adopted,
-                          "status": result.submission.status, "transcript_source": result.submission.transcript_source,
+                          "status": result.submission.status, "transcript_source": result.submission.transcribed_by,
                           "error": result.error}))
     if result.transcript_id is None:
         print(f"callrelay transcribe: the transcript was not posted: {result.error}", file=sys.stderr)

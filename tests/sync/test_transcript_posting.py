@@ -132,7 +132,8 @@ def test_hubspots_own_transcript_is_recorded_as_hubspots(runtime: Runtime, poste
     sub = runtime.run_submission(sid)
     runtime.sandbox.wait_for_fetch(str(sub.call_id), timeout=30)
     done = runtime.check_transcript(sid).submission
-    assert done.status == h.TRANSCRIBED and done.transcript_source == h.SOURCE_HUBSPOT
+    assert done.status == h.TRANSCRIBED and done.transcribed_by == h.SOURCE_HUBSPOT
+    assert done.to_dict()["transcript_source"] == "hubspot"
     assert not wants_transcript(done, "always")
     with pytest.raises(PostRefused, match="HubSpot already transcribed"):
         poster.post(sid, WORDS)
