@@ -104,6 +104,7 @@ class Runtime:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.team: Any = None  # a joined desk's `relay.desk.TeamDesk` (start)
+        self.transcriber: Any = None  # the desk's transcriber (sync.transcripts, issue 20), with the worker
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> Runtime:
@@ -246,6 +247,8 @@ class Runtime:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.transcriber is not None:
+            self.transcriber.stop()
         if self._worker is not None:
             self._worker.join(timeout=10)
         for part in (self.tunnel, self.server, self.sandbox):
@@ -348,6 +351,12 @@ class Runtime:
         self._worker = threading.Thread(target=self._work_loop, args=(interval_s,), name="callrelay-sync",
                                         daemon=True)
         self._worker.start()
+        from desktop_app.sync import transcripts
+
+        # transcribe.when: calls HubSpot did not transcribe are transcribed here and posted, one at a time
+        # (a joined desk holds no HubSpot client: the relay logs its calls, and posts nothing from here)
+        if self.team is None:
+            self.transcriber = transcripts.start_for(self)
 
     def _work_loop(self, interval_s: float) -> None:
         while not self._stop.is_set():
