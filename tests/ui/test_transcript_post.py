@@ -20,9 +20,12 @@ from desktop_app.runtime import Runtime
 from desktop_app.sync import history as h
 from desktop_app.sync.pipeline import CallDetails, RetryPolicy
 from desktop_app.transcribe import Transcript, Utterance
+from desktop_app.ui.history_model import ROW_ROLE, Column, HistoryModel
+from desktop_app.ui.history_page import detail_html
 from desktop_app.ui.recording_panel import RecordingPanel
 from desktop_app.ui.transcript_pane import TEXT
 from tests.sync.sync_helpers import write_call
+from tests.ui.ui_helpers import fill_history
 
 FAST = RetryPolicy(base_s=0.01, cap_s=0.05, search_lag_s=0.05, in_flight_s=0.5, ready_evidence_wait_s=2.0,
                    transcript_first_check_s=0.05, transcript_cap_s=0.1, transcript_deadline_s=30, max_attempts=2)
@@ -167,3 +170,22 @@ def test_post_waits_for_a_logged_call_and_a_transcript(qtbot, runtime: Runtime, 
     pane.show_transcript(WORDS)
     assert pane.post_button.isVisible() and not pane.post_button.isEnabled()  # no call logged yet
     assert pane.post() is None and runtime.sandbox.transcripts() == []
+
+
+def test_the_history_names_the_transcript_steps_and_who_transcribed(qtbot, history: h.History) -> None:
+    fill_history(history, 3, statuses=(h.TRANSCRIBED, h.TRANSCRIBED, h.READY))
+    ours, theirs, ready = sorted(s.id for s in history.search(h.Query(), limit=None))
+    history.update(ours, transcript_source=h.SOURCE_CALLRELAY, transcript_id="t-1")
+    for step in ("transcript_posted", "transcript_deleted", "transcript_posted"):
+        history.step_ended(history.step_started(ours, step), h.OK, message="transcript t-1")
+    model = HistoryModel(history)
+    with qtbot.waitSignal(model.loaded, timeout=10000):
+        model.set_query(h.Query())
+    shown = {model.index(r, Column.STATUS).data(ROW_ROLE).id: model.index(r, Column.STATUS).data()
+             for r in range(model.rowCount())}
+    assert shown == {ours: "transcribed · Call Relay", theirs: "transcribed · HubSpot", ready: "ready"}
+    sub = history.get(ours)
+    assert sub is not None
+    html = detail_html(sub)
+    assert "Post the transcript" in html and "Delete the posted transcript" in html
+    assert "transcript_posted" not in html and "transcript_deleted" not in html
