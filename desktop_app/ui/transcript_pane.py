@@ -152,6 +152,7 @@ class TranscriptPane(QWidget):
                                     pool=tasks.long_pool(), name="transcribe",
                                     on_result=lambda t: self._done(path, t),
                                     on_error=lambda e: self._failed(path, e))
+        self.update_post()  # the lines shown are about to be replaced: not posted meanwhile
 
     @property
     def running(self) -> bool:
@@ -174,6 +175,7 @@ class TranscriptPane(QWidget):
         self.progress.hide()
         self._fit()
         self.transcribe_button.setEnabled(self.path is not None and engine_available())
+        self.update_post()
 
     def _done(self, path: str, transcript: Transcript) -> None:
         if path != self.path:
@@ -263,7 +265,7 @@ class TranscriptPane(QWidget):
         """Post the corrected transcript for the submission's call (a worker); a posted one is replaced after
         the agent agrees. The outcome is said in the pane and told as other outcomes are (``postDone``)."""
         runtime, sub = self.runtime, self.submission
-        if runtime is None or sub is None or not sub.call_id or self._post_task is not None:
+        if runtime is None or sub is None or not sub.call_id or self._post_task is not None or self.running:
             return None
         transcript = self.transcript()
         replace = bool(sub.transcript_id) and sub.transcribed_by == h.SOURCE_CALLRELAY

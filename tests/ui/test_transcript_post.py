@@ -6,6 +6,7 @@ one sentence and nothing is posted."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from desktop_app.ui.history_page import detail_html
 from desktop_app.ui.recording_panel import RecordingPanel
 from desktop_app.ui.transcript_pane import TEXT
 from tests.sync.sync_helpers import write_call
+from tests.transcribe.conftest import whisper_model  # noqa: F401
 from tests.ui.ui_helpers import fill_history
 
 FAST = RetryPolicy(base_s=0.01, cap_s=0.05, search_lag_s=0.05, in_flight_s=0.5, ready_evidence_wait_s=2.0,
@@ -189,3 +191,22 @@ def test_the_history_names_the_transcript_steps_and_who_transcribed(qtbot, histo
     html = detail_html(sub)
     assert "Post the transcript" in html and "Delete the posted transcript" in html
     assert "transcript_posted" not in html and "transcript_deleted" not in html
+
+
+def test_post_waits_while_a_new_transcription_runs(qtbot, runtime: Runtime, panel, callrelay_home: Path,
+                                                   whisper_model: Path) -> None:  # noqa: F811
+    settings_file = callrelay_home / "settings.json"
+    conf = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    settings_file.write_text(json.dumps({**conf, "transcribe.model_dir": str(whisper_model)}))
+    p, sub = panel
+    pane = p.transcript_pane
+    use_oauth(runtime)
+    assert pane.post_button.isEnabled()
+    qtbot.mouseClick(pane.transcribe_button, Qt.MouseButton.LeftButton)
+    assert pane.running
+    assert not pane.post_button.isEnabled(), "the lines shown are about to be replaced: nothing to post yet"
+    assert pane.post() is None
+    with qtbot.waitSignal(pane.transcribed, timeout=180000):
+        pass
+    assert pane.post_button.isEnabled() == bool(pane.transcript().utterances)
+    assert of_call(runtime, sub.call_id) == []
