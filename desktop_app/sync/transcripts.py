@@ -483,6 +483,18 @@ def start_for(runtime: Any, *, transcribe: Callable[[Path], Transcript] | None =
     return auto
 
 
+def post_for_submission(runtime: Any, submission_id: int, transcript: Transcript, replace: bool = False, *,
+                        client: Any = None) -> Posted:
+    """The app's Post transcript (a worker): ``transcript`` (the agent's corrected one) for the submission's call,
+    through the same ``TranscriptPoster`` the command uses, on the runtime's client (or ``client``); the
+    runtime's listeners hear each change. Raises ``PostRefused`` (one sentence)."""
+    hubspot = client or runtime.client
+    if hubspot is None:
+        raise PostRefused("Call Relay is not connected to HubSpot; connect it in Settings, then post again.")
+    poster = TranscriptPoster(runtime.history, ClientTranscripts(hubspot), runtime.policy, on_change=runtime._notify)
+    return poster.post(submission_id, transcript, replace=replace)
+
+
 def _transcribe_with_engine(recording: Path, conf: Any = None, cancel: threading.Event | None = None) -> Transcript:
     """The engine with the settings' model and language (``TranscribeError``, one sentence, when it cannot)."""
     from desktop_app import settings as settings_mod

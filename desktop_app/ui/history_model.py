@@ -21,6 +21,7 @@ from desktop_app.ui import tasks
 from desktop_app.ui.formatting import call_time, format_duration, format_time
 
 PAGE = 300
+TRANSCRIBED_BY = {h.SOURCE_HUBSPOT: "HubSpot", h.SOURCE_CALLRELAY: "Call Relay"}
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's Submission
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2  # the status text, for the chip delegate
 
@@ -180,8 +181,8 @@ class HistoryModel(QAbstractTableModel):
             return self.names.get(f"owner:{sub.owner_id}", sub.owner_id) if sub.owner_id else ""
         if col == Column.DURATION:
             return format_duration(sub.duration_ms)
-        if col == Column.STATUS:
-            return sub.status
+        if col == Column.STATUS:  # a transcribed call says whose transcript it has
+            return f"{sub.status} · {TRANSCRIBED_BY.get(sub.transcribed_by or '', '')}".rstrip(" ·")
         return sub.title or sub.recording_name
 
 

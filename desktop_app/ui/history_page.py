@@ -165,7 +165,7 @@ class HistoryPage(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.horizontalHeader().setSectionResizeMode(Column.TITLE, QHeaderView.ResizeMode.Stretch)
         for column, width in ((Column.TIME, 125), (Column.AGENT, 64), (Column.CONTACT, 110), (Column.OWNER, 104),
-                              (Column.DURATION, 66), (Column.STATUS, 120), (Column.SUBMITTED, 125)):
+                              (Column.DURATION, 66), (Column.STATUS, 160), (Column.SUBMITTED, 125)):
             self.table.setColumnWidth(column, width)
         self.table.setAccessibleName("Submissions")
         self.detail = QTextBrowser()

@@ -127,6 +127,7 @@ class RecordingPanel(QWidget):
         actions.addWidget(self.log_again_button)
         actions.addWidget(self.transcript_pane.transcribe_button)
         actions.addWidget(self.transcript_pane.cancel_button)
+        actions.addWidget(self.transcript_pane.post_button)
         actions.addStretch(1)
         sb.addLayout(actions)
         sb.addWidget(self.why_not)
@@ -319,7 +320,7 @@ class RecordingPanel(QWidget):
         self.changed.emit()
 
     def set_runtime(self, runtime: Any, region: str) -> None:
-        self.runtime = runtime
+        self.runtime = self.transcript_pane.runtime = runtime
         self.form.set_client(getattr(runtime, "client", None), region)
         self.refresh()
         self._check_seen()
@@ -355,12 +356,14 @@ class RecordingPanel(QWidget):
         if seen.unfinished is not None:  # an earlier run left it: follow that one, never a second call
             sub = seen.unfinished
             self.submission_id, self.submission = sub.id, sub
+            self.transcript_pane.set_submission(sub)
             self.steps.show_submission(sub)
             self.status_text = sub.status
             self._say(f"This recording was submitted {self._when(sub)} and that upload is not finished: it goes "
                       f"on by itself (its steps are below), so it is not sent twice.")
         elif seen.logged is not None:
             sub = seen.logged
+            self.transcript_pane.set_submission(sub)  # its transcript can be posted from here
             self.status_text = "already logged"
             self._say(f"Already logged {self._when(sub)} by {sub.agent}: call {sub.call_id} ({sub.status}). "
                       f"Logging it again makes a second call in HubSpot.")
@@ -537,9 +540,11 @@ class RecordingPanel(QWidget):
 
     def update_submission(self, sub: h.Submission) -> None:
         """The runtime reported a change (already on the GUI thread)."""
+        self.transcript_pane.follow(sub)
         if sub.id != self.submission_id:
             return
         self.submission = sub
+        self.transcript_pane.set_submission(sub)
         self.steps.show_submission(sub)
         self.status_text = sub.status
         if not self.running:

@@ -34,14 +34,16 @@ class StatusChipDelegate(QStyledItemDelegate):
             painter.fillRect(option.rect, option.palette.highlight())
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         fm = option.fontMetrics
-        width = fm.horizontalAdvance(status) + 16
+        text = str(index.data(Qt.ItemDataRole.DisplayRole) or status)  # "transcribed · Call Relay": whose
+        width = fm.horizontalAdvance(text) + 16
         rect = QRectF(option.rect.left() + 4, option.rect.center().y() - fm.height() / 2 - 1,
                       min(width, option.rect.width() - 8), fm.height() + 2)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(chip_colour(status))
         painter.drawRoundedRect(rect, rect.height() / 2, rect.height() / 2)
         painter.setPen(QColor("white"))
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, status)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter,
+                         fm.elidedText(text, Qt.TextElideMode.ElideRight, int(rect.width()) - 8))
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802 - Qt's name

@@ -15,6 +15,8 @@ STEP_LABELS = {
     "associate": "Put it on the contact",
     "mark_ready": "Mark it ready for transcription",
     "transcript": "Transcript",
+    "transcript_posted": "Post the transcript (Call Relay's)",
+    "transcript_deleted": "Delete the posted transcript",
 }
 MARKS = {"pending": "○", h.STARTED: "◐", h.OK: "✓", h.ADOPTED: "✓", h.SKIPPED: "–", h.RETRY: "↻",
          h.FAILED_OUTCOME: "✗"}

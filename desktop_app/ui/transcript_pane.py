@@ -1,9 +1,12 @@
 """The transcript of one recording, made here (issue 20): Transcribe runs the engine on a worker (progress,
 Cancel); the lines show time, speaker and text; clicking a line plays the call from there; the text of a
-line can be corrected before posting (``transcript()`` gives the corrected one).
+line can be corrected before posting (``transcript()`` gives the corrected one). Post transcript sends the
+corrected transcript for the recording's logged call (``sync.transcripts.post_for_submission``, on a worker);
+once one is posted it reads "Replace posted transcript" and asks first (HubSpot's copy is deleted).
 
 The pane takes no room until there is something to show (progress, a message, lines): its two buttons sit
-in a row of the page that is there anyway (``transcribe_button``, ``cancel_button``), so the Upload form
+in a row of the page that is there anyway (``transcribe_button``, ``cancel_button``, ``post_button``, the
+last shown only with a transcript), so the Upload form
 still fits 1280×720."""
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -26,10 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.sync import history as h
 from desktop_app.transcribe import Transcript, Utterance
 from desktop_app.ui import tasks
 
 SIDES = {1: "Caller", 2: "Recipient"}
+POST, REPLACE = "&Post transcript", "Re&place posted transcript"
 TIME, SPEAKER, TEXT = range(3)
 
 
@@ -57,6 +63,7 @@ def _transcribe(path: str, progress: Any, cancel: threading.Event) -> Transcript
 class TranscriptPane(QWidget):
     seekRequested = Signal(int)  # ms: play the call from there
     transcribed = Signal(object)  # the Transcript the engine made
+    postDone = Signal(object, str)  # (transcript id or None, the sentence shown): a post ended
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,7 +77,13 @@ class TranscriptPane(QWidget):
         self.transcribe_button.setToolTip("Write the call's words here, one speaker per channel (nothing is sent)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
-        for b in (self.transcribe_button, self.cancel_button):  # they join a row of the page: never widen it
+        self.post_button = QPushButton(POST)
+        self.post_button.setToolTip("Post this transcript, with your corrections, to the call in HubSpot")
+        self.post_button.hide()
+        self.runtime: Any = None  # the panel's: its history and HubSpot client
+        self.submission: h.Submission | None = None  # the recording's (logged) submission
+        self._post_task: tasks.Task | None = None
+        for b in (self.transcribe_button, self.cancel_button, self.post_button):  # they join a row of the page: never widen it
             b.setMinimumWidth(1)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -103,6 +116,7 @@ class TranscriptPane(QWidget):
 
         self.transcribe_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
+        self.post_button.clicked.connect(self.post)
         self.table.cellClicked.connect(self._clicked)
         self.set_recording(None)
 
@@ -138,6 +152,7 @@ class TranscriptPane(QWidget):
                                     pool=tasks.long_pool(), name="transcribe",
                                     on_result=lambda t: self._done(path, t),
                                     on_error=lambda e: self._failed(path, e))
+        self.update_post()  # the lines shown are about to be replaced: not posted meanwhile
 
     @property
     def running(self) -> bool:
@@ -160,6 +175,7 @@ class TranscriptPane(QWidget):
         self.progress.hide()
         self._fit()
         self.transcribe_button.setEnabled(self.path is not None and engine_available())
+        self.update_post()
 
     def _done(self, path: str, transcript: Transcript) -> None:
         if path != self.path:
@@ -200,6 +216,7 @@ class TranscriptPane(QWidget):
         self.table.resizeRowsToContents()
         self.table.setVisible(bool(self._utterances))
         self._fit()
+        self.update_post()
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
@@ -223,3 +240,92 @@ class TranscriptPane(QWidget):
             if text:
                 out.append(Utterance(u.channel, u.start_ms, u.end_ms, text))
         return Transcript(self.language, tuple(out))
+
+    # --- posting ----------------------------------------------------------------------------------
+    def set_submission(self, sub: h.Submission | None) -> None:
+        self.submission = sub
+        self.update_post()
+
+    def follow(self, sub: h.Submission) -> None:
+        """A change the runtime reported: taken when it is this recording's submission."""
+        if self.submission is not None and sub.id == self.submission.id:
+            self.set_submission(sub)
+
+    def update_post(self) -> None:
+        """Post transcript: shown with a transcript, enabled once the recording's call is logged; Replace
+        when Call Relay posted one already."""
+        sub = self.submission
+        replace = sub is not None and bool(sub.transcript_id) and sub.transcribed_by == h.SOURCE_CALLRELAY
+        self.post_button.setText(REPLACE if replace else POST)
+        self.post_button.setVisible(bool(self._utterances))
+        self.post_button.setEnabled(bool(self._utterances) and sub is not None and bool(sub.call_id)
+                                    and self._post_task is None and not self.running)
+
+    def post(self) -> tasks.Task | None:
+        """Post the corrected transcript for the submission's call (a worker); a posted one is replaced after
+        the agent agrees. The outcome is said in the pane and told as other outcomes are (``postDone``)."""
+        runtime, sub = self.runtime, self.submission
+        if runtime is None or sub is None or not sub.call_id or self._post_task is not None or self.running:
+            return None
+        transcript = self.transcript()
+        replace = bool(sub.transcript_id) and sub.transcribed_by == h.SOURCE_CALLRELAY
+        if replace and QMessageBox.question(
+                self, "Replace the posted transcript?",
+                f"HubSpot's copy of the transcript ({sub.transcript_id}) will be deleted and this corrected one "
+                "posted in its place.") != QMessageBox.StandardButton.Yes:
+            return None
+        from desktop_app.sync.transcripts import post_for_submission
+
+        self.post_button.setEnabled(False)
+        self._say("Replacing the posted transcript…" if replace else "Posting the transcript…")
+        sid = sub.id
+        self._post_task = tasks.run_task(post_for_submission, runtime, sid, transcript, replace, owner=self,
+                                         name="post-transcript", pool=tasks.long_pool(),
+                                         on_result=lambda r: self._posted(sid, r),
+                                         on_error=lambda e: self._post_failed(sid, e))
+        return self._post_task
+
+    def _posted(self, sid: int, result: Any) -> None:
+        self._post_task = None
+        self.follow(result.submission)
+        if result.transcript_id:
+            how = "found already posted as" if result.adopted else "posted to HubSpot as"
+            said = f"✓ The transcript was {how} {result.transcript_id}."
+        else:
+            said = f"⚠ The transcript was not posted: {result.error or 'HubSpot did not take it'}"
+        self._post_said(sid, result.transcript_id, said)
+
+    def _post_failed(self, sid: int, exc: BaseException) -> None:
+        from desktop_app.errors import UserError
+        from desktop_app.hubspot.errors import HubSpotError
+        from desktop_app.sync.transcripts import PostRefused
+
+        self._post_task = None
+        if isinstance(exc, PostRefused):
+            said = f"⚠ {exc}"
+        elif isinstance(exc, HubSpotError):
+            said = f"⚠ The transcript was not posted: {exc.agent_message}"
+        elif isinstance(exc, UserError):  # PostRefused among them: its one sentence
+            said = f"⚠ {exc}"
+        else:
+            said = f"⚠ The transcript was not posted: {exc}."
+        self._post_said(sid, None, said)
+
+    def _post_said(self, sid: int, transcript_id: str | None, said: str) -> None:
+        if self.submission is not None and self.submission.id == sid:  # still this recording's submission
+            self._say(said)
+        self.update_post()
+        self.postDone.emit(transcript_id, said)
+        self._tell(transcript_id, said)
+
+    def _tell(self, transcript_id: str | None, said: str) -> None:
+        """As the window tells other outcomes: the status bar; a refused post also as a notification."""
+        window = self.window()
+        name = self.submission.recording_name if self.submission is not None else "the call"
+        text = f"{name}: {said.lstrip('✓⚠ ')}"
+        bar = getattr(window, "statusBar", None)
+        if callable(bar):
+            bar().showMessage(text, 30000)
+        notify = getattr(window, "notify", None)
+        if transcript_id is None and callable(notify):
+            notify("Call Relay: a transcript was not posted", text)
