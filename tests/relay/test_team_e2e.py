@@ -35,6 +35,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 from services import Postgres, RelayProcess, Seaweed
 from test_relay_pipeline import Balancer, call_wav, calls_per_external_id, local_port, statuses
 from test_relay_service import ENDPOINT, _env, _everything_in
@@ -328,3 +329,42 @@ def test_three_desks_and_two_relays_carry_300_recordings_through_kills_and_a_pos
             for relay in relays:
                 relay.stop()
             balancer.close()
+
+
+def test_a_relay_killed_between_joining_the_parts_and_writing_the_submission_down_costs_no_resend(
+        database_url: str, seaweed: Seaweed, bucket: str, tmp_path: Path) -> None:
+    """The store joined the parts (``complete``), then the relay was killed before the submission was written: the
+    desk, sending the recording again, must not upload it all again, and one submission comes of it."""
+    env = {**seaweed.env(), "CALLRELAY_DATABASE_URL": database_url, "CALLRELAY_HUBSPOT_CLIENT_SECRET": "x" * 20}
+    relay = RelayProcess(["--storage", f"s3://{bucket}/team", "--s3-endpoint", seaweed.endpoint,
+                          "--s3-addressing", "path", "--app-id", "4242", "--account-id", "777001"],
+                         _env(env), tmp_path / "relay.log")
+    try:
+        code = callrelay("relay", "invite", "Dee", env={"CALLRELAY_DATABASE_URL": database_url}).strip() \
+            .splitlines()[-1]
+        desk = RelayClient(relay.url, RelayClient(relay.url).join(code)["token"])
+        rec = call_wav(tmp_path / "call.wav", 4242, seconds=200)  # two parts
+        plan = desk.begin(rec)
+        etags = []
+        with open(rec, "rb") as f:
+            for part in plan["parts"]:
+                answer = requests.put(part["url"], data=f.read(part["size"]), timeout=60)
+                assert answer.status_code == 200
+                etags.append({"PartNumber": part["number"], "ETag": answer.headers["ETag"]})
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT object_key, store_upload_id FROM uploads").fetchone()
+        assert row is not None
+        # what the killed relay did last: the store joined the parts
+        seaweed.client().complete_multipart_upload(Bucket=bucket, Key=f"team/{row[0]}", UploadId=row[1],
+                                                   MultipartUpload={"Parts": etags})
+        sent: list[int] = []
+        done = desk.upload(rec, {"external_id": "callrelay-joined-1", "title": "t"},
+                           on_part=lambda n, size: sent.append(size))
+        assert done == {"external_id": "callrelay-joined-1", "status": "queued"}
+        assert sent == [], f"{sum(sent)} of {rec.stat().st_size} bytes sent again"
+        with psycopg.connect(database_url) as conn:
+            subs = conn.execute("SELECT object_key, recording_sha256 FROM submissions").fetchall()
+        assert subs == [(row[0], hashlib.sha256(rec.read_bytes()).hexdigest())]
+        assert "Traceback" not in relay.log
+    finally:
+        relay.stop()
