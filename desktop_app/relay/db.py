@@ -165,6 +165,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX submissions_work ON submissions(next_attempt_at, id) WHERE status IN ('queued', 'running', 'ready');
     """,
+    # 4: the rate window HubSpot's headers told a relay (its limit may be above the configured 100 per 10 s): a
+    # relay that starts later counts by it from its first request, not by the configured one
+    """
+    CREATE TABLE rate_windows (
+        kind TEXT PRIMARY KEY,
+        max_requests INTEGER NOT NULL,
+        interval_s DOUBLE PRECISION NOT NULL,
+        learned_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );
+    """,
 )
 
 WORK_STATUSES = ("queued", "running")  # what `claim` takes by default: submissions still to log
