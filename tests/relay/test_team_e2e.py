@@ -208,6 +208,7 @@ def test_three_desks_and_two_relays_carry_300_recordings_through_kills_and_a_pos
                 DeskProcess(homes[n], manifests[n]) for n in (1, 2)]
             incidents: list[tuple[str, float, float]] = []  # what, and from when to when: each kill, the restart
             killed_pids: list[int] = []
+            restarts: list[float] = []  # how long each killed relay took to start again, its pipeline included
             chaos_errors: list[BaseException] = []
 
             def chaos() -> None:
@@ -228,8 +229,10 @@ def test_three_desks_and_two_relays_carry_300_recordings_through_kills_and_a_pos
                             postgres._run(postgres.bindir / "pg_ctl", "-D", postgres.data, "-m", "fast", "-w",
                                           "-t", "60", "restart", "-l", postgres.log)
                             incidents.append(("PostgreSQL restarted", start, time.time()))
-                        relays[victim] = start_relay(f"{victim}-{round_}")
+                        start = time.time()
+                        relays[victim] = start_relay(f"{victim}-{round_}")  # back when its pipeline has started
                         balancer.ports[:] = [local_port(r) for r in relays]
+                        restarts.append(time.time() - start)
                 except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
                     chaos_errors.append(exc)
 
@@ -334,7 +337,8 @@ def test_three_desks_and_two_relays_carry_300_recordings_through_kills_and_a_pos
             retries = sum(line.startswith("retry ") for line in [*first_run, *(ln for d in desks for ln in d.lines)])
             print(f"300 recordings from 3 desks through 2 relays: {dict(outcomes)}; {len(cut)} fetch(es) cut by a "
                   f"kill or the restart, played again; relays killed {len(killed_pids)} times, PostgreSQL restarted "
-                  f"once; the desks tried again {retries} times; {too_many} answers 429; {time.monotonic() - began:.0f} s")
+                  f"once (the relays started again in {', '.join(f'{r:.1f}' for r in restarts)} s); the desks tried "
+                  f"again {retries} times; {too_many} answers 429; {time.monotonic() - began:.0f} s")
         finally:
             for desk in desks:
                 if desk.proc.poll() is None:
