@@ -412,3 +412,16 @@ def test_a_relay_started_while_the_team_is_busy_gets_its_share_of_the_limit_the_
     finally:
         for db in dbs:
             db.close()
+
+
+def test_the_services_ports_are_below_the_kernels_ephemeral_range() -> None:
+    """The ports the tests give PostgreSQL and SeaweedFS are checked free, then bound by the server a moment later: in
+    the kernel's ephemeral range any outgoing connection on the machine may take one in between (SeaweedFS's S3
+    gateway once died so, `bind: address already in use`, while other tests ran)."""
+    from services import free_ports
+
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for offset in (None, 10000):
+        for _ in range(10):
+            for port in free_ports(4, grpc_offset=offset):
+                assert not any(low <= p <= high for p in (port, port + (offset or 0))), (port, offset, low, high)
