@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml setup.py desktop_app/server/_fastserve.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(VENV)/bin/callrelay --version  # says whether the C fast path compiled (pip -q hides setup.py's warning)
 	touch $(STAMP)
 
 system-deps:

@@ -9,6 +9,10 @@ Goal: longest stall < 50 ms (a frame or three: the window never feels stuck), as
 ``--rounds`` rounds (each drops the recording again and uploads it): on a shared 2-core machine one
 round can be hit by another process; the worst round is printed too.
 Reference: the same heartbeat while the app sits idle (the event loop's own jitter on this machine).
+Beside each round's longest stall: how much of it the UI thread itself ran (CPU time: its own work),
+how long it was ready to run but waited for a CPU (Linux's schedstat: other processes' load; the load
+average is printed too, as the figures mean little without it), and how much the app's other threads
+ran (one of them may hold the GIL); the rest the UI thread was blocked, on the GIL most likely.
 
     ./scripts/with-keyring .venv/bin/python benchmarks/ui.py [--minutes 60]
 
@@ -66,17 +70,32 @@ class Heartbeat:
         self.worst = 0.0
         self.where = ""
         self.phase = ""
+        self.cpu = (0.0, 0.0, 0.0)  # of the worst stall: the UI thread's CPU time and run-queue wait, the others' CPU
+        self._ui_cpu = self._all_cpu = self._queued = 0.0
+        try:  # this (the GUI) thread's time waiting for a CPU, in ns (Linux)
+            self._schedstat: int | None = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            self._schedstat = None
+
+    def queued(self) -> float:
+        if self._schedstat is None:
+            return 0.0
+        return int(os.pread(self._schedstat, 128, 0).split()[1]) / 1e9
 
     def start(self) -> None:
         self.worst, self.last = 0.0, time.perf_counter()
+        self._ui_cpu, self._all_cpu, self._queued = time.thread_time(), time.process_time(), self.queued()
         self.timer.start()
 
     def _tick(self) -> None:
         now = time.perf_counter()
+        ui_cpu, all_cpu, queued = time.thread_time(), time.process_time(), self.queued()
         stall = now - self.last - self.interval
         if stall > self.worst:
+            ui = ui_cpu - self._ui_cpu
             self.worst, self.where = stall, self.phase
-        self.last = now
+            self.cpu = (ui, queued - self._queued, all_cpu - self._all_cpu - ui)
+        self.last, self._ui_cpu, self._all_cpu, self._queued = now, ui_cpu, all_cpu, queued
 
 
 def wait(app, predicate, timeout: float, beat: Heartbeat, phase: str) -> None:
@@ -128,6 +147,7 @@ def main() -> int:
         time.sleep(0.001)
     idle_worst = beat.worst
 
+    load_before = os.getloadavg()[0]
     rounds = []
     for n in range(args.rounds):
         beat.start()
@@ -148,7 +168,7 @@ def main() -> int:
         beat.phase = "uploading"
         panel.upload_button.click()
         wait(app, lambda d=done: bool(d), 600, beat, "uploading")
-        rounds.append((beat.worst * 1000, beat.where, t_inspect, time.perf_counter() - t1, done[0]))
+        rounds.append((beat.worst * 1000, beat.where, t_inspect, time.perf_counter() - t1, done[0], beat.cpu))
     beat.timer.stop()
     win.quitting = True
     win.close()
@@ -165,12 +185,15 @@ def main() -> int:
     ok = median_ms < GOAL_MS and statuses == {h.READY}
     print(f"UI responsiveness, {args.minutes:g}-minute stereo 8 kHz WAV ({size_mb:.0f} MB), sandbox, "
           f"{args.rounds} rounds")
-    for i, (worst, where, t_in, t_up, sub) in enumerate(rounds, 1):
+    for i, (worst, where, t_in, t_up, sub, (ui, queued, others)) in enumerate(rounds, 1):
         print(f"  round {i}: inspect {t_in:.1f} s, Upload & Log {t_up:.1f} s ({getattr(sub, 'status', None)}); "
-              f"longest stall {worst:.1f} ms while {where}")
+              f"longest stall {worst:.1f} ms while {where} (UI thread ran {ui * 1000:.0f} ms of it and "
+              f"waited {queued * 1000:.0f} ms for a CPU; the app's other threads ran {others * 1000:.0f} ms)")
     print(f"  longest UI-thread stall, median of rounds: {median_ms:.1f} ms (worst {worsts[-1]:.1f} ms)"
           f"   goal < {GOAL_MS:.0f} ms")
     print(f"  reference, idle window:   {idle_worst * 1000:.1f} ms (the machine's own jitter now)")
+    print(f"  load average (1 min): {load_before:.1f} before the rounds, {os.getloadavg()[0]:.1f} after, "
+          f"on {os.cpu_count()} CPUs")
     print("  PASS" if ok else "  FAIL")
     return 0 if ok else 1
 

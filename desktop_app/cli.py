@@ -17,9 +17,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from desktop_app import __version__
 from desktop_app.errors import UserError
+from desktop_app.server import fastpath
 
 # The modules that add subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -35,12 +37,26 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Version(argparse.Action):
+    """``--version``: the version, and whether the recording server's C fast path is built (and if
+    not, why), each on its own line."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="show the version and whether the C fast path is built, and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"callrelay {__version__}\n{fastpath.status_line()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callrelay",
         description="Call Relay: take call recordings into HubSpot, playable and transcribed.",
     )
-    parser.add_argument("--version", action="version", version=f"callrelay {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -29,7 +29,7 @@ from desktop_app.hubspot.recording_url import AskTakeOver, settings_guard
 from desktop_app.sync import history as h
 from desktop_app.sync.hubspot_port import ClientPort
 from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy, Seen
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.sync.recordings import RecordingStore, sha256_of
 from desktop_app.sync.retention import apply_retention
 from desktop_app.sync.serverlink import NoServer, ServerLink, fetched_since
 
@@ -103,9 +103,13 @@ class Runtime:
         self._claims = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self.team: Any = None  # a joined desk's `relay.desk.TeamDesk` (start)
+        self.transcriber: Any = None  # the desk's transcriber (sync.transcripts, issue 20), with the worker
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> Runtime:
+        if self._start_team():
+            return self
         self._without_keyring()
         if self.is_sandbox:
             from desktop_app.sandbox import Sandbox
@@ -147,6 +151,36 @@ class Runtime:
         """Replace ``current``, a recording URL this desk did not register, by ``wanted``? (``take_over``)"""
         decision = self.take_over
         return bool(decision(current, wanted)) if callable(decision) else bool(decision)
+
+    def _start_team(self) -> bool:
+        """A desk that joined a team (``team.relay_url``) sends to the relay and holds no HubSpot secret:
+        only the team's parts start (``team``, the outbox's sender); False for a single desk."""
+        from desktop_app.relay.desk import TeamDesk, TeamSetupError, joined_url
+
+        if not joined_url(self.settings):
+            return False
+        try:
+            self.team = TeamDesk.from_settings(self.settings)
+        except TeamSetupError as exc:
+            raise SetupError(str(exc)) from None
+        return self.team is not None
+
+    def submit_to_team(self, path: Path, details: CallDetails,
+                       on_progress: Callable[[str, int, int], None] | None = None) -> Any:
+        """Blocking (a worker thread): write the recording into the outbox and send it to the relay, as
+        ``callrelay upload`` does on a joined desk; the `desk.Sent` (sent, pending or refused)."""
+        from desktop_app.relay.desk import call_for_relay
+
+        if self.team is None:
+            raise SetupError("This desk has not joined a team.")
+        entry, _ = self.team.queue(Path(path), call_for_relay(details.to_dict()), again=True)
+        return self.team.send(entry, on_progress)
+
+    def team_history(self) -> Any:
+        """The team's history as the History page reads it (`desk.TeamHistory`), or None for a single desk."""
+        from desktop_app.relay.desk import TeamHistory
+
+        return TeamHistory(self.team) if self.team is not None else None
 
     def _sandbox_lag(self) -> float:
         """How long the in-process sandbox keeps a new record out of search, as HubSpot's index does: its
@@ -213,6 +247,8 @@ class Runtime:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.transcriber is not None:
+            self.transcriber.stop()
         if self._worker is not None:
             self._worker.join(timeout=10)
         for part in (self.tunnel, self.server, self.sandbox):
@@ -224,6 +260,8 @@ class Runtime:
                 log.exception("stopping %s", part)
         if self.client is not None:
             self.client.close()
+        if self.team is not None:
+            self.team.close()
         self.history.close()
 
     def __enter__(self) -> Runtime:
@@ -274,6 +312,8 @@ class Runtime:
         """What this account already has of a recording: an unfinished submission to run instead of a new
         one, the submission that logged it (see ``Pipeline.seen``). SubmissionRefused when it cannot be read."""
         try:
+            if self.team is not None:  # the relay answers for the team: nothing of it is in this desk's history
+                return Seen(sha256_of(Path(path)), None, None)
             return self._pipeline().seen(Path(path))
         except OSError as exc:
             raise SubmissionRefused(f"It cannot be read: {exc.strerror or exc}.") from None
@@ -311,6 +351,12 @@ class Runtime:
         self._worker = threading.Thread(target=self._work_loop, args=(interval_s,), name="callrelay-sync",
                                         daemon=True)
         self._worker.start()
+        from desktop_app.sync import transcripts
+
+        # transcribe.when: calls HubSpot did not transcribe are transcribed here and posted, one at a time
+        # (a joined desk holds no HubSpot client: the relay logs its calls, and posts nothing from here)
+        if self.team is None:
+            self.transcriber = transcripts.start_for(self)
 
     def _work_loop(self, interval_s: float) -> None:
         while not self._stop.is_set():
@@ -321,7 +367,10 @@ class Runtime:
             self._stop.wait(interval_s)
 
     def work_once(self) -> int:
-        """One round of the background worker; returns how many submissions it moved on."""
+        """One round of the background worker; returns how many submissions it moved on (a joined desk:
+        how many of its outbox's entries reached the relay)."""
+        if self.team is not None:
+            return sum(1 for sent in self.team.flush() if sent.state == "sent")
         pipeline = self._pipeline()
         moved = 0
         for sub in self.history.unfinished() + self.history.awaiting_transcript():
@@ -382,41 +431,7 @@ class Runtime:
         Raises SubmissionRefused when the file cannot be uploaded as it is, or a value is wrong.
         Warnings (a mono file, a silent channel…) are left in ``last_warnings``.
         """
-        from desktop_app import audio
-
-        self.last_warnings = []
-        region = str(self.settings.get("calls.default_region"))
-        try:
-            inspection = audio.inspect(path, analyse=True)
-            prefill = audio.prefill_from_filename(path, region=region)
-        except Exception as exc:  # noqa: BLE001 - a damaged file is a verdict on it, never the end of a batch
-            log.info("inspecting %s failed", path, exc_info=True)  # the sentence below is what the user sees
-            reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
-            raise SubmissionRefused(f"It could not be inspected, so it was not sent ({reason}).") from None
-        errors = [p.message for p in inspection.problems if p.severity == "error"]
-        if errors:
-            raise SubmissionRefused(" ".join(errors))
-        self.last_warnings = [p.message for p in inspection.problems if p.severity == "warning"]
-        duration_s = inspection.probe.duration_s or prefill.duration_s or 0.0
-
-        def number(key: str, fallback: str | None) -> str:
-            raw = row.get(key) or fallback or ""
-            if not raw:
-                return ""
-            e164 = phones.to_e164(raw, region)
-            if not e164:
-                raise SubmissionRefused(f"{raw!r} is not a valid phone number (default region {region}).")
-            return e164
-
-        direction = (row.get("direction") or (prefill.direction or "")).upper()
-        timestamp = row.get("timestamp") or prefill.start or ""
-        details = CallDetails(
-            title=row.get("title") or f"Call {Path(path).stem}",
-            timestamp=timestamp, duration_ms=int(round(duration_s * 1000)),
-            from_number=number("from_number", prefill.from_number), to_number=number("to_number", prefill.to_number),
-            direction=direction if direction in ("INBOUND", "OUTBOUND") else "",
-            owner_id=row.get("owner_id") or "", notes=row.get("notes") or "",
-        )
+        details, self.last_warnings = call_details_for_file(path, row, self.settings)
         contact = row.get("contact") or ""
         if contact:
             details.contact_id = self.resolve_contact(contact)
@@ -452,3 +467,46 @@ class Runtime:
         with self._lock:
             self._contact_ids[text] = ids[0]
         return ids[0]
+
+
+def call_details_for_file(path: Path, row: Mapping[str, str | None],
+                          settings: settings_mod.Settings) -> tuple[CallDetails, list[str]]:
+    """Check a recording and build its call details from the file and ``row`` (command-line values),
+    without the contact (`Runtime.details_for_file` resolves it with HubSpot; a team desk passes an id).
+    Returns the details and the warnings (a mono file, a silent channel…); SubmissionRefused when the file
+    cannot be uploaded as it is, or a value is wrong."""
+    from desktop_app import audio
+
+    region = str(settings.get("calls.default_region"))
+    try:
+        inspection = audio.inspect(path, analyse=True)
+        prefill = audio.prefill_from_filename(path, region=region)
+    except Exception as exc:  # noqa: BLE001 - a damaged file is a verdict on it, never the end of a batch
+        log.info("inspecting %s failed", path, exc_info=True)  # the sentence below is what the user sees
+        reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise SubmissionRefused(f"It could not be inspected, so it was not sent ({reason}).") from None
+    errors = [p.message for p in inspection.problems if p.severity == "error"]
+    if errors:
+        raise SubmissionRefused(" ".join(errors))
+    warnings = [p.message for p in inspection.problems if p.severity == "warning"]
+    duration_s = inspection.probe.duration_s or prefill.duration_s or 0.0
+
+    def number(key: str, fallback: str | None) -> str:
+        raw = row.get(key) or fallback or ""
+        if not raw:
+            return ""
+        e164 = phones.to_e164(raw, region)
+        if not e164:
+            raise SubmissionRefused(f"{raw!r} is not a valid phone number (default region {region}).")
+        return e164
+
+    direction = (row.get("direction") or (prefill.direction or "")).upper()
+    timestamp = row.get("timestamp") or prefill.start or ""
+    details = CallDetails(
+        title=row.get("title") or f"Call {Path(path).stem}",
+        timestamp=timestamp, duration_ms=int(round(duration_s * 1000)),
+        from_number=number("from_number", prefill.from_number), to_number=number("to_number", prefill.to_number),
+        direction=direction if direction in ("INBOUND", "OUTBOUND") else "",
+        owner_id=row.get("owner_id") or "", notes=row.get("notes") or "",
+    )
+    return details, warnings

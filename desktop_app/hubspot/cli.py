@@ -159,10 +159,15 @@ def _run_checks(config: cfg.HubSpotConfig) -> tuple[int, list[str]]:
                 missing += [s for s in exc.missing_scopes if s not in missing]
                 print(f"FAIL  {name}: {exc.agent_message}")
                 if name == "account" or exc.policy_name == "DAILY" or exc.status == 401:
-                    break  # nothing else can work now
+                    return failures, missing  # nothing else can work now
             except (CheckFailed, ValueError) as exc:
                 failures += 1
                 print(f"FAIL  {name}: {exc}")
+        try:  # optional (transcribe.when): said, never counted as a failure
+            client.check_may_post_transcripts()
+            print("ok    transcripts: can be posted (checked with a transcript of no call: nothing was created)")
+        except HubSpotError as exc:
+            print(f"WARN  transcripts: {exc.agent_message}")
     return failures, missing
 
 
@@ -382,6 +387,9 @@ def run_connect(args: argparse.Namespace) -> int:
     if _env_in_use(os.environ):
         print("Note: HUBSPOT_* variables are set in this shell, and they override the saved account; unset them "
               "to use it.", file=sys.stderr)
+    from desktop_app.hubspot.client import TRANSCRIPTS_NEED_OAUTH
+
+    print(f"Note: {TRANSCRIPTS_NEED_OAUTH}")  # connect saves a private-app token (transcribe.when needs OAuth)
     print("Check everything an upload needs with `callrelay hubspot test`.")
     return 0
 

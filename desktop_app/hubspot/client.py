@@ -34,6 +34,7 @@ from desktop_app.hubspot.models import (
     Contact,
     Disposition,
     Owner,
+    PostedTranscript,
     RecordingSettings,
     TokenSet,
 )
@@ -93,6 +94,13 @@ def recording_registration_problem(config: HubSpotConfig) -> str | None:
     return ("Registering the recording URL with HubSpot needs the developer API key of the developer account "
             "that owns your app (HubSpot developer account → Apps → Get HubSpot API key): a private-app token "
             "cannot hold the developers-write scope. Add the key, or sign in with OAuth.")
+
+
+# What the account cannot do about transcripts, in one sentence (hubspot test, set-up, a refused post).
+TRANSCRIPTS_NEED_OAUTH = (
+    "Call Relay cannot post transcripts with this HubSpot sign-in: HubSpot's transcripts API needs an OAuth "
+    f"sign-in with the {endpoints.TRANSCRIPTS_WRITE_SCOPE} scope, which a private-app token cannot hold; sign in "
+    "with HubSpot (OAuth) to post them.")
 
 
 class TokenStore:
@@ -359,6 +367,58 @@ class HubSpotClient:
     def mark_recording_ready(self, call_id: str | int) -> None:
         """``POST /crm/v3/extensions/calling/recordings/ready``: HubSpot may now fetch and transcribe."""
         self.send(endpoints.recordings_ready(call_id))
+
+    # --- third-party transcripts ----------------------------------------------------------------
+    def _transcripts_call(self, req: ApiRequest) -> Any:
+        """Send a transcripts request; a 403 becomes the one sentence naming OAuth (``TRANSCRIPTS_NEED_OAUTH``)."""
+        try:
+            return self.send(req)
+        except HubSpotError as exc:
+            if exc.status == 403:
+                exc.agent_message = TRANSCRIPTS_NEED_OAUTH
+                exc.args = (exc._describe(),)  # str(exc) says it too (the pipeline's messages are str(exc))
+            raise
+
+    def post_transcript(self, call_id: str | int,
+                        utterances: Sequence[endpoints.TranscriptUtterance]) -> str:
+        """Post an app's transcript of the call; HubSpot's transcript id. A lost answer raises
+        ``HubSpotError(ambiguous=True)``: look at the call's ``hs_call_transcription_id`` before posting again."""
+        req = endpoints.transcripts_create(call_id, utterances)
+        resp = self._transcripts_call(req)
+        result: str = self._parse(lambda d: str(d["id"]), self._json(resp, req), req)
+        return result
+
+    def get_transcript(self, transcript_id: str | int) -> PostedTranscript | None:
+        """The transcript with this id, or None when HubSpot has none (404)."""
+        req = endpoints.transcripts_get(transcript_id)
+        try:
+            resp = self._transcripts_call(req)
+        except HubSpotError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        result: PostedTranscript = self._parse(PostedTranscript.from_json, self._json(resp, req), req)
+        return result
+
+    def delete_transcript(self, transcript_id: str | int) -> bool:
+        """Delete a transcript; False when HubSpot had none with this id (404: already deleted)."""
+        try:
+            self._transcripts_call(endpoints.transcripts_delete(transcript_id))
+        except HubSpotError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def check_may_post_transcripts(self) -> None:
+        """Raise ``HubSpotError`` (its sentence names OAuth) when this sign-in may not post transcripts; creates
+        nothing (a transcript for engagement 0, which no call has)."""
+        try:
+            self._transcripts_call(endpoints.transcripts_permission_probe())
+        except HubSpotError as exc:
+            if exc.status in (400, 404):  # past the sign-in and scope checks: the body was refused
+                return
+            raise
 
     # --- calls ----------------------------------------------------------------------------------
     def external_account_id(self) -> str:

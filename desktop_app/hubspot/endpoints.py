@@ -151,6 +151,80 @@ def recordings_ready(engagement_id: str | int) -> ApiRequest:
                       json={"engagementId": int(text)}, creates=True)
 
 
+# --- third-party transcripts (transcriptions-v3.json) ---------------------------------------------
+
+TRANSCRIPTS_PATH = "/crm/v3/extensions/calling/transcripts"
+TRANSCRIPTS_WRITE_SCOPE = "crm.extensions_calling_transcripts.write"
+_LANGUAGE = re.compile(r"\A[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
+
+
+@dataclass(frozen=True)
+class TranscriptUtterance:
+    """One utterance of a transcript an app posts: who spoke (HubSpot's ``speaker`` {id, name, email}), what,
+    when (milliseconds from the recording's start) and in which language (``en``, ``en-US``; optional)."""
+
+    speaker_id: str
+    speaker_name: str
+    text: str
+    start_ms: int
+    end_ms: int
+    language: str = ""
+    speaker_email: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        speaker = {"id": self.speaker_id, "name": self.speaker_name}
+        if self.speaker_email:
+            speaker["email"] = self.speaker_email
+        out: dict[str, Any] = {"speaker": speaker, "text": self.text, "startTimeMillis": int(self.start_ms),
+                               "endTimeMillis": int(self.end_ms)}
+        if self.language:
+            out["languageCode"] = self.language
+        return out
+
+
+def _engagement_id(engagement_id: str | int) -> int:
+    text = str(engagement_id).strip()
+    if not text.isdigit():
+        raise ValueError(f"The call id must be a number; got {text!r}.")
+    return int(text)
+
+
+def transcripts_create(engagement_id: str | int, utterances: Sequence[TranscriptUtterance]) -> ApiRequest:
+    """Post an app's transcript of a call. Each post makes a new transcript (nothing makes it idempotent), so
+    a lost answer is ambiguous: the sync pipeline looks at the call's ``hs_call_transcription_id`` first."""
+    if not utterances:
+        raise ValueError("A transcript needs at least one utterance; there is nothing to post.")
+    for i, u in enumerate(utterances, 1):
+        if u.start_ms < 0 or u.end_ms <= u.start_ms:  # HubSpot: end "greater than startTimeMillis"
+            raise ValueError(f"Utterance {i} does not end after it starts ({u.start_ms} ms to {u.end_ms} ms); "
+                             "correct its times.")
+        if not u.text.strip():
+            raise ValueError(f"Utterance {i} has no text; remove it or write what was said.")
+        if not str(u.speaker_id).strip():
+            raise ValueError(f"Utterance {i} names no speaker.")
+        if u.language and not _LANGUAGE.match(u.language):
+            raise ValueError(f"Utterance {i}'s language {u.language!r} is not a language code such as en or en-US.")
+    return ApiRequest("transcripts.create", "POST", TRANSCRIPTS_PATH,
+                      json={"engagementId": _engagement_id(engagement_id),
+                            "transcriptCreateUtterances": [u.as_json() for u in utterances]}, creates=True)
+
+
+def transcripts_get(transcript_id: str | int) -> ApiRequest:
+    return ApiRequest("transcripts.get", "GET", f"{TRANSCRIPTS_PATH}/{_seg(transcript_id)}")
+
+
+def transcripts_delete(transcript_id: str | int) -> ApiRequest:
+    return ApiRequest("transcripts.delete", "DELETE", f"{TRANSCRIPTS_PATH}/{_seg(transcript_id)}")
+
+
+def transcripts_permission_probe() -> ApiRequest:
+    """A transcript for engagement 0 (no call has that id), with no utterances: HubSpot checks the sign-in and
+    its scope first, so a 403 means this sign-in cannot post transcripts and any other refusal means it can.
+    Creates nothing. ``hubspot test``'s check."""
+    return ApiRequest("transcripts.create", "POST", TRANSCRIPTS_PATH,
+                      json={"engagementId": 0, "transcriptCreateUtterances": []})
+
+
 # --- calls --------------------------------------------------------------------------------------
 
 def hubspot_timestamp(when: dt.datetime) -> str:

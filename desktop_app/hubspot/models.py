@@ -34,6 +34,22 @@ class RecordingSettings:
 
 
 @dataclass(frozen=True)
+class PostedTranscript:
+    """A transcript HubSpot holds for a call (``TranscriptResponse``): ``source`` ``INTEGRATOR_GENERATED`` for
+    an app's, ``HUBSPOT_GENERATED`` for HubSpot's own; ``utterances`` as HubSpot returns them."""
+
+    id: str
+    engagement_id: str
+    source: str
+    utterances: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PostedTranscript:
+        return cls(str(_req(data, "id")), str(_req(data, "engagementId")), str(_req(data, "transcriptSource")),
+                   tuple(dict(u) for u in _req(data, "transcriptUtterances")))
+
+
+@dataclass(frozen=True)
 class CrmObject:
     """A call or a contact (HubSpot's ``SimplePublicObject``)."""
 

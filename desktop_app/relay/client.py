@@ -11,7 +11,7 @@ the token), then `complete`s with the call's details; the relay checks the SHA-2
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,13 +48,18 @@ class RelayClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def _call(self, method: str, path: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _request(self, method: str, path: str, data: dict[str, Any] | None = None,
+                 params: Mapping[str, Any] | None = None) -> requests.Response:
         try:
-            answer = self.http.request(method, self.url + path, json=data, headers=self._headers(),
-                                       timeout=self.timeout_s)
+            return self.http.request(method, self.url + path, json=data, params=params, headers=self._headers(),
+                                     timeout=self.timeout_s)
         except requests.RequestException as exc:
             raise RelayError(f"The relay at {self.url} cannot be reached ({type(exc).__name__}); check the "
                              "address and this computer's connection.") from None
+
+    def _call(self, method: str, path: str, data: dict[str, Any] | None = None,
+              params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        answer = self._request(method, path, data, params)
         try:
             body = answer.json()
         except ValueError:
@@ -75,6 +80,25 @@ class RelayClient:
     def submission(self, external_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/submissions/{external_id}")
 
+    def history(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of the team's history (``GET /api/history``): ``{submissions, total}``."""
+        return self._call("GET", "/api/history", params=params)
+
+    def history_totals(self, by: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("GET", "/api/history/totals", params={**params, "by": by})
+
+    def history_csv(self, params: Mapping[str, Any]) -> str:
+        answer = self._request("GET", "/api/history.csv", params=params)
+        if answer.status_code != 200:
+            try:
+                message = answer.json().get("message")
+            except (ValueError, AttributeError):
+                message = None
+            raise RelayError(message or f"The relay at {self.url} answered HTTP {answer.status_code}.",
+                             answer.status_code)
+        answer.encoding = "utf-8"
+        return answer.text
+
     def recording_link(self, external_id: str) -> str:
         return str(self._call("GET", f"/api/submissions/{external_id}/recording")["url"])
 
@@ -90,14 +114,21 @@ class RelayClient:
 
     def upload(self, path: str | os.PathLike[str], call: dict[str, Any] | None = None, *,
                on_part: Callable[[int, int], None] | None = None,
+               on_plan: Callable[[int, int], None] | None = None,
                part_session: requests.Session | None = None) -> dict[str, Any]:
         """Send ``path`` (only the parts the store lacks) and submit it with ``call``'s details;
-        returns ``{external_id, status}``. ``on_part(number, size)`` after each part sent."""
+        returns ``{external_id, status}``. ``on_plan(bytes_on_relay, bytes_to_send)`` once the relay
+        said which parts it holds (a resumed upload: more than 0 on the relay); ``on_part(number, size)``
+        after each part sent."""
         plan = self.begin(path, external_id=(call or {}).get("external_id"))
         if plan.get("submission"):
+            if on_plan is not None:
+                on_plan(int(plan.get("size") or 0), 0)
             return {"external_id": plan["submission"], "status": "queued"}
         urls = {int(p["number"]): str(p["url"]) for p in plan["parts"]}
         done = {int(p["number"]): Part(int(p["number"]), int(p["size"]), "") for p in plan["done"]}
+        if on_plan is not None:
+            on_plan(sum(p.size for p in done.values()), sum(int(p["size"]) for p in plan["parts"]))
         if plan.get("store") == "relay":  # the relay takes the parts itself, with this desk's token
             session = part_session or requests.Session()
             session.headers.update(self._headers())

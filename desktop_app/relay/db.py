@@ -165,7 +165,75 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX submissions_work ON submissions(next_attempt_at, id) WHERE status IN ('queued', 'running', 'ready');
     """,
-    # 4: the rate window HubSpot's headers told a relay (its limit may be above the configured 100 per 10 s): a
+    # ------------------------------------------------------------------------------------------------
+    # 4 (the team history's queries, `relay/queries.py`): newest-first pages, the totals kept per day,
+    # agent and status, and the text filter; the trigram index only where the server has pg_trgm (a
+    # trusted extension since PostgreSQL 13), else the text filter reads every row
+    """
+    CREATE INDEX submissions_newest ON submissions(created_at, id);
+    CREATE INDEX submissions_status_newest ON submissions(status, created_at, id);
+    CREATE INDEX submissions_agent_newest ON submissions(agent_id, created_at, id);
+    DO $$
+    BEGIN
+        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE NOTICE 'pg_trgm is not available: the history text filter reads every row';
+    END $$;
+    -- totals per day, agent and status, kept by statement-level triggers (one grouped upsert per
+    -- statement, so a COPY of a million rows is one statement too): the totals and counts read this
+    -- instead of every submission
+    CREATE TABLE submission_totals (
+        day DATE NOT NULL,
+        agent_id BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (day, agent_id, status)
+    );
+    CREATE INDEX submission_totals_agent ON submission_totals(agent_id, day);
+    CREATE INDEX submission_totals_status ON submission_totals(status, day);
+    CREATE FUNCTION submission_totals_apply() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO submission_totals AS t (day, agent_id, status, n)
+            SELECT (created_at AT TIME ZONE 'UTC')::date, agent_id, status, count(*) FROM new_rows
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (day, agent_id, status) DO UPDATE SET n = t.n + excluded.n;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO submission_totals AS t (day, agent_id, status, n)
+            SELECT (created_at AT TIME ZONE 'UTC')::date, agent_id, status, -count(*) FROM old_rows
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (day, agent_id, status) DO UPDATE SET n = t.n + excluded.n;
+        ELSE
+            INSERT INTO submission_totals AS t (day, agent_id, status, n)
+            SELECT day, agent_id, status, sum(d) FROM (
+                SELECT (created_at AT TIME ZONE 'UTC')::date AS day, agent_id, status, -1 AS d FROM old_rows
+                UNION ALL
+                SELECT (created_at AT TIME ZONE 'UTC')::date, agent_id, status, 1 FROM new_rows
+            ) changes GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+            ON CONFLICT (day, agent_id, status) DO UPDATE SET n = t.n + excluded.n;
+        END IF;
+        RETURN NULL;
+    END $fn$;
+    CREATE TRIGGER submission_totals_insert AFTER INSERT ON submissions REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION submission_totals_apply();
+    CREATE TRIGGER submission_totals_update AFTER UPDATE ON submissions
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION submission_totals_apply();
+    CREATE TRIGGER submission_totals_delete AFTER DELETE ON submissions REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION submission_totals_apply();
+    INSERT INTO submission_totals (day, agent_id, status, n)
+    SELECT (created_at AT TIME ZONE 'UTC')::date, agent_id, status, count(*) FROM submissions GROUP BY 1, 2, 3;
+    DO $$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+            EXECUTE $index$ CREATE INDEX submissions_text ON submissions USING gin (
+                (title || ' ' || recording_name || ' ' || from_number || ' ' || to_number || ' ' || external_id
+                 || ' ' || coalesce(call_id, '') || ' ' || coalesce(error, '')) gin_trgm_ops) $index$;
+        END IF;
+    END $$;
+    """,
+    # ------------------------------------------------------------------------------------------------
+    # 5: the rate window HubSpot's headers told a relay (its limit may be above the configured 100 per 10 s): a
     # relay that starts later counts by it from its first request, not by the configured one
     """
     CREATE TABLE rate_windows (
@@ -598,7 +666,8 @@ class TeamDB:
 _SUBMISSION_VIEW = (
     "s.id, s.external_id, s.agent_id, a.name AS agent, s.created_at, s.updated_at, s.recording_name,"
     " s.recording_sha256, s.recording_size, s.object_key, s.title, s.owner_id, s.contact_id, s.from_number,"
-    " s.to_number, s.duration_ms, s.call_timestamp, s.state, s.status, s.call_id, s.portal_id, s.error"
+    " s.to_number, s.duration_ms, s.call_timestamp, s.state, s.status, s.call_id, s.portal_id, s.error,"
+    " s.error_correlation_id"
 )
 
 

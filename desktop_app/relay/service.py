@@ -20,7 +20,10 @@ Routes:
   /api/uploads/{id}/complete {parts, call}`` joins the parts, checks the stored object's size and
   SHA-256, and writes the submission, queued; ``GET /api/submissions`` (an agent's own; a supervisor's:
   everyone's), ``GET /api/submissions/{externalId}`` and ``…/recording`` (a link to the recording).
-  Another agent's upload, submission or recording is answered as unknown (404).
+  Another agent's upload, submission or recording is answered as unknown (404). The team's history
+  (`desktop_app.relay.queries`): ``GET /api/history`` (a page and the total), ``GET
+  /api/history/totals?by=day|agent|team`` and ``GET /api/history.csv``, filtered by query parameters;
+  an agent's own submissions, a supervisor's everyone's.
 - ``GET /healthz``.
 
 The relay's log (stderr) has one line per request, with the path only (a link's token shortened as the
@@ -72,6 +75,7 @@ PART_LINK_TTL_S = 24 * 3600
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+HISTORY_ROUTES = ("/api/history", "/api/history/totals", "/api/history.csv")  # GET, see _Handler._history
 _CALL_TEXT = ("title", "owner_id", "contact_id", "from_number", "to_number")
 # the rest of the call's details the pipeline logs (`sync.pipeline.CallDetails`), kept in ``details`` only
 _CALL_EXTRA = ("direction", "status", "disposition", "notes", "company_id", "deal_id", "ticket_id")
@@ -470,8 +474,38 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, self.relay.upload_answer(self.relay.own_upload(agent, m[1])))
             except UploadGone as exc:
                 raise ApiError(410, str(exc)) from None
+        elif path in HISTORY_ROUTES:
+            self._history(path, query)
         else:
             raise ApiError(404, "Not found.")
+
+    # -- the team's history (relay/queries.py): an agent sees their own submissions, a supervisor everyone's
+    def _history(self, path: str, query: str) -> None:
+        from desktop_app.relay import queries
+
+        agent = self._agent()
+        params = parse_qs(query, keep_blank_values=True)
+        try:
+            filt = queries.query_from_params(params)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        limit, offset = (params.get("limit") or ["200"])[-1], (params.get("offset") or ["0"])[-1]
+        if not (limit.isdigit() and offset.isdigit() and int(limit) <= queries.MAX_PAGE and len(offset) < 12):
+            raise ApiError(400, f"limit must be a whole number 0 to {queries.MAX_PAGE}, offset 0 or more.")
+        with self.relay.db.connection() as conn:
+            if path == "/api/history":
+                self._json(200, {"agent": agent.name, "role": agent.role,
+                                 "total": queries.count(conn, agent, filt),
+                                 "submissions": queries.search(conn, agent, filt, limit=int(limit), offset=int(offset))})
+            elif path == "/api/history/totals":
+                by = (params.get("by") or ["day"])[-1]
+                if by not in queries.TOTALS:
+                    raise ApiError(400, f"by must be one of {', '.join(queries.TOTALS)}.")
+                self._json(200, {"by": by, "totals": queries.totals(conn, agent, by, filt)})
+            else:
+                text = queries.export_csv(conn, agent, filt)
+                self._send(200, text.encode("utf-8"), "text/csv; charset=utf-8",
+                           {"Content-Disposition": 'attachment; filename="team-history.csv"'})
 
     def _post(self) -> None:
         path = self.path.partition("?")[0]

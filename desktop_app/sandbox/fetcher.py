@@ -10,11 +10,16 @@
    own inspector): WAV, FLAC or MP4, more than one channel, channels not identical, audible.
 4. Transcribe only when the call's owner has a paid Sales/Service seat and the account's monthly
    analysis limit is not reached. Otherwise, and on any failure above, record the reason.
+
+Steps 1-3 run in a child process (``fetch_and_judge_apart``): the sandbox stands in for HubSpot,
+and downloading and decoding a whole recording in the process that runs it (in the desktop app's
+sandbox mode, the GUI's) would hold that process's interpreter lock and stall its window.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import os
 import tempfile
 import threading
@@ -55,6 +60,8 @@ class FetchRecord:
     channels: int | None = None
     size: int = 0
     transcript_id: str = ""
+    fetched_by: int = 0  # the process that made the requests (a child of the sandbox's)
+    fetched_at_priority: int = 0  # its nice value
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -206,6 +213,93 @@ def fetch(retrieve_template: str, external_id: str, external_account_id: str, ap
         session.close()
 
 
+@dataclass(frozen=True)
+class FetchJob:
+    """What the child process of ``fetch_and_judge_apart`` needs for steps 1-3."""
+
+    retrieve_template: str
+    external_id: str
+    external_account_id: str
+    app_id: str
+    client_secret: str
+    chunk: int
+    timeout: float
+
+
+def _fetch_and_judge(job: FetchJob, record: FetchRecord) -> tuple[FetchRecord, judge.Verdict | None,
+                                                                  tuple[str, str] | None]:
+    """Steps 1-3 (in the child process): the record as the fetch filled it in, and the verdict or the
+    failure's (reason, detail)."""
+    path: Path | None = None
+    try:
+        path = fetch(job.retrieve_template, job.external_id, job.external_account_id, job.app_id,
+                     job.client_secret, record, chunk=job.chunk, timeout=job.timeout)
+        return record, judge.judge(path), None  # PyAV and HubSpot's rules, never the app's own inspector
+    except FetchFailed as failed:
+        return record, None, (failed.reason, failed.detail)
+    finally:
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+# How much lower than the sandbox's the child's CPU priority is (its nice value, added): HubSpot's work
+# never competes with the GUI thread of the app that runs the sandbox for a CPU.
+CHILD_NICENESS = 10
+
+
+def _child(job: FetchJob, record: FetchRecord, conn: Any) -> None:  # the child process's entry point
+    try:
+        record.fetched_at_priority = os.nice(CHILD_NICENESS)
+    except OSError:  # not allowed here: run at the parent's priority
+        record.fetched_at_priority = os.nice(0)
+    record.fetched_by = os.getpid()
+    try:
+        conn.send(_fetch_and_judge(job, record))
+    except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
+        conn.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+# How long the child may take for one recording (each request has ``FetchJob.timeout`` of its own).
+APART_TIMEOUT_S = 900.0
+
+
+def fetch_and_judge_apart(job: FetchJob, record: FetchRecord, timeout: float = APART_TIMEOUT_S) -> judge.Verdict:
+    """Steps 1-3 in a child process started with ``spawn`` (it inherits none of the caller's threads,
+    such as Qt's): the download's requests, warnings and size are copied into ``record``; raises
+    FetchFailed as ``fetch`` does, and when the child dies or overruns ``timeout``."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(job, record, child), daemon=True, name="sandbox-fetch")
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(timeout):
+            raise FetchFailed("download_failed", f"The fetch did not end within {timeout:g} s")
+        answer = parent.recv()
+    except (EOFError, OSError):
+        raise FetchFailed("download_failed", "The fetch's process ended unexpectedly") from None
+    finally:
+        parent.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+    if isinstance(answer, BaseException):
+        raise answer
+    done: FetchRecord
+    verdict: judge.Verdict | None
+    failure: tuple[str, str] | None
+    done, verdict, failure = answer
+    for name in ("retrieve_url", "authenticated_url", "requests", "warnings", "size", "fetched_by",
+                 "fetched_at_priority"):
+        setattr(record, name, getattr(done, name))
+    if failure is not None:
+        raise FetchFailed(*failure)
+    assert verdict is not None
+    return verdict
+
+
 class Fetches:
     """What HubSpot does after "recording ready", one background thread per call: fetch the recording
     (``fetch``), judge it independently of the app's inspector (``judge.py``), check the owner's paid seat
@@ -232,7 +326,6 @@ class Fetches:
         worker.start()
 
     def _run(self, record: FetchRecord) -> None:
-        path: Path | None = None
         try:
             call = self.records.store.get("calls", record.call_id)
             props = call["properties"] if call else {}
@@ -249,10 +342,11 @@ class Fetches:
             setting = self.records.store.get("settings", str(app_number))
             if not setting:
                 raise FetchFailed("no_recording_setting", f"No recording URL is registered for app {app_number}")
-            path = fetch(setting["urlToRetrieveAuthedRecording"], record.external_id, account,
-                                 str(app_number), self.client_secret, record, chunk=self.chunk,
-                                 timeout=self.timeout_s)
-            verdict = judge.judge(path)  # PyAV and HubSpot's rules, never the app's own inspector
+            # steps 1-3 in a child process: HubSpot's downloading and decoding are not the work of the
+            # process that runs the sandbox (in the app's sandbox mode, the GUI's)
+            verdict = fetch_and_judge_apart(FetchJob(
+                setting["urlToRetrieveAuthedRecording"], record.external_id, account, str(app_number),
+                self.client_secret, self.chunk, self.timeout_s), record)
             record.container, record.channels = verdict.container, verdict.channels
             if verdict.reason:
                 raise FetchFailed(verdict.reason, verdict.detail)
@@ -287,8 +381,6 @@ class Fetches:
             log.exception("sandbox recording fetch of call %s", record.call_id)
             record.status, record.reason, record.detail = "not_transcribed", "download_failed", repr(exc)
         finally:
-            if path is not None:
-                path.unlink(missing_ok=True)
             record.finished_at = time.time()
             with self._done:
                 self._done.notify_all()

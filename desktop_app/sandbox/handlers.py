@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from desktop_app import openapi
-from desktop_app.sandbox import crm
+from desktop_app.sandbox import crm, transcripts
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.seeds import OWNER_SEEDS
 
@@ -116,30 +116,6 @@ def h_recordings_ready(sb: Sandbox, ctx: Context) -> Outcome:
         marks = sb.store.get("meta", "ready") or []
         sb.store.put("meta", "ready", [*marks, call_id])
     sb.fetches.start(call_id)
-    return Outcome(204)
-
-
-def h_transcripts_create(sb: Sandbox, ctx: Context) -> Outcome:
-    call_id = str(ctx.body["engagementId"])
-    if not sb.records.exists("calls", call_id):
-        raise not_found(f"No call engagement with id {call_id}")
-    tid = sb.records.make_transcript(call_id, 0, "INTEGRATOR_GENERATED", list(ctx.body["transcriptCreateUtterances"]))
-    sb.records.set_call_properties(call_id, {"hs_call_has_transcript": "true", "hs_call_transcription_id": tid})
-    return Outcome(200, {"id": tid})  # transcriptions-v3.json: 200 (not 201, unlike object creates)
-
-
-def h_transcripts_get(sb: Sandbox, ctx: Context) -> Outcome:
-    rec = sb.store.get("transcripts", str(ctx.path_params["transcriptId"]))
-    if rec is None:
-        raise not_found(f"No transcript {ctx.path_params['transcriptId']}")
-    return Outcome(200, rec)
-
-
-def h_transcripts_delete(sb: Sandbox, ctx: Context) -> Outcome:
-    tid = str(ctx.path_params["transcriptId"])
-    if sb.store.get("transcripts", tid) is None:
-        raise not_found(f"No transcript {tid}")
-    sb.store.delete("transcripts", tid)
     return Outcome(204)
 
 
@@ -555,9 +531,9 @@ HANDLERS: dict[str, Handler] = {
     "settings.create": h_settings_create,
     "settings.update": h_settings_update,
     "recordings.ready": h_recordings_ready,
-    "transcripts.create": h_transcripts_create,
-    "transcripts.get": h_transcripts_get,
-    "transcripts.delete": h_transcripts_delete,
+    "transcripts.create": transcripts.h_create,
+    "transcripts.get": transcripts.h_get,
+    "transcripts.delete": transcripts.h_delete,
     "calling_settings.get": h_calling_settings_get,
     "calling_settings.create": h_calling_settings_create,
     "calling_settings.update": h_calling_settings_update,

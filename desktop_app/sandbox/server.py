@@ -30,7 +30,7 @@ from typing import Any
 
 from desktop_app import openapi
 from desktop_app.hubspot import versions
-from desktop_app.sandbox import fetcher
+from desktop_app.sandbox import fetcher, transcripts
 from desktop_app.sandbox.auth import (
     ANY_TOKEN_SCOPE,
     DEVELOPER_KEY_SCHEME,
@@ -276,6 +276,10 @@ class Sandbox:
 
     def transcripts(self) -> list[dict[str, Any]]:
         return self.store.values("transcripts")
+
+    def call_transcript(self, call_id: str) -> dict[str, Any] | None:
+        """The transcript the call shows (its ``hs_call_transcription_id``), as a GET returns it; None if none."""
+        return transcripts.of_call(self, call_id)
 
     def set_owner_seat(self, owner_id: str, paid: bool) -> None:
         with self.store.lock:

@@ -1,9 +1,10 @@
 /* The recording server's fast path in C (Linux): answers, straight from the bytes a connection
  * received, the requests players and HubSpot send nearly always -- a GET of one "bytes=a-b" range
  * through a link the server has answered before -- with the same head, body and access-log line as
- * RecordingServer._fast in Python (tests/server/test_server_fast.py compares all three paths byte for
- * byte). Anything else is left to httptools and the general path: this parser accepts a strict
- * subset of what llhttp accepts, and says "not mine" for everything outside it.
+ * RecordingServer._send_file, the general path (tests/server/test_server_fast.py compares them byte
+ * for byte; benchmarks/fuzz_fastpath.py fuzzes one against the other). Anything else is left to
+ * httptools and the general path: this parser accepts a strict subset of what llhttp accepts, and
+ * says "not mine" for everything outside it.
  *
  * serve(sock_fd, data, links, date, client_json, pid, started, lines, max_requests) -> int | tuple
  *   Answers the complete requests at the start of ``data`` while each is one it may answer, at most
@@ -12,11 +13,18 @@
  *   (consumed, head_rest, fd, offset, count_rest, body_sent, link, range) for the caller to queue the
  *   rest. ``links`` maps the request-target (bytes) to a link whose ``c`` is the tuple
  *   (entry, expires, head206, log_head); ``entry`` has ``fd``, ``size``, ``mtime_ns`` and ``retired``.
+ *
+ * It uses only the limited API (Python 3.11's stable ABI): no object's private layout, every field
+ * read through a function (tests/server/test_fastserve_abi.py compiles it so).
  */
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x030B0000
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -114,10 +122,11 @@ static Py_ssize_t parse(const char *p, Py_ssize_t len, const char **target, Py_s
             *range_len = v1 - v0;
         } else if (nlen >= 3 && name_is(p + n0, 3, "if-")) {
             return -1;  /* preconditions and If-Range: the general path */
-        } else if (name_is(p + n0, nlen, "connection") || name_is(p + n0, nlen, "transfer-encoding") ||
+        } else if (name_is(p + n0, nlen, "connection") || name_is(p + n0, nlen, "proxy-connection") ||
+                   name_is(p + n0, nlen, "transfer-encoding") ||
                    name_is(p + n0, nlen, "content-length") || name_is(p + n0, nlen, "expect") ||
                    name_is(p + n0, nlen, "upgrade")) {
-            return -1;
+            return -1;  /* what llhttp reads itself (proxy-connection: as connection) */
         }
     }
     if (!have_range || i > MAX_HEADER_BYTES) return -1;

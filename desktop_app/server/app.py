@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from desktop_app import __version__, keystore
-from desktop_app.server import ranges, runinfo
+from desktop_app.server import fastpath, ranges, runinfo
 from desktop_app.server import workers as workers_mod
 from desktop_app.server.accesslog import AccessLog, encode_line
 from desktop_app.server.core import (
@@ -38,11 +38,8 @@ from desktop_app.server.links import LinkClaims, LinkSigner, redact
 from desktop_app.server.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_v3
 from desktop_app.sync.recordings import RecordingStore, StoredRecording
 
-_fastserve: types.ModuleType | None
-try:  # the C fast path, built on Linux (setup.py); elsewhere _fast answers the same requests
-    import desktop_app.server._fastserve as _fastserve
-except ImportError:  # pragma: no cover - other systems
-    _fastserve = None
+# the C fast path, built on Linux (setup.py); where it is not, the general path answers (fastpath says why)
+_fastserve: types.ModuleType | None = fastpath.module
 
 log = logging.getLogger("desktop_app.server")
 
@@ -57,12 +54,11 @@ _CORS = [
 ]
 _FORBIDDEN = b"Forbidden\n"
 _CONDITIONAL = frozenset(("if-match", "if-none-match", "if-modified-since", "if-unmodified-since"))
-_NOT_FAST = _CONDITIONAL | {"if-range"}  # requests with these fields take the general path
 _OCTET = "Content-Type: application/octet-stream\r\n"
 
 
 _MAX_OPEN = 64  # recordings kept open at once (beyond it, the idle ones are closed)
-_LINKS_OPEN = 4096  # links kept ready to answer (see _fast)
+_LINKS_OPEN = 4096  # links kept ready for the C fast path to answer (see _fast_raw)
 
 
 class _OpenRecording:
@@ -297,7 +293,6 @@ class RecordingServer:
                           max_per_client=self.max_per_client, idle_timeout_s=self.idle_timeout_s,
                           server_name=self._server_name)
         http.on_tick = self._tick
-        http.fast = self._fast
         if _fastserve is not None:
             http.fast_raw = self._fast_raw
         return http
@@ -627,7 +622,7 @@ class RecordingServer:
                             child.pid, child.process.exitcode)
 
     def _link(self, token: str, claims: LinkClaims, entry: _OpenRecording) -> _Link:
-        """The open link ``token``: what answering it again takes, ready (see ``_fast``)."""
+        """The open link ``token``: what answering it again takes, ready (see ``_fast_raw``)."""
         key = (RECORDINGS_PATH + token).encode("latin-1")  # the request-target as it arrives
         link = self._links_open.get(key)
         if link is None or link.entry is not entry:
@@ -667,49 +662,18 @@ class RecordingServer:
         else:
             conn.respond(req, 405, [("Allow", "GET, HEAD, OPTIONS")], b"", record=record)
 
-    def _fast(self, conn: Connection, target: bytes, h: dict[str, str], started: float) -> bool:
-        """Answer the request nearly every player and HubSpot send, a GET of one range through a link
-        answered before, straight from the parser's callback (no Request, no output queue: a third of
-        the time per range); False leaves the request to ``_handle``. It answers exactly what
-        ``_send_file`` answers: tests/server/test_server_fast.py compares the two byte for byte."""
-        link = self._links_open.get(target)
-        if link is None:
-            return False
-        range_header = h.get("range")
-        if range_header is None or not _NOT_FAST.isdisjoint(h):
-            return False
-        one = ranges.ONE_RANGE.match(range_header)
-        entry = link.entry
-        size = entry.size
-        if one is None or entry.retired or link.expires < time.time() or not entry.unchanged():
-            return False
-        first, last = int(one[1]), int(one[2])
-        if last < first or first >= size:
-            return False
-        if last >= size:
-            last = size - 1
-        count = last - first + 1
-        sent = conn.send_file_now(
-            conn.head(206, f"{_OCTET}{entry.head}Content-Range: bytes {first}-{last}/{size}\r\n", count),
-            entry.fd, first, count)
-        record = link.log_record(range_header)
-        if sent < 0:  # all of it went: the answer has ended
-            self.access_log.write_line(self._line(record, '"GET"', 206, conn.client_json, count, started, ""))
-        else:
-            self._end_later(conn, link, record, started, sent)
-        return True
-
     @staticmethod
     def _end_later(conn: Connection, link: _Link, record: str, started: float, body_sent: int) -> None:
-        """A fast-path answer the socket took in part: the rest goes from the output queue, reading
+        """A C fast-path answer the socket took in part: the rest goes from the output queue, reading
         the recording's fd till then; its log line is written when it ends."""
         link.entry.users += 1
         conn.end_queued(End(record, link.entry.release, False, started, "GET", conn.client, 206), body_sent)
 
     def _fast_raw(self, conn: Connection, data: bytes) -> int:
-        """The C fast path (``_fastserve.serve``, Linux): the requests ``_fast`` answers, answered from
-        the bytes as they arrive, before httptools and the Python callbacks; the same answers and log
-        lines (tests/server/test_server_fast.py), a third of the CPU per range. Returns how many bytes
+        """The C fast path (``_fastserve.serve``, Linux): a GET of one ``bytes=a-b`` range through a link
+        the general path answered before, answered from the bytes as they arrive, before httptools and
+        the Python callbacks; the same answers and log lines as ``_send_file``
+        (tests/server/test_server_fast.py, benchmarks/fuzz_fastpath.py), a third of the CPU per range. Returns how many bytes
         of ``data`` it answered; the parser gets the rest."""
         assert _fastserve is not None
         lines = self.access_log.lines

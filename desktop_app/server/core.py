@@ -211,10 +211,6 @@ class Connection:
         self.request_started = None
         method = self.parser.get_method()
         keep_alive = self.parser.should_keep_alive()
-        fast = self.server.fast
-        if (fast is not None and method == b"GET" and keep_alive and not self.out and not self.closing
-                and not self.over_cap and fast(self, self._url, self._headers, started)):
-            return
         request = Request(method.decode("latin-1"), self._url.decode("latin-1"), self._headers, self._body,
                           keep_alive, self.client, started)
         if self.closing:
@@ -636,9 +632,6 @@ class HttpServer:
         self._date = ""
         self._sweeper: Timer | None = None
         self.on_tick: Callable[[], None] | None = None
-        # Answers a GET that keeps the connection open before a Request is made of it, or says False:
-        # fast(conn, raw URL, headers, when it arrived), see RecordingServer._fast.
-        self.fast: Callable[[Connection, bytes, dict[str, str], float], bool] | None = None
         # Answers complete requests at the start of what a connection received, before the parser
         # sees them, and says how many bytes it answered: fast_raw(conn, data), see
         # RecordingServer._fast_raw (the C fast path). Only called at a request's boundary.

@@ -36,7 +36,19 @@ def register(sub: Any) -> None:
     up.add_argument("--jobs", type=int, default=4, help="submissions run at once (default 4)")
     up.add_argument("--again", action="store_true",
                     help="log a recording this HubSpot account already has as a new call (default: skip it)")
+    up.add_argument("--wait", action="store_true",
+                    help="on a desk that joined a team: wait until the relay's pipeline ends for each recording")
+    up.add_argument("--wait-timeout", type=float, default=600, metavar="SECONDS",
+                    help="how long --wait waits in all (default 600)")
     up.set_defaults(func=cmd_upload)
+
+    team = sub.add_parser("team", help="the team relay this desk joined (callrelay join)")
+    team_sub = team.add_subparsers(dest="team_command", required=True, metavar="COMMAND")
+    flush = team_sub.add_parser("flush", aliases=["resume"], help="send the submissions this desk queued while the relay could not "
+                                "be reached (also: resume after a desk was stopped mid-upload)")
+    flush.add_argument("--wait", action="store_true", help="wait until the relay's pipeline ends for each")
+    flush.add_argument("--wait-timeout", type=float, default=600, metavar="SECONDS")
+    flush.set_defaults(func=cmd_team_flush)
 
     res = sub.add_parser("resume", help="finish every unfinished submission (after a crash or a restart)")
     res.add_argument("--no-transcripts", action="store_true", help="do not look for transcripts")
@@ -50,7 +62,7 @@ def register(sub: Any) -> None:
     hist.add_argument("--owner")
     hist.add_argument("--contact")
     hist.add_argument("--text", help="search titles, numbers, ids and errors")
-    hist.add_argument("--totals", choices=("day", "agent"), help="print totals instead of submissions")
+    hist.add_argument("--totals", choices=("day", "agent", "team"), help="print totals instead of submissions")
     fmt = hist.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object per line per submission")
     fmt.add_argument("--csv", action="store_true", help="CSV of every matching submission")
@@ -72,9 +84,15 @@ def cmd_history(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"callrelay history: bad date: {exc}", file=sys.stderr)
         return 2
+    desk = _team_desk("history")
+    if desk is not None:
+        return desk if isinstance(desk, int) else _team_history(args, desk)
     with h.History.for_reading() as hist:  # reading only: works on a read-only data directory too
         if args.totals:
-            rows = hist.totals_per_day(query) if args.totals == "day" else hist.totals_per_agent(query)
+            if args.totals == "team":
+                rows = _team_totals(hist.totals_per_agent(query))
+            else:
+                rows = hist.totals_per_day(query) if args.totals == "day" else hist.totals_per_agent(query)
             for row in rows:
                 print(json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()))
             return 0
@@ -132,6 +150,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
     common = {"from_number": args.from_number, "to_number": args.to_number, "contact": args.contact,
               "owner_id": args.owner, "title": args.title, "direction": args.direction, "notes": args.notes,
               "timestamp": args.timestamp}
+    desk = _team_desk("upload")
+    if desk is not None:
+        return desk if isinstance(desk, int) else _team_upload(args, desk, files, manifest, common)
     app = _start_runtime("upload")
     if app is None:
         return 1
@@ -240,3 +261,184 @@ def cmd_resume(args: argparse.Namespace) -> int:
                     print(f"{sub.id} {sub.recording_name}: {outcome.submission.status}")
         print(f"resumed {len(unfinished)} submission(s), {failures} failed")
     return 1 if failures else 0
+
+
+# -- a desk that joined a team: upload to the relay, its outbox, the team's history ---------------------
+def _team_desk(command: str) -> Any:
+    """The joined desk's `TeamDesk`, None for a single desk, or 1 (after saying why) when it cannot be used."""
+    from desktop_app.relay.desk import TeamDesk, TeamSetupError
+    from desktop_app.relay.outbox import OutboxError
+
+    try:
+        return TeamDesk.from_settings()
+    except (TeamSetupError, OutboxError) as exc:
+        print(f"callrelay {command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _team_upload(args: argparse.Namespace, desk: Any, files: list[Path], manifest: dict[str, dict[str, str]],
+                 common: dict[str, Any]) -> int:
+    """``callrelay upload`` on a joined desk: each recording is checked here, written into the outbox, then
+    sent to the relay (with the outbox's earlier entries), and with ``--wait`` followed to its end."""
+    from desktop_app import settings as settings_mod
+    from desktop_app.relay.desk import call_for_relay
+    from desktop_app.runtime import SubmissionRefused, call_details_for_file
+
+    failures = 0
+    with desk:
+        conf = settings_mod.load()
+        queued: dict[str, Path] = {}
+        for path in files:
+            row = {**{k: v for k, v in common.items() if v}, **_manifest_row(manifest.get(path.name, {}))}
+            contact = (row.pop("contact", "") or "").strip()
+            try:
+                if contact and not contact.isdigit():
+                    raise SubmissionRefused(f"On a team desk the contact must be a HubSpot contact id (digits), "
+                                            f"not {contact!r}: the relay looks no contact up by email or number.")
+                details, warnings = call_details_for_file(path, row, conf)
+                details.contact_id = contact
+                entry, before = desk.queue(path, call_for_relay(details.to_dict()), again=args.again)
+            except SubmissionRefused as exc:
+                print(f"{path}: refused: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            except OSError as exc:
+                print(f"{path}: refused: it cannot be read: {exc.strerror or exc}.", file=sys.stderr)
+                failures += 1
+                continue
+            for warning in warnings:
+                print(f"{path}: warning: {warning}", file=sys.stderr)
+            if before is not None:
+                print(f"{path}: skipped, already sent to the team relay as {before.external_id} "
+                      f"({before.relay_status}); --again sends it once more")
+                continue
+            if entry.external_id in queued:
+                print(f"{path}: skipped, the same recording as {queued[entry.external_id]}")
+                continue
+            queued[entry.external_id] = path
+        failures += _send_outbox(desk, args)
+    return 1 if failures else 0
+
+
+def cmd_team_flush(args: argparse.Namespace) -> int:
+    desk = _team_desk("team flush")
+    if desk is None:
+        print("callrelay team flush: this desk has not joined a team (callrelay join RELAY_URL CODE).",
+              file=sys.stderr)
+        return 1
+    if isinstance(desk, int):
+        return desk
+    with desk:
+        if not desk.outbox.pending():
+            print("Nothing is waiting in this desk's outbox.")
+            return 0
+        return 1 if _send_outbox(desk, args) else 0
+
+
+def _send_outbox(desk: Any, args: argparse.Namespace) -> int:
+    """Send every pending outbox entry and print one line each (then, with ``--wait``, the relay's outcome);
+    returns how many did not get where they should."""
+    from desktop_app.relay.desk import FINAL
+    from desktop_app.relay.outbox import PENDING, REFUSED
+
+    pending = desk.outbox.pending()
+    total = len(pending)
+    if not total:
+        return 0
+    names = {e.external_id: e.name for e in pending}
+    failures = 0
+    sent_ids: list[str] = []
+    done = 0
+    print(f"Sending {total} recording(s) to the team relay at {desk.url}…", flush=True)
+
+    def progress(external_id: str, have: int, size: int) -> None:
+        print(f"  {names[external_id]}: {have} of {size} bytes on the relay", flush=True)
+
+    def report(result: Any) -> None:
+        nonlocal done, failures
+        done += 1
+        name = result.entry.name
+        if result.resumed:
+            print(f"  {name}: resumed: {result.resumed} bytes were on the relay already, {result.sent_bytes} sent "
+                  "again", flush=True)
+        if result.state == REFUSED:
+            failures += 1
+            print(f"[{done}/{total}] {name}: refused by the relay: {result.error}", flush=True)
+        elif result.state == PENDING:
+            failures += 1
+            print(f"[{done}/{total}] {name}: kept in this desk's outbox, the relay will get it later "
+                  f"(callrelay team flush): {result.error}", flush=True)
+        else:
+            sent_ids.append(result.external_id)
+            print(f"[{done}/{total}] {name}: {result.status} on the relay, external id {result.external_id} "
+                  f"({result.sent_bytes} bytes sent)", flush=True)
+
+    results = desk.flush(on_sent=report, on_progress=progress)
+    for entry in pending[len(results):]:  # a relay out of reach stopped the round
+        done += 1
+        failures += 1
+        print(f"[{done}/{total}] {entry.name}: kept in this desk's outbox, the relay will get it later "
+              "(callrelay team flush)", flush=True)
+    if not getattr(args, "wait", False) or not sent_ids:
+        return failures
+    finals = desk.wait(sent_ids, timeout_s=max(0.0, args.wait_timeout))
+    for n, eid in enumerate(sent_ids, 1):
+        sub = finals.get(eid) or {}
+        status = sub.get("status") or "unknown"
+        name = names.get(eid, eid)
+        if status not in FINAL:
+            failures += 1
+            print(f"[{n}/{len(sent_ids)}] {name}: still {status} on the relay after {args.wait_timeout:g} s")
+        elif status == h.FAILED:
+            failures += 1
+            cid = f" (correlation id {sub['error_correlation_id']})" if sub.get("error_correlation_id") else ""
+            print(f"[{n}/{len(sent_ids)}] {name}: failed: {sub.get('error')}{cid}")
+        else:
+            url = (f"https://app.hubspot.com/contacts/{sub['portal_id']}/record/0-48/{sub['call_id']}"
+                   if sub.get("portal_id") and sub.get("call_id") else "")
+            cause = f": {sub.get('error')}" if status == h.NOT_TRANSCRIBED and sub.get("error") else ""
+            print(f"[{n}/{len(sent_ids)}] {name}: {status}, call {sub.get('call_id')}{cause}  {url}".rstrip())
+    return failures
+
+
+def _team_totals(per_agent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The whole team's totals (one row) from the totals per agent."""
+    out: dict[str, Any] = {"team": "team", "total": 0, **{s: 0 for s in h.STATUSES}, "agents": len(per_agent)}
+    for row in per_agent:
+        for key in ("total", *h.STATUSES):
+            out[key] += int(row.get(key, 0))
+    return [out]
+
+
+def _team_history(args: argparse.Namespace, desk: Any) -> int:
+    """``callrelay history`` on a joined desk: the team's history from the relay (an agent's own
+    submissions; a supervisor's: everyone's), in the single desk's forms."""
+    from desktop_app.relay.client import RelayError
+
+    params: dict[str, Any] = {"status": list(args.status or []), "since": args.since, "until": args.until,
+                              "agent": args.agent, "owner": args.owner, "contact": args.contact, "text": args.text}
+    params = {k: v for k, v in params.items() if v}
+    with desk:
+        try:
+            if args.totals:
+                for row in desk.totals(args.totals, params):
+                    print(json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()))
+                return 0
+            if args.csv:
+                sys.stdout.write(desk.csv(params))
+                return 0
+            if args.json:
+                for sub in desk.history(params):
+                    print(json.dumps(sub))
+                return 0
+            subs = list(desk.history(params))
+        except RelayError as exc:
+            print(f"callrelay history: {exc}", file=sys.stderr)
+            return 1
+    print(f"{'ID':>5}  {'CREATED':19}  {'STATUS':15}  {'CALL':12}  {'AGENT':10}  RECORDING / ERROR")
+    for sub in subs:
+        extra = f"  — {sub['error']}" if sub.get("error") else ""
+        print(f"{sub['id']:>5}  {sub['created_at'][:19]:19}  {sub['status']:15}  {(sub['call_id'] or '-'):12}  "
+              f"{sub['agent'][:10]:10}  {sub['recording']}{extra}")
+    print(f"{len(subs)} submission(s) on the team relay")
+    return 0

@@ -37,6 +37,9 @@ QUEUED, RUNNING, READY, TRANSCRIBED, NOT_TRANSCRIBED, FAILED = (
 )
 STATUSES = (QUEUED, RUNNING, READY, TRANSCRIBED, NOT_TRANSCRIBED, FAILED)
 UNFINISHED = (QUEUED, RUNNING)
+# Who made a transcribed call's transcript (``transcript_source``): HubSpot itself, or Call Relay (posted
+# through HubSpot's third-party transcripts API, the ``transcript_posted`` step; issue 20).
+SOURCE_HUBSPOT, SOURCE_CALLRELAY = "hubspot", "callrelay"
 
 # Step outcomes.
 STARTED, OK, RETRY, FAILED_OUTCOME, ADOPTED, SKIPPED = "started", "ok", "retry", "failed", "adopted", "skipped"
@@ -137,6 +140,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, id)
     );
     """,
+    # 5: who transcribed a call (hubspot / callrelay) and the id of the transcript Call Relay posted (issue 20)
+    """
+    ALTER TABLE submissions ADD COLUMN transcript_source TEXT;
+    ALTER TABLE submissions ADD COLUMN transcript_id TEXT;
+    """,
 )
 
 
@@ -194,6 +202,16 @@ class Submission:
     ready_at: str | None
     transcript_checks: int
     steps: list[Step] = field(default_factory=list)
+    transcript_source: str | None = None  # SOURCE_CALLRELAY once Call Relay's transcript is posted
+    transcript_id: str | None = None  # HubSpot's id of the transcript Call Relay posted
+
+    @property
+    def transcribed_by(self) -> str | None:
+        """Who made a transcribed call's transcript: SOURCE_CALLRELAY when Call Relay posted it, else HubSpot
+        (the pipeline's look at the call, here or on the relay, writes no source: HubSpot's is the default)."""
+        if self.status != TRANSCRIBED:
+            return None
+        return self.transcript_source or SOURCE_HUBSPOT
 
     @property
     def title(self) -> str:
@@ -224,6 +242,8 @@ class Submission:
             "error_status": self.error_status,
             "correlation_id": self.error_correlation_id,
             "next_attempt_at": self.next_attempt_at,
+            "transcript_source": self.transcribed_by,
+            "transcript_id": self.transcript_id,
         }
         if with_steps:
             out["steps"] = [s.to_dict() for s in self.steps]
@@ -273,7 +293,7 @@ _SUBMISSION_COLUMNS = (
     "id, created_at, updated_at, agent, recording_path, recording_name, recording_sha256, external_id,"
     " json(details) AS details,"
     " state, status, call_id, portal_id, contact_id, owner_id, error, error_status, error_correlation_id,"
-    " next_attempt_at, ready_at, transcript_checks"
+    " next_attempt_at, ready_at, transcript_checks, transcript_source, transcript_id"
 )
 
 CSV_COLUMNS = (
@@ -407,6 +427,7 @@ class History:
     _UPDATABLE = frozenset({
         "state", "status", "call_id", "portal_id", "recording_sha256", "contact_id", "error", "error_status",
         "error_correlation_id", "next_attempt_at", "ready_at", "transcript_checks", "details",
+        "transcript_source", "transcript_id",
     })
 
     def update(self, submission_id: int, **fields: Any) -> None:

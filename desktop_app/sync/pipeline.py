@@ -4,6 +4,10 @@ An explicit state machine, one step per transition::
 
     checked → stored → endpoint_registered → call_logged → associated → ready_marked → transcript_seen
                                                                                     ↘ not_transcribed
+                                                                                      → transcript_posted
+
+(``transcript_posted``: Call Relay's own transcript posted through HubSpot's transcripts API, by
+``desktop_app.sync.transcripts``, with the same before/after record and a look before posting again.)
 
 Every step is written down in the history *before* it talks to HubSpot (``step_started``) and
 *after* (``step_ended``, in the same transaction as the submission's new state), so a process killed
@@ -47,6 +51,7 @@ CHECKED, STORED, ENDPOINT_REGISTERED, CALL_LOGGED, ASSOCIATED, READY_MARKED = (
     "checked", "stored", "endpoint_registered", "call_logged", "associated", "ready_marked",
 )
 TRANSCRIPT_SEEN, NOT_TRANSCRIBED_STATE = "transcript_seen", "not_transcribed"
+TRANSCRIPT_POSTED = "transcript_posted"  # the step (desktop_app.sync.transcripts) and the state it leads to
 STATES = (CHECKED, STORED, ENDPOINT_REGISTERED, CALL_LOGGED, ASSOCIATED, READY_MARKED, TRANSCRIPT_SEEN)
 
 # step name → (state it starts from, state it leads to)

@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 DONE = "ui.first_run_done"
 CHOICE, ACCOUNT, TEAM = 0, 1, 2
-RELAY_NOT_YET = ("The relay does not log calls yet (its pipeline is still being built): until it does, this desk "
-                 "logs its calls itself, in the sandbox or in your own HubSpot account.")
+RELAY_JOINED = ("From the next start, Upload & Log sends this desk's recordings to the relay, which logs the calls "
+                "in HubSpot, and the History page shows the team's history.")
 
 
 def needed(settings: settings_mod.Settings) -> bool:
@@ -671,7 +671,7 @@ class FirstRunDialog(QDialog):
                 log.warning("first run: saving settings after joining: %s", exc)
             who = f" as {answer['name']} ({answer.get('role') or 'agent'})" if answer.get("name") else ""
             self.choice = "team"
-            self.team_status.setText(f"Joined the team at {answer['url']}{who}. {RELAY_NOT_YET}")
+            self.team_status.setText(f"Joined the team at {answer['url']}{who}. {RELAY_JOINED}")
             self.invite_code.clear()
             self.join_button.hide()
             self.team_done.show()

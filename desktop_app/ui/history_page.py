@@ -343,6 +343,10 @@ class HistoryPage(QWidget):
     # -- actions ---------------------------------------------------------------------------------
     def set_runtime(self, runtime: Any) -> None:
         self.runtime = runtime
+        team = runtime.team_history() if hasattr(runtime, "team_history") else None
+        if team is not None:  # a desk that joined a team shows the team's history, from the relay
+            self.history = self.model.history = team
+            self.model.reload()
         self._selection_changed()
 
     def retry_selected(self) -> list[int]:

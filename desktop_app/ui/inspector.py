@@ -3,7 +3,8 @@
 The analysis of a long recording is seconds of NumPy and decoding; in a thread of the GUI's process
 it competes with the GUI thread for the interpreter lock, and on a busy machine that shows as
 stalls of the window. One long-lived helper process (started with ``spawn`` on first use, so it
-never inherits Qt's threads) runs ``desktop_app.audio.inspect`` and streams progress back over a
+never inherits Qt's threads; at a lower CPU priority than the app's, so that on a busy machine the
+GUI thread gets a CPU first) runs ``desktop_app.audio.inspect`` and streams progress back over a
 pipe; a worker thread of the GUI waits on the pipe (waiting releases the lock). Inspections are
 served one at a time. Cancelling stops the helper (a new one starts on the next request).
 
@@ -27,8 +28,18 @@ log = logging.getLogger(__name__)
 ENV_IN_PROCESS = "CALLRELAY_INSPECT_IN_PROCESS"
 
 
+# How much lower than the app's the helper's CPU priority is (its nice value, added): on a busy machine
+# the GUI thread gets a CPU before the analysis does.
+HELPER_NICENESS = 10
+
+
 def _serve(conn: Connection) -> None:  # runs in the helper process
     from desktop_app.audio import fixes_for, inspect
+
+    try:
+        os.nice(HELPER_NICENESS)
+    except OSError:  # not allowed here: the app's priority, as before
+        pass
 
     while True:
         try:

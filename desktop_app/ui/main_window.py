@@ -277,6 +277,9 @@ class MainWindow(QMainWindow):
                                            tunnel.last_check)
             if str(tunnel.state) in TUNNEL_BROKEN:  # it failed before the listener was there
                 self._tunnel_failed(tunnel.last_error or f"the tunnel is {tunnel.state}")
+        if getattr(rt, "team", None) is not None:  # a desk that joined a team: the relay answers HubSpot
+            self.hubspot_state.setText("HubSpot: through the team relay")
+            self.tunnel_state.setText("Tunnel: not needed (team relay)")
         rt.start_worker()  # resumes what a previous run left, retries as they fall due, transcripts
         log.info("window ready: %s, %s", "sandbox" if self._sandbox() else "HubSpot account",
                  self.server_state.text())

@@ -207,7 +207,7 @@ class RecordingPanel(QWidget):
         self.inspection = None
         self.status_text = "inspecting"
         self.card.progress.show()
-        progress = tasks.to_gui(self.card.set_progress)
+        progress = tasks.to_gui_progress(self.card.set_progress)  # one call per percent, no backlog
         path = self.path
         tasks.run_task(_inspect, path, progress, self._cancel, owner=self, name="inspect",
                        on_result=lambda r: self._inspected(path, *r),
@@ -477,9 +477,36 @@ class RecordingPanel(QWidget):
         self.refresh()
         self.log_again_button.hide()
         self.open_button.hide()
+        if getattr(self.runtime, "team", None) is not None:  # a desk that joined a team: to the relay
+            tasks.run_task(self.runtime.submit_to_team, Path(self.path), details, tasks.to_gui(self._team_progress),
+                           owner=self, name="submit-to-relay", pool=tasks.long_pool(), on_result=self._team_sent,
+                           on_error=self._run_failed)
+            return
         sha = self.seen.sha256 if self.seen is not None and self._seen_path == self.path else None
         tasks.run_task(self.runtime.submit, Path(self.path), details, None, sha256=sha, owner=self, name="submit",
                        pool=tasks.long_pool(), on_result=self._submitted, on_error=self._run_failed)
+
+    def _team_progress(self, _external_id: str, done: int, size: int) -> None:
+        self.status_text = f"sending to the relay {100 * done // max(1, size)} %"
+        self._say(f"Sending to the team relay: {done:,} of {size:,} bytes.")
+        self.refresh()
+
+    def _team_sent(self, sent: Any) -> None:
+        """What became of a recording sent to the team's relay (`relay.desk.Sent`)."""
+        self.running = False
+        if sent.state == "sent":
+            self.status_text = f"{sent.status} on the relay"
+            self._say(f"✓ Sent to the team relay ({sent.status}, external id {sent.external_id}): the relay logs "
+                      "the call in HubSpot; the History page follows it.")
+        elif sent.state == "pending":
+            self.status_text = "in the outbox"
+            self._say(f"The relay could not take it now ({sent.error}); it waits in this desk's outbox and is sent "
+                      "when the relay answers again.")
+        else:
+            self.status_text = "refused"
+            self.show_error(sent.error or "The relay refused it.", None, None)
+        self.refresh()
+        self.finished.emit(self.submission)
 
     def _submitted(self, submission_id: int) -> None:
         self.submission_id = submission_id

@@ -6,7 +6,8 @@ never make threads; they call this. The returned ``Task`` can be cancelled: its 
 never called (the function itself runs to its end; long work takes a ``threading.Event`` to stop).
 
 ``to_gui(callback)`` wraps a callback that the core calls from its worker threads (the runtime's
-submission listener) so that it runs on the GUI thread instead.
+submission listener) so that it runs on the GUI thread instead; ``to_gui_progress(callback)`` does
+so for frequent progress reports, coalesced (one per step of the bar, never a backlog).
 
 Modelled on MusicBrainz Picard's ``picard/util/thread.py``.
 """
@@ -15,12 +16,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QObject,
+    QRunnable,
+    Qt,
+    QThread,
+    QThreadPool,
+    QTimer,
+    Signal,
+    Slot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +53,37 @@ class Task:
         return self.cancel_event.is_set()
 
 
+# How long one pass of the event loop runs delivered work before the rest waits for the next turn.
+PASS_BUDGET_S = 0.020
+
+
 class _Relay(QObject):
-    """Lives on the GUI thread; a signal emitted from a worker is queued to it."""
+    """Lives on the GUI thread; a signal emitted from a worker is queued to it.
+
+    Deliveries that queued up while the GUI thread was busy all run in one pass of the event loop,
+    their times added up; once a pass has run ``PASS_BUDGET_S`` of them, the rest are queued again
+    (in order) for the next turn, so that timers and repaints run in between."""
 
     deliver = Signal(object)
 
     def __init__(self) -> None:
         super().__init__()
         self.deliver.connect(self._run, Qt.ConnectionType.QueuedConnection)
+        self._pass_started: float | None = None
 
     @Slot(object)
     def _run(self, thunk: Callable[[], None]) -> None:
+        now = time.perf_counter()
+        if self._pass_started is None:
+            self._pass_started = now
+            QTimer.singleShot(0, self, self._next_pass)  # runs after this pass of posted events
+        elif now - self._pass_started > PASS_BUDGET_S:
+            self.deliver.emit(thunk)  # behind the others deferred: the order stays
+            return
         thunk()
+
+    def _next_pass(self) -> None:
+        self._pass_started = None
 
 
 _relay: _Relay | None = None
@@ -96,6 +127,39 @@ def to_gui(callback: Callable[..., None]) -> Callable[..., None]:
         post(lambda: deliver(*args, **kwargs))
 
     return marshalled
+
+
+def to_gui_progress(callback: Callable[[float], None], steps: int = 100) -> Callable[[float], None]:
+    """``to_gui`` for progress (0..1) that a worker reports often (an inspection: every block of audio).
+    Only a report that moves the bar by a step (1/``steps``) is sent, and while one still waits for the
+    GUI thread a newer one takes its place instead of queuing behind it: a busy GUI thread is never
+    handed a backlog of stale progress."""
+    _get_relay()  # made now, on the GUI thread
+    owner = getattr(callback, "__self__", None)
+    lock = threading.Lock()
+    sent_step, latest, queued = -1, 0.0, False
+
+    def deliver() -> None:
+        nonlocal queued
+        with lock:
+            fraction, queued = latest, False
+        if isinstance(owner, QObject) and not shiboken6.isValid(owner):
+            return
+        callback(fraction)
+
+    def report(fraction: float) -> None:
+        nonlocal sent_step, latest, queued
+        step = int(min(1.0, max(0.0, fraction)) * steps)
+        with lock:
+            if step == sent_step:
+                return
+            sent_step, latest = step, fraction
+            if queued:
+                return
+            queued = True
+        post(deliver)
+
+    return report
 
 
 class _Runnable(QRunnable):

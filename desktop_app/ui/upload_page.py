@@ -254,11 +254,17 @@ class UploadPage(QWidget):
         return tasks.run_task(expand, list(paths), owner=self, name="list-files", on_result=self._add_files)
 
     def _add_files(self, files: list[str]) -> None:
-        for f in files:
-            self.add_file(f)
-        if files:
-            self.last_folder = str(Path(files[-1]).parent)
-            self.folderUsed.emit(self.last_folder)
+        """One panel now and the next on a later turn of the event loop: building a panel is tens of ms
+        of widget work, and a folder of many built at once would hold the window for all of them."""
+        if not files:
+            return
+        self.add_file(files[0])
+        if len(files) > 1:
+            rest = files[1:]
+            QTimer.singleShot(0, self, lambda: self._add_files(rest))
+            return
+        self.last_folder = str(Path(files[-1]).parent)
+        self.folderUsed.emit(self.last_folder)
 
     def add_file(self, path: str, draft: dict[str, Any] | None = None) -> RecordingPanel:
         panel = RecordingPanel(path, region=self.region)

@@ -15,7 +15,9 @@ again each time someone plays it. The test accepts that end only for a fetch the
 while a kill or the restart happened, and then plays the recording (the sandbox fetches it again), which must
 succeed through the endpoint and the presigned link with Range.
 
-Run it alone with ``pytest -m team_e2e tests/relay``; it is part of ``make test``.
+Also here: ``callrelay upload --wait`` on a joined desk (the relaydesk work) reaching ready through the relay.
+
+Run them alone with ``pytest -m team_e2e tests/relay``; they are part of ``make test``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import hashlib
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +41,10 @@ import psycopg
 import pytest
 import requests
 from services import Postgres, RelayProcess, Seaweed
-from test_relay_pipeline import Balancer, call_wav, calls_per_external_id, local_port, statuses
-from test_relay_service import ENDPOINT, _env, _everything_in
+from test_relay_pipeline import PAID, Balancer, call_wav, calls_per_external_id, local_port, statuses
+from test_relay_pipeline import start_relay as start_pipeline_relay
+from test_relay_service import ENDPOINT, _env, _everything_in, callrelay
+from test_team_desk import join
 
 from desktop_app import keystore
 from desktop_app.relay.client import RelayClient
@@ -126,7 +132,7 @@ class DeskProcess:
         self._reader.join(10)
 
 
-def callrelay(*args: str, env: dict[str, str]) -> str:
+def run_callrelay(*args: str, env: dict[str, str]) -> str:
     out = subprocess.run([sys.executable, "-m", "desktop_app", *args], env=_env(env), capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "Traceback" not in out.stderr, (args[:2], out.stderr)
@@ -162,11 +168,11 @@ def test_three_desks_and_two_relays_carry_300_recordings_through_kills_and_a_pos
             # --- the team: invites made on the relay's host, redeemed by each desk with `callrelay join` ---------
             homes, outputs = [], []
             for n, (name, _) in enumerate(DESKS):
-                code = callrelay("relay", "invite", name, env={"CALLRELAY_DATABASE_URL": database_url}) \
+                code = run_callrelay("relay", "invite", name, env={"CALLRELAY_DATABASE_URL": database_url}) \
                     .strip().splitlines()[-1]
                 homes.append(tmp_path / f"desk{n}")
-                outputs.append(callrelay("join", balancer.url, code, env={"CALLRELAY_HOME": str(homes[-1])}))
-            lead_code = callrelay("relay", "invite", "Lead", "--supervisor",
+                outputs.append(run_callrelay("join", balancer.url, code, env={"CALLRELAY_HOME": str(homes[-1])}))
+            lead_code = run_callrelay("relay", "invite", "Lead", "--supervisor",
                                   env={"CALLRELAY_DATABASE_URL": database_url}).strip().splitlines()[-1]
             lead = RelayClient(balancer.url, RelayClient(balancer.url).join(lead_code)["token"])
             tokens = [lead.token]
@@ -357,7 +363,7 @@ def test_a_relay_killed_between_joining_the_parts_and_writing_the_submission_dow
                           "--s3-addressing", "path", "--app-id", "4242", "--account-id", "777001"],
                          _env(env), tmp_path / "relay.log")
     try:
-        code = callrelay("relay", "invite", "Dee", env={"CALLRELAY_DATABASE_URL": database_url}).strip() \
+        code = run_callrelay("relay", "invite", "Dee", env={"CALLRELAY_DATABASE_URL": database_url}).strip() \
             .splitlines()[-1]
         desk = RelayClient(relay.url, RelayClient(relay.url).join(code)["token"])
         rec = call_wav(tmp_path / "call.wav", 4242, seconds=200)  # two parts
@@ -425,3 +431,44 @@ def test_the_services_ports_are_below_the_kernels_ephemeral_range() -> None:
         for _ in range(10):
             for port in free_ports(4, grpc_offset=offset):
                 assert not any(low <= p <= high for p in (port, port + (offset or 0))), (port, offset, low, high)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    sb = Sandbox(port=0, search_lag_s=0.5, fetch_chunk=16 * 1024).start()
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+def test_upload_wait_on_a_joined_desk_reaches_ready_through_the_relays_pipeline(
+        sandbox: Sandbox, database_url: str, seaweed: Seaweed, bucket: str, tmp_path: Path) -> None:
+    relay = start_pipeline_relay(sandbox, database_url, seaweed, bucket, tmp_path / "relay.log")
+    try:
+        home = tmp_path / "desk"
+        env = join(relay, database_url, "Ana Silva", home)
+        contact = str(sandbox.contacts()[0]["id"])
+        rec = call_wav(tmp_path / "renewal.wav", 7, seconds=3)
+        out = callrelay("upload", str(rec), "--title", "Renewal", "--owner", PAID, "--contact", contact,
+                        "--direction", "OUTBOUND", "--wait", "--wait-timeout", "120", env=env)
+        print(out.stdout, out.stderr)
+        assert out.returncode == 0, out.stdout + out.stderr + relay.log[-3000:]
+        with sqlite3.connect(home / "team-outbox.sqlite3") as db:
+            [(external_id, state)] = list(db.execute("SELECT external_id, state FROM outbox"))
+        assert state == "sent"
+        assert calls_per_external_id(sandbox) == Counter({external_id: 1})  # one call, the desk's external id
+        call = next(c for c in sandbox.calls() if c["properties"]["hs_call_external_id"] == external_id)
+        assert call["properties"]["hs_call_title"] == "Renewal"
+        assert call["properties"]["hubspot_owner_id"] == PAID
+        assert call["properties"]["hs_call_direction"] == "OUTBOUND"
+        last = [line for line in out.stdout.splitlines() if line.startswith("[1/1]")][-1]
+        assert last.startswith(("[1/1] renewal.wav: ready, call ", "[1/1] renewal.wav: transcribed, call ")), last
+        assert f"call {call['id']}  https://app.hubspot.com/contacts/" in last
+
+        history = callrelay("history", "--json", env=env)
+        [sub] = [json.loads(line) for line in history.stdout.splitlines()]
+        assert (sub["external_id"], sub["agent"], sub["call_id"]) == (external_id, "Ana Silva", str(call["id"]))
+        assert sub["status"] in ("ready", "transcribed")
+    finally:
+        relay.stop()

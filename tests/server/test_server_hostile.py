@@ -24,21 +24,18 @@ SIZE = 300_000
 HUGE = "9" * 5000
 
 
-@pytest.fixture(params=["c", "python", "general"])
+@pytest.fixture(params=["c", "general"])
 def srv(request: pytest.FixtureRequest, store: RecordingStore) -> Iterator[RecordingServer]:
-    """A running server answering through one path only: "c" (the C fast path, where it was built),
-    "python" (the Python fast path) or "general" (neither)."""
+    """A running server answering through one path only: "c" (the C fast path, where it was built)
+    or "general" (without it)."""
     server = RecordingServer(store, signing_key=SIGNING_KEY)
     server.start()
     http = server._http
     assert http is not None
     if request.param == "c":
         assert http.fast_raw is not None, "the C fast path (desktop_app/server/_fastserve.c) was not built"
-        http.fast = None
-    elif request.param == "python":
-        http.fast_raw = None
     else:
-        http.fast = http.fast_raw = None
+        http.fast_raw = None
     yield server
     server.stop()
 

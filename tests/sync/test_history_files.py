@@ -246,6 +246,8 @@ def test_history_brings_an_older_file_up_to_date_where_it_can_write(home: Path, 
         rows = hist.count()
     with sqlite3.connect(path) as db:  # as the release before the `labels` table (migration 4) wrote it
         db.execute("DROP TABLE labels")
+        db.execute("ALTER TABLE submissions DROP COLUMN transcript_source")  # migration 5's (issue 20)
+        db.execute("ALTER TABLE submissions DROP COLUMN transcript_id")
         db.execute("PRAGMA user_version = 3")
     run = cd.run(home, "history-json", wav)
     assert run.returncode == 0 and run.stderr == "", run.stderr

@@ -331,7 +331,7 @@ def relay(tmp_path):
         pg.stop()
 
 
-def test_join_my_team_redeems_the_invite_and_says_the_relay_does_not_log_calls_yet(qtbot, relay):
+def test_join_my_team_redeems_the_invite_and_says_upload_and_log_goes_to_the_relay(qtbot, relay):
     from desktop_app.relay.client import RelayClient
     from desktop_app.relay.db import TeamDB
 
@@ -345,7 +345,8 @@ def test_join_my_team_redeems_the_invite_and_says_the_relay_does_not_log_calls_y
     with qtbot.waitSignal(dialog.finished_choice, timeout=30000):
         qtbot.keyClick(dialog.invite_code, Qt.Key.Key_Return)
     text = dialog.team_status.text()
-    assert f"Joined the team at {proc.url} as hal (agent)" in text and "does not log calls yet" in text
+    assert f"Joined the team at {proc.url} as hal (agent)" in text and "does not log calls" not in text
+    assert "Upload & Log sends this desk's recordings to the relay" in text
     token = keystore.get(keystore.TEAM_RELAY_TOKEN)
     assert token and token not in text and code not in text
     assert RelayClient(proc.url, token).submissions() == []  # the desk's token works at the relay

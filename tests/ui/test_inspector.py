@@ -41,3 +41,13 @@ def test_an_unreadable_file_is_a_verdict_not_a_crash(tmp_path):
     bad.write_bytes(b"hello, this is not a recording")
     inspection, fixes = inspector.inspect(str(bad))
     assert not inspection.uploadable and fixes == []
+
+
+def test_the_helper_runs_below_the_apps_priority(tmp_path):
+    """The analysis is background work: on a busy machine (two cores, other programs) the GUI thread
+    gets a CPU before the helper does, so the window stays responsive while a long call is analysed."""
+    path = write_wav(tmp_path / "call.wav", [speech(1, start=0.1, freq=220), speech(1, start=0.5, freq=340)])
+    inspector.inspect(str(path))
+    helper = inspector._inspector._proc
+    assert helper is not None and helper.is_alive()
+    assert os.getpriority(os.PRIO_PROCESS, helper.pid) >= os.getpriority(os.PRIO_PROCESS, 0) + 10

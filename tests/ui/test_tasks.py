@@ -76,3 +76,62 @@ def test_long_work_never_starves_short_work(qtbot):
         release.set()
     qtbot.waitUntil(lambda: all(t.done.is_set() for t in long_tasks), timeout=5000)
     assert tasks.shutdown(5.0)
+
+
+def test_progress_reports_are_coalesced_for_the_gui_thread(qtbot):
+    """An inspection reports progress for every block of audio (360 for a 60-minute call, more with
+    smaller blocks); the GUI thread gets one call per step of the bar at most, and while a report
+    waits in its queue a newer one replaces it instead of queuing behind it."""
+    gui = QCoreApplication.instance().thread()
+    seen: list[tuple[float, bool]] = []
+    report = tasks.to_gui_progress(lambda f: seen.append((f, QThread.currentThread() is gui)))
+
+    def work():  # all reported before the GUI thread runs a single event: it is busy
+        for i in range(3601):
+            report(i / 3600)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] == 1.0, timeout=5000)
+    qtbot.wait(50)
+    assert len(seen) <= 2, seen  # the first report, then the newest one
+    assert all(on_gui for _f, on_gui in seen)
+
+    seen.clear()
+    report = tasks.to_gui_progress(lambda f: seen.append((f, QThread.currentThread() is gui)))
+    for i in range(3601):  # from the GUI's own thread, with its events run between reports
+        report(i / 3600)
+        QCoreApplication.processEvents()
+    fractions = [f for f, _g in seen]
+    assert 90 <= len(fractions) <= 101 and fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_a_burst_of_results_is_spread_over_turns_of_the_event_loop(qtbot):
+    """Results that workers deliver while the GUI thread is busy queue up and would all run in one
+    pass of the event loop (their times added up: a stall). Once a pass has run its share, the rest
+    wait for the next turn, so timers (a repaint, an animation) run in between."""
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    log: list[str] = []
+    ticker = QTimer()
+    ticker.setInterval(0)
+    ticker.timeout.connect(lambda: log.append("T") if log and log[-1] != "T" else None)
+
+    def heavy(i: int) -> None:
+        time.sleep(0.015)  # a panel built, a long list refreshed: GUI-thread work
+        log.append(f"R{i}")
+
+    deliveries = [tasks.to_gui(lambda i=i: heavy(i)) for i in range(6)]
+    worker = threading.Thread(target=lambda: [d() for d in deliveries])
+    worker.start()
+    worker.join()  # all six are queued before the GUI thread runs an event
+    log.append("T")
+    ticker.start()
+    qtbot.waitUntil(lambda: sum(e.startswith("R") for e in log) == 6, timeout=5000)
+    ticker.stop()
+    assert [e for e in log if e.startswith("R")] == [f"R{i}" for i in range(6)]  # in order
+    runs = "".join("R" if e.startswith("R") else " " for e in log).split()
+    assert max(len(r) for r in runs) <= 2, log

@@ -191,3 +191,22 @@ def test_open_recordings_lists_audio_files_and_queues_the_picked_ones(qtbot, tmp
     assert seen["offered"] == {"a.wav", "b.wav"}  # notes.txt is not offered
     _wait_inspected(qtbot, page, 2)
     assert sorted(Path(p.path).name for p in page.panels) == ["a.wav", "b.wav"]
+
+
+def test_a_dropped_folder_gets_one_panel_per_turn_of_the_event_loop(qtbot, tmp_path):
+    """Building a recording's panel is tens of ms of widget work on the GUI thread; a folder of many
+    recordings gets one panel per turn of the event loop, so the window is never held for all of them
+    at once (and the folder is remembered once, when the last one is in)."""
+    page = UploadPage()
+    qtbot.addWidget(page)
+    page.show()
+    files = [str(write_wav(tmp_path / f"call-{i}.wav", [speech(1, start=0.1, freq=220 + 20 * i),
+                                                        speech(1, start=0.5, freq=340)])) for i in range(4)]
+    folders: list[str] = []
+    page.folderUsed.connect(folders.append)
+    page._add_files(files)  # what the listing of a dropped folder delivers, in one GUI event
+    assert [p.path for p in page.panels] == files[:1] and folders == []
+    qtbot.waitUntil(lambda: len(page.panels) == 4, timeout=10000)
+    assert [p.path for p in page.panels] == files and page.queue.count() == 4
+    qtbot.waitUntil(lambda: folders == [str(tmp_path)], timeout=5000)
+    tasks.shutdown(10)
