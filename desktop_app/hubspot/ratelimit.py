@@ -98,6 +98,10 @@ class SharedBudget(Protocol):
     def pause(self, kind: str, seconds: float) -> None:
         """A 429: no process takes a slot of ``kind`` for ``seconds``."""
 
+    def learned(self, kind: str, limit: int, interval: float) -> None:
+        """An answer's headers changed the window ``kind`` to ``limit`` per ``interval`` seconds: every process
+        counts by it (one started later still holds the configured window until its own first answer)."""
+
 
 class RateLimiter:
     """Thread-safe limiter for one HubSpot account (see the module's description)."""
@@ -257,8 +261,12 @@ class RateLimiter:
             # the slot from the answer never undercounts (a busy server may read a request late).
             ticket.slot.done_at = now
             window = self._windows[ticket.kind]
+            learned = None
             if headers:
+                before = (window.limit, window.interval)
                 self._adjust(headers, now, ticket.kind, ticket.slot.sent_at)
+                if (window.limit, window.interval) != before:
+                    learned = (window.limit, window.interval)
             pause = 0.0
             if status == 429:
                 if policy_name == DAILY:
@@ -270,6 +278,8 @@ class RateLimiter:
             self._cond.notify_all()
         if pause > 0 and self.budget is not None:
             self.budget.pause(ticket.kind, pause)
+        if learned is not None and self.budget is not None:
+            self.budget.learned(ticket.kind, *learned)
 
     def _adjust(self, headers: Mapping[str, str], now: float, kind: str, sent_at: float) -> None:
         def num(name: str) -> int | None:

@@ -233,6 +233,16 @@ MIGRATIONS: tuple[str, ...] = (
     END $$;
     """,
     # ------------------------------------------------------------------------------------------------
+    # 5: the rate window HubSpot's headers told a relay (its limit may be above the configured 100 per 10 s): a
+    # relay that starts later counts by it from its first request, not by the configured one
+    """
+    CREATE TABLE rate_windows (
+        kind TEXT PRIMARY KEY,
+        max_requests INTEGER NOT NULL,
+        interval_s DOUBLE PRECISION NOT NULL,
+        learned_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );
+    """,
 )
 
 WORK_STATUSES = ("queued", "running")  # what `claim` takes by default: submissions still to log

