@@ -247,44 +247,87 @@ def _fetch_and_judge(job: FetchJob, record: FetchRecord) -> tuple[FetchRecord, j
 CHILD_NICENESS = 10
 
 
-def _child(job: FetchJob, record: FetchRecord, conn: Any) -> None:  # the child process's entry point
+def _helper_main(conn: Any) -> None:  # a helper process's entry point: fetch and judge until told to stop
     try:
-        record.fetched_at_priority = os.nice(CHILD_NICENESS)
+        niceness = os.nice(CHILD_NICENESS)
     except OSError:  # not allowed here: run at the parent's priority
-        record.fetched_at_priority = os.nice(0)
-    record.fetched_by = os.getpid()
-    try:
-        conn.send(_fetch_and_judge(job, record))
-    except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
-        conn.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
+        niceness = os.nice(0)
+    while True:
+        try:
+            job, record = conn.recv()
+        except (EOFError, OSError):  # the sandbox is gone or closed the pipe
+            return
+        record.fetched_at_priority, record.fetched_by = niceness, os.getpid()
+        try:
+            conn.send(_fetch_and_judge(job, record))
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
+            conn.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
 
 
 # How long the child may take for one recording (each request has ``FetchJob.timeout`` of its own).
 APART_TIMEOUT_S = 900.0
+# Helper processes kept waiting for the next fetch (one more is started whenever all are busy).
+IDLE_HELPERS = 2
+
+
+class _Helper:
+    def __init__(self) -> None:
+        ctx = mp.get_context("spawn")  # inherits none of the caller's threads, such as Qt's
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_helper_main, args=(child,), daemon=True, name="sandbox-fetch")
+        self.proc.start()
+        child.close()
+        self.reused = False
+
+    def close(self) -> None:
+        self.conn.close()
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+
+
+_idle: list[_Helper] = []
+_idle_lock = threading.Lock()
+
+
+def _take_helper(*, fresh: bool = False) -> _Helper:
+    with _idle_lock:
+        while _idle and not fresh:
+            helper = _idle.pop()
+            if helper.proc.is_alive():
+                helper.reused = True
+                return helper
+            helper.close()
+    return _Helper()  # spawning costs the imports of PyAV and requests once, not once per fetch
+
+
+def _give_back(helper: _Helper) -> None:
+    with _idle_lock:
+        if len(_idle) < IDLE_HELPERS:
+            _idle.append(helper)
+            return
+    helper.close()
 
 
 def fetch_and_judge_apart(job: FetchJob, record: FetchRecord, timeout: float = APART_TIMEOUT_S) -> judge.Verdict:
-    """Steps 1-3 in a child process started with ``spawn`` (it inherits none of the caller's threads,
-    such as Qt's): the download's requests, warnings and size are copied into ``record``; raises
-    FetchFailed as ``fetch`` does, and when the child dies or overruns ``timeout``."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(job, record, child), daemon=True, name="sandbox-fetch")
-    proc.start()
-    child.close()
-    try:
-        if not parent.poll(timeout):
-            raise FetchFailed("download_failed", f"The fetch did not end within {timeout:g} s")
-        answer = parent.recv()
-    except (EOFError, OSError):
-        raise FetchFailed("download_failed", "The fetch's process ended unexpectedly") from None
-    finally:
-        parent.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
+    """Steps 1-3 in a helper process started with ``spawn`` and reused for later fetches: the download's
+    requests, warnings and size are copied into ``record``; raises FetchFailed as ``fetch`` does, and
+    when the helper dies or overruns ``timeout`` (it is then ended, never reused)."""
+    helper = _take_helper()
+    while True:
+        try:
+            helper.conn.send((job, record))
+            if not helper.conn.poll(timeout):
+                helper.close()
+                raise FetchFailed("download_failed", f"The fetch did not end within {timeout:g} s")
+            answer = helper.conn.recv()
+            break
+        except (EOFError, OSError):
+            helper.close()
+            if not helper.reused:
+                raise FetchFailed("download_failed", "The fetch's process ended unexpectedly") from None
+            helper = _take_helper(fresh=True)  # one kept waiting died meanwhile: a new one, once
+    _give_back(helper)
     if isinstance(answer, BaseException):
         raise answer
     done: FetchRecord

@@ -78,3 +78,35 @@ def test_the_fetch_downloads_the_recording_in_a_child_process(
     record = sandbox.wait_for_fetch(call_id, timeout=60)
     assert in_this_process == []
     assert record.reason == "range_not_supported" and record.warnings, record
+
+
+def test_fetches_one_after_another_reuse_one_helper_process(
+        sandbox: Sandbox, http: requests.Session, recording_server: TinyRecordingServer) -> None:
+    """Spawning a process per fetch costs the imports of PyAV and requests each time: a test of 300 calls
+    drove a 2-core machine's load average to ~100. Fetches in turn are done by one helper, kept."""
+    register(sandbox, http, recording_server)
+    recording_server.map["good"] = "stereo.wav"
+    pids = []
+    for _ in range(3):
+        call_id = log_call(sandbox, http, "good")
+        mark_ready(sandbox, http, call_id)
+        record = sandbox.wait_for_fetch(call_id, timeout=60)
+        assert record.status == "transcribed", (record.reason, record.detail)
+        pids.append(record.fetched_by)
+    assert pids[0] not in (0, os.getpid())
+    assert len(set(pids)) == 1, pids
+
+
+def test_a_helper_that_dies_is_replaced(
+        sandbox: Sandbox, http: requests.Session, recording_server: TinyRecordingServer) -> None:
+    register(sandbox, http, recording_server)
+    recording_server.map["good"] = "stereo.wav"
+    call_id = log_call(sandbox, http, "good")
+    mark_ready(sandbox, http, call_id)
+    first = sandbox.wait_for_fetch(call_id, timeout=60).fetched_by
+    os.kill(first, 9)
+    call_id = log_call(sandbox, http, "good")
+    mark_ready(sandbox, http, call_id)
+    record = sandbox.wait_for_fetch(call_id, timeout=60)
+    assert record.status == "transcribed", (record.reason, record.detail)
+    assert record.fetched_by not in (0, first, os.getpid())
