@@ -13,7 +13,6 @@ characters of a title, number, id or error without reading every row.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -25,7 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from desktop_app.relay.db import Agent
-from desktop_app.sync.history import CSV_COLUMNS, STATUSES, Query
+from desktop_app.sync.history import STATUSES, Query, csv_row, write_csv
 
 MAX_PAGE = 1000
 EVERYTHING = Query()
@@ -297,16 +296,10 @@ def totals(conn: psycopg.Connection[Any], viewer: Agent, by: str, query: Query =
 def export_csv(conn: psycopg.Connection[Any], viewer: Agent, query: Query = EVERYTHING,
                out: io.TextIOBase | None = None) -> str:
     """CSV of every matching submission, the desk's columns (`history.CSV_COLUMNS`)."""
-    buffer = out if out is not None else io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for sub in iter_all(conn, viewer, query):
-        d = sub["details"]
-        writer.writerow([
-            sub["id"], sub["created_at"], sub["agent"], sub["recording"], sub["status"], sub["state"],
-            d.get("title", ""), d.get("from_number", ""), d.get("to_number", ""), d.get("direction", ""),
-            d.get("duration_ms", 0), sub["owner_id"] or "", sub["contact_id"] or "", sub["call_id"] or "",
-            sub["external_id"], sub["call_url"] or "", sub["error"] or "", sub["correlation_id"] or "",
-            d.get("timestamp", "") or "", sub["contact_id"] or "", sub["owner_id"] or "", d.get("notes", "") or "",
-        ])
-    return buffer.getvalue() if isinstance(buffer, io.StringIO) and out is None else ""
+    return write_csv((csv_row(
+        sub["details"], id=sub["id"], created_at=sub["created_at"], agent=sub["agent"], recording=sub["recording"],
+        status=sub["status"], state=sub["state"], duration_ms=sub["details"].get("duration_ms", 0),
+        owner_id=sub["owner_id"] or "", contact_id=sub["contact_id"] or "", call_id=sub["call_id"] or "",
+        external_id=sub["external_id"], call_url=sub["call_url"] or "", error=sub["error"] or "",
+        correlation_id=sub["correlation_id"] or "", contact=sub["contact_id"] or "", owner=sub["owner_id"] or "")
+        for sub in iter_all(conn, viewer, query)), out)
