@@ -117,7 +117,8 @@ class Inspector:
                     if progress is not None:
                         progress(value)
                 elif kind == "result":
-                    return value
+                    inspection, fixes = value  # what _serve sent: (Inspection, fixes)
+                    return inspection, list(fixes)
                 else:
                     raise value
 

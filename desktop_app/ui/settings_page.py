@@ -14,7 +14,7 @@ connection or the tunnel run in workers.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -38,6 +38,9 @@ from PySide6.QtWidgets import (
 from desktop_app import keystore
 from desktop_app import settings as settings_mod
 from desktop_app.ui import tasks
+
+if TYPE_CHECKING:
+    from desktop_app.hubspot.client import HubSpotClient
 
 HIDDEN_SECTIONS = ("Window",)
 # Settings the app reads each time it uses them; any other change is taken up by a restart ("Restart now").
@@ -68,7 +71,7 @@ SECRETS = (
 )
 
 
-def connection_report(client: Any) -> list[str]:
+def connection_report(client: HubSpotClient) -> list[str]:
     """What "Test connection" shows: the portal, then each capability the app needs and whether it works."""
     from desktop_app.hubspot.errors import HubSpotError
 
