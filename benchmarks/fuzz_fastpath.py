@@ -136,7 +136,7 @@ class Pair:
         os.environ["CALLRELAY_HOME"] = str(home)
         from desktop_app.server import app as app_mod
         from desktop_app.server.accesslog import AccessLog
-        from desktop_app.sync.recordings import RecordingStore
+        from desktop_app.server.recordings import RecordingStore
 
         if app_mod._fastserve is None:
             raise SystemExit("The C fast path (desktop_app/server/_fastserve.c) is not built: nothing to compare.")

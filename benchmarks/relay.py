@@ -81,7 +81,7 @@ DESK_SERVER = """
 import signal, sys, threading
 from pathlib import Path
 from desktop_app.server import RecordingServer
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.server.recordings import RecordingStore
 path, count, secret, workers, app_id, account = sys.argv[1:7]
 store = RecordingStore()
 rec = store.add(Path(path))

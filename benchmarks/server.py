@@ -37,7 +37,7 @@ RANGE = 64 * 1024
 SERVER_SNIPPET = """
 import signal, sys, threading
 from pathlib import Path
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.server.recordings import RecordingStore
 from desktop_app.server import RecordingServer
 store = RecordingStore()
 rec = store.add(Path(sys.argv[1]))

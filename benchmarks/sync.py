@@ -85,10 +85,10 @@ def main() -> int:
     from desktop_app.hubspot.ratelimit import RateLimiter
     from desktop_app.runtime import InProcessServerLink
     from desktop_app.server import RecordingServer
+    from desktop_app.server.recordings import RecordingStore
     from desktop_app.sync import history as h
     from desktop_app.sync.hubspot_port import ClientPort
     from desktop_app.sync.pipeline import CallDetails, Pipeline, RetryPolicy
-    from desktop_app.sync.recordings import RecordingStore
 
     sandbox = subprocess.Popen([sys.executable, "-c", SANDBOX_CHILD, str(args.limit), str(args.interval)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)

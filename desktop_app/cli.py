@@ -1,7 +1,7 @@
 """The ``callrelay`` command.
 
-Each core package contributes its subcommands through a ``cli`` module with a
-``register(subparsers)`` function; this module only assembles them. A subcommand's handler takes
+Each module of ``desktop_app.commands`` (and the GUI's ``ui.cli`` and ``ui.selftest``) adds its
+subcommands through a ``register(subparsers)`` function; this module only assembles them. A subcommand's handler takes
 the parsed arguments and returns the exit code (0 success, 1 a problem with the work, 2 usage).
 
 Trouble a user can act on that reaches this far (a ``UserError``: a damaged settings file or history,
@@ -12,7 +12,6 @@ as a traceback. Output cut short by its reader (``callrelay history --json | hea
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
@@ -20,20 +19,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from desktop_app import __version__
+from desktop_app.commands import audio, hubspot, relay, sandbox, server, sync, transcribe
 from desktop_app.errors import UserError
 from desktop_app.server import fastpath
+from desktop_app.ui import cli as gui
+from desktop_app.ui import selftest
 
 # The modules that add subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "desktop_app.audio.cli",  # check, fix
-    "desktop_app.server.cli",  # serve
-    "desktop_app.sandbox.cli",  # sandbox
-    "desktop_app.hubspot.cli",  # hubspot test
-    "desktop_app.sync.cli",  # upload, resume, history
-    "desktop_app.relay.cli",  # relay invite, relay agents, relay revoke
-    "desktop_app.transcribe.cli",  # transcribe
-    "desktop_app.ui.cli",  # gui
-    "desktop_app.ui.selftest",  # self-test
+COMMAND_MODULES = (
+    audio,  # check, fix
+    server,  # serve
+    sandbox,  # sandbox
+    hubspot,  # hubspot test
+    sync,  # upload, resume, history
+    relay,  # relay invite, relay agents, relay revoke
+    transcribe,  # transcribe
+    gui,  # gui
+    selftest,  # self-test
 )
 
 
@@ -59,13 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):  # that part of the app is not built yet
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
     return parser
 

@@ -26,10 +26,10 @@ from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import ENV_NAMES, HubSpotConfig, config_from_env, load_config
 from desktop_app.hubspot.errors import HubSpotError
 from desktop_app.hubspot.recording_url import AskTakeOver, settings_guard
+from desktop_app.server.recordings import RecordingStore, sha256_of
 from desktop_app.sync import history as h
 from desktop_app.sync.hubspot_port import ClientPort
 from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy, Seen
-from desktop_app.sync.recordings import RecordingStore, sha256_of
 from desktop_app.sync.retention import apply_retention
 from desktop_app.sync.serverlink import NoServer, ServerLink, fetched_since
 

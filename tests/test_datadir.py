@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app import cli, keystore, paths, settings
-from desktop_app.sync import cli as sync_cli
+from desktop_app.commands import sync as sync_cli
 from desktop_app.sync import history as h
 from tests.attacks import corrupted_datadirs as cd
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "desktop_app"
-CORE = ["audio", "hubspot", "openapi", "relay", "sandbox", "server", "sync", "tunnel"]
-CORE_MODULES = ["cli.py", "errors.py", "paths.py", "settings.py", "keystore.py", "__init__.py"]
+CORE = ["audio", "commands", "hubspot", "openapi", "relay", "sandbox", "server", "sync", "transcribe", "tunnel"]
+CORE_MODULES = ["runtime.py", "errors.py", "paths.py", "settings.py", "keystore.py", "__init__.py"]
 FORBIDDEN = ("PySide6", "shiboken6", "desktop_app.ui", "PyQt5", "PyQt6")
 
 
@@ -41,3 +41,15 @@ def test_the_checker_sees_a_qt_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import os\nfrom PySide6.QtCore import QObject\n")
     assert [n for n in imports_of(sample) if n.startswith(FORBIDDEN)] == ["PySide6.QtCore"]
+
+
+def test_the_command_line_loads_no_qt_until_the_gui_starts() -> None:
+    """``callrelay`` assembles every subcommand, the GUI's among them, without loading Qt (a relay
+    host may have no Qt libraries at all)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from desktop_app.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

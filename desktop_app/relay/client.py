@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import requests
 
 from desktop_app.relay.storage import Part, StorageError, send_parts
-from desktop_app.sync.recordings import sha256_of
+from desktop_app.server.recordings import sha256_of
 
 
 class RelayError(RuntimeError):

@@ -22,7 +22,7 @@ from typing import Any
 
 from desktop_app.relay.client import RelayClient, RelayError
 from desktop_app.relay.outbox import PENDING, REFUSED, SENT, Entry, Outbox
-from desktop_app.sync.recordings import sha256_of
+from desktop_app.server.recordings import sha256_of
 
 # the relay's statuses once its pipeline is done with a submission (the desk's, `sync.history`)
 FINAL = ("ready", "transcribed", "not-transcribed", "failed")

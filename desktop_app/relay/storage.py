@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from desktop_app.relay.presign import Presigner
-from desktop_app.sync.recordings import sha256_of
+from desktop_app.server.recordings import sha256_of
 
 OCTET_STREAM = "application/octet-stream"
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (all but the last)

@@ -30,8 +30,8 @@ from psycopg.types.json import Jsonb
 
 from desktop_app.relay.db import DatabaseError, TeamDB
 from desktop_app.relay.storage import FileStore, S3Store, StorageError
+from desktop_app.server.recordings import StoreError
 from desktop_app.sync import history as h
-from desktop_app.sync.recordings import StoreError
 
 
 class LeaseLost(RuntimeError):

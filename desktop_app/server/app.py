@@ -35,8 +35,8 @@ from desktop_app.server.core import (
     default_per_client,
 )
 from desktop_app.server.links import LinkClaims, LinkSigner, redact
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 from desktop_app.server.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_v3
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
 
 # the C fast path, built on Linux (setup.py); where it is not, the general path answers (fastpath says why)
 _fastserve: types.ModuleType | None = fastpath.module

@@ -198,7 +198,7 @@ def child_main(config: dict[str, Any], listener: socket.socket, control: Connect
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
     from desktop_app.server.accesslog import AccessLog
     from desktop_app.server.app import RecordingServer
-    from desktop_app.sync.recordings import RecordingStore
+    from desktop_app.server.recordings import RecordingStore
 
     try:
         server = RecordingServer(

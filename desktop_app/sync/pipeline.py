@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from desktop_app.server.recordings import StoreError, sha256_of
 from desktop_app.sync import history as h
-from desktop_app.sync.recordings import StoreError, sha256_of
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from desktop_app.server.recordings import RecordingStore
 from desktop_app.sync import history as h
-from desktop_app.sync.recordings import RecordingStore
 
 
 @dataclass(frozen=True)

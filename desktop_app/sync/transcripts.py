@@ -409,7 +409,7 @@ class AutoTranscriber:
 def find_submission(history: h.History, target: str, portal_id: str) -> h.Submission:
     """The submission ``target`` names: its id, or a recording FILE (by SHA-256: the newest submission of it to
     this account that logged a call). Raises ``PostRefused``."""
-    from desktop_app.sync.recordings import sha256_of
+    from desktop_app.server.recordings import sha256_of
 
     if target.strip().isdigit() and not Path(target).exists():
         sub = history.get(int(target))

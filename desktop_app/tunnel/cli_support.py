@@ -94,7 +94,7 @@ def _default_probe(server: _Server) -> Callable[[str], str] | None:
     store = getattr(server, "store", None)
     if store is None:
         try:
-            from desktop_app.sync.recordings import RecordingStore
+            from desktop_app.server.recordings import RecordingStore
         except ImportError:
             return None
         store = RecordingStore()

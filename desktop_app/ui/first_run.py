@@ -69,7 +69,7 @@ class StepFailed(Exception):
 
 
 def _account(api_url: str, token: str, app_id: str = "", developer_api_key: str = "") -> Any:
-    from desktop_app.hubspot import cli
+    from desktop_app.commands import hubspot as cli
 
     try:
         return cli.Account(api_url=cli.check_api_url(api_url), app_id=cli.check_app_id(app_id.strip()),
@@ -81,7 +81,7 @@ def _account(api_url: str, token: str, app_id: str = "", developer_api_key: str 
 
 def check_token(api_url: str, token: str) -> str:
     """Sign in with the private-app token (one read-only request): ``hubspot connect``'s check."""
-    from desktop_app.hubspot import cli
+    from desktop_app.commands import hubspot as cli
     from desktop_app.hubspot.errors import HubSpotError
 
     if not token.strip():
@@ -121,7 +121,7 @@ def oauth_sign_in(api_url: str, client_id: str, client_secret: str, port: int) -
 
 
 def check_app_id(app_id: str) -> str:
-    from desktop_app.hubspot import cli
+    from desktop_app.commands import hubspot as cli
 
     if not app_id.strip():
         raise StepFailed("Write your HubSpot app's id (developer account → Apps): it registers the recording URL.")
@@ -211,7 +211,7 @@ def save_account(settings: settings_mod.Settings, account: Any, provider: str, p
     """``hubspot connect``'s saving: the secrets into the keyring, the rest into the settings. Signed in
     with OAuth (``oauth_client``: client id, secret), the tokens are in the keyring already."""
     from desktop_app import keystore
-    from desktop_app.hubspot import cli
+    from desktop_app.commands import hubspot as cli
 
     if oauth_client is None:
         cli.save_secrets(account)

@@ -133,7 +133,7 @@ def health_pid(base_url: str) -> int:
 
 def check_server(sample: Path) -> None:
     from desktop_app.server import RecordingServer
-    from desktop_app.sync.recordings import RecordingStore
+    from desktop_app.server.recordings import RecordingStore
 
     store = RecordingStore()
     # two serving processes, as the app runs it: the worker is a spawned child, which in a bundle only

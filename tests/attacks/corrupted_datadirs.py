@@ -83,8 +83,8 @@ def write_wav(path: Path, seconds: float = 1.0) -> Path:
 
 def make_template(home: Path) -> Path:
     """A valid data directory: settings, a history of a few submissions, a catalogue with one recording."""
+    from desktop_app.server.recordings import RecordingStore
     from desktop_app.sync import history as h
-    from desktop_app.sync.recordings import RecordingStore
 
     home.mkdir(parents=True, exist_ok=True)
     (home / "settings.json").write_text(json.dumps(BASE_SETTINGS), encoding="utf-8")

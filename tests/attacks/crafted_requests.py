@@ -49,7 +49,7 @@ def serving(workdir: Path, **kwargs: object) -> Iterator[tuple[object, object, L
     access log, run/server.json), one stored recording shared as the call "call-1"; yields (server,
     the stored recording, what it logged badly)."""
     from desktop_app.server import RecordingServer
-    from desktop_app.sync.recordings import RecordingStore
+    from desktop_app.server.recordings import RecordingStore
 
     old_home = os.environ.get("CALLRELAY_HOME")
     os.environ["CALLRELAY_HOME"] = str(workdir / "home")

@@ -12,11 +12,11 @@ import pytest
 
 from desktop_app import keystore, settings
 from desktop_app.cli import main
-from desktop_app.hubspot.cli import KEYRING_UNAVAILABLE, CheckFailed, _recording_server
+from desktop_app.commands.hubspot import KEYRING_UNAVAILABLE, CheckFailed, _recording_server
 from desktop_app.hubspot.config import HubSpotConfig
 from desktop_app.sandbox import Sandbox
 from desktop_app.server import RecordingServer
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.server.recordings import RecordingStore
 
 FULL_SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.owners.read"]
 

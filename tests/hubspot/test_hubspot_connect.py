@@ -19,7 +19,7 @@ import pytest
 
 from desktop_app import keystore, settings
 from desktop_app.cli import main
-from desktop_app.hubspot.cli import BadInput, parse_env_lines
+from desktop_app.commands.hubspot import BadInput, parse_env_lines
 from desktop_app.sandbox import Sandbox
 
 

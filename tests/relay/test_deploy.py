@@ -31,7 +31,7 @@ from services import Seaweed
 from test_storage import fetch
 
 from desktop_app.cli import build_parser
-from desktop_app.relay import cli as relay_cli
+from desktop_app.commands import relay as relay_cli
 from desktop_app.relay.client import RelayClient
 from desktop_app.relay.db import TeamDB
 from desktop_app.server.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_v3
@@ -192,7 +192,7 @@ def test_every_variable_of_the_environment_file_is_one_the_relay_or_boto3_reads(
     command line reads (its module's constants) or a variable botocore's configuration reads."""
     from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES as botocore_vars
 
-    relay_reads = {node.value for source in ("relay/cli.py", "paths.py")
+    relay_reads = {node.value for source in ("desktop_app/commands/relay.py", "paths.py")
                    for node in ast.walk(ast.parse((ROOT / "desktop_app" / source).read_text()))
                    if isinstance(node, ast.Constant) and isinstance(node.value, str)
                    and node.value.startswith("CALLRELAY_") and node.value.isupper()}
@@ -282,7 +282,7 @@ def test_what_the_container_copies_builds_the_package_with_the_relay_extra(tmp_p
         entry = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
         metadata = next(zf.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
     assert "callrelay = desktop_app.cli:main" in entry
-    assert {"desktop_app/relay/cli.py", "desktop_app/relay/service.py", "desktop_app/relay/storage.py"} <= set(names)
+    assert {"desktop_app/commands/relay.py", "desktop_app/relay/service.py", "desktop_app/relay/storage.py"} <= set(names)
     assert "Provides-Extra: relay" in metadata
 
 

@@ -27,7 +27,7 @@ import pytest
 from services import Postgres, Seaweed
 from test_relay_service import ENDPOINT, RelayProcess, _env, agent
 
-from desktop_app.relay.cli import ProblemError, hubspot_config
+from desktop_app.commands.relay import ProblemError, hubspot_config
 from desktop_app.relay.client import RelayClient
 from desktop_app.relay.db import TeamDB
 from desktop_app.sandbox.limits import RateLimits

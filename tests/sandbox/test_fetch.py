@@ -192,7 +192,7 @@ def test_against_the_projects_recording_server_with_signatures_required(tmp_path
     """The real recording server (signature checks required) accepts the sandbox's signed fetch; one
     that knows another client secret refuses it, and the sandbox says so."""
     from desktop_app.server import RecordingServer
-    from desktop_app.sync.recordings import RecordingStore
+    from desktop_app.server.recordings import RecordingStore
 
     wav = write_wav(tmp_path / "call.wav", seconds=4.0)
     store = RecordingStore(tmp_path / "store")

@@ -9,7 +9,7 @@ import pytest
 from server_helpers import CLIENT_SECRET, SIGNING_KEY, random_file
 
 from desktop_app.server import RecordingServer
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from server_helpers import SIGNING_KEY, cpus, on_cpu
 
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import AccessLog, read_entries
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 from desktop_app.sync.serverlink import ServerLink, fetched_since
 
 ENDPOINT = "/retrieve/authenticated/recordings"

@@ -16,7 +16,7 @@ from server_helpers import write_encoded, write_wav
 
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import read_entries
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.server.recordings import RecordingStore
 
 pytestmark = pytest.mark.needs_tool("chromium")
 

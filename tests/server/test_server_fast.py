@@ -20,7 +20,7 @@ from server_helpers import SIGNING_KEY, random_file
 
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import AccessLog
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 
 SIZE = 300_000
 

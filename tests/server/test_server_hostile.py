@@ -18,7 +18,7 @@ from server_helpers import SIGNING_KEY, random_file
 
 from desktop_app.server import RecordingServer, ranges
 from desktop_app.server.links import LinkSigner
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 
 SIZE = 300_000
 HUGE = "9" * 5000

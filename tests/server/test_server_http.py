@@ -22,7 +22,7 @@ from server_helpers import CLIENT_SECRET, SIGNING_KEY, cpus, from_each_cpu, on_c
 from desktop_app import paths
 from desktop_app.server import RecordingServer, fetches_for, runinfo, sign_v3
 from desktop_app.server.accesslog import read_entries
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 
 ENDPOINT = "/retrieve/authenticated/recordings"
 
@@ -277,7 +277,7 @@ def test_a_recording_added_by_another_process_after_start_is_served(server: Reco
                                                                       tmp_path: Path) -> None:
     src = random_file(tmp_path / "late.flac", 5000, seed=9)
     code = textwrap.dedent(f"""
-        from desktop_app.sync.recordings import RecordingStore
+        from desktop_app.server.recordings import RecordingStore
         s = RecordingStore()
         r = s.add({str(src)!r})
         s.share("late-call", r.sha256, app_id="7", external_account_id="x")

@@ -15,7 +15,7 @@ import requests
 from server_helpers import SIGNING_KEY, random_file, wait_until
 
 from desktop_app.server import RecordingServer, core
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 

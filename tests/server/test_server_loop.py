@@ -15,7 +15,7 @@ from server_helpers import SIGNING_KEY
 
 from desktop_app.server import RecordingServer, core
 from desktop_app.server.loop import Loop
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 
 
 @pytest.fixture(params=[True, False], ids=["epoll", "selectors"])

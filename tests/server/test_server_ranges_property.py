@@ -16,7 +16,7 @@ from server_helpers import SIGNING_KEY, random_file
 
 from desktop_app.server import RecordingServer
 from desktop_app.server.ranges import MAX_RANGES  # the server's one policy number: more specs, no ranges
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.server.recordings import RecordingStore
 
 SIZES = (1, 1000, 70_000)
 

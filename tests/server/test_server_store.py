@@ -14,7 +14,7 @@ import pytest
 from server_helpers import random_file
 
 from desktop_app import paths
-from desktop_app.sync.recordings import RecordingStore, StoreError
+from desktop_app.server.recordings import RecordingStore, StoreError
 
 
 def test_add_copies_by_content_hash_read_only_and_leaves_the_original(store: RecordingStore, blob: Path) -> None:
@@ -76,7 +76,7 @@ def test_a_write_that_fails_midway_leaves_no_partial_file(blob: Path, tmp_path: 
     code = textwrap.dedent(f"""
         import resource, signal, sys
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        from desktop_app.sync.recordings import RecordingStore, StoreError
+        from desktop_app.server.recordings import RecordingStore, StoreError
         store = RecordingStore({str(root)!r}, min_free_bytes=0)
         resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
         try:
@@ -125,7 +125,7 @@ def test_get_never_turns_its_argument_into_a_path(store: RecordingStore, blob: P
 
 def test_another_process_sees_what_one_adds(store: RecordingStore, blob: Path) -> None:
     code = textwrap.dedent(f"""
-        from desktop_app.sync.recordings import RecordingStore
+        from desktop_app.server.recordings import RecordingStore
         s = RecordingStore()
         r = s.add({str(blob)!r})
         s.share("from-child", r.sha256, app_id="9", external_account_id="8")

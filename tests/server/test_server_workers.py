@@ -23,7 +23,7 @@ from server_helpers import SIGNING_KEY, cpus, from_each_cpu, on_cpu, random_file
 
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import AccessLog, read_entries
-from desktop_app.sync.recordings import RecordingStore, StoredRecording
+from desktop_app.server.recordings import RecordingStore, StoredRecording
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,7 +176,7 @@ def test_workers_stop_when_their_parent_dies(tmp_path: Path) -> None:
         import sys, time
         from pathlib import Path
         from desktop_app.server import RecordingServer
-        from desktop_app.sync.recordings import RecordingStore
+        from desktop_app.server.recordings import RecordingStore
         store = RecordingStore()
         rec = store.add(Path({str(recording)!r}))
         srv = RecordingServer(store, signing_key="k", workers=2)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.server.recordings import RecordingStore, StoreError
 from desktop_app.sync import history as h
-from desktop_app.sync.recordings import RecordingStore, StoreError
 from tests.attacks import corrupted_datadirs as cd
 
 HISTORY_KINDS = [k for k in cd.KINDS if k.name.startswith("history:") and not (k.restricted or k.full_disk)]

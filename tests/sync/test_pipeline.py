@@ -169,7 +169,7 @@ def test_the_background_worker_resumes_what_a_killed_app_left(tmp_path: Path) ->
 def test_a_full_disk_fails_the_submission_clearly_and_sends_nothing(runtime: Runtime, tmp_path: Path) -> None:
     import shutil
 
-    from desktop_app.sync.recordings import RecordingStore
+    from desktop_app.server.recordings import RecordingStore
 
     free = shutil.disk_usage(runtime.store.root).free
     runtime.store = RecordingStore(min_free_bytes=free)  # this disk, with less room than the store keeps free

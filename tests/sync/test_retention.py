@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sync_helpers import write_call
 
+from desktop_app.server.recordings import RecordingStore
 from desktop_app.sync import history as h
-from desktop_app.sync.recordings import RecordingStore
 from desktop_app.sync.retention import apply_retention
 
 

@@ -12,8 +12,8 @@ from tunnel_helpers import Origin, Sshd, alive, free_port
 from desktop_app import settings as settings_mod
 from desktop_app.server import RecordingServer
 from desktop_app.server.accesslog import read_entries
+from desktop_app.server.recordings import RecordingStore
 from desktop_app.settings import Settings, SettingsError
-from desktop_app.sync.recordings import RecordingStore
 from desktop_app.tunnel import TunnelState
 from desktop_app.tunnel.cli_support import add_tunnel_arguments, overrides_from_args, start_for_serve
 

@@ -18,8 +18,8 @@ from desktop_app.hubspot.config import config_from_env
 from desktop_app.hubspot.endpoints import CallDetails
 from desktop_app.sandbox import FetchRecord, Sandbox
 from desktop_app.server import RecordingServer
+from desktop_app.server.recordings import RecordingStore
 from desktop_app.sync.history import History
-from desktop_app.sync.recordings import RecordingStore
 from desktop_app.tunnel import (
     ReachabilityCheck,
     RecordingUrlFollower,

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGroupBox
 from desktop_app import keystore
 from desktop_app import settings as settings_mod
 from desktop_app.server.app import RecordingServer
-from desktop_app.sync.recordings import RecordingStore
+from desktop_app.server.recordings import RecordingStore
 from desktop_app.ui.settings_page import SettingsPage
 
 

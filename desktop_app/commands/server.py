@@ -24,7 +24,7 @@ from desktop_app import keystore, settings
 from desktop_app.hubspot.config import HubSpotConfig, load_config
 from desktop_app.hubspot.recording_url import RecordingUrlGuard, RecordingUrlTaken, settings_guard
 from desktop_app.server.app import RecordingServer
-from desktop_app.sync.recordings import RecordingStore, StoredRecording, StoreError
+from desktop_app.server.recordings import RecordingStore, StoredRecording, StoreError
 from desktop_app.tunnel.base import Tunnel, TunnelEvent, TunnelState
 from desktop_app.tunnel.cli_support import (
     add_tunnel_arguments,
