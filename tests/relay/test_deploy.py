@@ -84,10 +84,11 @@ def env_file(path: Path = ENV_EXAMPLE) -> dict[str, str]:
 
 
 def credentials_the_relay_reads() -> dict[str, str]:
-    """{FILE: ENV} of every ``credential(ENV, FILE)`` call in ``desktop_app/relay``, the names resolved
-    through the module's constants (``A, B = "x", "y"`` included)."""
+    """{FILE: ENV} of every ``credential(ENV, FILE)`` call in ``desktop_app/relay`` and the relay's command
+    module, the names resolved through the module's constants (``A, B = "x", "y"`` included)."""
     found: dict[str, str] = {}
-    for source in sorted((ROOT / "desktop_app" / "relay").glob("*.py")):
+    sources = [*(ROOT / "desktop_app" / "relay").glob("*.py"), ROOT / "desktop_app" / "commands" / "relay.py"]
+    for source in sorted(sources):
         tree = ast.parse(source.read_text())
         constants: dict[str, str] = {}
         for node in tree.body:
@@ -192,7 +193,7 @@ def test_every_variable_of_the_environment_file_is_one_the_relay_or_boto3_reads(
     command line reads (its module's constants) or a variable botocore's configuration reads."""
     from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES as botocore_vars
 
-    relay_reads = {node.value for source in ("desktop_app/commands/relay.py", "paths.py")
+    relay_reads = {node.value for source in ("commands/relay.py", "paths.py")
                    for node in ast.walk(ast.parse((ROOT / "desktop_app" / source).read_text()))
                    if isinstance(node, ast.Constant) and isinstance(node.value, str)
                    and node.value.startswith("CALLRELAY_") and node.value.isupper()}
