@@ -190,3 +190,61 @@ def test_resources_dir_is_in_paths_for_the_source_tree_and_the_bundle(
     assert (paths.resources_dir() / "samples" / "sample-call.wav").is_file()
     monkeypatch.setattr("sys._MEIPASS", str(tmp_path), raising=False)
     assert paths.resources_dir() == tmp_path / "resources"
+
+
+# -- no imports by name string ---------------------------------------------------------------------------
+# An import written as a string (importlib.import_module, __import__, a `python -c "import …"` or
+# `-m desktop_app.x` child) is one grimp and import-linter cannot see, so the layers could be dodged.
+# A child process that starts the app's own entry point again is no such import; each one is listed here
+# with the reason it is a string.
+SPAWN_TARGETS_ALLOWED = {
+    # "Restart now" starts a new process of the whole app through its entry point (desktop_app/__main__.py)
+    ("ui/app.py", "desktop_app"),
+}
+_STRING_IMPORTERS = {"import_module", "__import__", "spec_from_file_location", "run_module", "run_path",
+                     "SourceFileLoader"}
+
+
+def imports_by_name(path: Path) -> list[str]:
+    """Where ``path`` imports a module of ours by its name in a string (``name (line)`` each)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    rel = path.relative_to(PACKAGE).as_posix()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in _STRING_IMPORTERS:
+                found.append(f"{name}() (line {node.lineno})")
+        elif isinstance(node, (ast.List, ast.Tuple)):
+            words = [e.value if isinstance(e, ast.Constant) and isinstance(e.value, str) else None for e in node.elts]
+            for flag, target in zip(words, words[1:], strict=False):
+                if flag == "-m" and target and target.startswith("desktop_app") \
+                        and (rel, target) not in SPAWN_TARGETS_ALLOWED:
+                    found.append(f"-m {target} (line {node.lineno})")
+                if flag == "-c" and target and "desktop_app" in target:
+                    found.append(f"-c {target[:40]!r} (line {node.lineno})")
+    return found
+
+
+def test_no_module_of_the_app_imports_one_by_a_name_in_a_string() -> None:
+    found = {str(p.relative_to(PACKAGE)): imports_by_name(p) for p in sorted(PACKAGE.rglob("*.py"))}
+    assert len(found) > 100
+    bad = {path: names for path, names in found.items() if names}
+    assert not bad, f"imports by a name in a string, which the layer check cannot see: {bad}"
+
+
+def test_the_name_string_check_sees_each_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(f"{__name__}.PACKAGE", tmp_path)
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import importlib, subprocess, sys\n"
+        "audio = importlib.import_module('desktop_app.audio')\n"
+        "ui = __import__('desktop_app.ui')\n"
+        "subprocess.run([sys.executable, '-m', 'desktop_app.sandbox.fetcher'])\n"
+        "subprocess.run((sys.executable, '-c', 'import desktop_app.audio'))\n"
+        "subprocess.run([sys.executable, '-m', 'pip', '--version'])\n"
+    )
+    assert imports_by_name(sample) == ["import_module() (line 2)", "__import__() (line 3)",
+                                       "-m desktop_app.sandbox.fetcher (line 4)",
+                                       "-c 'import desktop_app.audio' (line 5)"]
