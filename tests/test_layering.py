@@ -113,13 +113,9 @@ def cycles(graph: grimp.ImportGraph) -> list[list[str]]:
             if work:
                 low[work[-1][0]] = min(low[work[-1][0]], low[node])
             if low[node] == index[node]:
-                component: list[str] = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
+                component = stack[stack.index(node):]
+                del stack[stack.index(node):]
+                on_stack.difference_update(component)
                 if len(component) > 1:
                     found.append(sorted(component))
     return sorted(found)
