@@ -29,6 +29,7 @@ run: system-deps $(STAMP)
 
 # system libraries first: the C fast path (setup.py) is compiled when the package is installed
 test: test-deps $(STAMP) test-model
+	$(VENV)/bin/lint-imports --no-cache  # the layers ([tool.importlinter] in pyproject.toml)
 	$(PY) -m ruff check desktop_app tests benchmarks scripts
 	$(PY) -m mypy desktop_app
 	./scripts/with-keyring $(PY) -m pytest -q -p no:cacheprovider
@@ -38,6 +39,7 @@ test-core: $(STAMP) test-model
 	./scripts/with-keyring $(PY) -m pytest -q -m "not gui"
 
 lint: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m ruff check desktop_app tests benchmarks scripts
 	$(PY) -m mypy desktop_app
 

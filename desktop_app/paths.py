@@ -7,6 +7,7 @@ otherwise the platform's user data directory (platformdirs) is used.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -82,3 +83,12 @@ def run_dir() -> Path:
 
 def sandbox_dir() -> Path:
     return _sub("sandbox")
+
+
+def resources_dir() -> Path:
+    """The app's bundled files (sample recordings, icons): ``resources/`` inside a PyInstaller bundle
+    (``sys._MEIPASS``), else the source tree's."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"

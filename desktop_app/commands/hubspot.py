@@ -17,13 +17,23 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import shlex
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from desktop_app.hubspot import config as cfg
+from desktop_app.hubspot.connect import (
+    Account,
+    BadInput,
+    account_from_env_lines,
+    check_api_url,
+    check_app_id,
+    check_sign_in,
+    parse_env_lines,
+    save_secrets,
+    save_settings,
+    saved_account,
+)
 from desktop_app.hubspot.errors import HubSpotError
 
 KEYRING_UNAVAILABLE = (
@@ -197,78 +207,6 @@ def _recording_server(config: cfg.HubSpotConfig, registered: list[str]) -> str:
 
 
 # -- hubspot connect ---------------------------------------------------------------------------------
-class BadInput(ValueError):
-    """Standard input that is not the account's ``HUBSPOT_*=value`` lines (the message names the line)."""
-
-
-@dataclass(frozen=True)
-class Account:
-    api_url: str
-    app_id: str
-    access_token: str
-    developer_api_key: str
-    client_secret: str
-    portal_id: str = ""
-
-
-def parse_env_lines(text: str) -> dict[str, str]:
-    """``HUBSPOT_NAME=value`` lines (shell-quoted, optionally after ``export``), as ``callrelay sandbox``
-    prints them. Blank lines and ``#`` comments are skipped; anything else is refused by line number, never
-    quoting the value (it may be a secret)."""
-    values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:
-            raise BadInput(f"line {number} is not a NAME=value line (unbalanced quotes)") from None
-        if words[:1] == ["export"]:
-            words = words[1:]
-        if not words:
-            continue
-        name, sep, value = words[0].partition("=")
-        if len(words) != 1 or not sep:
-            raise BadInput(f"line {number} is not a NAME=value line")
-        if name not in cfg.ENV_NAMES:
-            raise BadInput(f"line {number} sets {name[:40]!r}, which is not one of {', '.join(cfg.ENV_NAMES)}")
-        values[name] = value.strip()
-    return values
-
-
-def account_from_env_lines(values: Mapping[str, str]) -> Account:
-    if not values:
-        raise BadInput("no HUBSPOT_* lines on standard input: pipe in the lines `callrelay sandbox` prints, or "
-                       "run this in a terminal to be asked for each value")
-    if not values.get(cfg.ENV_ACCESS_TOKEN):
-        raise BadInput(f"{cfg.ENV_ACCESS_TOKEN} is missing: Call Relay signs in to the account with it")
-    return Account(api_url=check_api_url(values.get(cfg.ENV_URL) or cfg.HUBSPOT_API),
-                   app_id=check_app_id(values.get(cfg.ENV_APP_ID, "")), access_token=values[cfg.ENV_ACCESS_TOKEN],
-                   developer_api_key=values.get(cfg.ENV_DEVELOPER_API_KEY, ""),
-                   client_secret=values.get(cfg.ENV_CLIENT_SECRET, ""), portal_id=values.get(cfg.ENV_PORTAL_ID, ""))
-
-
-def check_api_url(url: str) -> str:
-    """The API base URL, or BadInput: https, or plain http to this computer (a sandbox)."""
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise BadInput("the HubSpot API URL must look like https://api.hubapi.com")
-    if parts.scheme == "http" and not cfg.is_loopback_url(url):
-        raise BadInput("the HubSpot API URL must be https:// (plain http only to this computer, for a sandbox)")
-    return url.strip().rstrip("/")
-
-
-def check_app_id(app_id: str) -> str:
-    from desktop_app.hubspot import endpoints
-
-    if not app_id:
-        return ""
-    try:
-        return endpoints._app_id(app_id)
-    except ValueError as exc:
-        raise BadInput(str(exc)) from None
-
-
 class Prompter:
     """Asks for each value in the terminal; secrets through getpass (not echoed)."""
 
@@ -315,15 +253,6 @@ def ask_account(current: Account, prompter: Prompter) -> Account:
     return Account(api_url=url, app_id=app_id, access_token=token, developer_api_key=dev_key, client_secret=secret)
 
 
-def _saved_account(conf: Any) -> Account:
-    from desktop_app import keystore
-
-    return Account(api_url=str(conf.get("hubspot.api_url")), app_id=str(conf.get("hubspot.app_id")),
-                   access_token=keystore.get(keystore.HUBSPOT_ACCESS_TOKEN) or "",
-                   developer_api_key=keystore.get(keystore.HUBSPOT_DEVELOPER_API_KEY) or "",
-                   client_secret=keystore.get(keystore.HUBSPOT_CLIENT_SECRET) or "")
-
-
 def _tty_line() -> str:
     return sys.stdin.readline()
 
@@ -347,7 +276,7 @@ def run_connect(args: argparse.Namespace) -> int:
     try:
         keystore.ensure_usable()
         if sys.stdin.isatty():
-            account = ask_account(_saved_account(conf), Prompter(sys.stderr, _tty_line, _tty_secret))
+            account = ask_account(saved_account(conf), Prompter(sys.stderr, _tty_line, _tty_secret))
         else:
             account = account_from_env_lines(parse_env_lines(sys.stdin.read()))
     except keystore.KeyringUnavailable:
@@ -360,7 +289,7 @@ def run_connect(args: argparse.Namespace) -> int:
     portal = ""
     if not args.no_check:
         try:
-            portal = _check_sign_in(account)
+            portal = check_sign_in(account)
         except HubSpotError as exc:
             return fail(f"{exc.agent_message} Nothing was saved (--no-check saves without asking HubSpot).")
     try:
@@ -392,32 +321,3 @@ def run_connect(args: argparse.Namespace) -> int:
     print(f"Note: {TRANSCRIPTS_NEED_OAUTH}")  # connect saves a private-app token (transcribe.when needs OAuth)
     print("Check everything an upload needs with `callrelay hubspot test`.")
     return 0
-
-
-def save_secrets(account: Account) -> None:
-    """Keep the account's secrets in the keyring (KeyringUnavailable when it cannot); a refresh token left
-    by an earlier OAuth sign-in is removed (it belongs to another account)."""
-    from desktop_app import keystore
-
-    keystore.set(keystore.HUBSPOT_ACCESS_TOKEN, account.access_token)
-    keystore.delete(keystore.HUBSPOT_REFRESH_TOKEN)
-    keystore.set(keystore.HUBSPOT_DEVELOPER_API_KEY, account.developer_api_key)
-    keystore.set(keystore.HUBSPOT_CLIENT_SECRET, account.client_secret)
-
-
-def save_settings(conf: Any, account: Account) -> None:
-    """Write the account's API URL and app id into the settings, sandbox mode off (OSError when it cannot)."""
-    conf.update({"hubspot.api_url": account.api_url, "hubspot.app_id": account.app_id,
-                 "hubspot.auth": "private-app", "hubspot.sandbox": False})
-    conf.save()
-
-
-def _check_sign_in(account: Account) -> str:
-    """The portal id of the account the token signs in to (one read-only request), or HubSpotError."""
-    from desktop_app.hubspot.client import HubSpotClient
-
-    config = cfg.HubSpotConfig(api_url=account.api_url, access_token=account.access_token, app_id=account.app_id,
-                               developer_api_key=account.developer_api_key, client_secret=account.client_secret,
-                               read_timeout=15.0)
-    with HubSpotClient(config, max_attempts=2) as client:
-        return str(client.account_details().portal_id)

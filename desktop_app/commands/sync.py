@@ -13,9 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from desktop_app.sync import AUDIO_SUFFIXES
 from desktop_app.sync import history as h
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp4", ".m4a", ".mp3", ".ogg", ".opus", ".webm", ".amr", ".gsm"}
 
 
 def register(sub: Any) -> None:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from desktop_app.sandbox.handlers import Outcome
+from desktop_app.sandbox.operation import Outcome
 
 log = logging.getLogger(__name__)
 

@@ -11,41 +11,13 @@ import secrets
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from desktop_app import openapi
 from desktop_app.sandbox import crm, transcripts
 from desktop_app.sandbox.errors import ApiError, not_found, validation
+from desktop_app.sandbox.operation import Context, Handler, Outcome
+from desktop_app.sandbox.operation import SandboxParts as Sandbox
 from desktop_app.sandbox.seeds import OWNER_SEEDS
-
-if TYPE_CHECKING:
-    from desktop_app.sandbox.server import Sandbox
-
-
-@dataclass
-class Outcome:
-    status: int
-    payload: Any = None  # JSON value, or None for an empty body
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    network: str = ""  # "", "reset", "timeout"
-    seconds: float = 0.0
-    raw: bytes | None = None  # a non-JSON body
-
-
-@dataclass
-class Context:
-    op: openapi.Operation
-    alias: str
-    path_params: dict[str, Any]
-    query: dict[str, Any]
-    body: Any
-    principal: dict[str, Any]
-    raw_query: dict[str, list[str]]
-    path: str = ""  # the request's path (a dated one when the client uses a dated API version)
-
-
-Handler = Callable[["Sandbox", Context], Outcome]
 
 
 def _object_kind_from(ctx: Context, name: str) -> str:

@@ -42,8 +42,9 @@ from desktop_app.sandbox.auth import (
 from desktop_app.sandbox.errors import ApiError, not_found, validation
 from desktop_app.sandbox.faults import Fault, Faults, alias_of, fault_error, parse_spec
 from desktop_app.sandbox.front import FrontServer
-from desktop_app.sandbox.handlers import HANDLERS, Context, Outcome
+from desktop_app.sandbox.handlers import HANDLERS
 from desktop_app.sandbox.limits import SEARCH, Limiter, RateLimits, limit_kind, rate_limit_error
+from desktop_app.sandbox.operation import Context, Outcome
 from desktop_app.sandbox.records import Records
 from desktop_app.sandbox.state import Store
 

@@ -14,14 +14,12 @@ text, a speaker without an id, a language code that is not one.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from desktop_app.hubspot import versions
 from desktop_app.sandbox.errors import ApiError, not_found, validation
-
-if TYPE_CHECKING:
-    from desktop_app.sandbox.handlers import Context, Outcome
-    from desktop_app.sandbox.server import Sandbox
+from desktop_app.sandbox.operation import Context, Outcome
+from desktop_app.sandbox.operation import SandboxParts as Sandbox
 
 SOURCE = "INTEGRATOR_GENERATED"
 WRITE_SCOPE = "crm.extensions_calling_transcripts.write"
@@ -62,7 +60,6 @@ def check_utterances(utterances: list[dict[str, Any]]) -> None:
 
 
 def h_create(sb: Sandbox, ctx: Context) -> Outcome:
-    from desktop_app.sandbox.handlers import Outcome
 
     _refuse_private_app(ctx)
     call_id = str(ctx.body["engagementId"])
@@ -77,7 +74,6 @@ def h_create(sb: Sandbox, ctx: Context) -> Outcome:
 
 
 def h_get(sb: Sandbox, ctx: Context) -> Outcome:
-    from desktop_app.sandbox.handlers import Outcome
 
     rec = sb.store.get("transcripts", str(ctx.path_params["transcriptId"]))
     if rec is None:
@@ -86,7 +82,6 @@ def h_get(sb: Sandbox, ctx: Context) -> Outcome:
 
 
 def h_delete(sb: Sandbox, ctx: Context) -> Outcome:
-    from desktop_app.sandbox.handlers import Outcome
 
     _refuse_private_app(ctx)
     tid = str(ctx.path_params["transcriptId"])

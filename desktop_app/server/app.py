@@ -18,6 +18,7 @@ import threading
 import time
 import types
 from json.encoder import encode_basestring
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -281,12 +282,33 @@ class RecordingServer:
         ready.wait()
         if self.workers > 1:
             children = own if own is not None else [self._listener] * (self.workers - 1)
-            self._children = workers_mod.spawn(self, children, self._counts, self._lost, balance=own is None)
+            self._children = workers_mod.spawn(serve_in_child, self._child_config(), children, self._counts,
+                                               self._lost, balance=own is None)
             for sock in own or ():  # the children hold them now; one whose child failed is gone with it
                 sock.close()
         self._write_runinfo()
         log.info("Recording server listening on %s (%d process%s)", self.local_url, 1 + len(self._children),
                  "" if not self._children else "es")
+
+    def _child_config(self) -> dict[str, Any]:
+        """What a worker process needs to serve exactly as this server does (``serve_in_child``)."""
+        return {
+            "store_root": str(self.store.root),
+            "access_log": str(self.access_log.path),
+            "host": self.host,
+            "public_url": self.public_url,
+            "signing_key": self.links.key,
+            "client_secret": self.client_secret,
+            "signature_mode": self.signature_mode,
+            "link_ttl_s": self.link_ttl_s,
+            "endpoint_prefix": self.endpoint_prefix,
+            "max_connections": self.max_connections,
+            "max_per_client": self.max_per_client,
+            "idle_timeout_s": self.idle_timeout_s,
+            "instance": self.instance,
+            "started_mono": self.started_mono,
+            "port": self.port,
+        }
 
     def _new_http(self) -> HttpServer:
         http = HttpServer(self._handle, self._log_request, max_connections=self.max_connections,
@@ -320,7 +342,8 @@ class RecordingServer:
         self._lost = lost
         self.access_log.share_loss(lost, slot)
         self.steered = not balance
-        http.loop.add_reader(control.fileno(), workers_mod.listen_to_parent(self, control, http.loop.stop))
+        http.loop.add_reader(control.fileno(), workers_mod.listen_to_parent(self.set_public_url, control,
+                                                                            http.loop.stop))
         http.start_serving()
         control.send(("ready", os.getpid()))
         try:
@@ -758,3 +781,32 @@ class RecordingServer:
             if ims is not None and int(mtime) <= ims:
                 return 304
         return 0
+
+
+def serve_in_child(config: dict[str, Any], listener: socket.socket, control: Any, counts: Any, lost: Any,
+                   slot: int) -> None:
+    """A worker process (``workers.spawn`` starts it): serve on ``listener`` as the parent's server
+    described by ``config`` does, until told to stop or the parent goes away."""
+    workers_mod.ignore_interrupts()
+    try:
+        server = RecordingServer(
+            RecordingStore(Path(config["store_root"])),
+            host=config["host"],
+            port=config["port"],
+            public_url=config["public_url"],
+            signing_key=config["signing_key"],
+            client_secret=config["client_secret"],
+            signature_mode=config["signature_mode"],
+            link_ttl_s=config["link_ttl_s"],
+            endpoint_prefix=config["endpoint_prefix"],
+            max_connections=config["max_connections"],
+            max_per_client=config["max_per_client"],
+            idle_timeout_s=config["idle_timeout_s"],
+        )
+        server.access_log = AccessLog(Path(config["access_log"]))
+        server.instance = config["instance"]
+        server.started_mono = config["started_mono"]
+    except Exception as exc:  # noqa: BLE001 - told to the parent, which logs it
+        control.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    server.serve_as_worker(listener, control, counts, lost, slot, balance=config["balance"])

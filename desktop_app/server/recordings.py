@@ -27,9 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_app import paths
+from desktop_app import dbfile, paths
 from desktop_app.errors import UserError
-from desktop_app.sync import dbfile
 
 CATALOG_NAME = "catalog.sqlite3"
 SCHEMA_VERSION = 1

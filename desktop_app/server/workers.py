@@ -30,12 +30,9 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from desktop_app.server.app import RecordingServer
+from typing import Any
 
 log = logging.getLogger("desktop_app.server")
 
@@ -126,35 +123,19 @@ class WorkerProcess:
             pass
 
 
-def child_config(server: RecordingServer) -> dict[str, Any]:
-    """What a child needs to serve exactly as ``server`` does."""
-    return {
-        "store_root": str(server.store.root),
-        "access_log": str(server.access_log.path),
-        "host": server.host,
-        "public_url": server.public_url,
-        "signing_key": server.links.key,
-        "client_secret": server.client_secret,
-        "signature_mode": server.signature_mode,
-        "link_ttl_s": server.link_ttl_s,
-        "endpoint_prefix": server.endpoint_prefix,
-        "max_connections": server.max_connections,
-        "max_per_client": server.max_per_client,
-        "idle_timeout_s": server.idle_timeout_s,
-        "instance": server.instance,
-        "started_mono": server.started_mono,
-        "port": server.port,
-    }
+# A child's body: (config, listener, control pipe, counts, lost, slot). It is the server's own
+# (``app.serve_in_child``), passed in so that this module does not import the server it serves for.
+ChildMain = Callable[[dict[str, Any], socket.socket, Connection, Any, Any, int], None]
 
 
-def spawn(server: RecordingServer, listeners: list[socket.socket], counts: Any, lost: Any,
-          balance: bool) -> list[WorkerProcess]:
-    """Start one child per listener, numbered from slot 1, and wait until each serves (or has failed:
+def spawn(child_main: ChildMain, config: dict[str, Any], listeners: list[socket.socket], counts: Any,
+          lost: Any, balance: bool) -> list[WorkerProcess]:
+    """Start one child per listener, numbered from slot 1, each running ``child_main`` with ``config``
+    (what it needs to serve exactly as this process does), and wait until each serves (or has failed:
     logged, left out). ``balance``: the children share one socket, and a busier process leaves a new
     connection to a less busy one."""
     ctx = mp.get_context("spawn")
-    config = child_config(server)
-    config["balance"] = balance
+    config = {**config, "balance": balance}
     started: list[WorkerProcess] = []
     for slot, listener in enumerate(listeners, 1):
         parent_end, child_end = ctx.Pipe()
@@ -192,39 +173,12 @@ def spawn(server: RecordingServer, listeners: list[socket.socket], counts: Any, 
     return ready
 
 
-def child_main(config: dict[str, Any], listener: socket.socket, control: Connection, counts: Any, lost: Any,
-               slot: int) -> None:
-    """A worker process: serve on ``listener`` until told to stop or the parent goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
-    from desktop_app.server.accesslog import AccessLog
-    from desktop_app.server.app import RecordingServer
-    from desktop_app.server.recordings import RecordingStore
-
-    try:
-        server = RecordingServer(
-            RecordingStore(Path(config["store_root"])),
-            host=config["host"],
-            port=config["port"],
-            public_url=config["public_url"],
-            signing_key=config["signing_key"],
-            client_secret=config["client_secret"],
-            signature_mode=config["signature_mode"],
-            link_ttl_s=config["link_ttl_s"],
-            endpoint_prefix=config["endpoint_prefix"],
-            max_connections=config["max_connections"],
-            max_per_client=config["max_per_client"],
-            idle_timeout_s=config["idle_timeout_s"],
-        )
-        server.access_log = AccessLog(Path(config["access_log"]))
-        server.instance = config["instance"]
-        server.started_mono = config["started_mono"]
-    except Exception as exc:  # noqa: BLE001 - told to the parent, which logs it
-        control.send(("failed", f"{type(exc).__name__}: {exc}"))
-        return
-    server.serve_as_worker(listener, control, counts, lost, slot, balance=config["balance"])
+def ignore_interrupts() -> None:
+    """Ctrl-C reaches the whole process group: a child leaves it to the parent, which stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def listen_to_parent(server: RecordingServer, control: Connection, stop: Any) -> Any:
+def listen_to_parent(set_public_url: Callable[[str | None], None], control: Connection, stop: Any) -> Any:
     """The callback a child's loop runs when its pipe is readable."""
 
     def on_message() -> None:
@@ -236,7 +190,7 @@ def listen_to_parent(server: RecordingServer, control: Connection, stop: Any) ->
         if message[0] == "stop":
             stop()
         elif message[0] == "public_url":
-            server.set_public_url(message[1])
+            set_public_url(message[1])
 
     return on_message
 

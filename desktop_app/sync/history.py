@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop_app import paths
+from desktop_app import dbfile, paths
 from desktop_app.errors import UserError
-from desktop_app.sync import dbfile
 
 # Submission status as users and `callrelay history --json` see it.
 QUEUED, RUNNING, READY, TRANSCRIBED, NOT_TRANSCRIBED, FAILED = (

@@ -69,25 +69,25 @@ class StepFailed(Exception):
 
 
 def _account(api_url: str, token: str, app_id: str = "", developer_api_key: str = "") -> Any:
-    from desktop_app.commands import hubspot as cli
+    from desktop_app.hubspot import connect
 
     try:
-        return cli.Account(api_url=cli.check_api_url(api_url), app_id=cli.check_app_id(app_id.strip()),
+        return connect.Account(api_url=connect.check_api_url(api_url), app_id=connect.check_app_id(app_id.strip()),
                            access_token=token.strip(), developer_api_key=developer_api_key.strip(),
                            client_secret="")
-    except cli.BadInput as exc:
+    except connect.BadInput as exc:
         raise StepFailed(_sentence(str(exc))) from None
 
 
 def check_token(api_url: str, token: str) -> str:
     """Sign in with the private-app token (one read-only request): ``hubspot connect``'s check."""
-    from desktop_app.commands import hubspot as cli
+    from desktop_app.hubspot import connect
     from desktop_app.hubspot.errors import HubSpotError
 
     if not token.strip():
         raise StepFailed("Paste the private-app access token (HubSpot → Settings → Integrations → Private apps).")
     try:
-        portal = cli._check_sign_in(_account(api_url, token))
+        portal = connect.check_sign_in(_account(api_url, token))
     except HubSpotError as exc:
         raise StepFailed(exc.agent_message) from None
     return f"Signed in to portal {portal}."
@@ -121,13 +121,13 @@ def oauth_sign_in(api_url: str, client_id: str, client_secret: str, port: int) -
 
 
 def check_app_id(app_id: str) -> str:
-    from desktop_app.commands import hubspot as cli
+    from desktop_app.hubspot import connect
 
     if not app_id.strip():
         raise StepFailed("Write your HubSpot app's id (developer account → Apps): it registers the recording URL.")
     try:
-        return f"App id {cli.check_app_id(app_id.strip())} looks right."
-    except cli.BadInput as exc:
+        return f"App id {connect.check_app_id(app_id.strip())} looks right."
+    except connect.BadInput as exc:
         raise StepFailed(_sentence(str(exc))) from None
 
 
@@ -211,10 +211,10 @@ def save_account(settings: settings_mod.Settings, account: Any, provider: str, p
     """``hubspot connect``'s saving: the secrets into the keyring, the rest into the settings. Signed in
     with OAuth (``oauth_client``: client id, secret), the tokens are in the keyring already."""
     from desktop_app import keystore
-    from desktop_app.commands import hubspot as cli
+    from desktop_app.hubspot import connect
 
     if oauth_client is None:
-        cli.save_secrets(account)
+        connect.save_secrets(account)
     else:
         keystore.set(keystore.HUBSPOT_CLIENT_SECRET, oauth_client[1])
         keystore.set(keystore.HUBSPOT_DEVELOPER_API_KEY, account.developer_api_key)
@@ -223,7 +223,7 @@ def save_account(settings: settings_mod.Settings, account: Any, provider: str, p
         settings.set("server.public_url", public_url.strip().rstrip("/"))
     settings.set(DONE, True)
     if oauth_client is None:
-        cli.save_settings(settings, account)
+        connect.save_settings(settings, account)
     else:
         settings.update({"hubspot.api_url": account.api_url, "hubspot.app_id": account.app_id,
                          "hubspot.auth": "oauth", "hubspot.oauth_client_id": oauth_client[0],

@@ -51,17 +51,8 @@ class Check:
     run: Callable[[], None]
 
 
-# -- where the bundled resources are -----------------------------------------------------------------
-def resources_dir() -> Path:
-    """``resources/`` inside a PyInstaller bundle (``sys._MEIPASS``), else the source tree's."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent.parent / "resources"
-
-
 def samples_dir() -> Path:
-    return resources_dir() / "samples"
+    return paths.resources_dir() / "samples"
 
 
 def find_samples(folder: Path) -> list[Path]:

@@ -25,8 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.commands.sync import AUDIO_SUFFIXES
-from desktop_app.sync import drafts
+from desktop_app.sync import AUDIO_SUFFIXES, drafts
 from desktop_app.sync import history as h
 from desktop_app.sync.pipeline import Pipeline
 from desktop_app.ui import look, tasks
