@@ -138,6 +138,9 @@ def decode_channels(path: str | os.PathLike[str], *, progress: Callable[[float],
     return [np.concatenate(p) if p else np.zeros(0, dtype=np.float32) for p in channels.parts]
 
 
+_MAX_RESAMPLER_RATE = 2**31 - 1
+
+
 class _Resampling:
     """Each channel of the decoded blocks resampled to 16 kHz mono by PyAV, its pieces kept per channel
     (one resampler per channel of the first block, at the reader's rate then)."""
@@ -152,6 +155,9 @@ class _Resampling:
 
         if not self.resamplers:
             self.rate = reader_rate or self.rate
+            if self.rate > _MAX_RESAMPLER_RATE:  # a damaged header's: PyAV's frames take a C int
+                raise TranscribeError(f"The recording's header gives an impossible sample rate ({self.rate} Hz): "
+                                      "the file is damaged, so it cannot be transcribed.")
             self.resamplers = [av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
                                for _ in range(block.shape[0])]
             self.parts = [[] for _ in self.resamplers]
