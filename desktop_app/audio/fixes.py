@@ -266,25 +266,7 @@ def _two_voices(x: np.ndarray, rate: float) -> tuple[float, float] | None:
         return None
     loud = level > max(-45.0, float(level.max()) - 35.0)
     voiced = loud & ~np.isnan(pitch)
-    pieces: list[tuple[int, int]] = []
-    start: int | None = None
-    quiet = 0
-    pause, longest = int(PAUSE_S / hop), int(PIECE_S / hop)
-    for i, on in enumerate(loud):
-        if on:
-            if start is None:
-                start = i
-            quiet = 0
-            if i - start >= longest:
-                pieces.append((start, i))
-                start = i
-        elif start is not None:
-            quiet += 1
-            if quiet >= pause:
-                pieces.append((start, i - quiet + 1))
-                start, quiet = None, 0
-    if start is not None:
-        pieces.append((start, len(loud)))
+    pieces = _loud_pieces(loud, int(PAUSE_S / hop), int(PIECE_S / hop))
     vals, weights = [], []
     for a, b in pieces:
         f = pitch[a:b][voiced[a:b]]
@@ -302,6 +284,30 @@ def _two_voices(x: np.ndarray, rate: float) -> tuple[float, float] | None:
             and float(np.median(high) - np.median(low)) >= VOICE_APART_OCT):
         return 2 ** float(np.median(low)), 2 ** float(np.median(high))
     return None
+
+
+def _loud_pieces(loud: np.ndarray, pause: int, longest: int) -> list[tuple[int, int]]:
+    """[start, end) frame spans of loud sound, split at pauses of ``pause`` frames and cut every
+    ``longest`` frames."""
+    pieces: list[tuple[int, int]] = []
+    start: int | None = None
+    quiet = 0
+    for i, on in enumerate(loud):
+        if on:
+            if start is None:
+                start = i
+            quiet = 0
+            if i - start >= longest:
+                pieces.append((start, i))
+                start = i
+        elif start is not None:
+            quiet += 1
+            if quiet >= pause:
+                pieces.append((start, i - quiet + 1))
+                start, quiet = None, 0
+    if start is not None:
+        pieces.append((start, len(loud)))
+    return pieces
 
 
 def _one_voice(seg: AudioSegment, pr: ProbeResult, role: str) -> AudioSegment:

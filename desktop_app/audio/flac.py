@@ -103,6 +103,33 @@ def parse(fh: BinaryIO, size: int, offset: int) -> FlacInfo:
 
 def layout(fh: BinaryIO, size: int, offset: int) -> FlacInfo:
     """STREAMINFO, where the frames start and the first frame's header; raises ``Damaged``."""
+    streaminfo, pos = _metadata_blocks(fh, size, offset)
+    max_block = int.from_bytes(streaminfo[2:4], "big")
+    max_frame = int.from_bytes(streaminfo[7:10], "big")
+    rate = streaminfo[10] << 12 | streaminfo[11] << 4 | streaminfo[12] >> 4
+    channels = ((streaminfo[12] >> 1) & 7) + 1
+    bits = ((streaminfo[12] & 1) << 4 | streaminfo[13] >> 4) + 1
+    total = (streaminfo[13] & 0x0F) << 32 | int.from_bytes(streaminfo[14:18], "big")
+    bound = frame_bound(max_block or 65535, channels, bits)
+    info = FlacInfo(rate=rate, channels=channels, bits=bits, total=total, max_block=max_block,
+                    max_frame=min(max_frame, bound) if max_frame else bound, audio_start=pos, signature=None)
+    if rate == 0:
+        raise Damaged("unreadable", "The FLAC header is damaged (sample rate 0).", info)
+    if pos >= size:
+        raise Damaged("empty", "The FLAC file has a header but no audio in it.", info)
+    fh.seek(pos)
+    head = fh.read(16)
+    if len(head) < 2 or head[0] != 0xFF or (head[1] & 0xFE) != 0xF8:
+        raise Damaged("unreadable", "The FLAC file is damaged: its first audio frame is not where the header "
+                      "ends.", info)
+    first = frame_at(head, 0, 0, max_block)
+    if first is not None:
+        info.signature = first.signature
+    return info
+
+
+def _metadata_blocks(fh: BinaryIO, size: int, offset: int) -> tuple[bytes, int]:
+    """The STREAMINFO block's 34 bytes and where the metadata blocks end; raises ``Damaged``."""
     pos = offset + 4
     streaminfo: bytes | None = None
     for _ in range(MAX_METADATA_BLOCKS):
@@ -126,28 +153,7 @@ def layout(fh: BinaryIO, size: int, offset: int) -> FlacInfo:
         raise Damaged("unreadable", "The FLAC header is damaged (its metadata blocks never end).")
     if streaminfo is None:
         raise Damaged("unreadable", "The FLAC header is damaged (no STREAMINFO block).")
-    max_block = int.from_bytes(streaminfo[2:4], "big")
-    max_frame = int.from_bytes(streaminfo[7:10], "big")
-    rate = streaminfo[10] << 12 | streaminfo[11] << 4 | streaminfo[12] >> 4
-    channels = ((streaminfo[12] >> 1) & 7) + 1
-    bits = ((streaminfo[12] & 1) << 4 | streaminfo[13] >> 4) + 1
-    total = (streaminfo[13] & 0x0F) << 32 | int.from_bytes(streaminfo[14:18], "big")
-    bound = frame_bound(max_block or 65535, channels, bits)
-    info = FlacInfo(rate=rate, channels=channels, bits=bits, total=total, max_block=max_block,
-                    max_frame=min(max_frame, bound) if max_frame else bound, audio_start=pos, signature=None)
-    if rate == 0:
-        raise Damaged("unreadable", "The FLAC header is damaged (sample rate 0).", info)
-    if pos >= size:
-        raise Damaged("empty", "The FLAC file has a header but no audio in it.", info)
-    fh.seek(pos)
-    head = fh.read(16)
-    if len(head) < 2 or head[0] != 0xFF or (head[1] & 0xFE) != 0xF8:
-        raise Damaged("unreadable", "The FLAC file is damaged: its first audio frame is not where the header "
-                      "ends.", info)
-    first = frame_at(head, 0, 0, max_block)
-    if first is not None:
-        info.signature = first.signature
-    return info
+    return streaminfo, pos
 
 
 def tag_bytes(tail: bytes) -> int:

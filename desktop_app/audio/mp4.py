@@ -59,6 +59,25 @@ def _boxes(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int
 
 def parse(fh: BinaryIO, size: int) -> Mp4Info:
     info = Mp4Info()
+    scan = _top_level(fh, size, info)
+    if scan is None:
+        return info
+    moov, seen, at = scan
+    if at < size:
+        info.findings.append(trailing_data(size - at))
+    if moov is None:
+        _without_movie(info, seen)
+        return info
+    try:
+        _movie(fh, moov, info)
+    except (ValueError, IndexError, struct.error):
+        info.findings.append(_damaged("The MP4 file is damaged: its description of the tracks cannot be read."))
+    return info
+
+
+def _top_level(fh: BinaryIO, size: int, info: Mp4Info) -> tuple[tuple[int, int] | None, set[bytes], int] | None:
+    """The movie box, the kinds of top-level box seen and where the last one ends; None when the file is
+    too damaged to go on (the finding is in ``info``)."""
     moov: tuple[int, int] | None = None
     seen: set[bytes] = set()
     at = 0  # where the next top-level box starts
@@ -68,7 +87,7 @@ def parse(fh: BinaryIO, size: int) -> Mp4Info:
                 break  # the movie and its data are whole: what follows is not part of them
             if not _printable(kind):
                 info.findings.append(_damaged(f"The MP4 file is damaged: no valid box at byte {at}."))
-                return info
+                return None
             if kind == b"ftyp":
                 fh.seek(payload)
                 info.brand_m4a = fh.read(4) == b"M4A "
@@ -78,7 +97,7 @@ def parse(fh: BinaryIO, size: int) -> Mp4Info:
                     f"The MP4 file is incomplete: its '{kind.decode('latin-1')}' box claims {end - payload} "
                     f"bytes but the file ends {end - size} bytes early (the recording was cut off)."))
                 if kind == b"moov":
-                    return info
+                    return None
             seen.add(kind)
             if kind == b"moov":
                 moov = (payload, min(end, size))
@@ -86,23 +105,19 @@ def parse(fh: BinaryIO, size: int) -> Mp4Info:
     except ValueError as exc:
         if not {b"moov", b"mdat"} <= seen:
             info.findings.append(_damaged(f"The MP4 file is damaged: {exc}."))
-            return info
-    if at < size:
-        info.findings.append(trailing_data(size - at))
-    if moov is None:
-        if b"moof" in seen:
-            info.needs_demuxer = True
-        elif b"mdat" in seen:
-            info.findings[:] = [Problem("truncated", "error", "The MP4 file was never finished: it has audio data "
-                                        "but no index (the 'moov' box), so no player can read it.")]
-        else:
-            info.findings.append(_damaged("The MP4 file holds no tracks (no 'moov' box)."))
-        return info
-    try:
-        _movie(fh, moov, info)
-    except (ValueError, IndexError, struct.error):
-        info.findings.append(_damaged("The MP4 file is damaged: its description of the tracks cannot be read."))
-    return info
+            return None
+    return moov, seen, at
+
+
+def _without_movie(info: Mp4Info, seen: set[bytes]) -> None:
+    """No 'moov' box: fragmented (the demuxer's job), never finished, or no tracks at all."""
+    if b"moof" in seen:
+        info.needs_demuxer = True
+    elif b"mdat" in seen:
+        info.findings[:] = [Problem("truncated", "error", "The MP4 file was never finished: it has audio data "
+                                    "but no index (the 'moov' box), so no player can read it.")]
+    else:
+        info.findings.append(_damaged("The MP4 file holds no tracks (no 'moov' box)."))
 
 
 def _printable(kind: bytes) -> bool:
@@ -153,22 +168,7 @@ def _track(fh: BinaryIO, start: int, end: int, info: Mp4Info, movie_timescale: i
     mdia = _child(fh, start, end, b"mdia")
     if mdia is None:
         return
-    handler = None
-    timescale = duration = 0
-    minf = None
-    for kind, payload, bend in _boxes(fh, *mdia):
-        if kind == b"hdlr":
-            fh.seek(payload + 8)
-            handler = fh.read(4)
-        elif kind == b"mdhd":
-            fh.seek(payload)
-            body = fh.read(32)
-            if body[0] == 1:
-                timescale, duration = struct.unpack(">IQ", body[20:32])
-            else:
-                timescale, duration = struct.unpack(">II", body[12:20])
-        elif kind == b"minf":
-            minf = (payload, bend)
+    handler, timescale, duration, minf = _media(fh, mdia)
     if handler == b"vide":
         info.has_video = True
         return
@@ -195,39 +195,71 @@ def _track(fh: BinaryIO, start: int, end: int, info: Mp4Info, movie_timescale: i
     rate = struct.unpack(">I", entry[24:28])[0] >> 16
     info.channels, info.sample_rate = channels, rate or timescale
     child_start = epayload + 28 + {1: 16, 2: 36}.get(version, 0)
-    codec = fourcc.decode("latin-1").strip()
+    info.codec = _entry_codec(fh, fourcc, child_start, eend, sample_size, info)
+
+
+def _media(fh: BinaryIO, mdia: tuple[int, int]) -> tuple[bytes | None, int, int, tuple[int, int] | None]:
+    """The track's handler ('soun', 'vide', ...), timescale and duration, and where its 'minf' box is."""
+    handler = None
+    timescale = duration = 0
+    minf = None
+    for kind, payload, bend in _boxes(fh, *mdia):
+        if kind == b"hdlr":
+            fh.seek(payload + 8)
+            handler = fh.read(4)
+        elif kind == b"mdhd":
+            fh.seek(payload)
+            body = fh.read(32)
+            if body[0] == 1:
+                timescale, duration = struct.unpack(">IQ", body[20:32])
+            else:
+                timescale, duration = struct.unpack(">II", body[12:20])
+        elif kind == b"minf":
+            minf = (payload, bend)
+    return handler, timescale, duration, minf
+
+
+# Sample entries whose codec is named by their fourcc alone; in those of _SIZED_ENTRIES the entry's
+# sample size is the bit depth.
+_ENTRY_CODECS = {b"fLaC": "flac", b"Opus": "opus", b"opus": "opus", b".mp3": "mp3", b"mp3 ": "mp3",
+                 b"ulaw": "pcm_mulaw", b"alaw": "pcm_alaw", b"sowt": "pcm", b"twos": "pcm", b"lpcm": "pcm",
+                 b"in24": "pcm", b"in32": "pcm", b"fl32": "pcm"}
+_SIZED_ENTRIES = {b"fLaC", b"sowt", b"twos", b"lpcm", b"in24", b"in32", b"fl32"}
+
+
+def _entry_codec(fh: BinaryIO, fourcc: bytes, child_start: int, eend: int, sample_size: int,
+                 info: Mp4Info) -> str:
+    """The codec of the track's first sample entry (AAC/MP3 from its 'esds', ALAC's cookie read)."""
     if fourcc == b"mp4a":
-        codec = "aac"
-        esds = _child(fh, child_start, eend, b"esds")
-        if esds is None:
-            wave = _child(fh, child_start, eend, b"wave")
-            esds = _child(fh, *wave, b"esds") if wave else None
-        if esds is not None:
-            fh.seek(esds[0])
-            codec = _esds(fh.read(min(esds[1] - esds[0], 256)), info)
-    elif fourcc == b"alac":
-        codec = "alac"
-        cookie = _child(fh, child_start, eend, b"alac")
-        if cookie is not None:
-            fh.seek(cookie[0] + 4)
-            c = fh.read(24)
-            if len(c) >= 24:
-                info.bit_depth = c[5]
-                info.channels = c[9]
-                info.sample_rate = struct.unpack(">I", c[20:24])[0] or info.sample_rate
-    elif fourcc == b"fLaC":
-        codec = "flac"
+        return _mp4a_codec(fh, child_start, eend, info)
+    if fourcc == b"alac":
+        _alac_cookie(fh, child_start, eend, info)
+        return "alac"
+    if fourcc in _SIZED_ENTRIES:
         info.bit_depth = sample_size
-    elif fourcc in (b"Opus", b"opus"):
-        codec = "opus"
-    elif fourcc in (b".mp3", b"mp3 "):
-        codec = "mp3"
-    elif fourcc in (b"ulaw", b"alaw"):
-        codec = "pcm_mulaw" if fourcc == b"ulaw" else "pcm_alaw"
-    elif fourcc in (b"sowt", b"twos", b"lpcm", b"in24", b"in32", b"fl32"):
-        codec = "pcm"
-        info.bit_depth = sample_size
-    info.codec = codec
+    return _ENTRY_CODECS.get(fourcc) or fourcc.decode("latin-1").strip()
+
+
+def _mp4a_codec(fh: BinaryIO, child_start: int, eend: int, info: Mp4Info) -> str:
+    esds = _child(fh, child_start, eend, b"esds")
+    if esds is None:
+        wave = _child(fh, child_start, eend, b"wave")
+        esds = _child(fh, *wave, b"esds") if wave else None
+    if esds is None:
+        return "aac"
+    fh.seek(esds[0])
+    return _esds(fh.read(min(esds[1] - esds[0], 256)), info)
+
+
+def _alac_cookie(fh: BinaryIO, child_start: int, eend: int, info: Mp4Info) -> None:
+    cookie = _child(fh, child_start, eend, b"alac")
+    if cookie is not None:
+        fh.seek(cookie[0] + 4)
+        c = fh.read(24)
+        if len(c) >= 24:
+            info.bit_depth = c[5]
+            info.channels = c[9]
+            info.sample_rate = struct.unpack(">I", c[20:24])[0] or info.sample_rate
 
 
 def _child(fh: BinaryIO, start: int, end: int, want: bytes) -> tuple[int, int] | None:
@@ -247,14 +279,7 @@ def _esds(body: bytes, info: Mp4Info) -> str:
     codec = "aac"
     while i + 2 <= len(body):
         tag = body[i]
-        i += 1
-        length = 0
-        for _ in range(4):
-            b = body[i]
-            i += 1
-            length = length << 7 | (b & 0x7F)
-            if not b & 0x80:
-                break
+        length, i = _descriptor_length(body, i + 1)
         if tag == 0x03:
             flags = body[i + 2]
             i += 3 + (2 if flags & 0x80 else 0) + (2 if flags & 0x20 else 0)
@@ -268,18 +293,34 @@ def _esds(body: bytes, info: Mp4Info) -> str:
                 codec = f"mp4a-0x{oti:02x}"
             i += 13
         elif tag == 0x05:
-            asc = body[i:i + length]
-            if len(asc) >= 2:
-                freq_index = (asc[0] & 0x07) << 1 | asc[1] >> 7
-                if freq_index == 15 and len(asc) >= 5:
-                    chan_config = (asc[4] >> 3) & 0x0F
-                else:
-                    chan_config = (asc[1] >> 3) & 0x0F
-                    if freq_index < len(_AAC_RATES) and not info.sample_rate:
-                        info.sample_rate = _AAC_RATES[freq_index]
-                if chan_config in _AAC_CHANNELS:
-                    info.channels = _AAC_CHANNELS[chan_config]
+            _audio_specific_config(body[i:i + length], info)
             return codec
         else:
             i += length
     return codec
+
+
+def _descriptor_length(body: bytes, i: int) -> tuple[int, int]:
+    """A descriptor's length (up to four 7-bit bytes) read at ``i``, and where its body starts."""
+    length = 0
+    for _ in range(4):
+        b = body[i]
+        i += 1
+        length = length << 7 | (b & 0x7F)
+        if not b & 0x80:
+            break
+    return length, i
+
+
+def _audio_specific_config(asc: bytes, info: Mp4Info) -> None:
+    """Channels (and the rate, unless the sample entry gave one) from AAC's AudioSpecificConfig."""
+    if len(asc) >= 2:
+        freq_index = (asc[0] & 0x07) << 1 | asc[1] >> 7
+        if freq_index == 15 and len(asc) >= 5:
+            chan_config = (asc[4] >> 3) & 0x0F
+        else:
+            chan_config = (asc[1] >> 3) & 0x0F
+            if freq_index < len(_AAC_RATES) and not info.sample_rate:
+                info.sample_rate = _AAC_RATES[freq_index]
+        if chan_config in _AAC_CHANNELS:
+            info.channels = _AAC_CHANNELS[chan_config]

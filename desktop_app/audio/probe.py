@@ -12,7 +12,7 @@ import os
 import stat
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from desktop_app.audio import flac as _flac
 from desktop_app.audio import mp4 as _mp4
@@ -109,37 +109,52 @@ def _check_extension(result: ProbeResult) -> None:
 
 def sniff(head: bytes) -> tuple[str | None, int]:
     """The container named by a file's first bytes, and where it starts (after an ID3 tag)."""
-    offset = 0
     if head[:3] == b"ID3" and len(head) >= 10:
         size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
         offset = 10 + size + (10 if head[5] & 0x10 else 0)
         return ("flac" if head[offset:offset + 4] == b"fLaC" else "mp3"), offset
-    if head[8:12] == b"WAVE":
-        if head[:4] == b"RIFF":
-            return "wav", 0
-        if head[:4] in (b"RF64", b"BW64"):
-            return "rf64", 0
+    return (_sniff_riff_flac_mp4(head) or _sniff_other_magic(head) or _sniff_frames(head)), 0
+
+
+_RIFF_FORMS = {b"RIFF": "wav", b"RF64": "rf64", b"BW64": "rf64"}
+_MP4_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+
+
+def _sniff_riff_flac_mp4(head: bytes) -> str | None:
+    """The formats Call Relay parses itself (checked first, in this order)."""
+    if head[8:12] == b"WAVE" and head[:4] in _RIFF_FORMS:
+        return _RIFF_FORMS[head[:4]]
     if head[:4] == b"fLaC":
-        return "flac", 0
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip") and head[:4] != b"RIFF":
-        return "mp4", 0
+        return "flac"
+    if head[4:8] in _MP4_FIRST_BOXES and head[:4] != b"RIFF":
+        return "mp4"
+    return None
+
+
+def _sniff_other_magic(head: bytes) -> str | None:
+    """The formats PyAV's demuxer describes, by their magic bytes."""
     if head[:4] == b"OggS":
-        return "ogg", 0
+        return "ogg"
     if head[:4] == b"\x1a\x45\xdf\xa3":
-        return ("webm" if b"webm" in head[:64] else "matroska"), 0
+        return "webm" if b"webm" in head[:64] else "matroska"
     if head[:5] == b"#!AMR":
-        return "amr", 0
+        return "amr"
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff", 0
+        return "aiff"
     if head[:4] == b"caff":
-        return "caf", 0
+        return "caf"
     if head[:4] == b"\x30\x26\xb2\x75":
-        return "asf", 0
+        return "asf"
+    return None
+
+
+def _sniff_frames(head: bytes) -> str | None:
+    """Raw AAC (ADTS) or MP3 frames with no container."""
     if _adts_frames(head):
-        return "aac", 0
+        return "aac"
     if _mpeg_frames(head, 0):
-        return "mp3", 0
-    return None, 0
+        return "mp3"
+    return None
 
 
 _MPEG_BITRATES = {  # (version is MPEG-1, layer) -> kbit/s by index
@@ -230,14 +245,57 @@ def _fourcc_ok(cid: bytes) -> bool:
     return len(cid) == 4 and all(32 <= b < 127 for b in cid)
 
 
+class _WavChunks(NamedTuple):
+    """What the walk over a WAV file's chunks found before (and at) its data chunk."""
+
+    fmt: bytes | None
+    fact: int | None
+    data_off: int | None
+    data_size: int
+    end: int  # where the walk stopped
+
+
+class _WavFormat(NamedTuple):
+    tag: int  # WAVE_FORMAT_EXTENSIBLE resolved to its sub-format
+    channels: int
+    rate: int
+    byte_rate: int
+    block_align: int
+    bits: int
+    valid_bits: int
+
+
 def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> None:
+    chunks = _wav_chunks(fh, size, rf64=rf64)
+    if chunks.fmt is None:
+        raise _Bad("unreadable", "The WAV header is damaged: it has no format chunk.")
+    f = _wav_format(chunks.fmt)
+    result.format_tag = f.tag
+    result.channels = f.channels
+    result.sample_rate = f.rate
+    _check_wav_frames(result, f)
+    if chunks.data_off is None:
+        if chunks.end >= size:
+            raise _Bad("empty", "The WAV file has a header but no audio data.")
+        raise _Bad("unreadable", "The WAV header is damaged: no audio data chunk was found.")
+    usable = _wav_usable(fh, result, size, f, chunks.data_off, chunks.data_size, rf64=rf64)
+    usable -= usable % f.block_align
+    result.data_offset = chunks.data_off
+    result.data_bytes = usable
+    result.block_align = f.block_align
+    if usable == 0:
+        raise _Bad("empty", "The WAV file has a header but no audio in it (0 seconds).")
+    result.duration_s = _wav_seconds(f.tag, usable, f.block_align, f.rate, f.byte_rate, f.channels,
+                                     chunks.fact if usable == chunks.data_size else None)
+
+
+def _wav_chunks(fh: BinaryIO, size: int, *, rf64: bool) -> _WavChunks:
+    """Walk the chunks from byte 12 up to the data chunk, keeping ds64, fmt and fact."""
     fh.seek(12)
     pos = 12
     data64: int | None = None
     fmt: bytes | None = None
     fact: int | None = None
-    data_off: int | None = None
-    data_size = 0
     chunks = 0
     while pos + 8 <= size:
         chunks += 1
@@ -255,21 +313,28 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
             if len(body) >= 16:
                 data64 = struct.unpack("<Q", body[8:16])[0]
         elif cid == b"fmt ":
-            if csz < 14 or csz > 4096:
-                raise _Bad("unreadable", f"The WAV header is damaged: its format chunk claims {csz} bytes.")
-            fmt = fh.read(csz)
-            if len(fmt) < csz:
-                raise _Bad("truncated", "The WAV file ends inside its header: the recording was cut off.")
+            fmt = _wav_fmt_chunk(fh, csz)
         elif cid == b"fact" and csz >= 4:
             body = fh.read(4)
             fact = struct.unpack("<I", body)[0] if len(body) == 4 else None
         elif cid == b"data":
-            data_off = pos + 8
             data_size = data64 if (rf64 and csz == 0xFFFFFFFF and data64 is not None) else csz
-            break
+            return _WavChunks(fmt, fact, pos + 8, data_size, pos)
         pos += 8 + csz + (csz & 1)
-    if fmt is None:
-        raise _Bad("unreadable", "The WAV header is damaged: it has no format chunk.")
+    return _WavChunks(fmt, fact, None, 0, pos)
+
+
+def _wav_fmt_chunk(fh: BinaryIO, csz: int) -> bytes:
+    if csz < 14 or csz > 4096:
+        raise _Bad("unreadable", f"The WAV header is damaged: its format chunk claims {csz} bytes.")
+    fmt = fh.read(csz)
+    if len(fmt) < csz:
+        raise _Bad("truncated", "The WAV file ends inside its header: the recording was cut off.")
+    return fmt
+
+
+def _wav_format(fmt: bytes) -> _WavFormat:
+    """The format chunk's fields, WAVE_FORMAT_EXTENSIBLE resolved to its sub-format."""
     tag, channels, rate, byte_rate, block_align = struct.unpack("<HHIIH", fmt[:14])
     bits = struct.unpack("<H", fmt[14:16])[0] if len(fmt) >= 16 else 0
     valid_bits = bits
@@ -282,15 +347,18 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
     if tag == 0:
         raise _Bad("unreadable", "The WAV header is damaged: its format is 0 (unknown), so the audio cannot "
                    "be read.")
-    result.format_tag = tag
-    result.channels = channels
-    result.sample_rate = rate
+    return _WavFormat(tag, channels, rate, byte_rate, block_align, bits, valid_bits)
+
+
+def _check_wav_frames(result: ProbeResult, f: _WavFormat) -> None:
+    """The codec and sample size, and whether the frame size fits them."""
+    tag, channels, rate, block_align, bits = f.tag, f.channels, f.rate, f.block_align, f.bits
     if channels == 0 or rate == 0 or block_align == 0:
         raise _Bad("unreadable", f"The WAV header is damaged: it says {channels} channels at {rate} Hz "
                    f"with {block_align}-byte frames.")
     result.codec = _wav_codec(tag, bits)
     if tag in (WAV_PCM, WAV_FLOAT):
-        result.bit_depth = valid_bits
+        result.bit_depth = f.valid_bits
         if bits % 8 or block_align != channels * bits // 8:
             raise _Bad("unreadable", f"The WAV header is damaged: {bits}-bit samples in {channels} channels "
                        f"do not fit its {block_align}-byte frames.")
@@ -301,41 +369,37 @@ def _parse_wav(fh: BinaryIO, result: ProbeResult, size: int, *, rf64: bool) -> N
         if block_align != channels:
             raise _Bad("unreadable", f"The WAV header is damaged: 8-bit G.711 samples in {channels} channels "
                        f"do not fit its {block_align}-byte frames.")
-    if data_off is None:
-        if pos >= size:
-            raise _Bad("empty", "The WAV file has a header but no audio data.")
-        raise _Bad("unreadable", "The WAV header is damaged: no audio data chunk was found.")
+
+
+def _wav_usable(fh: BinaryIO, result: ProbeResult, size: int, f: _WavFormat, data_off: int, data_size: int,
+                *, rf64: bool) -> int:
+    """How many bytes of audio there really are: a data size that overruns the file (cut off) or hides
+    audio after it (a wrong header) is a finding; metadata chunks after the audio are not."""
     available = size - data_off
-    usable = data_size
     if data_size > available:
-        usable = available
-        claimed = _wav_seconds(tag, data_size, block_align, rate, byte_rate, channels, None)
-        real = _wav_seconds(tag, available, block_align, rate, byte_rate, channels, None)
+        claimed, real = _wav_claimed_and_real(f, data_size, available)
         if data_size in (0xFFFFFFFF, 0xFFFFFFFE) and not rf64:
             why = "its header was never finished (the recording program stopped before writing the length)"
         else:
             why = f"the header claims {claimed:.1f} s but only {real:.1f} s is there: the recording was cut off"
         _find(result, "truncated", f"The file is incomplete: {why}.")
-    elif data_size < available:
+        return available
+    if data_size < available:
         end = data_off + data_size + (data_size & 1)
         trailing = size - end
         if not _chunks_to_end(fh, end, size):
-            if trailing >= max(block_align, 1) * max(rate // 10, 1):  # enough to be audio the header hides
-                usable = available
-                claimed = _wav_seconds(tag, data_size, block_align, rate, byte_rate, channels, None)
-                real = _wav_seconds(tag, available, block_align, rate, byte_rate, channels, None)
+            if trailing >= max(f.block_align, 1) * max(f.rate // 10, 1):  # enough to be audio the header hides
+                claimed, real = _wav_claimed_and_real(f, data_size, available)
                 _find(result, "truncated", f"The WAV header's data size is wrong: it claims {claimed:.1f} s but "
                       f"the file holds {real:.1f} s, so players stop early. Converting rewrites the header.")
-            else:
-                result.findings.append(trailing_data(trailing))
-    usable -= usable % block_align
-    result.data_offset = data_off
-    result.data_bytes = usable
-    result.block_align = block_align
-    if usable == 0:
-        raise _Bad("empty", "The WAV file has a header but no audio in it (0 seconds).")
-    result.duration_s = _wav_seconds(tag, usable, block_align, rate, byte_rate, channels,
-                                     fact if usable == data_size else None)
+                return available
+            result.findings.append(trailing_data(trailing))
+    return data_size
+
+
+def _wav_claimed_and_real(f: _WavFormat, claimed: int, available: int) -> tuple[float, float]:
+    return (_wav_seconds(f.tag, claimed, f.block_align, f.rate, f.byte_rate, f.channels, None),
+            _wav_seconds(f.tag, available, f.block_align, f.rate, f.byte_rate, f.channels, None))
 
 
 def _chunks_to_end(fh: BinaryIO, pos: int, size: int) -> bool:

@@ -196,20 +196,16 @@ class Reader:
                     parts, counts, have = [[] for _ in range(fmt.planes)], [], 0
                     if fmt.dtype is None:
                         raise ReadError(f"The decoder gives samples as {fmt.name}, which is not supported.")
-                if frame.pts is not None and tb_num:
-                    at = frame.pts * tb_num * self.rate // tb_den
-                    if origin is None:
-                        origin = at
-                    gap = at - origin - self._pos
-                    if gap > tolerance:  # frames were dropped (a damaged stretch): keep time with silence
-                        self._error(f"{gap} samples missing")
-                        gap = min(gap, self.rate * MAX_GAP_S)
-                        if have:
-                            yield self._emit(parts, fmt, have)
-                            parts, counts, have = [[] for _ in range(fmt.planes)], [], 0
-                        self._pos += gap
-                        self.frames += gap
-                        yield np.zeros((channels, gap), dtype=np.float32)
+                gap, origin = self._gap(frame.pts, tb_num, tb_den, origin)
+                if gap > tolerance:  # frames were dropped (a damaged stretch): keep time with silence
+                    self._error(f"{gap} samples missing")
+                    gap = min(gap, self.rate * MAX_GAP_S)
+                    if have:
+                        yield self._emit(parts, fmt, have)
+                        parts, counts, have = [[] for _ in range(fmt.planes)], [], 0
+                    self._pos += gap
+                    self.frames += gap
+                    yield np.zeros((channels, gap), dtype=np.float32)
                 planes = frame.planes
                 size = n * fmt.frame_bytes
                 if len(planes) != fmt.planes or planes[0].buffer_size < size:
@@ -227,10 +223,23 @@ class Reader:
                     have = rest
             if have and fmt is not None:
                 yield self._emit(parts, fmt, have)
-            if container.format.name == "flac" and stream.duration and tb_num:  # STREAMINFO's exact length
-                missing = stream.duration * tb_num * self.rate // tb_den - self._pos
-                if missing > tolerance:  # the last frames were dropped (damaged) or are not there
-                    self._error(f"{missing} samples missing at the end")
+            self._check_flac_end(container, stream, tb_num, tb_den, tolerance)
+
+    def _gap(self, pts: int | None, tb_num: int, tb_den: int, origin: int | None) -> tuple[int, int | None]:
+        """Samples between where a frame stamped ``pts`` starts and where the decoded audio has got to
+        (0 without a timestamp), and the stream's first timestamp in samples (``origin``, set once)."""
+        if pts is None or not tb_num:
+            return 0, origin
+        at = pts * tb_num * self.rate // tb_den
+        if origin is None:
+            origin = at
+        return at - origin - self._pos, origin
+
+    def _check_flac_end(self, container: Any, stream: Any, tb_num: int, tb_den: int, tolerance: int) -> None:
+        if container.format.name == "flac" and stream.duration and tb_num:  # STREAMINFO's exact length
+            missing = stream.duration * tb_num * self.rate // tb_den - self._pos
+            if missing > tolerance:  # the last frames were dropped (damaged) or are not there
+                self._error(f"{missing} samples missing at the end")
 
     def _emit(self, parts: list[list[memoryview]], fmt: _Fmt, frames: int) -> np.ndarray:
         block = fmt.to_float(parts, frames)

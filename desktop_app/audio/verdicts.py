@@ -54,6 +54,19 @@ def judge(pr: ProbeResult, analysis: Analysis | None = None, analysis_error: str
     if analysis_error:
         problems.append(_p("unreadable", "error", f"The audio cannot be decoded: {analysis_error}"))
         return problems
+    problems.extend(_judge_format(pr))
+    if pr.duration_s is not None and pr.duration_s <= 0 and "truncated" not in codes:
+        problems.append(_p("empty", "error", "The recording holds no audio (0 seconds)."))
+        return problems
+    problems.extend(_judge_shape(pr))
+    if analysis is not None:
+        problems.extend(_judge_analysis(pr, analysis, codes))
+    return problems
+
+
+def _judge_format(pr: ProbeResult) -> list[Problem]:
+    """What HubSpot makes of the container and codec, a video track and a misleading name."""
+    out: list[Problem] = []
     name = NAMES.get(pr.container or "", pr.container or "?")
     codec = CODEC_NAMES.get(pr.codec or "", pr.codec or "?")
     accepted = ACCEPTED.get(pr.container or "")
@@ -62,46 +75,47 @@ def judge(pr: ProbeResult, analysis: Analysis | None = None, analysis_error: str
             inside = f"{codec} audio in a {name} file"
         else:
             inside = f"{name} audio" if codec.lower() == name.lower() else f"{name} ({codec} audio)"
-        problems.append(_p("unsupported-format", "error",
-                           f"HubSpot plays and transcribes only WAV, FLAC and MP4 audio; this is {inside}. "
-                           "Convert it to FLAC (lossless, channels kept) or WAV."))
+        out.append(_p("unsupported-format", "error",
+                      f"HubSpot plays and transcribes only WAV, FLAC and MP4 audio; this is {inside}. "
+                      "Convert it to FLAC (lossless, channels kept) or WAV."))
     elif pr.codec in RISKY_CODECS:
-        problems.append(_p("unsupported-format", "warning",
-                           f"This WAV holds {RISKY_CODECS[pr.codec or '']} audio, which not every browser "
-                           "plays in HubSpot's player. Converting it to FLAC plays everywhere."))
+        out.append(_p("unsupported-format", "warning",
+                      f"This WAV holds {RISKY_CODECS[pr.codec or '']} audio, which not every browser "
+                      "plays in HubSpot's player. Converting it to FLAC plays everywhere."))
     if pr.has_video and pr.has_audio:
-        problems.append(_p("unsupported-format", "warning",
-                           "This MP4 also carries a video track; HubSpot expects a recording. Converting to "
-                           "FLAC keeps only the audio (and makes the file smaller)."))
+        out.append(_p("unsupported-format", "warning",
+                      "This MP4 also carries a video track; HubSpot expects a recording. Converting to "
+                      "FLAC keeps only the audio (and makes the file smaller)."))
     if pr.extension_mismatch:
         said = pr.extension or "no extension"
-        problems.append(_p("extension-mismatch", "warning",
-                           f"The file is named {said} but is really {name} ({pr.detected_extension}); HubSpot "
-                           "and players go by the name. Converting writes a correctly named file."))
-    if pr.duration_s is not None and pr.duration_s <= 0 and "truncated" not in codes:
-        problems.append(_p("empty", "error", "The recording holds no audio (0 seconds)."))
-        return problems
+        out.append(_p("extension-mismatch", "warning",
+                      f"The file is named {said} but is really {name} ({pr.detected_extension}); HubSpot "
+                      "and players go by the name. Converting writes a correctly named file."))
+    return out
+
+
+def _judge_shape(pr: ProbeResult) -> list[Problem]:
+    """What the channel count, length and sample rate mean for the transcript."""
+    out: list[Problem] = []
     channels = pr.channels or 0
     if channels == 1:
-        problems.append(_p("mono", "warning",
-                           "The recording has one channel, so HubSpot's transcript cannot tell the caller from "
-                           "the recipient. If the PBX wrote the other leg as its own file, merge the two."))
+        out.append(_p("mono", "warning",
+                      "The recording has one channel, so HubSpot's transcript cannot tell the caller from "
+                      "the recipient. If the PBX wrote the other leg as its own file, merge the two."))
     elif channels > 2:
-        problems.append(_p("too-many-channels", "warning",
-                           f"The recording has {channels} channels; HubSpot transcribes one speaker per channel "
-                           "for two-channel calls (caller on 1, recipient on 2). Channels will not be mixed "
-                           "together here: export the call as two channels from the phone system."))
+        out.append(_p("too-many-channels", "warning",
+                      f"The recording has {channels} channels; HubSpot transcribes one speaker per channel "
+                      "for two-channel calls (caller on 1, recipient on 2). Channels will not be mixed "
+                      "together here: export the call as two channels from the phone system."))
     if pr.duration_s is not None and 0 < pr.duration_s < VERY_SHORT_S:
-        problems.append(_p("very-short", "warning",
-                           f"The recording lasts only {pr.duration_s:.1f} s: probably a missed or dropped call, "
-                           "with nothing to transcribe."))
+        out.append(_p("very-short", "warning",
+                      f"The recording lasts only {pr.duration_s:.1f} s: probably a missed or dropped call, "
+                      "with nothing to transcribe."))
     if pr.sample_rate and pr.sample_rate < LOW_RATE_HZ:
-        problems.append(_p("low-sample-rate", "warning",
-                           f"The sample rate is {pr.sample_rate} Hz, below telephone quality (8000 Hz): "
-                           "the transcript will be poor."))
-    if analysis is not None:
-        problems.extend(_judge_analysis(pr, analysis, codes))
-    return problems
+        out.append(_p("low-sample-rate", "warning",
+                      f"The sample rate is {pr.sample_rate} Hz, below telephone quality (8000 Hz): "
+                      "the transcript will be poor."))
+    return out
 
 
 def _judge_analysis(pr: ProbeResult, a: Analysis, codes: set[str]) -> list[Problem]:

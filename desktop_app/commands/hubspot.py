@@ -19,7 +19,7 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from desktop_app.hubspot import config as cfg
 from desktop_app.hubspot.connect import (
@@ -35,6 +35,9 @@ from desktop_app.hubspot.connect import (
     saved_account,
 )
 from desktop_app.hubspot.errors import HubSpotError
+
+if TYPE_CHECKING:
+    from desktop_app.hubspot.client import HubSpotClient
 
 KEYRING_UNAVAILABLE = (
     "The system keyring is unavailable (no Secret Service answers on this session, or it stays locked), and "
@@ -131,25 +134,6 @@ def _run_checks(config: cfg.HubSpotConfig) -> tuple[int, list[str]]:
             where = "hubspot.external_account_id" if config.external_account_id else "the portal id"
             return f"calls are logged under {value} ({where})"
 
-        def recording() -> str:
-            if not config.app_id:
-                raise CheckFailed("no app id is set (hubspot.app_id): the recording URL cannot be registered; "
-                                  "run `callrelay hubspot connect` or set it in Settings")
-            try:
-                setting = client.get_recording_settings()
-            except HubSpotError as exc:
-                if exc.status == 401 and config.developer_api_key:
-                    raise CheckFailed("HubSpot did not accept the developer API key (it registers the recording "
-                                      "URL): copy it again from your HubSpot developer account") from None
-                if exc.status in (401, 403) and not config.developer_api_key:
-                    exc.agent_message += (" Or save the app's developer API key (`callrelay hubspot connect`): "
-                                          "it registers the recording URL.")
-                raise
-            if setting is None:
-                return "not registered yet (the first upload registers it)"
-            registered.append(setting.url_to_retrieve_authed_recording)
-            return setting.url_to_retrieve_authed_recording
-
         checks: list[tuple[str, Callable[[], str]]] = [
             ("account", account),
             ("owners", lambda: f"{len(client.owners())} owner(s)"),
@@ -158,7 +142,7 @@ def _run_checks(config: cfg.HubSpotConfig) -> tuple[int, list[str]]:
             ("log calls", log_calls),
             ("dispositions", lambda: f"{len(client.call_dispositions())} call outcome(s)"),
             ("external account id", external_account),
-            ("recording URL", recording),
+            ("recording URL", lambda: _recording_url(client, config, registered)),
             ("recording server", lambda: _recording_server(config, registered)),
         ]
         for name, check in checks:
@@ -179,6 +163,27 @@ def _run_checks(config: cfg.HubSpotConfig) -> tuple[int, list[str]]:
         except HubSpotError as exc:
             print(f"WARN  transcripts: {exc.agent_message}")
     return failures, missing
+
+
+def _recording_url(client: HubSpotClient, config: cfg.HubSpotConfig, registered: list[str]) -> str:
+    """The recording URL HubSpot has for the app (kept in ``registered``), or why it cannot be read."""
+    if not config.app_id:
+        raise CheckFailed("no app id is set (hubspot.app_id): the recording URL cannot be registered; "
+                          "run `callrelay hubspot connect` or set it in Settings")
+    try:
+        setting = client.get_recording_settings()
+    except HubSpotError as exc:
+        if exc.status == 401 and config.developer_api_key:
+            raise CheckFailed("HubSpot did not accept the developer API key (it registers the recording "
+                              "URL): copy it again from your HubSpot developer account") from None
+        if exc.status in (401, 403) and not config.developer_api_key:
+            exc.agent_message += (" Or save the app's developer API key (`callrelay hubspot connect`): "
+                                  "it registers the recording URL.")
+        raise
+    if setting is None:
+        return "not registered yet (the first upload registers it)"
+    registered.append(setting.url_to_retrieve_authed_recording)
+    return setting.url_to_retrieve_authed_recording
 
 
 def _recording_server(config: cfg.HubSpotConfig, registered: list[str]) -> str:
@@ -301,6 +306,12 @@ def run_connect(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"the settings file {conf.path} cannot be written ({exc.strerror or exc}); the secrets are in "
                     "the keyring, run this again once it can be written.")
+    _say_saved(conf, account, portal)
+    return 0
+
+
+def _say_saved(conf: Any, account: Account, portal: str) -> None:
+    """What ``hubspot connect`` saved where, and the notes on what the saved account still lacks."""
     where = f"portal {portal} at {account.api_url}" if portal else account.api_url
     kept = ["the token", *(["the developer API key"] if account.developer_api_key else []),
             *(["the client secret"] if account.client_secret else [])]
@@ -320,4 +331,3 @@ def run_connect(args: argparse.Namespace) -> int:
 
     print(f"Note: {TRANSCRIPTS_NEED_OAUTH}")  # connect saves a private-app token (transcribe.when needs OAuth)
     print("Check everything an upload needs with `callrelay hubspot test`.")
-    return 0

@@ -287,53 +287,18 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     def work(args: argparse.Namespace) -> int:
-        import logging
-
-        from desktop_app import settings
         from desktop_app.relay.service import Relay, RelayOptions, wait_for_signals
-        from desktop_app.relay.storage import MIN_PART_SIZE, S3Store, StorageError, open_store
+        from desktop_app.relay.storage import S3Store
 
         env = os.environ
-        storage = (args.storage or env.get(STORAGE_ENV, "")).strip()
-        if not storage:
-            raise UsageError(f"No recordings store is named: give --storage s3://BUCKET[/PREFIX] or file:DIR, or set "
-                             f"{STORAGE_ENV}.")
-        app_id = (args.app_id or env.get(APP_ID_ENV, "") or env.get("HUBSPOT_APP_ID", "")).strip()
-        account = (args.account_id or env.get(ACCOUNT_ID_ENV, "") or env.get("HUBSPOT_PORTAL_ID", "")).strip()
-        if not app_id or not account:
-            raise UsageError(f"The relay checks every request HubSpot makes against your app and account: give "
-                             f"--app-id and --account-id (or set {APP_ID_ENV} and {ACCOUNT_ID_ENV}).")
-        if not 0 <= args.port <= 65535:
-            raise UsageError(f"--port must be 0 to 65535, not {args.port}.")
-        ttl = args.link_ttl_s
-        if ttl is None:
-            try:
-                ttl = int(settings.load().get("relay.link_ttl_s"))
-            except (settings.SettingsError, OSError, ValueError) as exc:
-                raise ProblemError(f"The settings file cannot be used: {exc}.") from None
-        if not 60 <= ttl <= 7 * 24 * 3600:
-            raise UsageError(f"--link-ttl-s must be 60 to 604800 seconds, not {ttl}.")
-        if not 0 <= args.workers <= 64:
-            raise UsageError(f"--workers must be 0 to 64, not {args.workers}.")
-        if not 3 <= args.lease_s <= 3600:
-            raise UsageError(f"--lease-s must be 3 to 3600 seconds, not {args.lease_s:g}.")
-        if not 0 <= args.transcript_check_s <= 86400:
-            raise UsageError(f"--transcript-check-s must be 0 to 86400 seconds, not {args.transcript_check_s:g}.")
+        storage, app_id, account = _serve_names(args, env)
+        ttl = _serve_limits(args)
         url = database_url(args.database)
         client_secret = credential(CLIENT_SECRET_ENV, CLIENT_SECRET_FILE) or env.get("HUBSPOT_CLIENT_SECRET",
                                                                                       "").strip() or None
         hubspot = hubspot_config(app_id, account, client_secret) if args.workers else None
         link_key = credential(LINK_KEY_ENV, LINK_KEY_FILE)
-        try:
-            store = open_store(storage, endpoint_url=(args.s3_endpoint or env.get(S3_ENDPOINT_ENV) or None),
-                               addressing=args.s3_addressing)
-        except StorageError as exc:
-            raise UsageError(str(exc)) from None
-        part_size = args.part_size or MIN_PART_SIZE
-        if isinstance(store, S3Store) and part_size < MIN_PART_SIZE:
-            raise UsageError(f"--part-size must be at least {MIN_PART_SIZE} bytes with an S3 store.")
-        if part_size < 1024:
-            raise UsageError("--part-size must be at least 1024 bytes.")
+        store, part_size = _serve_store(args, env, storage)
         from desktop_app.relay.workers import relay_name
 
         name = relay_name()
@@ -349,12 +314,7 @@ def run_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             db.close()
             raise ProblemError(f"Cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.") from None
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        relay_log = logging.getLogger("desktop_app.relay")
-        relay_log.addHandler(handler)
-        relay_log.setLevel(logging.INFO)
-        relay_log.propagate = False
+        _relay_log_to_stderr()
         if not client_secret:
             print(f"Warning: no HubSpot client secret ({CLIENT_SECRET_ENV}): HubSpot's request signatures are not "
                   "checked.", file=sys.stderr)
@@ -362,21 +322,7 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"Warning: no link key ({LINK_KEY_ENV}): recording links stop working when this relay restarts, "
                   "and other relays cannot answer them.", file=sys.stderr)
         print(f"Relay listening on {relay.local_url} (team database {db.where}, recordings in {store.url}).")
-        workers = None
-        if hubspot is not None:
-            from desktop_app.relay.workers import start_pipeline
-            from desktop_app.sync.pipeline import RetryPolicy
-
-            policy = RetryPolicy(transcript_first_check_s=args.transcript_check_s,
-                                 in_flight_s=hubspot.read_timeout + hubspot.connect_timeout)
-            relay.start()  # HubSpot may fetch as soon as the endpoint is registered
-            workers = start_pipeline(db, store, relay.endpoint_template(), hubspot, name=name, workers=args.workers,
-                                     lease_s=args.lease_s, policy=policy)
-            print(f"Pipeline: {args.workers} workers log the team's submissions in HubSpot account "
-                  f"{hubspot.portal_id} (app {app_id}); the recording endpoint is registered with the app.")
-        elif args.workers:
-            print("No HubSpot credentials (HUBSPOT_ACCESS_TOKEN or $CREDENTIALS_DIRECTORY/hubspot-access-token): "
-                  "submissions stay queued until a relay with them runs.", file=sys.stderr)
+        workers = _serve_pipeline(args, relay, db, store, hubspot, name, app_id)
         print("Register this recording endpoint with your HubSpot app:" if hubspot is None else
               "The recording endpoint HubSpot calls:")
         print(relay.endpoint_template(), flush=True)
@@ -392,6 +338,93 @@ def run_serve(args: argparse.Namespace) -> int:
         return 0
 
     return _run("serve", args, work)
+
+
+def _serve_names(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, str, str]:
+    """``relay serve``'s recordings store, HubSpot app id and account id (UsageError when one is not given)."""
+    storage = (args.storage or env.get(STORAGE_ENV, "")).strip()
+    if not storage:
+        raise UsageError(f"No recordings store is named: give --storage s3://BUCKET[/PREFIX] or file:DIR, or set "
+                         f"{STORAGE_ENV}.")
+    app_id = (args.app_id or env.get(APP_ID_ENV, "") or env.get("HUBSPOT_APP_ID", "")).strip()
+    account = (args.account_id or env.get(ACCOUNT_ID_ENV, "") or env.get("HUBSPOT_PORTAL_ID", "")).strip()
+    if not app_id or not account:
+        raise UsageError(f"The relay checks every request HubSpot makes against your app and account: give "
+                         f"--app-id and --account-id (or set {APP_ID_ENV} and {ACCOUNT_ID_ENV}).")
+    return storage, app_id, account
+
+
+def _serve_limits(args: argparse.Namespace) -> int:
+    """Check ``relay serve``'s numeric options (UsageError); the recording links' lifetime in seconds
+    (--link-ttl-s, else the setting ``relay.link_ttl_s``)."""
+    from desktop_app import settings
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0 to 65535, not {args.port}.")
+    ttl = args.link_ttl_s
+    if ttl is None:
+        try:
+            ttl = int(settings.load().get("relay.link_ttl_s"))
+        except (settings.SettingsError, OSError, ValueError) as exc:
+            raise ProblemError(f"The settings file cannot be used: {exc}.") from None
+    if not 60 <= ttl <= 7 * 24 * 3600:
+        raise UsageError(f"--link-ttl-s must be 60 to 604800 seconds, not {ttl}.")
+    if not 0 <= args.workers <= 64:
+        raise UsageError(f"--workers must be 0 to 64, not {args.workers}.")
+    if not 3 <= args.lease_s <= 3600:
+        raise UsageError(f"--lease-s must be 3 to 3600 seconds, not {args.lease_s:g}.")
+    if not 0 <= args.transcript_check_s <= 86400:
+        raise UsageError(f"--transcript-check-s must be 0 to 86400 seconds, not {args.transcript_check_s:g}.")
+    return int(ttl)
+
+
+def _serve_store(args: argparse.Namespace, env: Mapping[str, str], storage: str) -> tuple[Any, int]:
+    """The recordings store named by ``storage`` and the upload part size it takes (UsageError)."""
+    from desktop_app.relay.storage import MIN_PART_SIZE, S3Store, StorageError, open_store
+
+    try:
+        store = open_store(storage, endpoint_url=(args.s3_endpoint or env.get(S3_ENDPOINT_ENV) or None),
+                           addressing=args.s3_addressing)
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+    part_size = args.part_size or MIN_PART_SIZE
+    if isinstance(store, S3Store) and part_size < MIN_PART_SIZE:
+        raise UsageError(f"--part-size must be at least {MIN_PART_SIZE} bytes with an S3 store.")
+    if part_size < 1024:
+        raise UsageError("--part-size must be at least 1024 bytes.")
+    return store, int(part_size)
+
+
+def _relay_log_to_stderr() -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    relay_log = logging.getLogger("desktop_app.relay")
+    relay_log.addHandler(handler)
+    relay_log.setLevel(logging.INFO)
+    relay_log.propagate = False
+
+
+def _serve_pipeline(args: argparse.Namespace, relay: Any, db: Any, store: Any, hubspot: Any, name: str,
+                    app_id: str) -> Any:
+    """Start the pipeline's workers when there are HubSpot credentials (their handle, else None)."""
+    if hubspot is not None:
+        from desktop_app.relay.workers import start_pipeline
+        from desktop_app.sync.pipeline import RetryPolicy
+
+        policy = RetryPolicy(transcript_first_check_s=args.transcript_check_s,
+                             in_flight_s=hubspot.read_timeout + hubspot.connect_timeout)
+        relay.start()  # HubSpot may fetch as soon as the endpoint is registered
+        workers = start_pipeline(db, store, relay.endpoint_template(), hubspot, name=name, workers=args.workers,
+                                 lease_s=args.lease_s, policy=policy)
+        print(f"Pipeline: {args.workers} workers log the team's submissions in HubSpot account "
+              f"{hubspot.portal_id} (app {app_id}); the recording endpoint is registered with the app.")
+        return workers
+    if args.workers:
+        print("No HubSpot credentials (HUBSPOT_ACCESS_TOKEN or $CREDENTIALS_DIRECTORY/hubspot-access-token): "
+              "submissions stay queued until a relay with them runs.", file=sys.stderr)
+    return None
 
 
 def run_join(args: argparse.Namespace) -> int:

@@ -129,23 +129,59 @@ def _manifest(path: Path | None) -> dict[str, dict[str, str]]:
     return out
 
 
-def cmd_upload(args: argparse.Namespace) -> int:
-    from desktop_app.runtime import SubmissionRefused
-
+def _upload_inputs(args: argparse.Namespace) -> tuple[list[Path], dict[str, dict[str, str]]] | None:
+    """``upload``'s files (FILE…, then --folder's recordings by name) and manifest rows; None after
+    saying why there are none."""
     files: list[Path] = list(args.files)
     if args.folder:
         if not args.folder.is_dir():
             print(f"callrelay upload: {args.folder} is not a folder", file=sys.stderr)
-            return 2
+            return None
         files += sorted(p for p in args.folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
         print("callrelay upload: name a FILE or --folder DIR", file=sys.stderr)
-        return 2
+        return None
     try:
         manifest = _manifest(args.manifest)
     except (OSError, ValueError) as exc:
         print(f"callrelay upload: the manifest cannot be read: {exc}", file=sys.stderr)
+        return None
+    return files, manifest
+
+
+def _log_submissions(app: Any, by_id: dict[int, Path], jobs: int) -> int:
+    """Carry each submission through the pipeline, ``jobs`` at a time, one line as each ends; how many
+    failed."""
+    total = len(by_id)
+    done = failures = 0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures: dict[Future[h.Submission], Path] = {}
+        if total > 1:  # HubSpot's batch endpoints for call creation and associations, 100 at a time
+            print(f"Logging {total} calls in batches…", flush=True)
+            app.run_batch(list(by_id), on_chunk=lambda chunk: futures.update(
+                {pool.submit(app.run_submission, sid): by_id[sid] for sid in chunk}))
+        else:
+            futures = {pool.submit(app.run_submission, sid): path for sid, path in by_id.items()}
+        for future in as_completed(futures):
+            path, sub = futures[future], future.result()
+            done += 1
+            if sub.status == h.FAILED:
+                failures += 1
+                cid = f" (correlation id {sub.error_correlation_id})" if sub.error_correlation_id else ""
+                print(f"[{done}/{total}] {path.name}: failed: {sub.error}{cid}")
+            else:
+                print(f"[{done}/{total}] {path.name}: {sub.status}, call {sub.call_id}  {h.call_url(sub) or ''}")
+            sys.stdout.flush()
+    return failures
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from desktop_app.runtime import SubmissionRefused
+
+    inputs = _upload_inputs(args)
+    if inputs is None:
         return 2
+    files, manifest = inputs
     common = {"from_number": args.from_number, "to_number": args.to_number, "contact": args.contact,
               "owner_id": args.owner, "title": args.title, "direction": args.direction, "notes": args.notes,
               "timestamp": args.timestamp}
@@ -189,27 +225,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
             for warning in app.last_warnings:
                 print(f"{path}: warning: {warning}", file=sys.stderr)
             by_id[sid] = path
-        total = len(by_id)
-        done = 0
-
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures: dict[Future[h.Submission], Path] = {}
-            if total > 1:  # HubSpot's batch endpoints for call creation and associations, 100 at a time
-                print(f"Logging {total} calls in batches…", flush=True)
-                app.run_batch(list(by_id), on_chunk=lambda chunk: futures.update(
-                    {pool.submit(app.run_submission, sid): by_id[sid] for sid in chunk}))
-            else:
-                futures = {pool.submit(app.run_submission, sid): path for sid, path in by_id.items()}
-            for future in as_completed(futures):
-                path, sub = futures[future], future.result()
-                done += 1
-                if sub.status == h.FAILED:
-                    failures += 1
-                    cid = f" (correlation id {sub.error_correlation_id})" if sub.error_correlation_id else ""
-                    print(f"[{done}/{total}] {path.name}: failed: {sub.error}{cid}")
-                else:
-                    print(f"[{done}/{total}] {path.name}: {sub.status}, call {sub.call_id}  {h.call_url(sub) or ''}")
-                sys.stdout.flush()
+        failures += _log_submissions(app, by_id, args.jobs)
     return 1 if failures else 0
 
 

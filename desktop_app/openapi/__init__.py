@@ -395,6 +395,14 @@ def check_request(method: str, url_path: str, query: Mapping[str, list[str]] | s
         return RequestCheck(None, allowed_methods=methods_for(path))
     op, raw_params = found
     check = RequestCheck(op)
+    _check_parameters(check, op, raw_params, q, as_written)
+    _check_body(check, op, content_type, body, as_written)
+    return check
+
+
+def _check_parameters(check: RequestCheck, op: Operation, raw_params: Mapping[str, str],
+                      q: Mapping[str, list[str]], as_written: bool) -> None:
+    """The path and query parameters, coerced to their schema's type and checked against it."""
     for p in op.parameters:
         where, name, schema = p["in"], p["name"], p.get("schema", {})
         if where == "path":
@@ -407,45 +415,53 @@ def check_request(method: str, url_path: str, query: Mapping[str, list[str]] | s
                     check.problems.append(Problem("query", name, f"{name}: required query parameter is missing",
                                                   "REQUIRED"))
                 continue
-            values = q[name]
-            if schema.get("type") == "array":
-                items = schema.get("items", {})
-                parts = [x for v in values for x in (v.split(",") if not p.get("explode", True) else [v])]
-                value = [_coerce(x, items) for x in parts]
-            else:
-                value = _coerce(values[-1], schema)
+            value = _query_value(p, schema, q[name])
             check.query[name] = value
             check.problems += _schema_problems(op, schema, value, "query", name, as_written)
+
+
+def _query_value(p: Mapping[str, Any], schema: Mapping[str, Any], values: list[str]) -> Any:
+    """A query parameter's value: an array from every occurrence (or comma-separated when not exploded),
+    else its last occurrence."""
+    if schema.get("type") == "array":
+        items = schema.get("items", {})
+        parts = [x for v in values for x in (v.split(",") if not p.get("explode", True) else [v])]
+        return [_coerce(x, items) for x in parts]
+    return _coerce(values[-1], schema)
+
+
+def _check_body(check: RequestCheck, op: Operation, content_type: str | None, body: bytes | None,
+                as_written: bool) -> None:
+    """The request body: there when required, of an accepted media type, and (JSON or a form) valid."""
     required, media = op.request_body()
-    has_body = bool(body)
-    if media:
-        if not has_body:
-            if required:
-                check.problems.append(Problem("body", "", "The request body is required", "REQUIRED"))
-            return check
-        mt = (content_type or "").split(";")[0].strip().lower()
-        if mt not in media:
-            check.problems.append(Problem("header", "Content-Type",
-                                          f"Content-Type {mt or '(none)'!r} is not accepted; use "
-                                          f"{', '.join(sorted(media))}", "UNSUPPORTED_MEDIA_TYPE"))
-            return check
-        schema = media[mt]
-        assert body is not None
-        if "json" in mt:
-            try:
-                value = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                check.problems.append(Problem("body", "", f"Invalid input JSON: {exc}", "INVALID_JSON"))
-                return check
-        elif mt == "application/x-www-form-urlencoded":
-            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-            props = schema.get("properties", {})
-            value = {k: _coerce(v[-1], props.get(k, {})) for k, v in form.items()}
-        else:
-            value = body
-        check.body = value
-        check.problems += _schema_problems(op, schema, value, "body", "", as_written)
-    return check
+    if not media:
+        return
+    if not body:
+        if required:
+            check.problems.append(Problem("body", "", "The request body is required", "REQUIRED"))
+        return
+    mt = (content_type or "").split(";")[0].strip().lower()
+    if mt not in media:
+        check.problems.append(Problem("header", "Content-Type",
+                                      f"Content-Type {mt or '(none)'!r} is not accepted; use "
+                                      f"{', '.join(sorted(media))}", "UNSUPPORTED_MEDIA_TYPE"))
+        return
+    schema = media[mt]
+    value: Any
+    if "json" in mt:
+        try:
+            value = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            check.problems.append(Problem("body", "", f"Invalid input JSON: {exc}", "INVALID_JSON"))
+            return
+    elif mt == "application/x-www-form-urlencoded":
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        props = schema.get("properties", {})
+        value = {k: _coerce(v[-1], props.get(k, {})) for k, v in form.items()}
+    else:
+        value = body
+    check.body = value
+    check.problems += _schema_problems(op, schema, value, "body", "", as_written)
 
 
 def validate_response(op: Operation, status: int, payload: Any, *, as_written: bool = False) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,49 +180,11 @@ def check_properties(object_kind: str, values: dict[str, Any], *, creating: bool
                                             "cannot be set.", portal_id))
             continue
         value = "" if raw is None else str(raw)
-        if value == "":
-            out[name] = ""
-            continue
-        if prop.kind == "number":
-            try:
-                number = float(value)
-                if number != number or number in (float("inf"), float("-inf")):
-                    raise ValueError
-            except ValueError:
-                problems.append(_property_error("INVALID_DOUBLE", name, f"{value!r} was not a valid number.",
-                                                portal_id))
-                continue
-            if name == "hs_call_duration" and number < 0:
-                problems.append(_property_error("INVALID_LONG", name, f"{value!r} must not be negative.", portal_id))
-                continue
-        elif prop.kind == "datetime":
-            moment = parse_datetime(value)
-            if moment is None:
-                problems.append(_property_error("INVALID_DATE", name, f"{value!r} was not a valid long or ISO 8601 "
-                                                "date-time.", portal_id))
-                continue
-            value = iso(moment)
-        elif prop.kind == "enumeration":
-            if value not in prop.options:
-                problems.append(_property_error("INVALID_OPTION", name, f"{value} was not one of the allowed options: "
-                                                f"[{', '.join(prop.options)}]", portal_id))
-                continue
-        elif prop.kind == "owner":
-            if value not in owners:
-                problems.append(_property_error("INVALID_OWNER_ID", name, f"{value} is not a valid owner id",
-                                                portal_id))
-                continue
-        elif prop.kind == "disposition":
-            if value not in {d for d, _ in DISPOSITIONS}:
-                problems.append(_property_error("INVALID_OPTION", name, f"{value} is not a call disposition of this "
-                                                "account (GET /calling/v1/dispositions lists them)", portal_id))
-                continue
-        elif prop.kind == "email":
-            if not _EMAIL.match(value):
-                problems.append(_property_error("INVALID_EMAIL", name, f"Email address {value} is invalid",
-                                                portal_id))
-                continue
-        out[name] = value
+        check = _VALUE_CHECKS.get(prop.kind) if value else None
+        try:
+            out[name] = check(name, value, prop, owners) if check else value
+        except _BadValue as bad:
+            problems.append(_property_error(bad.kind, name, bad.message, portal_id))
     if creating:
         for name in REQUIRED_ON_CREATE[object_kind]:
             if not out.get(name) and name not in values:
@@ -236,6 +199,67 @@ def check_properties(object_kind: str, values: dict[str, Any], *, creating: bool
                      "context": {"propertyName": [p["name"]]}} for p in problems],
         )
     return out
+
+
+class _BadValue(Exception):
+    """A property value HubSpot refuses: its error kind and message."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _number_value(name: str, value: str, prop: Prop, owners: set[str]) -> str:
+    try:
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError
+    except ValueError:
+        raise _BadValue("INVALID_DOUBLE", f"{value!r} was not a valid number.") from None
+    if name == "hs_call_duration" and number < 0:
+        raise _BadValue("INVALID_LONG", f"{value!r} must not be negative.")
+    return value
+
+
+def _datetime_value(name: str, value: str, prop: Prop, owners: set[str]) -> str:
+    moment = parse_datetime(value)
+    if moment is None:
+        raise _BadValue("INVALID_DATE", f"{value!r} was not a valid long or ISO 8601 date-time.")
+    return iso(moment)
+
+
+def _option_value(name: str, value: str, prop: Prop, owners: set[str]) -> str:
+    if value not in prop.options:
+        raise _BadValue("INVALID_OPTION", f"{value} was not one of the allowed options: "
+                        f"[{', '.join(prop.options)}]")
+    return value
+
+
+def _owner_value(name: str, value: str, prop: Prop, owners: set[str]) -> str:
+    if value not in owners:
+        raise _BadValue("INVALID_OWNER_ID", f"{value} is not a valid owner id")
+    return value
+
+
+def _disposition_value(name: str, value: str, prop: Prop, owners: set[str]) -> str:
+    if value not in {d for d, _ in DISPOSITIONS}:
+        raise _BadValue("INVALID_OPTION", f"{value} is not a call disposition of this account "
+                        "(GET /calling/v1/dispositions lists them)")
+    return value
+
+
+def _email_value(name: str, value: str, prop: Prop, owners: set[str]) -> str:
+    if not _EMAIL.match(value):
+        raise _BadValue("INVALID_EMAIL", f"Email address {value} is invalid")
+    return value
+
+
+# A property's kind -> the check of a (non-empty) value of it, which returns the value as stored.
+_VALUE_CHECKS: dict[str, Callable[[str, str, Prop, set[str]], str]] = {
+    "number": _number_value, "datetime": _datetime_value, "enumeration": _option_value, "owner": _owner_value,
+    "disposition": _disposition_value, "email": _email_value,
+}
 
 
 def public_object(obj: dict[str, Any], wanted: list[str] | None) -> dict[str, Any]:

@@ -326,72 +326,11 @@ class Sandbox:
                 record.json = json.loads(body)
             except ValueError:
                 record.json = None
-        outcome: Outcome
-        fault: Fault | None = None
+        outcome: Outcome | None = None
         try:
-            found = openapi.find_operation(method, path)
-            if found is None:
-                allowed = openapi.methods_for(path)
-                if allowed:
-                    raise ApiError(405, "VALIDATION_ERROR", f"{method} is not allowed on {path}; use "
-                                   f"{', '.join(allowed)}", headers=[("Allow", ", ".join(allowed))])
-                raise not_found(f"Unable to find a resource for {method} {path}: HubSpot describes no such "
-                                "endpoint")
-            op, _ = found
-            # A dated path (hubspot.api_version 2026-09) is checked against its own version's description
-            # and served by the v3 operation's handler, on the same state.
-            served, canonical = op, versions.v3_path(path)
-            if canonical != path:
-                v3_found = openapi.find_operation(method, canonical)
-                if v3_found is None:
-                    raise not_found(f"Unable to find a resource for {method} {path}: the sandbox serves no such "
-                                    "endpoint")
-                served = v3_found[0]
-            record.alias = alias_of(served.method, served.path)
-            record.operation_id = op.operation_id
-            fault = self.faults.take(record.alias, op.operation_id, op.method, op.path)
-            if fault is not None:
-                record.fault = fault.action
-                if fault.action == "status":
-                    raise fault_error(fault, self.limiter, self.credentials.portal_id)
-                if fault.action in ("reset", "timeout"):
-                    outcome = Outcome(0, network=fault.action, seconds=fault.seconds)
-                    return outcome
-                if fault.action == "slow":
-                    self._stopping.wait(fault.seconds)
-            principal = self.auth.authenticate(op, headers, raw_query)
-            record.auth = principal.get("kind", "none")
-            rate_headers: list[tuple[str, str]] = []
-            if principal.get("kind") not in (None, "none"):
-                kind = limit_kind(op)
-                key = principal.get("token", principal["key"]) if kind == SEARCH else principal["key"]
-                verdict = self.limiter.check(key, kind=kind, daily_headers=principal["kind"] != "oauth")
-                rate_headers = list(verdict.headers)
-                if not verdict.allowed:
-                    raise rate_limit_error(verdict.policy, verdict.retry_after_s, rate_headers,
-                                           self.credentials.portal_id)
-            checked = openapi.check_request(method, target, content_type=content_type or None, body=body or None)
-            if checked.problems:
-                problems = checked.problems
-                raise validation(
-                    "Invalid input: " + "; ".join(p.message for p in problems),
-                    errors=[p.as_error_detail() for p in problems],
-                )
-            path_params = checked.path_params if served is op else openapi.check_request(method, canonical).path_params
-            ctx = Context(served, record.alias, path_params, checked.query, checked.body, principal, raw_query,
-                          path=path)
-            handler = HANDLERS.get(record.alias)
-            if handler is None:  # pragma: no cover - every alias has a handler
-                raise ApiError(501, "NOT_IMPLEMENTED", f"{record.alias} is not implemented by the sandbox")
-            outcome = handler(self, ctx)
-            if served is not op:
-                outcome = _as_dated(op, outcome)
-            outcome.headers = rate_headers + outcome.headers
-            if fault is not None and fault.action == "lost":
-                outcome.network = "reset"
-            if self.check_responses and outcome.payload is not None and 200 <= outcome.status < 300:
-                for problem in openapi.validate_response(op, outcome.status, outcome.payload):
-                    self._note_response_problem(f"{record.alias} {outcome.status}: {problem}")
+            outcome, cut = self._answer(record, target, headers, raw_query, body)
+            if cut:  # a fault drops the connection: no answer, so no correlation id either
+                return outcome
         except ApiError as err:
             outcome = Outcome(err.status, err.body(correlation), list(err.headers))
             record.error_category = err.category
@@ -401,11 +340,99 @@ class Sandbox:
             outcome = Outcome(500, internal.body(correlation))
             record.error_category = internal.category
         finally:
-            if "outcome" in locals():
-                record.status = outcome.status
-            record.duration_ms = (time.monotonic() - started) * 1000
-            self.requests.append(record)
-            if self.max_logged_requests is not None and len(self.requests) > self.max_logged_requests:
-                del self.requests[: len(self.requests) - self.max_logged_requests]
+            self._log_request(record, outcome, started)
         outcome.headers.append(("X-HubSpot-Correlation-Id", correlation))
         return outcome
+
+    def _answer(self, record: RequestRecord, target: str, headers: dict[str, str],
+                raw_query: dict[str, list[str]], body: bytes) -> tuple[Outcome, bool]:
+        """The handler's answer to a request (ApiError for HubSpot's error answers), and whether a fault
+        cut the connection instead: route, faults, authentication, rate limits, validation, handler."""
+        method, path, content_type = record.method, record.path, record.content_type
+        op, served, canonical = self._route(method, path)
+        record.alias = alias_of(served.method, served.path)
+        record.operation_id = op.operation_id
+        fault = self._take_fault(record, op)
+        if fault is not None and fault.action in ("reset", "timeout"):
+            return Outcome(0, network=fault.action, seconds=fault.seconds), True
+        principal = self.auth.authenticate(op, headers, raw_query)
+        record.auth = principal.get("kind", "none")
+        rate_headers = self._rate_headers(op, principal)
+        checked = openapi.check_request(method, target, content_type=content_type or None, body=body or None)
+        if checked.problems:
+            problems = checked.problems
+            raise validation(
+                "Invalid input: " + "; ".join(p.message for p in problems),
+                errors=[p.as_error_detail() for p in problems],
+            )
+        path_params = checked.path_params if served is op else openapi.check_request(method, canonical).path_params
+        ctx = Context(served, record.alias, path_params, checked.query, checked.body, principal, raw_query,
+                      path=path)
+        handler = HANDLERS.get(record.alias)
+        if handler is None:  # pragma: no cover - every alias has a handler
+            raise ApiError(501, "NOT_IMPLEMENTED", f"{record.alias} is not implemented by the sandbox")
+        outcome = handler(self, ctx)
+        if served is not op:
+            outcome = _as_dated(op, outcome)
+        outcome.headers = rate_headers + outcome.headers
+        if fault is not None and fault.action == "lost":
+            outcome.network = "reset"
+        if self.check_responses and outcome.payload is not None and 200 <= outcome.status < 300:
+            for problem in openapi.validate_response(op, outcome.status, outcome.payload):
+                self._note_response_problem(f"{record.alias} {outcome.status}: {problem}")
+        return outcome, False
+
+    @staticmethod
+    def _route(method: str, path: str) -> tuple[openapi.Operation, openapi.Operation, str]:
+        """The described operation (405/404 ApiError when there is none), the operation that serves it and
+        the v3 path it is served on: a dated path (hubspot.api_version 2026-09) is checked against its own
+        version's description and served by the v3 operation's handler, on the same state."""
+        found = openapi.find_operation(method, path)
+        if found is None:
+            allowed = openapi.methods_for(path)
+            if allowed:
+                raise ApiError(405, "VALIDATION_ERROR", f"{method} is not allowed on {path}; use "
+                               f"{', '.join(allowed)}", headers=[("Allow", ", ".join(allowed))])
+            raise not_found(f"Unable to find a resource for {method} {path}: HubSpot describes no such "
+                            "endpoint")
+        op, _ = found
+        served, canonical = op, versions.v3_path(path)
+        if canonical != path:
+            v3_found = openapi.find_operation(method, canonical)
+            if v3_found is None:
+                raise not_found(f"Unable to find a resource for {method} {path}: the sandbox serves no such "
+                                "endpoint")
+            served = v3_found[0]
+        return op, served, canonical
+
+    def _take_fault(self, record: RequestRecord, op: openapi.Operation) -> Fault | None:
+        """The fault injected into this request, if any: a status raises its ApiError, "slow" waits here."""
+        fault = self.faults.take(record.alias, op.operation_id, op.method, op.path)
+        if fault is not None:
+            record.fault = fault.action
+            if fault.action == "status":
+                raise fault_error(fault, self.limiter, self.credentials.portal_id)
+            if fault.action == "slow":
+                self._stopping.wait(fault.seconds)
+        return fault
+
+    def _rate_headers(self, op: openapi.Operation, principal: dict[str, Any]) -> list[tuple[str, str]]:
+        """The rate-limit headers of an authenticated request (a 429 ApiError when it is over a limit)."""
+        if principal.get("kind") in (None, "none"):
+            return []
+        kind = limit_kind(op)
+        key = principal.get("token", principal["key"]) if kind == SEARCH else principal["key"]
+        verdict = self.limiter.check(key, kind=kind, daily_headers=principal["kind"] != "oauth")
+        rate_headers = list(verdict.headers)
+        if not verdict.allowed:
+            raise rate_limit_error(verdict.policy, verdict.retry_after_s, rate_headers,
+                                   self.credentials.portal_id)
+        return rate_headers
+
+    def _log_request(self, record: RequestRecord, outcome: Outcome | None, started: float) -> None:
+        if outcome is not None:
+            record.status = outcome.status
+        record.duration_ms = (time.monotonic() - started) * 1000
+        self.requests.append(record)
+        if self.max_logged_requests is not None and len(self.requests) > self.max_logged_requests:
+            del self.requests[: len(self.requests) - self.max_logged_requests]

@@ -50,27 +50,44 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
         return None
     ranges: list[tuple[int, int]] = []
     for item in specs:
-        first_s, dash, last_s = item.partition("-")
-        if not dash:
+        found = _spec_range(item, size)
+        if found is _MALFORMED:
             return None
-        if first_s:
-            if not _DIGITS.match(first_s) or (last_s and not _DIGITS.match(last_s)):
-                return None
-            if last_s and _before(last_s, first_s):
-                return None
-            first = _number(first_s)
-            if first >= size:
-                continue  # unsatisfiable
-            last = _number(last_s) if last_s else size - 1
-            ranges.append((first, min(last, size - 1)))
-        else:
-            if not last_s or not _DIGITS.match(last_s):
-                return None
-            suffix = _number(last_s)
-            if suffix == 0 or size == 0:
-                continue
-            ranges.append((max(0, size - suffix), size - 1))
+        if found is not None:
+            ranges.append(found)
     return coalesce(ranges)
+
+
+_MALFORMED = (-1, -1)  # what _spec_range gives for a range-spec that makes the whole header ignored
+
+
+def _spec_range(item: str, size: int) -> tuple[int, int] | None:
+    """One range-spec's inclusive ``(first, last)``; None when it is unsatisfiable, ``_MALFORMED`` when it
+    is not a range-spec."""
+    first_s, dash, last_s = item.partition("-")
+    if not dash:
+        return _MALFORMED
+    if not first_s:
+        return _suffix_range(last_s, size)
+    if not _DIGITS.match(first_s) or (last_s and not _DIGITS.match(last_s)):
+        return _MALFORMED
+    if last_s and _before(last_s, first_s):
+        return _MALFORMED
+    first = _number(first_s)
+    if first >= size:
+        return None
+    last = _number(last_s) if last_s else size - 1
+    return first, min(last, size - 1)
+
+
+def _suffix_range(last_s: str, size: int) -> tuple[int, int] | None:
+    """A suffix range-spec (``-N``: the last N bytes)."""
+    if not last_s or not _DIGITS.match(last_s):
+        return _MALFORMED
+    suffix = _number(last_s)
+    if suffix == 0 or size == 0:
+        return None
+    return max(0, size - suffix), size - 1
 
 
 def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -120,41 +120,63 @@ def decode_channels(path: str | os.PathLike[str], *, progress: Callable[[float],
         raise TranscribeError(reason)
     reader = Reader(pr)
     expected = max(1, int((pr.duration_s or 0.0) * pr.sample_rate))
-    resamplers: list[Any] = []
-    parts: list[list[np.ndarray]] = []
-    rate = pr.sample_rate
-
-    def take(ch: int, frames: list[Any]) -> None:
-        for frame in frames:
-            parts[ch].append(frame.to_ndarray().reshape(-1).astype(np.float32, copy=False))
-
+    channels = _Resampling(pr.sample_rate)
     try:
-        for block in reader.blocks(max(rate * 10, 1)):
+        for block in reader.blocks(max(pr.sample_rate * 10, 1)):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            if not resamplers:
-                rate = reader.rate or rate
-                resamplers = [av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-                              for _ in range(block.shape[0])]
-                parts = [[] for _ in resamplers]
-            for ch, resampler in enumerate(resamplers):
-                if ch >= block.shape[0]:
-                    break
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block[ch:ch + 1]), format="fltp",
-                                                   layout="mono")
-                frame.sample_rate = rate
-                take(ch, resampler.resample(frame))
+            channels.add(block, reader.rate)
             if progress is not None:
                 progress(min(1.0, reader.frames / expected))
-        for ch, resampler in enumerate(resamplers):
-            take(ch, resampler.resample(None))
+        channels.finish()
     except ReadError as exc:
         raise TranscribeError(str(exc)) from None
     except av.error.FFmpegError as exc:
         raise TranscribeError(f"The recording cannot be resampled for transcription: {exc}.") from None
-    if not parts:
+    if not channels.parts:
         raise TranscribeError("No audio could be decoded from the recording.")
-    return [np.concatenate(p) if p else np.zeros(0, dtype=np.float32) for p in parts]
+    return [np.concatenate(p) if p else np.zeros(0, dtype=np.float32) for p in channels.parts]
+
+
+_MAX_RESAMPLER_RATE = 2**31 - 1
+
+
+class _Resampling:
+    """Each channel of the decoded blocks resampled to 16 kHz mono by PyAV, its pieces kept per channel
+    (one resampler per channel of the first block, at the reader's rate then)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.resamplers: list[Any] = []
+        self.parts: list[list[np.ndarray]] = []
+
+    def add(self, block: np.ndarray, reader_rate: int | None) -> None:
+        import av
+
+        if not self.resamplers:
+            self.rate = reader_rate or self.rate
+            if self.rate > _MAX_RESAMPLER_RATE:  # a damaged header's: PyAV's frames take a C int
+                raise TranscribeError(f"The recording's header gives an impossible sample rate ({self.rate} Hz): "
+                                      "the file is damaged, so it cannot be transcribed.")
+            self.resamplers = [av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                               for _ in range(block.shape[0])]
+            self.parts = [[] for _ in self.resamplers]
+        for ch, resampler in enumerate(self.resamplers):
+            if ch >= block.shape[0]:
+                break
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block[ch:ch + 1]), format="fltp",
+                                               layout="mono")
+            frame.sample_rate = self.rate
+            self._take(ch, resampler.resample(frame))
+
+    def finish(self) -> None:
+        """What the resamplers still hold."""
+        for ch, resampler in enumerate(self.resamplers):
+            self._take(ch, resampler.resample(None))
+
+    def _take(self, ch: int, frames: list[Any]) -> None:
+        for frame in frames:
+            self.parts[ch].append(frame.to_ndarray().reshape(-1).astype(np.float32, copy=False))
 
 
 def speech_seconds(audio: np.ndarray) -> float:

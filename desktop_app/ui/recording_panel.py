@@ -302,10 +302,8 @@ class RecordingPanel(QWidget):
             elif self.seen.logged is not None and not self.log_again:
                 out.append(f"Already logged {self._when(self.seen.logged)}: choose “Log it again” to log a "
                            f"second call with it.")
-        for field, reason in self.form.errors().items():
-            named = f"{FIELD_NAMES.get(field, field)}: {reason}"
-            if named not in out:
-                out.append(named)
+        named = (f"{FIELD_NAMES.get(field, field)}: {reason}" for field, reason in self.form.errors().items())
+        out += [reason for reason in dict.fromkeys(named) if reason not in out]  # each said once, in order
         return out
 
     def can_upload(self) -> bool:
@@ -399,6 +397,8 @@ class RecordingPanel(QWidget):
     def restore_draft(self, fields: dict[str, Any]) -> None:
         """Put saved details back (values of the wrong type are skipped); kept until the file's own
         prefill and inspection are done, so they do not overwrite it."""
+        from contextlib import suppress
+
         from desktop_app.ui.contacts import Found
 
         self._draft = dict(fields)
@@ -429,11 +429,9 @@ class RecordingPanel(QWidget):
             f.duration.setTime(QTime(0, 0).addSecs(fields["duration_s"]))
         contact = fields.get("contact")
         if isinstance(contact, dict):
-            try:
+            with suppress(TypeError):
                 f.choose_contact(Found(**{k: str(contact.get(k) or "") for k in ("id", "name", "email", "phone",
                                                                                    "why")}))
-            except TypeError:
-                pass
         f.revalidate()
 
     def has_entries(self) -> bool:

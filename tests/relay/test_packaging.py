@@ -12,6 +12,11 @@ from typing import Any
 
 PACKAGE = Path(__file__).resolve().parents[2] / "desktop_app"
 RELAY = PACKAGE / "relay"
+RELAY_COMMANDS = PACKAGE / "commands" / "relay.py"  # the admin's commands, imported lazily when they run
+
+
+def relay_files() -> list[Path]:
+    return [*RELAY.rglob("*.py"), RELAY_COMMANDS]
 
 
 def top_level_imports(path: Path) -> set[str]:
@@ -25,11 +30,12 @@ def top_level_imports(path: Path) -> set[str]:
 
 
 def desk_imports() -> set[str]:
-    return {n for f in PACKAGE.rglob("*.py") if RELAY not in f.parents for n in top_level_imports(f)}
+    relay = set(relay_files())
+    return {n for f in PACKAGE.rglob("*.py") if f not in relay for n in top_level_imports(f)}
 
 
 def relay_only_imports() -> set[str]:
-    relay = {n for f in RELAY.rglob("*.py") for n in top_level_imports(f)}
+    relay = {n for f in relay_files() for n in top_level_imports(f)}
     return relay - desk_imports() - set(sys.stdlib_module_names) - {"desktop_app"}
 
 

@@ -171,3 +171,16 @@ def test_a_damaged_recording_is_one_sentence(tmp_path: Path, whisper_model: Path
     with pytest.raises(TranscribeError) as err:
         transcribe_recording(bad, model_dir=whisper_model)
     assert "\n" not in str(err.value) and not isinstance(err.value, Cancelled)
+
+
+def test_a_wav_claiming_an_impossible_sample_rate_is_one_sentence(tmp_path: Path, whisper_model: Path) -> None:
+    """A damaged header's rate (here 4,294,967,295 Hz) reaches the resampler, which cannot take it: one
+    sentence, not PyAV's OverflowError."""
+    data = bytearray(gen.wav_bytes(gen.call(0.5)))
+    assert data[24:28] == gen.RATE.to_bytes(4, "little")  # the fmt chunk's sample rate
+    data[24:28] = (0xFFFFFFFF).to_bytes(4, "little")
+    bad = tmp_path / "call.wav"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(TranscribeError) as err:
+        transcribe_recording(bad, model_dir=whisper_model)
+    assert "\n" not in str(err.value) and "sample rate" in str(err.value)
