@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop_app import paths
+from desktop_app import dbfile, paths
 from desktop_app.errors import UserError
-from desktop_app.sync import dbfile
 
 PENDING, SENT, REFUSED = "pending", "sent", "refused"
 

@@ -19,7 +19,6 @@ import csv
 import datetime as dt
 import io
 import json
-import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -27,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop_app import paths
+from desktop_app import dbfile, paths
 from desktop_app.errors import UserError
-from desktop_app.sync import dbfile
 
 # Submission status as users and `callrelay history --json` see it.
 QUEUED, RUNNING, READY, TRANSCRIBED, NOT_TRANSCRIBED, FAILED = (
@@ -358,7 +356,7 @@ class History:
                 db.execute("PRAGMA foreign_keys=ON")
                 db.execute("PRAGMA busy_timeout=30000")
             if version < len(MIGRATIONS):  # on disk, or the empty history in memory
-                self._migrate(db, version)
+                dbfile.upgrade(db, MIGRATIONS, version)
         except BaseException:
             db.close()
             raise
@@ -386,22 +384,6 @@ class History:
     @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self, db: dbfile.Connection, version: int) -> None:
-        if version > 0:  # keep a copy of the file as it was before changing it
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
-            try:
-                shutil.copy2(self.path, backup)
-            except OSError as exc:
-                raise HistoryError(f"The history file {self.path} cannot be brought up to date: its copy "
-                                   f"{backup} cannot be written ({exc.strerror or exc}); free some space or "
-                                   "make the folder writable.") from None
-        for number in range(version, len(MIGRATIONS)):
-            with dbfile.transaction(db):
-                for statement in _statements(MIGRATIONS[number]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number + 1}")
 
     def close(self) -> None:
         with self._lock:
@@ -698,15 +680,3 @@ def _submission(row: sqlite3.Row) -> Submission:
     data["details"] = json.loads(data["details"])
     return Submission(**data)
 
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into whole statements (a trigger's body holds semicolons of its own)."""
-    out: list[str] = []
-    current = ""
-    for piece in script.split(";"):
-        current += piece + ";"
-        if sqlite3.complete_statement(current):
-            if current.strip(" \n;"):
-                out.append(current.strip())
-            current = ""
-    return out
