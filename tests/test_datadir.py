@@ -24,6 +24,7 @@ import pytest
 from desktop_app import cli, keystore, paths, settings
 from desktop_app.commands import sync as sync_cli
 from desktop_app.sync import history as h
+from desktop_app.testing import fill
 from tests.attacks import corrupted_datadirs as cd
 
 SETTINGS_KINDS = [k for k in cd.KINDS if k.name.startswith("settings:")]
@@ -156,7 +157,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("command", ["history --json", "history", "history --csv"])
 def test_output_cut_short_by_its_reader_ends_quietly(home: Path, command: str) -> None:
     with h.History() as hist:
-        hist.bulk_insert_for_benchmark([
+        fill.insert_submissions(hist.path, [
             {"created_at": h.iso(h.now()), "agent": "ann", "recording_path": f"/calls/{n}.wav",
              "recording_name": f"{n}.wav", "external_id": f"bulk-{n}", "details": json.dumps({"title": "x" * 200}),
              "title": "x", "owner_id": "", "contact_id": "", "from_number": "", "to_number": "",

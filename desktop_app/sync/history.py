@@ -655,18 +655,6 @@ class History:
             contact=names.get(f"contact:{sub.contact_id}", sub.contact_id),
             owner=names.get(f"owner:{sub.owner_id}", sub.owner_id)) for sub in self.iter_all(query)), out)
 
-    def bulk_insert_for_benchmark(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert many finished submissions in one transaction (benchmarks and demo data only)."""
-        with self._lock, dbfile.transaction(self._db, "DEFERRED"):
-            self._db.executemany(
-                "INSERT INTO submissions (created_at, updated_at, agent, recording_path, recording_name,"
-                " external_id, details, title, owner_id, contact_id, from_number, to_number, duration_ms,"
-                " state, status, call_id) VALUES (:created_at, :created_at, :agent, :recording_path,"
-                " :recording_name, :external_id, :details, :title, :owner_id, :contact_id, :from_number,"
-                " :to_number, :duration_ms, :state, :status, :call_id)",
-                rows,
-            )
-
 
 def call_url(sub: Submission) -> str | None:
     """The call's page in HubSpot ("Open in HubSpot")."""
