@@ -50,7 +50,8 @@ def test_damaged_settings_are_refused_in_one_sentence_naming_the_file(home: Path
     assert damaged is not None
     before = digest(damaged) if damaged.is_file() else None
     if kind.name == ACCEPTED:
-        assert settings.Settings().as_dict() | cd.BASE_SETTINGS == settings.Settings().as_dict()
+        loaded = settings.Settings()
+        assert {name: loaded.get(name) for name in cd.BASE_SETTINGS} == cd.BASE_SETTINGS
         return
     with pytest.raises(settings.SettingsError) as err:
         settings.Settings()

@@ -469,11 +469,6 @@ class History:
                 sub.steps = self.steps(submission_id)
             return sub
 
-    def by_external_id(self, external_id: str) -> Submission | None:
-        with self._lock:
-            row = self._db.execute("SELECT id FROM submissions WHERE external_id = ?", (external_id,)).fetchone()
-        return None if row is None else self.get(int(row[0]))
-
     def unfinished(self) -> list[Submission]:
         with self._lock:
             rows = self._db.execute(

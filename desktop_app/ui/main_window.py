@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -418,8 +418,3 @@ def describe_server(server: Any) -> str:
         return f"listening on {address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
     return "running"
 
-
-def app_icon() -> QIcon:
-    from desktop_app.ui.selftest import resources_dir
-
-    return QIcon(str(resources_dir() / "icons" / "callrelay.png"))
