@@ -45,6 +45,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["CALLRELAY_HOME"] = tempfile.mkdtemp(prefix="callrelay-bench-history-")
     from desktop_app.sync import history as h
+    from desktop_app.testing import fill as bulk
 
     hist = h.History()
     rng = random.Random(7)
@@ -63,7 +64,7 @@ def main() -> int:
                      "duration_ms": details["duration_ms"], "state": "ready_marked", "status": status,
                      "call_id": str(40_000_000_000 + n)})
     fill = time.perf_counter()
-    hist.bulk_insert_for_benchmark(rows)
+    bulk.insert_submissions(hist.path, rows)
     with sqlite3.connect(hist.path) as db:  # five step rows per submission, as a real history has
         db.executemany(
             "INSERT INTO steps (submission_id, step, attempt, started_at, ended_at, outcome, http_status)"

@@ -24,7 +24,7 @@ both); the model load is timed apart and is not in the transcription time. The s
     peak memory     = the child's resident-set high-water mark (getrusage ru_maxrss): model, audio and all
 
 Exit 0 when every goal is met, 1 when one is missed. The model is the tests' Whisper base
-(``scripts/whisper_test_model.py``) unless ``--model`` names another CTranslate2 Whisper folder; nothing is
+(``desktop_app.testing.whisper_model``, also run as ``scripts/whisper_test_model.py``) unless ``--model`` names another CTranslate2 Whisper folder; nothing is
 downloaded. Needs espeak-ng.
 """
 
@@ -207,15 +207,11 @@ def run_side(side: str, path: Path, model_dir: Path) -> dict[str, Any]:
 
 
 def test_model() -> Path:
-    import importlib.util
+    from desktop_app.testing import whisper_model
 
-    spec = importlib.util.spec_from_file_location("whisper_test_model", ROOT / "scripts" / "whisper_test_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     try:
-        return Path(module.ensure_model())
-    except module.ModelFixtureError as exc:
+        return whisper_model.ensure_model()
+    except whisper_model.ModelFixtureError as exc:
         raise SystemExit(str(exc)) from None
 
 

@@ -7,14 +7,16 @@ caller's ``UserError`` class with that sentence. A broken constraint or a misuse
 sqlite3 error it is: that is the program's business, not the user's. ``readonly=True`` changes nothing
 on disk and still reads a file whose folder cannot be written (or whose disk is full).
 ``check_version`` refuses a file written by a newer Call Relay or by another program before anything
-is written to it, and ``transaction`` keeps the error that ended a transaction when SQLite has already
+is written to it; ``upgrade`` applies a file's numbered migrations (a copy of an older file kept first)
+in one transaction, so a migration that fails halfway leaves the file as it was; ``transaction`` keeps the error that ended a transaction when SQLite has already
 rolled it back (a full disk does that) instead of a second one from ROLLBACK.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -208,3 +210,42 @@ def transaction(conn: Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
                 pass  # the first error says what happened
         raise
 
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration into whole statements (a trigger's body holds semicolons of its own)."""
+    out: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                out.append(current.strip())
+            current = ""
+    return out
+
+
+def upgrade(conn: Connection, migrations: Sequence[str], version: int) -> None:
+    """Bring a file of schema ``version`` (``check_version``'s answer) up to ``len(migrations)``: migration
+    ``n`` (numbered from 1) is ``migrations[n - 1]``, and ``PRAGMA user_version`` says how many are applied.
+
+    A file that had a schema already is copied aside first (``<name>.v<version>.bak``). Every pending
+    migration runs in one transaction, so one that fails halfway leaves the file as it was; a process
+    that upgraded the file meanwhile (the transaction waits for it) leaves nothing to do.
+    """
+    if version > 0 and conn.path.is_file():  # keep a copy of the file as it was before changing it
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        backup = conn.path.with_name(f"{conn.path.name}.v{version}.bak")
+        try:
+            shutil.copy2(conn.path, backup)
+        except OSError as exc:
+            raise conn.error(f"The {conn.what} {conn.path} cannot be brought up to date: its copy {backup} cannot "
+                             f"be written ({exc.strerror or exc}); free some space or make the folder "
+                             "writable.") from None
+    with transaction(conn):
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        for number in range(current, len(migrations)):
+            for statement in statements(migrations[number]):
+                conn.execute(statement)
+        if current < len(migrations):
+            conn.execute(f"PRAGMA user_version = {len(migrations)}")

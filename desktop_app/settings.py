@@ -193,9 +193,6 @@ class Settings:
     def reset(self, name: str) -> None:
         self._values.pop(name, None)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {s.name: self.get(s.name) for s in DECLARED}
-
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")

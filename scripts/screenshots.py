@@ -79,6 +79,7 @@ def main() -> int:
     from desktop_app import settings as settings_mod
     from desktop_app.runtime import Runtime
     from desktop_app.sync import history as h
+    from desktop_app.testing import fill
     from desktop_app.ui import app as app_mod
     from desktop_app.ui import look
     from desktop_app.ui.main_window import HISTORY, SETTINGS, UPLOAD, MainWindow
@@ -152,7 +153,7 @@ def main() -> int:
                      "contact_id": contact_names[i % len(contact_names)][0], "from_number": details["from_number"],
                      "to_number": details["to_number"], "duration_ms": details["duration_ms"],
                      "state": "ready_marked", "status": status, "call_id": str(5000 + i)})
-    runtime.history.bulk_insert_for_benchmark(rows)
+    fill.insert_submissions(runtime.history.path, rows)
 
     # the upload page with a recording loaded and its form filled
     page.add_paths([str(recordings / names[0])])

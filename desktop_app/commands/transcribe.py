@@ -147,10 +147,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
         return _fail("--replace and --from go with --post.", 2)
     post: Any = None
     if args.post:
-        try:
-            from desktop_app.sync.transcripts import post_from_command  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            return _fail("posting is not available in this build", 2)
+        from desktop_app.sync.transcripts import post_from_command
+
         post = post_from_command
     if args.post and args.from_file:  # a corrected transcript: nothing to transcribe
         return int(post(args))

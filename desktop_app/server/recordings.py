@@ -8,8 +8,10 @@ stored recordings and which call (HubSpot ``externalId``) plays which recording.
 
 Several processes use one store at once (the GUI, ``callrelay upload``, ``callrelay serve``): every
 method reads the catalogue afresh, so what one process adds the others see at once. Each thread gets
-its own SQLite connection. A damaged, read-only or newer catalogue, or a full disk, raises
-``StoreError`` with one sentence naming the file (``dbfile``), and a damaged catalogue is never written.
+its own SQLite connection. The catalogue's schema has numbered ``MIGRATIONS`` and ``PRAGMA user_version``,
+applied by ``dbfile.upgrade`` as the history's are (an older file copied aside first, all in one transaction).
+A damaged, read-only or newer catalogue, or a full disk, raises ``StoreError`` with one sentence naming the
+file (``dbfile``), and a damaged catalogue is never written.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from desktop_app import dbfile, paths
 from desktop_app.errors import UserError
 
 CATALOG_NAME = "catalog.sqlite3"
-SCHEMA_VERSION = 1
 # Kept free on the disk beyond the recording itself, so the store never fills a disk to the brim.
 DEFAULT_MIN_FREE_BYTES = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024
@@ -63,24 +64,27 @@ class Share:
     created_at: float
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS recordings (
-    sha256 TEXT PRIMARY KEY,
-    name TEXT NOT NULL,          -- file name inside the store: <sha256><ext>
-    filename TEXT NOT NULL,      -- original file name
-    size INTEGER NOT NULL,
-    mtime REAL NOT NULL,
-    added_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS shares (
-    external_id TEXT PRIMARY KEY,
-    sha256 TEXT NOT NULL REFERENCES recordings(sha256) ON DELETE CASCADE,
-    app_id TEXT NOT NULL,
-    external_account_id TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS shares_by_sha256 ON shares(sha256);
-"""
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema ("IF NOT EXISTS": a file whose tables were made before its version was written)
+    """
+    CREATE TABLE IF NOT EXISTS recordings (
+        sha256 TEXT PRIMARY KEY,
+        name TEXT NOT NULL,          -- file name inside the store: <sha256><ext>
+        filename TEXT NOT NULL,      -- original file name
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS shares (
+        external_id TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL REFERENCES recordings(sha256) ON DELETE CASCADE,
+        app_id TEXT NOT NULL,
+        external_account_id TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS shares_by_sha256 ON shares(sha256);
+    """,
+)
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -127,12 +131,12 @@ class RecordingStore:
         if conn is None:
             conn = dbfile.connect(self.catalog_path, what="recording catalogue", error=StoreError)
             try:
-                version = dbfile.check_version(conn, SCHEMA_VERSION, own_tables=("recordings", "shares"))
+                version = dbfile.check_version(conn, len(MIGRATIONS), own_tables=("recordings", "shares"))
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
-                if version < SCHEMA_VERSION:
-                    conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+                if version < len(MIGRATIONS):
+                    dbfile.upgrade(conn, MIGRATIONS, version)
             except BaseException:
                 conn.close()
                 raise

@@ -19,7 +19,6 @@ import csv
 import datetime as dt
 import io
 import json
-import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -357,7 +356,7 @@ class History:
                 db.execute("PRAGMA foreign_keys=ON")
                 db.execute("PRAGMA busy_timeout=30000")
             if version < len(MIGRATIONS):  # on disk, or the empty history in memory
-                self._migrate(db, version)
+                dbfile.upgrade(db, MIGRATIONS, version)
         except BaseException:
             db.close()
             raise
@@ -385,22 +384,6 @@ class History:
     @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self, db: dbfile.Connection, version: int) -> None:
-        if version > 0:  # keep a copy of the file as it was before changing it
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
-            try:
-                shutil.copy2(self.path, backup)
-            except OSError as exc:
-                raise HistoryError(f"The history file {self.path} cannot be brought up to date: its copy "
-                                   f"{backup} cannot be written ({exc.strerror or exc}); free some space or "
-                                   "make the folder writable.") from None
-        for number in range(version, len(MIGRATIONS)):
-            with dbfile.transaction(db):
-                for statement in _statements(MIGRATIONS[number]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number + 1}")
 
     def close(self) -> None:
         with self._lock:
@@ -485,11 +468,6 @@ class History:
             if with_steps:
                 sub.steps = self.steps(submission_id)
             return sub
-
-    def by_external_id(self, external_id: str) -> Submission | None:
-        with self._lock:
-            row = self._db.execute("SELECT id FROM submissions WHERE external_id = ?", (external_id,)).fetchone()
-        return None if row is None else self.get(int(row[0]))
 
     def unfinished(self) -> list[Submission]:
         with self._lock:
@@ -672,18 +650,6 @@ class History:
             contact=names.get(f"contact:{sub.contact_id}", sub.contact_id),
             owner=names.get(f"owner:{sub.owner_id}", sub.owner_id)) for sub in self.iter_all(query)), out)
 
-    def bulk_insert_for_benchmark(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert many finished submissions in one transaction (benchmarks and demo data only)."""
-        with self._lock, dbfile.transaction(self._db, "DEFERRED"):
-            self._db.executemany(
-                "INSERT INTO submissions (created_at, updated_at, agent, recording_path, recording_name,"
-                " external_id, details, title, owner_id, contact_id, from_number, to_number, duration_ms,"
-                " state, status, call_id) VALUES (:created_at, :created_at, :agent, :recording_path,"
-                " :recording_name, :external_id, :details, :title, :owner_id, :contact_id, :from_number,"
-                " :to_number, :duration_ms, :state, :status, :call_id)",
-                rows,
-            )
-
 
 def call_url(sub: Submission) -> str | None:
     """The call's page in HubSpot ("Open in HubSpot")."""
@@ -697,15 +663,3 @@ def _submission(row: sqlite3.Row) -> Submission:
     data["details"] = json.loads(data["details"])
     return Submission(**data)
 
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into whole statements (a trigger's body holds semicolons of its own)."""
-    out: list[str] = []
-    current = ""
-    for piece in script.split(";"):
-        current += piece + ";"
-        if sqlite3.complete_statement(current):
-            if current.strip(" \n;"):
-                out.append(current.strip())
-            current = ""
-    return out

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
 import threading
 import time
@@ -43,6 +42,7 @@ from typing import Any, Protocol
 
 from desktop_app.server.recordings import StoreError, sha256_of
 from desktop_app.sync import history as h
+from desktop_app.testing import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,6 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("mark_ready", ASSOCIATED, READY_MARKED),
 )
 NEXT_STEP = {start: (name, end) for name, start, end in STEPS}
-
-CRASH_ENV = "CALLRELAY_CRASH_AT"  # test hook: "<step>:<before|after>" makes the process die there
 
 
 class TransientError(Exception):
@@ -394,7 +392,7 @@ class Pipeline:
             started = {s.id: self.history.step_started(s.id, "log_call") for s in subs}
         if not subs:
             return None
-        self._crash_point("log_call", "before")
+        crash_point("log_call", "before")
         found: dict[str, str] = {}
         try:
             attempts = {s.external_id: [st for st in s.steps if st.step == "log_call"] for s in subs}
@@ -412,12 +410,12 @@ class Pipeline:
             fresh = [(s.external_id, CallDetails.from_dict(s.details)) for s in subs if s.external_id not in found]
             created = self.hubspot.create_calls(fresh) if fresh else {}
         except (TransientError, PermanentError) as exc:
-            self._crash_point("log_call", "after")
+            crash_point("log_call", "after")
             for s in subs:  # the next batch, or ``run``, reads by external id before creating
                 self.history.step_ended(started[s.id], h.RETRY, http_status=exc.status, message=str(exc),
                                         correlation_id=exc.correlation_id)
             return exc
-        self._crash_point("log_call", "after")
+        crash_point("log_call", "after")
         for s in subs:
             call_id = found.get(s.external_id) or created.get(s.external_id)
             if call_id is None:
@@ -436,7 +434,7 @@ class Pipeline:
             wanted[s.id] = [(t, i) for t, i in (("contacts", d.contact_id), ("companies", d.company_id),
                                                 ("deals", d.deal_id), ("tickets", d.ticket_id)) if i]
         started = {s.id: self.history.step_started(s.id, "associate") for s in subs}
-        self._crash_point("associate", "before")
+        crash_point("associate", "before")
         confirmed: set[tuple[str, str, str]] = set()
         failure: TransientError | PermanentError | None = None
         for to_type in ("contacts", "companies", "deals", "tickets"):
@@ -447,7 +445,7 @@ class Pipeline:
                 confirmed |= {(to_type, a, b) for a, b in self.hubspot.associate_many(to_type, pairs)}
             except (TransientError, PermanentError) as exc:
                 failure = exc
-        self._crash_point("associate", "after")
+        crash_point("associate", "after")
         for s in subs:
             if all((t, str(s.call_id), i) in confirmed for t, i in wanted[s.id]):
                 self.history.step_ended(started[s.id], h.OK if wanted[s.id] else h.SKIPPED,
@@ -482,11 +480,11 @@ class Pipeline:
                 step_id = self.history.step_started(sub.id, step)
         else:
             step_id = self.history.step_started(sub.id, step)
-        self._crash_point(step, "before")
+        crash_point(step, "before")
         try:
             fields, status = getattr(self, f"_do_{step}")(sub, previous_attempts)
         except TransientError as exc:
-            self._crash_point(step, "after")
+            crash_point(step, "after")
             attempts = len(previous_attempts) + 1
             if attempts >= self.policy.max_attempts:
                 message = f"{exc} (gave up after {attempts} attempts; use Retry)"
@@ -502,10 +500,10 @@ class Pipeline:
             log.info("submission %s: %s will be retried in %.1fs: %s", sub.id, step, delay, exc)
             return delay
         except PermanentError as exc:
-            self._crash_point(step, "after")
+            crash_point(step, "after")
             self._fail(sub, step_id, str(exc), exc.status, exc.correlation_id)
             return -1.0
-        self._crash_point(step, "after")
+        crash_point(step, "after")
         outcome = fields.pop("_outcome", h.OK)
         self.history.step_ended(
             step_id, outcome, http_status=status,
@@ -654,8 +652,3 @@ class Pipeline:
         if self.on_change:
             self.on_change(sub)
         return sub
-
-    @staticmethod
-    def _crash_point(step: str, when: str) -> None:
-        if os.environ.get(CRASH_ENV) == f"{step}:{when}":
-            os._exit(137)  # as a kill would: no cleanup, no flush

@@ -44,11 +44,11 @@ from desktop_app.sync.pipeline import (
     NOT_TRANSCRIBED_STATE,
     TRANSCRIPT_POSTED,
     PermanentError,
-    Pipeline,
     RetryPolicy,
     TransientError,
     _unsettled_for,
 )
+from desktop_app.testing import crash_point
 from desktop_app.transcribe import Transcript
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ class TranscriptPoster:
         earlier = _since_settled(sub.steps)
         deleted = _transcript_ids(sub.steps, DELETED_STEP)
         step_id = self.history.step_started(sub.id, POSTED_STEP)
-        Pipeline._crash_point(POSTED_STEP, "before")
+        crash_point(POSTED_STEP, "before")
         adopted = False
         try:
             found = None
@@ -266,19 +266,19 @@ class TranscriptPoster:
             else:
                 tid = self.hubspot.post_transcript(sub.call_id, utterances)
         except TransientError as exc:
-            Pipeline._crash_point(POSTED_STEP, "after")
+            crash_point(POSTED_STEP, "after")
             delay = self.policy.backoff(len(earlier) + 1, exc.retry_after)
             self.history.step_ended(step_id, h.RETRY, http_status=exc.status, message=str(exc),
                                     correlation_id=exc.correlation_id)
             self._changed(sub.id)
             return delay
         except PermanentError as exc:
-            Pipeline._crash_point(POSTED_STEP, "after")
+            crash_point(POSTED_STEP, "after")
             self.history.step_ended(step_id, h.FAILED_OUTCOME, http_status=exc.status, message=str(exc),
                                     correlation_id=exc.correlation_id)
             self._changed(sub.id)
             return None
-        Pipeline._crash_point(POSTED_STEP, "after")
+        crash_point(POSTED_STEP, "after")
         self.history.step_ended(step_id, h.ADOPTED if adopted else h.OK, http_status=None if adopted else 200,
                                 message=f"transcript {tid}", submission={
                                     "state": TRANSCRIPT_POSTED, "status": h.TRANSCRIBED, "transcript_id": tid,
@@ -291,11 +291,11 @@ class TranscriptPoster:
         tid = sub.transcript_id
         for attempt in range(1, self.policy.max_attempts + 1):
             step_id = self.history.step_started(sub.id, DELETED_STEP)
-            Pipeline._crash_point(DELETED_STEP, "before")
+            crash_point(DELETED_STEP, "before")
             try:
                 gone = self.hubspot.delete_transcript(tid)
             except TransientError as exc:
-                Pipeline._crash_point(DELETED_STEP, "after")
+                crash_point(DELETED_STEP, "after")
                 self.history.step_ended(step_id, h.RETRY, http_status=exc.status, message=str(exc),
                                         correlation_id=exc.correlation_id)
                 if attempt == self.policy.max_attempts:
@@ -303,11 +303,11 @@ class TranscriptPoster:
                 self.sleep(self.policy.backoff(attempt, exc.retry_after))
                 continue
             except PermanentError as exc:
-                Pipeline._crash_point(DELETED_STEP, "after")
+                crash_point(DELETED_STEP, "after")
                 self.history.step_ended(step_id, h.FAILED_OUTCOME, http_status=exc.status, message=str(exc),
                                         correlation_id=exc.correlation_id)
                 return str(exc)
-            Pipeline._crash_point(DELETED_STEP, "after")
+            crash_point(DELETED_STEP, "after")
             self.history.step_ended(step_id, h.OK, http_status=204 if gone else 404, message=f"transcript {tid}",
                                     submission={"transcript_id": None, "transcript_source": None,
                                                 "status": h.NOT_TRANSCRIBED, "state": NOT_TRANSCRIBED_STATE})

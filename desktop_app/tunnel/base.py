@@ -143,11 +143,6 @@ class Tunnel:
         with self._lock:
             self._listeners.append(listener)
 
-    def remove_listener(self, listener: Listener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
     def start(self, *, wait: bool = True) -> TunnelState:
         """Open the tunnel and check it once; then keep it checked and reconnected in the background.
 

@@ -142,3 +142,99 @@ def test_catalogue_uses_wal(store: RecordingStore) -> None:
 
     with sqlite3.connect(store.catalog_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# The catalogue's schema as the release before numbered migrations wrote it (executescript, then its version).
+TODAYS_CATALOGUE = """
+CREATE TABLE IF NOT EXISTS recordings (
+    sha256 TEXT PRIMARY KEY,
+    name TEXT NOT NULL,          -- file name inside the store: <sha256><ext>
+    filename TEXT NOT NULL,      -- original file name
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shares (
+    external_id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL REFERENCES recordings(sha256) ON DELETE CASCADE,
+    app_id TEXT NOT NULL,
+    external_account_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shares_by_sha256 ON shares(sha256);
+PRAGMA user_version=1;
+"""
+
+
+def _old_catalogue(root: Path, blob: Path) -> str:
+    """A store whose catalogue was written by today's schema SQL, holding ``blob`` and one share of it."""
+    import sqlite3
+
+    root.mkdir(parents=True)
+    sha = hashlib.sha256(blob.read_bytes()).hexdigest()
+    (root / f"{sha}.wav").write_bytes(blob.read_bytes())
+    with sqlite3.connect(root / "catalog.sqlite3") as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(TODAYS_CATALOGUE)
+        db.execute("INSERT INTO recordings VALUES (?,?,?,?,?,?)",
+                   (sha, f"{sha}.wav", "first call.wav", blob.stat().st_size, 1700000000.5, 1700000001.0))
+        db.execute("INSERT INTO shares VALUES (?,?,?,?,?)", ("ext-1", sha, "9", "8", 1700000002.0))
+    return sha
+
+
+def _catalogue_state(path: Path) -> tuple[object, ...]:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return (db.execute("PRAGMA user_version").fetchone()[0],
+                db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall(),
+                db.execute("SELECT * FROM recordings").fetchall(), db.execute("SELECT * FROM shares").fetchall())
+
+
+def test_a_catalogue_written_by_todays_schema_opens_and_is_upgraded_with_its_data(
+        tmp_path: Path, blob: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop_app.server import recordings
+
+    root = tmp_path / "store"
+    sha = _old_catalogue(root, blob)
+    with_today = RecordingStore(root)
+    rec, share = with_today.get(sha), with_today.lookup("ext-1")
+    assert rec is not None and (rec.filename, rec.size, rec.mtime) == ("first call.wav", blob.stat().st_size, 1700000000.5)
+    assert share is not None and (share.sha256, share.app_id, share.external_account_id) == (sha, "9", "8")
+    with_today.close()
+    assert _catalogue_state(root / "catalog.sqlite3")[0] == len(recordings.MIGRATIONS) == 1
+
+    # a later release adds migration 2: the file is copied aside, upgraded, and keeps what it held
+    monkeypatch.setattr(recordings, "MIGRATIONS", (*recordings.MIGRATIONS,
+                                                   "ALTER TABLE recordings ADD COLUMN note TEXT"))
+    upgraded = RecordingStore(root)
+    assert upgraded.get(sha) == rec and upgraded.lookup("ext-1") == share
+    assert [r.sha256 for r in upgraded.all()] == [sha]
+    upgraded.close()
+    assert _catalogue_state(root / "catalog.sqlite3")[0] == 2
+    assert (root / "catalog.sqlite3.v1.bak").is_file()
+    monkeypatch.undo()
+    with pytest.raises(StoreError, match=r"was written by a newer Call Relay \(schema 2\); update the app") as newer:
+        RecordingStore(root)
+    assert "\n" not in str(newer.value)
+
+
+def test_a_catalogue_migration_failing_halfway_leaves_the_file_as_it_was(
+        tmp_path: Path, blob: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop_app.server import recordings
+
+    root = tmp_path / "store"
+    sha = _old_catalogue(root, blob)
+    before = _catalogue_state(root / "catalog.sqlite3")
+    monkeypatch.setattr(recordings, "MIGRATIONS", (*recordings.MIGRATIONS, "CREATE TABLE later (id INTEGER);",
+                                                   "ALTER TABLE recordings ADD COLUMN note TEXT; "
+                                                   "ALTER TABLE recordings ADD COLUMN note TEXT"))
+    with pytest.raises(StoreError, match="duplicate column") as failed:
+        RecordingStore(root)
+    assert str(failed.value).startswith(f"The recording catalogue {root / 'catalog.sqlite3'} ")
+    assert "\n" not in str(failed.value)
+    assert _catalogue_state(root / "catalog.sqlite3") == before
+    monkeypatch.undo()
+    again = RecordingStore(root)
+    assert again.lookup("ext-1") is not None and again.get(sha) is not None
+    again.close()

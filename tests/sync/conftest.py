@@ -9,7 +9,7 @@ import pytest
 from desktop_app.sandbox import Sandbox
 from desktop_app.server import RecordingServer
 from desktop_app.server.recordings import RecordingStore
-from desktop_app.sync.pipeline import CRASH_ENV
+from desktop_app.testing import CRASH_ENV
 
 
 @pytest.fixture

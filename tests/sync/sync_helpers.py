@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.sync.pipeline import CRASH_ENV
+from desktop_app.testing import CRASH_ENV
 
 
 def speaker(seconds: float, rate: int, start: float, freq: float, seed: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import requests
 from sync_helpers import history, write_call
 
 from desktop_app.sandbox import Sandbox
-from desktop_app.sync.pipeline import CRASH_ENV
+from desktop_app.testing import CRASH_ENV
 
 
 def user_env(home: Path) -> dict[str, str]:

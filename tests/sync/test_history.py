@@ -128,6 +128,35 @@ def test_migration_keeps_a_backup_and_refuses_a_newer_schema(tmp_path: Path, mon
         h.History(path)
 
 
+def _schema_and_rows(path: Path) -> tuple[object, ...]:
+    with sqlite3.connect(path) as db:
+        return (db.execute("PRAGMA user_version").fetchone()[0],
+                db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall(),
+                db.execute("SELECT id, external_id, details FROM submissions ORDER BY id").fetchall())
+
+
+def test_a_migration_failing_halfway_leaves_the_history_as_it_was(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two migrations pending, the second fails on its second statement: neither is applied (all pending
+    migrations run in one transaction), the error is one sentence, and the history opens as before."""
+    path, every = tmp_path / "h.sqlite3", h.MIGRATIONS
+    old = h.History(path)
+    add(old, 1)
+    old.close()
+    before = _schema_and_rows(path)
+    assert before[0] == len(every)
+    monkeypatch.setattr(h, "MIGRATIONS", (*every, "CREATE TABLE later (id INTEGER PRIMARY KEY)",
+                                          "ALTER TABLE submissions ADD COLUMN extra TEXT; "
+                                          "ALTER TABLE submissions ADD COLUMN extra TEXT"))
+    with pytest.raises(h.HistoryError, match="duplicate column") as refused:
+        h.History(path)
+    assert "\n" not in str(refused.value)
+    assert _schema_and_rows(path) == before
+    monkeypatch.setattr(h, "MIGRATIONS", every)
+    with h.History(path) as again:
+        assert again.schema_version == len(every) and again.get(1) is not None
+
+
 def test_events_are_kept(tmp_path: Path) -> None:
     hist = h.History(tmp_path / "h.sqlite3")
     hist.add_event("public-url-changed", "Public URL changed", {"old": "https://a", "new": "https://b"})

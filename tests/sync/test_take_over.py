@@ -18,7 +18,7 @@ from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import config_from_env
 from desktop_app.hubspot.recording_url import OWN_URL_SETTING, RecordingUrlGuard, RecordingUrlTaken
 from desktop_app.sandbox import Sandbox
-from desktop_app.sync.pipeline import CRASH_ENV
+from desktop_app.testing import CRASH_ENV
 from desktop_app.tunnel import RecordingUrlFollower, endpoint_template
 
 ENDPOINT_LINE = "Recording endpoint for HubSpot: "

@@ -20,7 +20,7 @@ from desktop_app.runtime import Runtime
 from desktop_app.sandbox import Sandbox
 from desktop_app.server import RecordingServer
 from desktop_app.sync import history as h
-from desktop_app.sync.pipeline import CRASH_ENV, CallDetails, RetryPolicy
+from desktop_app.sync.pipeline import CallDetails, RetryPolicy
 from desktop_app.sync.transcripts import (
     AutoTranscriber,
     ClientTranscripts,
@@ -28,6 +28,7 @@ from desktop_app.sync.transcripts import (
     TranscriptPoster,
     wants_transcript,
 )
+from desktop_app.testing import CRASH_ENV
 from desktop_app.transcribe import Transcript, Utterance
 
 FAST = RetryPolicy(base_s=0.01, cap_s=0.05, search_lag_s=0.05, in_flight_s=0.5, ready_evidence_wait_s=2.0,

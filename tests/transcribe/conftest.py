@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import re
@@ -15,23 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop_app.testing import whisper_model as model_fixture
 from tests.audio import gen
-from tests.conftest import ROOT
 
 SPEECH_RATE = 22050  # espeak-ng's output
 
 
 @pytest.fixture(scope="session")
 def whisper_model() -> Path:
-    """The CTranslate2 Whisper-base folder `scripts/whisper_test_model.py` joins; no model hub is reached."""
+    """The CTranslate2 Whisper-base folder `desktop_app.testing.whisper_model` joins; no model hub is reached."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # faster-whisper goes through huggingface_hub: never online in tests
-    spec = importlib.util.spec_from_file_location("whisper_test_model", ROOT / "scripts" / "whisper_test_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     try:
-        return Path(module.ensure_model())
-    except module.ModelFixtureError as exc:
+        return model_fixture.ensure_model()
+    except model_fixture.ModelFixtureError as exc:
         pytest.fail(str(exc))
 
 

@@ -4,7 +4,6 @@ real model, real espeak-ng speech, the real history in the test's data directory
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -92,21 +91,6 @@ def test_bad_input_is_one_sentence(tmp_path: Path, call: Call, whisper_model: Pa
         assert out.returncode == 1, args
         assert out.stdout == "" and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("callrelay transcribe: ")
-
-
-def test_post_without_the_poster_says_so(call: Call, whisper_model: Path, tmp_path: Path) -> None:
-    """Where desktop_app.sync.transcripts is not there (txpost provides it), --post is refused before any work."""
-    block = tmp_path / "sitecustomize.py"
-    block.write_text("import sys\n"
-                     "class Block:\n"
-                     "    def find_spec(self, name, path=None, target=None):\n"
-                     "        if name == 'desktop_app.sync.transcripts':\n"
-                     "            raise ModuleNotFoundError(name, name=name)\n"
-                     "sys.meta_path.insert(0, Block())\n")
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    out = callrelay("transcribe", str(call.path), "--post", "--model", str(whisper_model), env=env)
-    assert out.returncode == 2 and out.stdout == ""
-    assert out.stderr.strip() == "callrelay transcribe: posting is not available in this build"
 
 
 @pytest.mark.slow

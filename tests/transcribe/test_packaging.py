@@ -66,7 +66,7 @@ def test_the_test_model_script_checks_hashes(tmp_path: Path, whisper_model: Path
     (tmp_path / "whisper-base" / "config.json").write_text("{}")  # not whole: joined again
     again = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and (tmp_path / "whisper-base" / "config.json").stat().st_size > 2
-    wrong = ("import runpy, sys; g = runpy.run_path(sys.argv[1]); g['EXPECTED']['vocabulary.txt'] = '0' * 64; "
-             "sys.argv[1:] = []; sys.exit(g['main']())")
+    wrong = ("import runpy, sys; from desktop_app.testing import whisper_model as m; "
+             "m.EXPECTED['vocabulary.txt'] = '0' * 64; runpy.run_path(sys.argv[1], run_name='__main__')")
     bad = subprocess.run([sys.executable, "-c", wrong, script], capture_output=True, text=True, env=env)
     assert bad.returncode == 1 and "vocabulary.txt has SHA-256" in bad.stderr and bad.stderr.count("\n") == 1

@@ -9,6 +9,7 @@ from PySide6.QtCore import QDate
 from ui_helpers import fill_history
 
 from desktop_app.sync import history as h
+from desktop_app.testing import fill
 from desktop_app.ui.history_model import Column
 from desktop_app.ui.history_page import HistoryPage
 
@@ -42,7 +43,7 @@ def test_date_range_uses_local_days(qtbot, history):
                          "details": "{}", "title": "Old", "owner_id": "", "contact_id": "", "from_number": "",
                          "to_number": "", "duration_ms": 0, "state": "checked", "status": "failed",
                          "call_id": None}]
-    history.bulk_insert_for_benchmark(fill_history_old)
+    fill.insert_submissions(history.path, fill_history_old)
     page = _page(qtbot, history)
     assert page.model.total == 4
     page.since.setDate(QDate.currentDate().addDays(-2))

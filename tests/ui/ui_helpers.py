@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 from desktop_app.sync import history as h
+from desktop_app.testing import fill
 
 STATUS_CYCLE = ("transcribed", "ready", "failed", "queued", "running", "not-transcribed")
 
@@ -30,7 +31,7 @@ def fill_history(history: h.History, n: int, *, start: dt.datetime | None = None
             "to_number": details["to_number"], "duration_ms": details["duration_ms"], "state": "ready_marked",
             "status": statuses[i % len(statuses)], "call_id": str(9000 + i),
         })
-    history.bulk_insert_for_benchmark(rows)
+    fill.insert_submissions(history.path, rows)
 
 
 def write_wav(path: Path, channels: list[list[float]], rate: int = 8000) -> Path:
