@@ -131,7 +131,7 @@ def _manifest(path: Path | None) -> dict[str, dict[str, str]]:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from desktop_app.runtime import SubmissionRefused
+    from desktop_app.sync.details import SubmissionRefused
 
     files: list[Path] = list(args.files)
     if args.folder:
@@ -282,7 +282,7 @@ def _team_upload(args: argparse.Namespace, desk: Any, files: list[Path], manifes
     sent to the relay (with the outbox's earlier entries), and with ``--wait`` followed to its end."""
     from desktop_app import settings as settings_mod
     from desktop_app.relay.desk import call_for_relay
-    from desktop_app.runtime import SubmissionRefused, call_details_for_file
+    from desktop_app.sync.details import SubmissionRefused, call_details_for_file
 
     failures = 0
     with desk:

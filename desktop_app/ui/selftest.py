@@ -177,6 +177,8 @@ def check_submission(sample: Path) -> None:
     try:
         runtime.start()
         sandbox = runtime.sandbox
+        if sandbox is None:
+            raise CheckFailed("the sandbox did not start")
         owner = next((str(o["id"]) for o in sandbox.owners() if o.get("paid_seat")), "")
         contact = str(sandbox.contacts()[0]["id"])
         details = CallDetails(title="Call Relay self-test", timestamp=time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
@@ -185,7 +187,7 @@ def check_submission(sample: Path) -> None:
         sub = runtime.run_submission(runtime.submit(sample, details))
         if sub.status != "ready":
             raise CheckFailed(f"the submission ended {sub.status}: {sub.error}")
-        fetch = sandbox.wait_for_fetch(sub.call_id, timeout=30)
+        fetch = sandbox.wait_for_fetch(sub.call_id or "", timeout=30)
         if fetch.status != "transcribed":
             raise CheckFailed(f"the sandbox fetched the recording but did not accept it: {fetch.reason} "
                               f"{fetch.detail}".strip())
