@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import requests
 
-from desktop_app.hubspot import phones, versions
+from desktop_app import phones
+from desktop_app.hubspot import versions
 from desktop_app.hubspot.config import is_loopback_url
 from desktop_app.hubspot.models import AssociationType
 from desktop_app.hubspot.ratelimit import SEARCH, STANDARD
@@ -420,13 +421,16 @@ def contact_filters_name(name: str) -> list[dict[str, Any]]:
     return [{"filters": [_eq("firstname", first), _eq("lastname", last)]}]
 
 
+PHONE_PROPERTIES = ("phone", "mobilephone")  # the contact properties a number is searched in
+
+
 def contact_filters_phone(number: str, region: str = "US") -> list[dict[str, Any]]:
     """One filter group per phone property (groups are ORed), each matching any stored form."""
     forms = phones.variants(number, region)
     if not forms:
         raise ValueError("The phone number to search for is empty.")
     return [{"filters": [{"propertyName": prop, "operator": "IN", "values": forms}]}
-            for prop in phones.PHONE_PROPERTIES]
+            for prop in PHONE_PROPERTIES]
 
 
 def contacts_search(filter_groups: list[dict[str, Any]], properties: Iterable[str] = CONTACT_PROPERTIES,

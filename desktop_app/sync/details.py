@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_app.hubspot import phones
+from desktop_app import phones
 from desktop_app.hubspot.errors import HubSpotError
 from desktop_app.settings import Settings
 from desktop_app.sync.pipeline import CallDetails

@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from desktop_app import openapi as spec
-from desktop_app.hubspot import endpoints, phones, versions
+from desktop_app import phones
+from desktop_app.hubspot import endpoints, versions
 from desktop_app.hubspot.endpoints import ApiRequest, AssociationTarget, CallDetails
 from desktop_app.hubspot.models import AssociationType, call_url
 
