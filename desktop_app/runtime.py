@@ -22,6 +22,7 @@ from desktop_app import keystore, paths
 from desktop_app import settings as settings_mod
 from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import ENV_NAMES, HubSpotConfig, config_from_env, load_config
+from desktop_app.hubspot.endpoints import CallDetails
 from desktop_app.hubspot.errors import HubSpotError
 from desktop_app.hubspot.recording_url import AskTakeOver, settings_guard
 from desktop_app.server.config import ServerConfig
@@ -29,7 +30,7 @@ from desktop_app.server.recordings import RecordingStore, sha256_of
 from desktop_app.sync import history as h
 from desktop_app.sync.details import ContactResolver, SubmissionRefused, call_details_for_file
 from desktop_app.sync.hubspot_port import ClientPort
-from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy, Seen, ServerPort
+from desktop_app.sync.pipeline import Outcome, Pipeline, RetryPolicy, Seen, ServerPort
 from desktop_app.sync.retention import apply_retention
 from desktop_app.sync.scheduler import Scheduler, Worker
 from desktop_app.sync.serverlink import NoServer, ServerLink, fetched_since

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app import phones
+from desktop_app.hubspot.endpoints import CallDetails
 from desktop_app.hubspot.errors import HubSpotError
 from desktop_app.settings import Settings
-from desktop_app.sync.pipeline import CallDetails
 
 if TYPE_CHECKING:
     from desktop_app.hubspot.client import HubSpotClient

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app import phones
-from desktop_app.sync.pipeline import CallDetails
+from desktop_app.hubspot.endpoints import CallDetails
 from desktop_app.ui import tasks
 from desktop_app.ui.contacts import Found, find_contacts
 

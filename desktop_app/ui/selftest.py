@@ -170,8 +170,8 @@ def check_server(sample: Path) -> None:
 
 def check_submission(sample: Path) -> None:
     from desktop_app import settings as settings_mod
+    from desktop_app.hubspot.endpoints import CallDetails
     from desktop_app.runtime import Runtime
-    from desktop_app.sync.pipeline import CallDetails
 
     runtime = Runtime(settings_mod.Settings(), sandbox=True)
     try:
