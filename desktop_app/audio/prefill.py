@@ -88,6 +88,21 @@ def _is_extension(number: str | None) -> bool:
     return number is not None and not number.startswith("+") and len(number) <= phones.EXTENSION_MAX_DIGITS
 
 
+def _direction(pattern: Pattern, groups: Mapping[str, str], from_number: str | None,
+               to_number: str | None) -> str | None:
+    """The call's direction: the name's word for it, else (but for Asterisk's) the side that is an extension."""
+    word = (groups.get("direction") or pattern.direction or "").lower()
+    if pattern.name == "asterisk":
+        return _ASTERISK_KINDS.get(word)
+    if word and (direction := _DIRECTION_WORDS.get(word)) is not None:
+        return direction
+    if _is_extension(from_number) and not _is_extension(to_number):
+        return "outbound"
+    if _is_extension(to_number) and not _is_extension(from_number):
+        return "inbound"
+    return None
+
+
 def prefill_from_filename(path: str | os.PathLike[str],
                           extra_patterns: Iterable[Mapping[str, Any]] | None = None, *,
                           region: str | None = None, with_duration: bool = True) -> Prefill:
@@ -119,16 +134,7 @@ def prefill_from_filename(path: str | os.PathLike[str],
         caller = (groups.get("name") or "").strip()
         if caller and not re.fullmatch(r"[+\d\s()-]*", caller):
             result.caller_name = caller
-        word = (groups.get("direction") or pattern.direction or "").lower()
-        if pattern.name == "asterisk":
-            result.direction = _ASTERISK_KINDS.get(word)  # type: ignore[assignment]
-        elif word:
-            result.direction = _DIRECTION_WORDS.get(word)  # type: ignore[assignment]
-        if result.direction is None and pattern.name != "asterisk":
-            if _is_extension(result.from_number) and not _is_extension(result.to_number):
-                result.direction = "outbound"
-            elif _is_extension(result.to_number) and not _is_extension(result.from_number):
-                result.direction = "inbound"
+        result.direction = _direction(pattern, groups, result.from_number, result.to_number)  # type: ignore[assignment]
         break
     if with_duration and os.path.isfile(path):
         from desktop_app.audio.probe import probe
