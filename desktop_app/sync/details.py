@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app import phones
-from desktop_app.hubspot.endpoints import CallDetails
+from desktop_app.hubspot.endpoints import CallDetails, hubspot_timestamp
 from desktop_app.hubspot.errors import HubSpotError
 from desktop_app.settings import Settings
 
@@ -62,6 +62,11 @@ def call_details_for_file(path: Path, row: Mapping[str, str | None],
 
     direction = (row.get("direction") or (prefill.direction or "")).upper()
     timestamp = row.get("timestamp") or prefill.start or ""
+    try:
+        hubspot_timestamp(timestamp)  # as the pipeline will read it when it logs the call
+    except ValueError:
+        raise SubmissionRefused(f"{timestamp!r} is not a date and time: give the call's start in ISO 8601, "
+                                f"e.g. 2026-11-20T10:00:00+01:00.") from None
     details = CallDetails(
         title=row.get("title") or f"Call {Path(path).stem}",
         timestamp=timestamp, duration_ms=int(round(duration_s * 1000)),
