@@ -1,9 +1,13 @@
 """The composition root: one object that starts and holds the app's parts (Qt-free).
 
 ``Runtime`` puts together the settings, the history, the recording store, the HubSpot client (for a
-real account, or for the in-process sandbox in offline demo mode), the recording server and the
-tunnel, and the submission pipeline over them. The GUI and the ``callrelay`` commands both use it,
-so they behave the same. ``start`` does network work: call it off the GUI thread.
+real account, or for the in-process sandbox in offline demo mode), the recording server
+(``ServerConfig.from_settings``, as ``callrelay serve`` builds it) and its tunnel
+(``tunnel.factory.from_settings``), and the submission pipeline with its scheduler over them. The GUI
+and the ``callrelay`` commands both use it, so they behave the same. It only wires: what a call's
+details are (``sync.details``), who carries which submission when (``sync.scheduler``) and how a step
+runs (``sync.pipeline``) are decided by the packages that own them. ``start`` does network work: call
+it off the GUI thread.
 """
 
 from __future__ import annotations
@@ -42,8 +46,7 @@ if TYPE_CHECKING:  # the parts a run may not need are imported when it starts th
     from desktop_app.sync.transcripts import AutoTranscriber
     from desktop_app.tunnel.base import Tunnel
 
-__all__ = ["InProcessServerLink", "Runtime", "SetupError", "SubmissionRefused", "call_details_for_file",
-           "sandbox_wanted"]
+__all__ = ["InProcessServerLink", "Runtime", "SetupError", "SubmissionRefused", "sandbox_wanted"]
 
 log = logging.getLogger(__name__)
 
