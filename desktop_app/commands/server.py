@@ -225,8 +225,9 @@ def start_server(args: argparse.Namespace, config: ServerConfig
 
 def serve_until_stopped(args: argparse.Namespace, server: RecordingServer, conf: settings.Settings,
                         hubspot: HubSpotConfig, announcer: Announcer, stop: threading.Event,
-                        refusals: Refusals, workers: int) -> Tunnel | None:
-    """Open the tunnel (or register the public URL), announce, and serve until ``stop``; the tunnel opened."""
+                        refusals: Refusals, workers: int) -> None:
+    """Open the tunnel (or register the public URL), announce, and serve until ``stop``; the tunnel is closed
+    on the way out, whatever ends it."""
     guard = settings_guard(True if args.take_over else refusals)
     print(f"Recording server listening on {server.local_url}", flush=True)
     count = len(server.processes)
@@ -248,7 +249,9 @@ def serve_until_stopped(args: argparse.Namespace, server: RecordingServer, conf:
             pass
     except KeyboardInterrupt:
         pass
-    return tunnel
+    finally:
+        if tunnel is not None:
+            tunnel.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -276,13 +279,9 @@ def run(args: argparse.Namespace) -> int:
     refusals = Refusals(hubspot, stop)
     # the tunnel's follower logs the refusal too; serve says it once, below, as its last line
     logging.getLogger("desktop_app.tunnel.url_change").addFilter(lambda record: not refusals.refused)
-    tunnel: Tunnel | None = None
     try:
-        tunnel = serve_until_stopped(args, server, conf, hubspot, Announcer(server, shared), stop, refusals,
-                                     config.workers)
+        serve_until_stopped(args, server, conf, hubspot, Announcer(server, shared), stop, refusals, config.workers)
     finally:
-        if tunnel is not None:
-            tunnel.close()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
