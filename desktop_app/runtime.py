@@ -1,14 +1,17 @@
 """The composition root: one object that starts and holds the app's parts (Qt-free).
 
 ``Runtime`` puts together the settings, the history, the recording store, the HubSpot client (for a
-real account, or for the in-process sandbox in offline demo mode), the recording server and the
-tunnel, and the submission pipeline over them. The GUI and the ``callrelay`` commands both use it,
-so they behave the same. ``start`` does network work: call it off the GUI thread.
+real account, or for the in-process sandbox in offline demo mode), the recording server
+(``ServerConfig.from_settings``, as ``callrelay serve`` builds it) and its tunnel
+(``tunnel.factory.from_settings``), and the submission pipeline with its scheduler over them. The GUI
+and the ``callrelay`` commands both use it, so they behave the same. It only wires: what a call's
+details are (``sync.details``), who carries which submission when (``sync.scheduler``) and how a step
+runs (``sync.pipeline``) are decided by the packages that own them. ``start`` does network work: call
+it off the GUI thread.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import getpass
 import logging
@@ -17,21 +20,33 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from desktop_app import keystore, paths
 from desktop_app import settings as settings_mod
-from desktop_app.hubspot import phones
 from desktop_app.hubspot.client import HubSpotClient
 from desktop_app.hubspot.config import ENV_NAMES, HubSpotConfig, config_from_env, load_config
+from desktop_app.hubspot.endpoints import CallDetails
 from desktop_app.hubspot.errors import HubSpotError
 from desktop_app.hubspot.recording_url import AskTakeOver, settings_guard
+from desktop_app.server.config import ServerConfig
 from desktop_app.server.recordings import RecordingStore, sha256_of
 from desktop_app.sync import history as h
+from desktop_app.sync.details import ContactResolver, SubmissionRefused, call_details_for_file
 from desktop_app.sync.hubspot_port import ClientPort
-from desktop_app.sync.pipeline import CallDetails, Outcome, Pipeline, RetryPolicy, Seen
+from desktop_app.sync.pipeline import Outcome, Pipeline, RetryPolicy, Seen, ServerPort
 from desktop_app.sync.retention import apply_retention
+from desktop_app.sync.scheduler import Scheduler, Worker
 from desktop_app.sync.serverlink import NoServer, ServerLink, fetched_since
+
+if TYPE_CHECKING:  # the parts a run may not need are imported when it starts them
+    from desktop_app.relay.desk import Sent, TeamDesk, TeamHistory
+    from desktop_app.sandbox.server import Sandbox
+    from desktop_app.server.app import RecordingServer
+    from desktop_app.sync.transcripts import AutoTranscriber
+    from desktop_app.tunnel.base import Tunnel
+
+__all__ = ["InProcessServerLink", "Runtime", "SetupError", "SubmissionRefused", "sandbox_wanted"]
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +55,14 @@ class SetupError(RuntimeError):
     """The app cannot start its work as configured (the message says what to change)."""
 
 
-class SubmissionRefused(ValueError):
-    """A recording or its details cannot be submitted as they are (the message says why)."""
-
-
 class InProcessServerLink:
     """``ServerPort`` for the server this process runs."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: RecordingServer) -> None:
         self.server = server
 
     def recording_endpoint_template(self) -> str:
-        return str(self.server.recording_endpoint_template())
+        return self.server.recording_endpoint_template()
 
     def fetched_since(self, external_id: str, since: dt.datetime) -> bool | None:
         self.server.access_log.flush()
@@ -87,65 +98,68 @@ class Runtime:
         self.policy = policy or RetryPolicy()
         self.history = h.History()
         self.store = RecordingStore()
-        self.sandbox: Any = None
-        self.server: Any = None
-        self.tunnel: Any = None
+        self.sandbox: Sandbox | None = None
+        self.server: RecordingServer | None = None
+        self.tunnel: Tunnel | None = None
         self.tunnel_problem = ""  # why no tunnel could be started (a provider missing, manual without a URL)
         self.client: HubSpotClient | None = None
         self.config: HubSpotConfig | None = None
         self.pipeline: Pipeline | None = None
+        self.scheduler: Scheduler | None = None  # who carries which submission when (with the pipeline)
+        self.contacts: ContactResolver | None = None
         self.portal_id = ""
         self.last_warnings: list[str] = []
-        self._contact_ids: dict[str, str] = {}  # what resolve_contact found, by the text it was given
         self._listeners: list[Callable[[h.Submission], None]] = []
         self._lock = threading.Lock()
-        self._busy: set[int] = set()  # submissions a thread is carrying right now
-        self._claims = threading.Condition(self._lock)
         self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
-        self.team: Any = None  # a joined desk's `relay.desk.TeamDesk` (start)
-        self.transcriber: Any = None  # the desk's transcriber (sync.transcripts, issue 20), with the worker
+        self._worker: Worker | None = None
+        self.team: TeamDesk | None = None  # a joined desk's parts (start)
+        self.transcriber: AutoTranscriber | None = None  # the desk's transcriber (issue 20), with the worker
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> Runtime:
         if self._start_team():
             return self
         self._without_keyring()
-        if self.is_sandbox:
-            from desktop_app.sandbox import Sandbox
-
-            self.sandbox = Sandbox(port=0, state_file=paths.sandbox_dir() / "state.json",
-                                   search_lag_s=self._sandbox_lag()).start()
-            config = config_from_env(self.sandbox.env(), self.settings)
-            config = replace(config, is_sandbox=True)
-        else:
-            config = load_config(self.settings, self.env)
+        config = self._hubspot_config()
         if not config.access_token and not config.refresh_token:
             raise SetupError("No HubSpot account is configured: sign in or paste a private-app token in Settings "
                              "(or use sandbox mode to try the app offline).")
         self.config = config
-        self.client = HubSpotClient(config)
+        self.client = client = HubSpotClient(config)
         if not self.is_sandbox:  # the in-process sandbox is this desk's own: no one else registers there
-            self.client.recording_url_guard = settings_guard(self._take_over, shared=self.settings)
+            client.recording_url_guard = settings_guard(self._take_over, shared=self.settings)
         try:
-            self.portal_id = config.portal_id or str(self.client.account_details().portal_id)
+            self.portal_id = config.portal_id or str(client.account_details().portal_id)
         except HubSpotError as exc:
             raise SetupError(f"HubSpot cannot be reached with this account: {exc}") from None
         # the portal id just learnt goes with the account: with hubspot.external_account_id empty (the
         # default) it is the id every call is logged under (hs_call_external_account_id)
-        self.config = config = self.client.config
+        self.config = config = client.config
+        self.contacts = ContactResolver(client, self.settings)
+        link: ServerPort
         if self.own_server:
-            self._start_server(config)
-            link: Any = InProcessServerLink(self.server)
+            link = InProcessServerLink(self._start_server(config))
         else:
             try:
                 link = ServerLink.discover()
             except NoServer as exc:
                 raise SetupError(str(exc)) from None
-        self.pipeline = Pipeline(self.history, self.store, ClientPort(self.client, portal_id=self.portal_id), link,
+        self.pipeline = Pipeline(self.history, self.store, ClientPort(client, portal_id=self.portal_id), link,
                                  policy=self.policy, on_change=self._notify)
+        self.scheduler = Scheduler(self.pipeline, self.history, self._stop)
         apply_retention(self.history, self.store, int(self.settings.get("calls.retention_days")))
         return self
+
+    def _hubspot_config(self) -> HubSpotConfig:
+        """The account's configuration: the in-process sandbox's (started here) in sandbox mode."""
+        if not self.is_sandbox:
+            return load_config(self.settings, self.env)
+        from desktop_app.sandbox.server import Sandbox
+
+        self.sandbox = Sandbox(port=0, state_file=paths.sandbox_dir() / "state.json",
+                               search_lag_s=self._sandbox_lag()).start()
+        return replace(config_from_env(self.sandbox.env(), self.settings), is_sandbox=True)
 
     def _take_over(self, current: str, wanted: str) -> bool:
         """Replace ``current``, a recording URL this desk did not register, by ``wanted``? (``take_over``)"""
@@ -166,7 +180,7 @@ class Runtime:
         return self.team is not None
 
     def submit_to_team(self, path: Path, details: CallDetails,
-                       on_progress: Callable[[str, int, int], None] | None = None) -> Any:
+                       on_progress: Callable[[str, int, int], None] | None = None) -> Sent:
         """Blocking (a worker thread): write the recording into the outbox and send it to the relay, as
         ``callrelay upload`` does on a joined desk; the `desk.Sent` (sent, pending or refused)."""
         from desktop_app.relay.desk import call_for_relay
@@ -176,7 +190,7 @@ class Runtime:
         entry, _ = self.team.queue(Path(path), call_for_relay(details.to_dict()), again=True)
         return self.team.send(entry, on_progress)
 
-    def team_history(self) -> Any:
+    def team_history(self) -> TeamHistory | None:
         """The team's history as the History page reads it (`desk.TeamHistory`), or None for a single desk."""
         from desktop_app.relay.desk import TeamHistory
 
@@ -209,41 +223,45 @@ class Runtime:
             self.is_sandbox = True
             keystore.use_memory(exc)
 
-    def _start_server(self, config: HubSpotConfig) -> None:
-        from desktop_app.server import RecordingServer
+    def server_config(self, client_secret: str | None = None) -> ServerConfig:
+        """The recording server's configuration from the settings (as ``callrelay serve`` builds it); in
+        sandbox mode on a free port, the emulator fetching over loopback."""
+        return ServerConfig.from_settings(self.settings, client_secret=client_secret,
+                                          port=0 if self.is_sandbox else None)
 
-        s = self.settings
-        self.server = RecordingServer(
-            self.store, host=s.get("server.host"), port=0 if self.is_sandbox else s.get("server.port"),
-            public_url=s.get("server.public_url") or None, client_secret=config.client_secret or None,
-            signature_mode=s.get("server.signature"), link_ttl_s=s.get("server.link_ttl_s"),
-            endpoint_prefix=s.get("server.endpoint_prefix"), max_connections=s.get("server.max_connections"),
-            idle_timeout_s=s.get("server.idle_timeout_s"), workers=s.get("server.workers"),
-        )
-        self.server.start()
+    def _start_server(self, config: HubSpotConfig) -> RecordingServer:
+        self.server = server = self.server_config(config.client_secret).build(self.store)
+        server.start()
         if self.is_sandbox:  # the emulator fetches over loopback; real HubSpot needs the tunnel's https URL
-            self.server.set_public_url(self.server.local_url)
-        elif not s.get("server.public_url"):
-            from desktop_app.tunnel.base import TunnelConfigError
-            from desktop_app.tunnel.cli_support import prepare_for_serve, why_not_started
-            from desktop_app.tunnel.url_change import keep_hubspot_pointed
+            server.set_public_url(server.local_url)
+        elif not self.settings.get("server.public_url"):
+            self._start_tunnel(server)
+        return server
 
-            provider = s.get("tunnel.provider")
-            if not provider:
-                self.tunnel_problem = "No tunnel provider is set and no public URL is given."
-            else:
-                tunnel = prepare_for_serve(argparse.Namespace(tunnel=provider), self.server, s)
-                try:
-                    tunnel.start()
-                    self.tunnel = tunnel
-                except TunnelConfigError as exc:
-                    self.tunnel_problem = why_not_started(exc)
-            if self.tunnel_problem:
-                log.warning("no tunnel: %s", self.tunnel_problem)  # the window shows it
-            if self.tunnel is not None and self.client is not None:
-                # a new public URL (a quick tunnel restarted) is registered with HubSpot at once, so
-                # old and new calls keep playing, and the change is kept in the history
-                keep_hubspot_pointed(self.tunnel, self.client, self.history, str(s.get("server.endpoint_prefix")))
+    def _start_tunnel(self, server: RecordingServer) -> None:
+        """The ``tunnel.provider`` in front of ``server`` (``tunnel.factory.from_settings``); why there is none
+        in ``tunnel_problem`` (the window shows it)."""
+        from desktop_app.tunnel import factory
+        from desktop_app.tunnel.base import TunnelConfigError
+        from desktop_app.tunnel.cli_support import why_not_started
+        from desktop_app.tunnel.url_change import keep_hubspot_pointed
+
+        provider = str(self.settings.get("tunnel.provider") or "")
+        if not provider:
+            self.tunnel_problem = "No tunnel provider is set and no public URL is given."
+        else:
+            tunnel = factory.from_settings(provider, self.settings, server, store=self.store)
+            try:
+                tunnel.start()
+                self.tunnel = tunnel
+            except TunnelConfigError as exc:
+                self.tunnel_problem = why_not_started(exc)
+        if self.tunnel_problem:
+            log.warning("no tunnel: %s", self.tunnel_problem)  # the window shows it
+        if self.tunnel is not None and self.client is not None:
+            # a new public URL (a quick tunnel restarted) is registered with HubSpot at once, so
+            # old and new calls keep playing, and the change is kept in the history
+            keep_hubspot_pointed(self.tunnel, self.client, self.history, str(self.settings.get("server.endpoint_prefix")))
 
     def stop(self) -> None:
         self._stop.set()
@@ -251,11 +269,11 @@ class Runtime:
             self.transcriber.stop()
         if self._worker is not None:
             self._worker.join(timeout=10)
-        for part in (self.tunnel, self.server, self.sandbox):
-            if part is None:
-                continue
+        parts: list[tuple[object, Callable[[], None]]] = [
+            (part, part.stop) for part in (self.tunnel, self.server, self.sandbox) if part is not None]
+        for part, stop in parts:
             try:
-                (part.close if hasattr(part, "close") and not hasattr(part, "stop") else part.stop)()
+                stop()
             except Exception:  # noqa: BLE001 - stopping the rest matters more
                 log.exception("stopping %s", part)
         if self.client is not None:
@@ -300,6 +318,11 @@ class Runtime:
             raise SetupError("The app has not been started.")
         return self.pipeline
 
+    def _scheduler(self) -> Scheduler:
+        if self.scheduler is None:
+            raise SetupError("The app has not been started.")
+        return self.scheduler
+
     def submit(self, path: Path, details: CallDetails, agent: str | None = None, *, sha256: str | None = None) -> int:
         """Record a submission for a checked recording; ``run_submission`` carries it to HubSpot."""
         sid = self._pipeline().submit(Path(path), details, agent=agent or self.agent, sha256=sha256)
@@ -320,37 +343,15 @@ class Runtime:
 
     def run_submission(self, submission_id: int) -> h.Submission:
         """Blocking: carry a submission to ready (or failed). Call it from a worker thread."""
-        self._claim(submission_id, wait=True)
-        try:
-            return self._pipeline().run(submission_id)
-        finally:
-            self._release(submission_id)
-
-    def _claim(self, submission_id: int, *, wait: bool) -> bool:
-        """Make this thread the only one carrying the submission (two at once could both create its call)."""
-        with self._claims:
-            while submission_id in self._busy:
-                if not wait:
-                    return False
-                self._claims.wait()
-            self._busy.add(submission_id)
-            return True
-
-    def _release(self, submission_id: int) -> None:
-        with self._claims:
-            self._busy.discard(submission_id)
-            self._claims.notify_all()
+        return self._scheduler().run(submission_id)
 
     # -- the background worker (the app): resume, retries that fall due, transcripts ------------
     def start_worker(self, interval_s: float = 5.0) -> None:
-        """Start a thread that, every ``interval_s``, carries on every unfinished submission whose next
-        attempt is due (so a killed app resumes its work on the next start) and looks for the
-        transcripts of ready calls as their checks fall due."""
+        """Start the thread that, every ``interval_s``, does a round of ``work_once`` (so a killed app resumes
+        its work on the next start) and, for a single desk, the transcriber."""
         if self._worker is not None:
             return
-        self._worker = threading.Thread(target=self._work_loop, args=(interval_s,), name="callrelay-sync",
-                                        daemon=True)
-        self._worker.start()
+        self._worker = Worker(self.work_once, interval_s, self._stop).start()
         from desktop_app.sync import transcripts
 
         # transcribe.when: calls HubSpot did not transcribe are transcribed here and posted, one at a time
@@ -358,38 +359,12 @@ class Runtime:
         if self.team is None:
             self.transcriber = transcripts.start_for(self)
 
-    def _work_loop(self, interval_s: float) -> None:
-        while not self._stop.is_set():
-            try:
-                self.work_once()
-            except Exception:  # noqa: BLE001 - the loop must go on; the error is in the log
-                log.exception("background sync")
-            self._stop.wait(interval_s)
-
     def work_once(self) -> int:
-        """One round of the background worker; returns how many submissions it moved on (a joined desk:
-        how many of its outbox's entries reached the relay)."""
+        """One round of the background worker (``Scheduler.work_once``); returns how many submissions it moved
+        on (a joined desk: how many of its outbox's entries reached the relay)."""
         if self.team is not None:
             return sum(1 for sent in self.team.flush() if sent.state == "sent")
-        pipeline = self._pipeline()
-        moved = 0
-        for sub in self.history.unfinished() + self.history.awaiting_transcript():
-            if self._stop.is_set():
-                break
-            due = h.parse_iso(sub.next_attempt_at)
-            if due is not None and due > h.now():
-                continue
-            if not self._claim(sub.id, wait=False):
-                continue  # another thread carries it now
-            try:
-                if sub.status == h.READY:
-                    pipeline.check_transcript(sub.id)
-                else:
-                    pipeline.advance(sub.id)
-                moved += 1
-            finally:
-                self._release(sub.id)
-        return moved
+        return self._scheduler().work_once()
 
     def run_batch(self, ids: list[int], on_chunk: Callable[[list[int]], None] | None = None) -> None:
         """Blocking: the batchable steps (call creation, associations) of many submissions, 100 at a time;
@@ -397,22 +372,8 @@ class Runtime:
         self._pipeline().run_batch(ids, on_chunk)
 
     def run_many(self, ids: list[int]) -> list[h.Submission]:
-        """Blocking (the app's "Upload all ready"): ``run_batch`` for the batchable steps, then the rest of
-        each submission, all claimed so the background worker leaves them alone; their final states."""
-        pipeline = self._pipeline()
-        for sid in ids:
-            self._claim(sid, wait=True)
-        def rest(chunk: list[int]) -> None:
-            for i in chunk:
-                pipeline.run(i)
-
-        try:
-            pipeline.run_batch(ids, rest)
-            finals = [self.history.get(i) for i in ids]
-            return [sub for sub in finals if sub is not None]
-        finally:
-            for sid in ids:
-                self._release(sid)
+        """Blocking (the app's "Upload all ready"): see ``Scheduler.run_many``; the final states."""
+        return self._scheduler().run_many(ids)
 
     def retry(self, submission_id: int) -> None:
         self._pipeline().retry(submission_id)
@@ -426,7 +387,8 @@ class Runtime:
         return self._pipeline().check_transcript(submission_id)
 
     def details_for_file(self, path: Path, row: Mapping[str, str | None]) -> CallDetails:
-        """Check a recording and build its call details from the file and ``row`` (command-line values).
+        """Check a recording and build its call details (``sync.details.call_details_for_file``), the
+        contact ``row`` names found with HubSpot (``resolve_contact``).
 
         Raises SubmissionRefused when the file cannot be uploaded as it is, or a value is wrong.
         Warnings (a mono file, a silent channel…) are left in ``last_warnings``.
@@ -438,75 +400,8 @@ class Runtime:
         return details
 
     def resolve_contact(self, text: str) -> str:
-        """The id of the HubSpot contact named by an id, an email address or a phone number.
-
-        Asked before any call is created, so that a contact HubSpot does not have is refused
-        (``SubmissionRefused``, one sentence naming it) instead of leaving a call without it. What was
-        found is kept, so a batch naming one contact asks HubSpot once.
-        """
-        assert self.client is not None
-        text = text.strip()
-        with self._lock:
-            known = self._contact_ids.get(text)
-        if known is not None:
-            return known
-        if "@" not in text and not any(ch.isdigit() for ch in text):
-            raise SubmissionRefused(f"{text!r} is not a contact id, an email address or a phone number.")
-        region = str(self.settings.get("calls.default_region"))
-        try:
-            if "@" in text:
-                ids = [str(c.id) for c in self.client.search_contacts_by_email(text)]
-            elif text.isdigit():
-                ids = [str(c.id) for c in [self.client.read_contact(text)] if c is not None]
-            else:
-                ids = [str(c.id) for c in self.client.search_contacts_by_phone(text, region)]
-        except (HubSpotError, ValueError) as exc:  # ValueError: a request the client would not build
-            raise SubmissionRefused(f"The contact {text!r} could not be looked up: {exc}") from None
-        if not ids:
-            raise SubmissionRefused(f"No HubSpot contact matches {text!r}.")
-        with self._lock:
-            self._contact_ids[text] = ids[0]
-        return ids[0]
-
-
-def call_details_for_file(path: Path, row: Mapping[str, str | None],
-                          settings: settings_mod.Settings) -> tuple[CallDetails, list[str]]:
-    """Check a recording and build its call details from the file and ``row`` (command-line values),
-    without the contact (`Runtime.details_for_file` resolves it with HubSpot; a team desk passes an id).
-    Returns the details and the warnings (a mono file, a silent channel…); SubmissionRefused when the file
-    cannot be uploaded as it is, or a value is wrong."""
-    from desktop_app import audio
-
-    region = str(settings.get("calls.default_region"))
-    try:
-        inspection = audio.inspect(path, analyse=True)
-        prefill = audio.prefill_from_filename(path, region=region)
-    except Exception as exc:  # noqa: BLE001 - a damaged file is a verdict on it, never the end of a batch
-        log.info("inspecting %s failed", path, exc_info=True)  # the sentence below is what the user sees
-        reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
-        raise SubmissionRefused(f"It could not be inspected, so it was not sent ({reason}).") from None
-    errors = [p.message for p in inspection.problems if p.severity == "error"]
-    if errors:
-        raise SubmissionRefused(" ".join(errors))
-    warnings = [p.message for p in inspection.problems if p.severity == "warning"]
-    duration_s = inspection.probe.duration_s or prefill.duration_s or 0.0
-
-    def number(key: str, fallback: str | None) -> str:
-        raw = row.get(key) or fallback or ""
-        if not raw:
-            return ""
-        e164 = phones.to_e164(raw, region)
-        if not e164:
-            raise SubmissionRefused(f"{raw!r} is not a valid phone number (default region {region}).")
-        return e164
-
-    direction = (row.get("direction") or (prefill.direction or "")).upper()
-    timestamp = row.get("timestamp") or prefill.start or ""
-    details = CallDetails(
-        title=row.get("title") or f"Call {Path(path).stem}",
-        timestamp=timestamp, duration_ms=int(round(duration_s * 1000)),
-        from_number=number("from_number", prefill.from_number), to_number=number("to_number", prefill.to_number),
-        direction=direction if direction in ("INBOUND", "OUTBOUND") else "",
-        owner_id=row.get("owner_id") or "", notes=row.get("notes") or "",
-    )
-    return details, warnings
+        """The id of the HubSpot contact named by an id, an email address or a phone number
+        (``sync.details.ContactResolver``); SubmissionRefused, one sentence, when there is none."""
+        if self.contacts is None:
+            raise SetupError("The app has not been started.")
+        return self.contacts.resolve(text)

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from desktop_app import phones
 from desktop_app.audio.model import Prefill
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ BUILTIN: tuple[Pattern, ...] = (
 _DIRECTION_WORDS = {"in": "inbound", "inbound": "inbound", "incoming": "inbound", "inb": "inbound",
                     "external": "inbound", "q": "inbound", "out": "outbound", "outbound": "outbound",
                     "outgoing": "outbound", "outb": "outbound"}
-_NO_NUMBER = {"", "anonymous", "unknown", "restricted", "private", "s"}
-_EXTENSION_MAX_DIGITS = 6
 
 
 def compile_patterns(raw: Iterable[Mapping[str, Any]]) -> list[Pattern]:
@@ -85,33 +84,23 @@ def _region() -> str:
         return "US"
 
 
-def normalise_number(raw: str | None, region: str = "US") -> str | None:
-    """E.164 for a phone number, the digits for an extension, None for 'anonymous' and the like."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if text.lower() in _NO_NUMBER:
-        return None
-    digits = re.sub(r"\D", "", text)
-    if not digits:
-        return None
-    if len(digits) <= _EXTENSION_MAX_DIGITS and not text.startswith("+"):
-        return digits
-    import phonenumbers
-
-    try:
-        if text.startswith("00"):
-            text = "+" + text[2:]
-        number = phonenumbers.parse(text, region)
-        if phonenumbers.is_possible_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        pass
-    return ("+" if text.startswith("+") else "") + digits
-
-
 def _is_extension(number: str | None) -> bool:
-    return number is not None and not number.startswith("+") and len(number) <= _EXTENSION_MAX_DIGITS
+    return number is not None and not number.startswith("+") and len(number) <= phones.EXTENSION_MAX_DIGITS
+
+
+def _direction(pattern: Pattern, groups: Mapping[str, str], from_number: str | None,
+               to_number: str | None) -> str | None:
+    """The call's direction: the name's word for it, else (but for Asterisk's) the side that is an extension."""
+    word = (groups.get("direction") or pattern.direction or "").lower()
+    if pattern.name == "asterisk":
+        return _ASTERISK_KINDS.get(word)
+    if word and (direction := _DIRECTION_WORDS.get(word)) is not None:
+        return direction
+    if _is_extension(from_number) and not _is_extension(to_number):
+        return "outbound"
+    if _is_extension(to_number) and not _is_extension(from_number):
+        return "inbound"
+    return None
 
 
 def prefill_from_filename(path: str | os.PathLike[str],
@@ -139,22 +128,13 @@ def prefill_from_filename(path: str | os.PathLike[str],
                 continue  # the name looks like the pattern but the date is not a date: try the next
         result.pattern = pattern.name
         result.start = start.isoformat() if start else None
-        result.from_number = normalise_number(groups.get("from"), region)
-        result.to_number = normalise_number(groups.get("to"), region)
+        result.from_number = phones.from_pbx(groups.get("from"), region)
+        result.to_number = phones.from_pbx(groups.get("to"), region)
         result.unique_id = groups.get("unique_id") or None
         caller = (groups.get("name") or "").strip()
         if caller and not re.fullmatch(r"[+\d\s()-]*", caller):
             result.caller_name = caller
-        word = (groups.get("direction") or pattern.direction or "").lower()
-        if pattern.name == "asterisk":
-            result.direction = _ASTERISK_KINDS.get(word)  # type: ignore[assignment]
-        elif word:
-            result.direction = _DIRECTION_WORDS.get(word)  # type: ignore[assignment]
-        if result.direction is None and pattern.name != "asterisk":
-            if _is_extension(result.from_number) and not _is_extension(result.to_number):
-                result.direction = "outbound"
-            elif _is_extension(result.to_number) and not _is_extension(result.from_number):
-                result.direction = "inbound"
+        result.direction = _direction(pattern, groups, result.from_number, result.to_number)  # type: ignore[assignment]
         break
     if with_duration and os.path.isfile(path):
         from desktop_app.audio.probe import probe

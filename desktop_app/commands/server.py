@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from desktop_app import keystore, settings
 from desktop_app.hubspot.config import HubSpotConfig, load_config
 from desktop_app.hubspot.recording_url import RecordingUrlGuard, RecordingUrlTaken, settings_guard
 from desktop_app.server.app import RecordingServer
+from desktop_app.server.config import ServerConfig
 from desktop_app.server.recordings import RecordingStore, StoredRecording, StoreError
 from desktop_app.tunnel.base import Tunnel, TunnelEvent, TunnelState
 from desktop_app.tunnel.cli_support import (
@@ -165,87 +167,81 @@ def open_tunnel(args: argparse.Namespace, server: RecordingServer, conf: setting
     return tunnel
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        conf = settings.load()
-    except settings.SettingsError as exc:
-        print(f"callrelay serve: {exc}", file=sys.stderr)
-        return 1
-    host = args.host if args.host is not None else conf["server.host"]
-    port = args.port if args.port is not None else conf["server.port"]
-    if not 0 <= port <= 65535:
-        print(f"callrelay serve: --port must be 0..65535, not {port}", file=sys.stderr)
-        return 2
-    workers = args.workers if args.workers is not None else conf["server.workers"]
-    if not 1 <= workers <= 16:
-        print(f"callrelay serve: --workers must be 1..16, not {workers}", file=sys.stderr)
-        return 2
-    public_url = args.public_url or conf["server.public_url"] or None
+class Refusals:
+    """HubSpot's recording URL registered by another desk or the relay, and serve not told to take it over:
+    what is registered is remembered and serving stops (said once, as serve's last line)."""
+
+    def __init__(self, hubspot: HubSpotConfig, stop: threading.Event) -> None:
+        self._hubspot = hubspot
+        self._stop = stop
+        self.refused: list[RecordingUrlTaken] = []
+
+    def add(self, taken: RecordingUrlTaken) -> None:
+        self.refused.append(taken)
+        self._stop.set()
+
+    def __call__(self, current: str, wanted: str) -> bool:
+        """The guard's question (the tunnel's follower asks it): never take over; stop."""
+        self.add(RecordingUrlTaken(current, wanted, str(self._hubspot.app_id)))
+        return False
+
+
+def server_config(args: argparse.Namespace, conf: settings.Settings, client_secret: str | None = None
+                  ) -> ServerConfig | str:
+    """The server's configuration, the flags over the settings (``ServerConfig.from_settings``, as the app
+    builds it), or the sentence refusing a flag (exit 2)."""
+    config = ServerConfig.from_settings(conf, client_secret=client_secret, host=args.host, port=args.port,
+                                        public_url=args.public_url or None, workers=args.workers)
+    if not 0 <= config.port <= 65535:
+        return f"--port must be 0..65535, not {config.port}"
+    if not 1 <= config.workers <= 16:
+        return f"--workers must be 1..16, not {config.workers}"
     if args.tunnel:
         try:
             overrides_from_args(args)  # the tunnel flags, held to their settings' bounds
         except settings.SettingsError as exc:
-            print(f"callrelay serve: {exc}", file=sys.stderr)
-            return 2
-    try:
-        hubspot = load_config(conf)  # the HUBSPOT_* variables when set, else the settings and the keyring
-    except keystore.KeyringUnavailable as exc:
-        print(f"callrelay serve: {exc}", file=sys.stderr)
-        return 1
+            return str(exc)
+    return config
+
+
+def start_server(args: argparse.Namespace, config: ServerConfig
+                 ) -> tuple[RecordingServer, StoredRecording | None] | None:
+    """The started server and the ``--share``d recording; None after saying why it cannot start."""
     try:
         store = RecordingStore()
         shared = store.add(args.share) if args.share else None
-        server = RecordingServer(
-            store,
-            host=host,
-            port=port,
-            public_url=public_url,
-            client_secret=hubspot.client_secret or None,
-            signature_mode=conf["server.signature"],
-            link_ttl_s=conf["server.link_ttl_s"],
-            endpoint_prefix=conf["server.endpoint_prefix"],
-            max_connections=conf["server.max_connections"],
-            idle_timeout_s=conf["server.idle_timeout_s"],
-            workers=workers,
-        )
+        server = config.build(store)
     except (StoreError, keystore.KeyringUnavailable, ValueError) as exc:
         print(f"callrelay serve: {exc}", file=sys.stderr)
-        return 1
+        return None
     try:
         server.start()
     except OSError as exc:
-        print(f"callrelay serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        print(f"callrelay serve: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return None
+    return server, shared
 
-    stop = threading.Event()
-    # Ctrl-C and SIGTERM both stop cleanly (set explicitly: a shell may start us with SIGINT ignored)
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+def serve_until_stopped(args: argparse.Namespace, server: RecordingServer, conf: settings.Settings,
+                        hubspot: HubSpotConfig, announcer: Announcer, stop: threading.Event,
+                        refusals: Refusals, workers: int) -> None:
+    """Open the tunnel (or register the public URL), announce, and serve until ``stop``; the tunnel is closed
+    on the way out, whatever ends it."""
+    guard = settings_guard(True if args.take_over else refusals)
+    print(f"Recording server listening on {server.local_url}", flush=True)
+    count = len(server.processes)
+    print(f"Serving from {count} process{'es' if count > 1 else ''} (--workers {workers}).", file=sys.stderr,
+          flush=True)
     tunnel: Tunnel | None = None
-    announcer = Announcer(server, shared)
-    refused: list[RecordingUrlTaken] = []
-
-    def refuse(current: str, wanted: str) -> bool:
-        """Not told to take over: remember what is registered, and stop (the tunnel's follower asks this)."""
-        refused.append(RecordingUrlTaken(current, wanted, str(hubspot.app_id)))
-        stop.set()
-        return False
-
-    guard = settings_guard(True if args.take_over else refuse)
-    # the tunnel's follower logs the refusal too; serve says it once, below, as its last line
-    logging.getLogger("desktop_app.tunnel.url_change").addFilter(lambda record: not refused)
     try:
-        print(f"Recording server listening on {server.local_url}", flush=True)
-        count = len(server.processes)
-        print(f"Serving from {count} process{'es' if count > 1 else ''} (--workers {workers}).", file=sys.stderr,
-              flush=True)
         if args.tunnel:
             tunnel = open_tunnel(args, server, conf, hubspot, announcer, stop, guard)
         elif server.public_url and has_account(hubspot):
             try:
                 register_public_url(server, hubspot, guard)
             except RecordingUrlTaken as exc:
-                refused.append(exc)
-                stop.set()
+                refusals.add(exc)
         if not stop.is_set():
             announcer.announce()
             print("Serving until interrupted (Ctrl-C).", file=sys.stderr, flush=True)
@@ -256,11 +252,41 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if tunnel is not None:
             tunnel.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        conf = settings.load()
+    except settings.SettingsError as exc:
+        print(f"callrelay serve: {exc}", file=sys.stderr)
+        return 1
+    config = server_config(args, conf)
+    if isinstance(config, str):
+        print(f"callrelay serve: {config}", file=sys.stderr)
+        return 2
+    try:
+        hubspot = load_config(conf)  # the HUBSPOT_* variables when set, else the settings and the keyring
+    except keystore.KeyringUnavailable as exc:
+        print(f"callrelay serve: {exc}", file=sys.stderr)
+        return 1
+    started = start_server(args, replace(config, client_secret=hubspot.client_secret or None))
+    if started is None:
+        return 1
+    server, shared = started
+    stop = threading.Event()
+    # Ctrl-C and SIGTERM both stop cleanly (set explicitly: a shell may start us with SIGINT ignored)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    refusals = Refusals(hubspot, stop)
+    # the tunnel's follower logs the refusal too; serve says it once, below, as its last line
+    logging.getLogger("desktop_app.tunnel.url_change").addFilter(lambda record: not refusals.refused)
+    try:
+        serve_until_stopped(args, server, conf, hubspot, Announcer(server, shared), stop, refusals, config.workers)
+    finally:
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if refused:
-        print(f"callrelay serve: {refused[0]}", file=sys.stderr, flush=True)
+    if refusals.refused:
+        print(f"callrelay serve: {refusals.refused[0]}", file=sys.stderr, flush=True)
         return 1
     print("Recording server stopped.", file=sys.stderr, flush=True)
     return 0

@@ -11,11 +11,14 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop_app.sync import AUDIO_SUFFIXES
 from desktop_app.sync import history as h
 
+if TYPE_CHECKING:
+    from desktop_app.relay.desk import TeamDesk
+    from desktop_app.runtime import Runtime
 
 def register(sub: Any) -> None:
     up = sub.add_parser("upload", help="upload recordings and log their calls in HubSpot",
@@ -149,7 +152,7 @@ def _upload_inputs(args: argparse.Namespace) -> tuple[list[Path], dict[str, dict
     return files, manifest
 
 
-def _log_submissions(app: Any, by_id: dict[int, Path], jobs: int) -> int:
+def _log_submissions(app: Runtime, by_id: dict[int, Path], jobs: int) -> int:
     """Carry each submission through the pipeline, ``jobs`` at a time, one line as each ends; how many
     failed."""
     total = len(by_id)
@@ -176,7 +179,7 @@ def _log_submissions(app: Any, by_id: dict[int, Path], jobs: int) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from desktop_app.runtime import SubmissionRefused
+    from desktop_app.sync.details import SubmissionRefused
 
     inputs = _upload_inputs(args)
     if inputs is None:
@@ -229,7 +232,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _start_runtime(command: str) -> Any:
+def _start_runtime(command: str) -> Runtime | None:
     """The app's parts for a command, using the data directory's running recording server; None (after
     saying why) when they cannot start."""
     from desktop_app.runtime import Runtime, SetupError
@@ -245,7 +248,7 @@ def _start_runtime(command: str) -> Any:
 
 
 @contextlib.contextmanager
-def _stopping(app: Any) -> Iterator[Any]:
+def _stopping(app: Runtime) -> Iterator[Runtime]:
     try:
         yield app
     finally:
@@ -279,7 +282,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 # -- a desk that joined a team: upload to the relay, its outbox, the team's history ---------------------
-def _team_desk(command: str) -> Any:
+def _team_desk(command: str) -> TeamDesk | int | None:
     """The joined desk's `TeamDesk`, None for a single desk, or 1 (after saying why) when it cannot be used."""
     from desktop_app.relay.desk import TeamDesk, TeamSetupError
     from desktop_app.relay.outbox import OutboxError
@@ -291,13 +294,13 @@ def _team_desk(command: str) -> Any:
         return 1
 
 
-def _team_upload(args: argparse.Namespace, desk: Any, files: list[Path], manifest: dict[str, dict[str, str]],
+def _team_upload(args: argparse.Namespace, desk: TeamDesk, files: list[Path], manifest: dict[str, dict[str, str]],
                  common: dict[str, Any]) -> int:
     """``callrelay upload`` on a joined desk: each recording is checked here, written into the outbox, then
     sent to the relay (with the outbox's earlier entries), and with ``--wait`` followed to its end."""
     from desktop_app import settings as settings_mod
     from desktop_app.relay.desk import call_for_relay
-    from desktop_app.runtime import SubmissionRefused, call_details_for_file
+    from desktop_app.sync.details import SubmissionRefused, call_details_for_file
 
     failures = 0
     with desk:
@@ -350,7 +353,7 @@ def cmd_team_flush(args: argparse.Namespace) -> int:
         return 1 if _send_outbox(desk, args) else 0
 
 
-def _send_outbox(desk: Any, args: argparse.Namespace) -> int:
+def _send_outbox(desk: TeamDesk, args: argparse.Namespace) -> int:
     """Send every pending outbox entry and print one line each (then, with ``--wait``, the relay's outcome);
     returns how many did not get where they should."""
     from desktop_app.relay.desk import FINAL
@@ -425,7 +428,7 @@ def _team_totals(per_agent: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [out]
 
 
-def _team_history(args: argparse.Namespace, desk: Any) -> int:
+def _team_history(args: argparse.Namespace, desk: TeamDesk) -> int:
     """``callrelay history`` on a joined desk: the team's history from the relay (an agent's own
     submissions; a supervisor's: everyone's), in the single desk's forms."""
     from desktop_app.relay.client import RelayError

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
-from desktop_app import USER_AGENT
-from desktop_app.hubspot import endpoints, errors, phones, versions
+from desktop_app import USER_AGENT, phones
+from desktop_app.hubspot import endpoints, errors, versions
 from desktop_app.hubspot.config import HubSpotConfig
 from desktop_app.hubspot.endpoints import ApiRequest, AssociationTarget, CallDetails
 from desktop_app.hubspot.errors import HubSpotError

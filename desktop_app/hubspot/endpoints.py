@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import requests
 
-from desktop_app.hubspot import phones, versions
+from desktop_app import phones
+from desktop_app.hubspot import versions
 from desktop_app.hubspot.config import is_loopback_url
 from desktop_app.hubspot.models import AssociationType
 from desktop_app.hubspot.ratelimit import SEARCH, STANDARD
@@ -227,28 +228,59 @@ def transcripts_permission_probe() -> ApiRequest:
 
 # --- calls --------------------------------------------------------------------------------------
 
-def hubspot_timestamp(when: dt.datetime) -> str:
-    """``hs_timestamp`` in ISO 8601 UTC with milliseconds; a naive datetime is refused."""
+def hubspot_timestamp(when: dt.datetime | str) -> str:
+    """``hs_timestamp`` in ISO 8601 UTC with milliseconds. A string is ISO 8601 (without a zone: UTC; empty:
+    now); a naive datetime is refused."""
+    if isinstance(when, str):
+        if not when:
+            when = dt.datetime.now(dt.timezone.utc)
+        else:
+            when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+            when = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError("The call's start time needs a time zone.")
     return when.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-class CallDetails:
-    """What the app knows about one call, in its own terms (duration in milliseconds)."""
+# what the agent states about a call, in the order the history keeps them (``CallDetails.to_dict``)
+DETAIL_FIELDS = ("title", "timestamp", "duration_ms", "from_number", "to_number", "direction", "status",
+                 "disposition", "owner_id", "notes", "contact_id", "company_id", "deal_id", "ticket_id")
 
-    external_id: str
-    timestamp: dt.datetime
-    duration_ms: int
+
+@dataclass
+class CallDetails:
+    """One call, in the app's own terms: what the agent states about it (the form, a command's flags, a
+    CSV row), kept in the history as ``to_dict``, and the ``external_id`` it is logged under
+    (``hs_call_external_id``, which the pipeline keeps beside the details). Durations are milliseconds, as
+    HubSpot stores them; ``timestamp`` is ISO 8601 (or a datetime with a zone); empty values are left out."""
+
+    external_id: str = ""
+    timestamp: str | dt.datetime = ""
+    duration_ms: int = 0
     title: str = ""
-    body: str = ""
-    owner_id: str | None = None
-    from_number: str | None = None
-    to_number: str | None = None
-    direction: str | None = None
-    disposition: str | None = None
+    notes: str = ""  # hs_call_body
+    owner_id: str = ""
+    from_number: str = ""
+    to_number: str = ""
+    direction: str = ""  # INBOUND / OUTBOUND
+    disposition: str = ""  # an outcome id from HubSpot's call dispositions
     status: str = "COMPLETED"
+    contact_id: str = ""  # the records the call is associated with
+    company_id: str = ""
+    deal_id: str = ""
+    ticket_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The agent's details (not the external id), as the history and the relay keep them."""
+        out = {name: getattr(self, name) for name in DETAIL_FIELDS}
+        if isinstance(self.timestamp, dt.datetime):
+            out["timestamp"] = self.timestamp.isoformat()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallDetails:
+        known = {k: v for k, v in data.items() if k in DETAIL_FIELDS}
+        return cls(**known)
 
 
 def call_properties(call: CallDetails, *, app_id: str | int, external_account_id: str) -> dict[str, str]:
@@ -258,18 +290,19 @@ def call_properties(call: CallDetails, *, app_id: str | int, external_account_id
         raise ValueError("The call's external id must be non-empty and hold no '/'.")
     if call.duration_ms < 0:
         raise ValueError("The call's duration cannot be negative.")
-    if call.direction is not None and call.direction not in CALL_DIRECTIONS:
+    if call.direction and call.direction not in CALL_DIRECTIONS:
         raise ValueError(f"The call's direction must be INBOUND or OUTBOUND; got {call.direction!r}.")
-    if call.status not in CALL_STATUSES:
+    status = call.status or "COMPLETED"
+    if status not in CALL_STATUSES:
         raise ValueError(f"The call's status must be one of {', '.join(CALL_STATUSES)}; got {call.status!r}.")
     if not external_account_id:
         raise ValueError("The external account id is empty (set it, or the portal id, first).")
     props = {
         "hs_timestamp": hubspot_timestamp(call.timestamp),
         "hs_call_title": call.title,
-        "hs_call_body": call.body,
+        "hs_call_body": call.notes,
         "hs_call_duration": str(int(call.duration_ms)),
-        "hs_call_status": call.status,
+        "hs_call_status": status,
         "hs_call_source": CALL_SOURCE,
         "hs_call_app_id": _app_id(app_id),
         "hs_call_external_id": call.external_id,
@@ -420,13 +453,16 @@ def contact_filters_name(name: str) -> list[dict[str, Any]]:
     return [{"filters": [_eq("firstname", first), _eq("lastname", last)]}]
 
 
+PHONE_PROPERTIES = ("phone", "mobilephone")  # the contact properties a number is searched in
+
+
 def contact_filters_phone(number: str, region: str = "US") -> list[dict[str, Any]]:
     """One filter group per phone property (groups are ORed), each matching any stored form."""
     forms = phones.variants(number, region)
     if not forms:
         raise ValueError("The phone number to search for is empty.")
     return [{"filters": [{"propertyName": prop, "operator": "IN", "values": forms}]}
-            for prop in phones.PHONE_PROPERTIES]
+            for prop in PHONE_PROPERTIES]
 
 
 def contacts_search(filter_groups: list[dict[str, Any]], properties: Iterable[str] = CONTACT_PROPERTIES,

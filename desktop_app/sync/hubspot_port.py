@@ -6,14 +6,15 @@ retrying: 429, 5xx, timeouts, resets) and permanent (the user must change someth
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from desktop_app.hubspot import endpoints
 from desktop_app.hubspot.client import HubSpotClient
+from desktop_app.hubspot.endpoints import CallDetails
 from desktop_app.hubspot.errors import HubSpotError
-from desktop_app.sync.pipeline import CallDetails, PermanentError, TransientError
+from desktop_app.sync.pipeline import PermanentError, TransientError
 
 T = TypeVar("T")
 
@@ -47,13 +48,6 @@ def _translate(call: Callable[[], T]) -> T:
         raise PermanentError(str(exc)) from None
 
 
-def _timestamp(text: str) -> dt.datetime:
-    if not text:
-        return dt.datetime.now(dt.timezone.utc)
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
 class ClientPort:
     """``HubSpotPort`` for the real client (and so for HubSpot or the sandbox)."""
 
@@ -72,17 +66,8 @@ class ClientPort:
         calls = _translate(lambda: self.client.find_calls_by_external_id(external_id))
         return str(calls[0].id) if calls else None
 
-    def _call_details(self, external_id: str, details: CallDetails) -> endpoints.CallDetails:
-        return endpoints.CallDetails(
-            external_id=external_id, timestamp=_timestamp(details.timestamp), duration_ms=int(details.duration_ms),
-            title=details.title, body=details.notes, owner_id=details.owner_id or None,
-            from_number=details.from_number or None, to_number=details.to_number or None,
-            direction=details.direction or None, disposition=details.disposition or None,
-            status=details.status or "COMPLETED",
-        )
-
     def create_call(self, external_id: str, details: CallDetails) -> str:
-        created = _translate(lambda: self.client.create_call(self._call_details(external_id, details)))
+        created = _translate(lambda: self.client.create_call(replace(details, external_id=external_id)))
         return str(created.id)
 
     def find_calls(self, external_ids: Sequence[str]) -> dict[str, str]:
@@ -93,8 +78,8 @@ class ClientPort:
 
     def create_calls(self, items: Sequence[tuple[str, CallDetails]]) -> dict[str, str]:
         """Create up to 100 calls in one request; external id → call id of those created."""
-        batch: list[tuple[endpoints.CallDetails, Mapping[str, Sequence[str]]]] = [
-            (self._call_details(ext, details), {}) for ext, details in items]
+        batch: list[tuple[CallDetails, Mapping[str, Sequence[str]]]] = [
+            (replace(details, external_id=ext), {}) for ext, details in items]
         result = _translate(lambda: self.client.batch_create_calls(batch))
         return {str(c.external_id): str(c.id) for c in result.results if c.external_id}
 

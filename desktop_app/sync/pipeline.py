@@ -40,6 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from desktop_app.hubspot.endpoints import (
+    CallDetails,  # the one CallDetails (what the agent states about a call)
+)
 from desktop_app.server.recordings import StoreError, sha256_of
 from desktop_app.sync import history as h
 from desktop_app.testing import crash_point
@@ -133,34 +136,6 @@ class ServerPort(Protocol):
     def fetched_since(self, external_id: str, since: dt.datetime) -> bool | None:
         """Whether HubSpot fetched the call's recording since ``since``; None: unknown (the server's
         access log lost lines since then), which is never taken as "no"."""
-
-
-@dataclass
-class CallDetails:
-    """What the agent states about the call. Durations are milliseconds, as HubSpot stores them."""
-
-    title: str = ""
-    timestamp: str = ""  # ISO 8601 UTC
-    duration_ms: int = 0
-    from_number: str = ""
-    to_number: str = ""
-    direction: str = ""  # INBOUND / OUTBOUND
-    status: str = "COMPLETED"
-    disposition: str = ""  # an outcome id from HubSpot's call dispositions
-    owner_id: str = ""
-    notes: str = ""
-    contact_id: str = ""
-    company_id: str = ""
-    deal_id: str = ""
-    ticket_id: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CallDetails:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 @dataclass

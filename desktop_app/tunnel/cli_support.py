@@ -1,9 +1,9 @@
 """``callrelay serve --tunnel ssh|ngrok|cloudflared|manual``: the flags and the tunnel in front of a server.
 
 ``add_tunnel_arguments(parser)`` adds the flags. ``prepare_for_serve(args, server, settings)`` builds
-the ``--tunnel`` provider (flags over settings, checked through the public URL) with the server's
-links following its public URL, not yet started: ``callrelay serve`` starts it in the background
-and says what it does. ``start_for_serve(args, server, settings)`` (the app) also starts it, prints
+the ``--tunnel`` provider (the flags over the settings, through ``factory.from_settings``) with the
+server's links following its public URL, not yet started: ``callrelay serve`` starts it in the
+background and says what it does. ``start_for_serve(args, server, settings)`` also starts it, prints
 the public URL and returns the tunnel (None without ``--tunnel`` or when the tunnel cannot work as
 configured: the server then keeps serving on this computer, which ``cannot_start`` says).
 """
@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from desktop_app.settings import Settings, SettingsError, validate
 from desktop_app.tunnel.base import Tunnel, TunnelConfigError, TunnelEvent, TunnelState
-from desktop_app.tunnel.factory import PROVIDERS, build_tunnel
-from desktop_app.tunnel.probe import probe_link_factory
-from desktop_app.tunnel.watchdog import ReachabilityCheck
+from desktop_app.tunnel.factory import PROVIDERS, TunneledServer, from_settings
 
 # flag dest -> setting it overrides
 FLAG_SETTINGS = {
@@ -35,15 +33,6 @@ FLAG_SETTINGS = {
     "cloudflared_hostname": "tunnel.cloudflared_hostname",
     "tunnel_check_interval": "tunnel.check_interval_s",
 }
-
-
-class _Server(Protocol):
-    @property
-    def port(self) -> int: ...
-
-    def set_public_url(self, url: str | None) -> None: ...
-
-    def make_link(self, sha256: str) -> str: ...
 
 
 def add_tunnel_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,37 +78,16 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _default_probe(server: _Server) -> Callable[[str], str] | None:
-    """The probe recording's link maker, from the server's store (or the default store)."""
-    store = getattr(server, "store", None)
-    if store is None:
-        try:
-            from desktop_app.server.recordings import RecordingStore
-        except ImportError:
-            return None
-        store = RecordingStore()
-    return probe_link_factory(store, server)
-
-
 def prepare_for_serve(
     args: argparse.Namespace,
-    server: _Server,
+    server: TunneledServer,
     settings: Settings,
     *,
     probe_url: Callable[[str], str] | None = None,
 ) -> Tunnel:
-    """The ``--tunnel`` provider for ``server``, checked through its public URL (with the probe
-    recording), the server's links following its public URL; not started."""
-    probe = probe_url or _default_probe(server)
-    tunnel = build_tunnel(args.tunnel, settings, local_port=server.port, check=ReachabilityCheck(probe),
-                          overrides=overrides_from_args(args))
-
-    def follow(event: TunnelEvent) -> None:
-        if event.kind == "url" and event.public_url:
-            server.set_public_url(event.public_url)
-
-    tunnel.add_listener(follow)
-    return tunnel
+    """The ``--tunnel`` provider for ``server`` with the flags over the settings (``factory.from_settings``):
+    checked through its public URL (with the probe recording), the server's links following it; not started."""
+    return from_settings(args.tunnel, settings, server, overrides=overrides_from_args(args), probe_url=probe_url)
 
 
 def state_line(event: TunnelEvent) -> str | None:
@@ -144,7 +112,7 @@ def cannot_start(provider: str, error: object) -> str:
 
 def start_for_serve(
     args: argparse.Namespace,
-    server: _Server,
+    server: TunneledServer,
     settings: Settings,
     *,
     out: TextIO | None = None,

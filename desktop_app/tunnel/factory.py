@@ -1,12 +1,18 @@
-"""Build a tunnel from the settings (and command-line overrides)."""
+"""Build a tunnel from the settings (and command-line overrides).
+
+``build_tunnel`` makes a provider's tunnel for a local port; ``from_settings`` makes the one in front of
+a recording server, checked through its public URL with the probe recording and the server's links
+following that URL (the app's root and ``callrelay serve`` both use it; not started).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from desktop_app.settings import Settings
-from desktop_app.tunnel.base import Backoff, Tunnel, TunnelConfigError
+from desktop_app.tunnel.base import Backoff, Tunnel, TunnelConfigError, TunnelEvent
+from desktop_app.tunnel.probe import probe_link_factory
 from desktop_app.tunnel.providers.cloudflared import CloudflaredConfig, CloudflaredTunnel
 from desktop_app.tunnel.providers.manual import ManualTunnel
 from desktop_app.tunnel.providers.ngrok import NgrokConfig, NgrokTunnel
@@ -59,3 +65,46 @@ def build_tunnel(
     if provider == "manual":
         return ManualTunnel(get("server.public_url"), **common)
     raise TunnelConfigError(f"Unknown tunnel provider {provider!r}: one of {', '.join(PROVIDERS)}")
+
+
+class TunneledServer(Protocol):
+    """What ``from_settings`` needs of the recording server (``server.app.RecordingServer`` has it)."""
+
+    @property
+    def port(self) -> int: ...
+
+    def set_public_url(self, url: str | None) -> None: ...
+
+    def make_link(self, sha256: str) -> str: ...
+
+
+class _Store(Protocol):
+    def add(self, path: Any) -> Any: ...
+
+
+def from_settings(
+    provider: str,
+    settings: Settings,
+    server: TunneledServer,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    probe_url: Callable[[str], str] | None = None,
+    store: _Store | None = None,
+) -> Tunnel:
+    """The tunnel ``provider`` (settings, with ``overrides`` winning) in front of ``server``, not started:
+    checked through its public URL with the probe recording (added to ``store``, by default the server's
+    own), the server's links following the public URL it gets. TunnelConfigError for an unknown provider."""
+    if probe_url is None:
+        probe_store = store if store is not None else getattr(server, "store", None)
+        if probe_store is None:
+            raise TunnelConfigError("The recording server has no store to hold the probe recording.")
+        probe_url = probe_link_factory(probe_store, server)
+    tunnel = build_tunnel(provider, settings, local_port=server.port, check=ReachabilityCheck(probe_url),
+                          overrides=overrides)
+
+    def follow(event: TunnelEvent) -> None:
+        if event.kind == "url" and event.public_url:
+            server.set_public_url(event.public_url)
+
+    tunnel.add_listener(follow)
+    return tunnel

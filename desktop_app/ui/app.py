@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QWheelEvent
@@ -16,6 +16,9 @@ from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QMessag
 from desktop_app import paths
 from desktop_app import settings as settings_mod
 from desktop_app.ui import inspector, look, tasks
+
+if TYPE_CHECKING:  # imported when the app starts it (make_runtime), after the window is up
+    from desktop_app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +119,13 @@ def _restart() -> None:
     os.execv(command[0], command)
 
 
-def make_runtime(settings: settings_mod.Settings) -> Any:
-    """The composition root of the core, or None when it cannot be built (the window still shows history).
+def make_runtime(settings: settings_mod.Settings) -> Runtime:
+    """The composition root of the core (not started: the window starts it in a worker).
 
     Without a usable keyring the app still starts, in sandbox mode (the runtime's ``keyring_notice``
     says why, and the window shows it)."""
-    try:
-        from desktop_app.runtime import Runtime
-    except ImportError as exc:
-        log.warning("no runtime: %s", exc)
-        return None
+    from desktop_app.runtime import Runtime
+
     return Runtime(settings=settings, sandbox_if_no_keyring=True)
 
 
@@ -160,11 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     if window.tray is None:
         app.setQuitOnLastWindowClosed(True)
     code = app.exec()
-    if runtime is not None:
-        try:
-            runtime.stop()
-        except Exception as exc:  # noqa: BLE001 - shutting down anyway
-            log.warning("stopping the runtime: %s", exc)
+    try:
+        runtime.stop()
+    except Exception as exc:  # noqa: BLE001 - shutting down anyway
+        log.warning("stopping the runtime: %s", exc)
     inspector.close()
     if not tasks.shutdown(5.0):
         # A submission is sleeping through a back-off: its progress is in the history (each step is

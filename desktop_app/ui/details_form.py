@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.sync.pipeline import CallDetails
-from desktop_app.ui import phone, tasks
+from desktop_app import phones
+from desktop_app.hubspot.endpoints import CallDetails
+from desktop_app.ui import tasks
 from desktop_app.ui.contacts import Found, find_contacts
 
 CALL_STATUSES = ("COMPLETED", "BUSY", "NO_ANSWER", "FAILED", "CANCELED")
@@ -272,7 +273,7 @@ class CallDetailsForm(QWidget):
 
     # -- validation ------------------------------------------------------------------------------
     def _normalise(self, field: QLineEdit) -> None:
-        e164, _reason = phone.check(field.text(), self.region)
+        e164, _reason = phones.check(field.text(), self.region)
         if e164 and field.text() != e164:
             field.setText(e164)
 
@@ -282,7 +283,7 @@ class CallDetailsForm(QWidget):
         if typed and typed != NO_OWNER and not self.owner_id():
             out["owner"] = f"“{typed}” is not one of the account's HubSpot users: pick a name from the list."
         for name, field in (("from_number", self.from_number), ("to_number", self.to_number)):
-            _e164, reason = phone.check(field.text(), self.region)
+            _e164, reason = phones.check(field.text(), self.region)
             if reason:
                 out[name] = reason
         if self._contact is None:
@@ -329,7 +330,7 @@ class CallDetailsForm(QWidget):
     def party_number(self) -> str | None:
         """The other party's number in E.164: the recipient on an outbound call, the caller on an inbound one."""
         field = self.to_number if self.direction.currentData() == "OUTBOUND" else self.from_number
-        e164, _ = phone.check(field.text(), self.region)
+        e164, _ = phones.check(field.text(), self.region)
         return e164
 
     def _party_changed(self) -> None:
@@ -421,8 +422,8 @@ class CallDetailsForm(QWidget):
         return str(self.owner.itemData(i) or "") if i >= 0 else ""
 
     def details(self) -> CallDetails:
-        from_e164, _ = phone.check(self.from_number.text(), self.region)
-        to_e164, _ = phone.check(self.to_number.text(), self.region)
+        from_e164, _ = phones.check(self.from_number.text(), self.region)
+        to_e164, _ = phones.check(self.to_number.text(), self.region)
         moment = dt.datetime.fromtimestamp(self.timestamp.dateTime().toSecsSinceEpoch(), dt.timezone.utc)
         t = self.duration.time()
         return CallDetails(

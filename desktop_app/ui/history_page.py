@@ -11,7 +11,7 @@ import datetime as dt
 import html
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QDate, QItemSelectionModel, QStandardPaths, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices
@@ -41,6 +41,9 @@ from desktop_app.ui.formatting import call_time, format_duration, format_time
 from desktop_app.ui.history_model import Column, HistoryModel, day_range
 from desktop_app.ui.status_chip import CHIP_COLOURS, StatusChipDelegate
 from desktop_app.ui.steps_view import MARKS, STEP_LABELS
+
+if TYPE_CHECKING:
+    from desktop_app.runtime import Runtime
 
 RETRYABLE = (h.FAILED, h.NOT_TRANSCRIBED)  # a not-transcribed call is marked ready again once its cause is fixed
 
@@ -114,7 +117,7 @@ class HistoryPage(QWidget):
     def __init__(self, history: h.History, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.history = history
-        self.runtime: Any = None
+        self.runtime: Runtime | None = None
         self.model = HistoryModel(history, self)
 
         self.export_folder = ""  # the last folder exported to (this session)
@@ -341,11 +344,12 @@ class HistoryPage(QWidget):
             self.shown_detail = sub
 
     # -- actions ---------------------------------------------------------------------------------
-    def set_runtime(self, runtime: Any) -> None:
+    def set_runtime(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        team = runtime.team_history() if hasattr(runtime, "team_history") else None
+        team = runtime.team_history()
         if team is not None:  # a desk that joined a team shows the team's history, from the relay
-            self.history = self.model.history = team
+            # TeamHistory reads through the same calls as h.History (duck-typed, see relay.desk.TeamHistory)
+            self.history = self.model.history = team  # type: ignore[assignment]
             self.model.reload()
         self._selection_changed()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -38,6 +38,9 @@ from desktop_app.ui.notify import desktop_notify
 from desktop_app.ui.settings_page import SettingsPage
 from desktop_app.ui.upload_page import UploadPage
 
+if TYPE_CHECKING:  # the window is given the root; importing it here would start the core with Qt
+    from desktop_app.runtime import Runtime
+
 log = logging.getLogger(__name__)
 
 UPLOAD, HISTORY, SETTINGS = 0, 1, 2
@@ -50,17 +53,17 @@ class MainWindow(QMainWindow):
     submissionChanged = Signal(object)
     notified = Signal(str, str)  # (title, text) of a notification shown while the window was not in front
 
-    def __init__(self, settings: settings_mod.Settings, runtime: Any = None, *,
+    def __init__(self, settings: settings_mod.Settings, runtime: Runtime | None = None, *,
                  history: h.History | None = None, start: bool = True) -> None:
         super().__init__()
         self.settings = settings
-        self.runtime = runtime
-        if runtime is not None and hasattr(runtime, "take_over"):  # another's recording URL in HubSpot: ask
+        self.runtime: Runtime | None = runtime
+        if runtime is not None:  # another's recording URL in HubSpot: ask
             runtime.take_over = take_over.asker(self)
         self.runtime_up = False
         self.quitting = False
         self._told: set[tuple[int, str]] = set()  # (submission, outcome) already said
-        self.history = history or (getattr(runtime, "history", None) if runtime else None) or h.History()
+        self.history = history or (runtime.history if runtime is not None else None) or h.History()
         self.setWindowTitle("Call Relay")
         self.setMinimumSize(720, 520)
 
@@ -125,8 +128,8 @@ class MainWindow(QMainWindow):
 
     # -- set-up ----------------------------------------------------------------------------------
     def _sandbox(self) -> bool:
-        if self.runtime is not None and hasattr(self.runtime, "is_sandbox"):
-            return bool(self.runtime.is_sandbox)
+        if self.runtime is not None:
+            return self.runtime.is_sandbox
         return bool(self.settings.get("hubspot.sandbox"))
 
     def _actions(self) -> None:
@@ -246,23 +249,25 @@ class MainWindow(QMainWindow):
     # -- the runtime -----------------------------------------------------------------------------
     def start_runtime(self) -> tasks.Task:
         runtime = self.runtime
+        assert runtime is not None, "the window was given no runtime"
         runtime.add_listener(tasks.to_gui(self.submissionChanged.emit))
         return tasks.run_task(runtime.start, owner=self, name="runtime-start", pool=tasks.long_pool(), on_result=lambda _r: self._started(),
                               on_error=self._start_failed)
 
     def _started(self) -> None:
         rt = self.runtime
+        assert rt is not None, "started without a runtime"
         self.runtime_up = True
         region = self.settings.get("calls.default_region")
         self.upload_page.set_runtime(rt, region)
         self.history_page.set_runtime(rt)
         self.settings_page.set_runtime(rt)
         self.banner.setVisible(self._sandbox())
-        self._keyring_notice(str(getattr(rt, "keyring_notice", "") or ""))
+        self._keyring_notice(rt.keyring_notice)
         self.hubspot_state.setText("HubSpot: sandbox" if self._sandbox() else "HubSpot: connected")
-        self.server_state.setText(f"Server: {describe_server(getattr(rt, 'server', None))}")
-        tunnel = getattr(rt, "tunnel", None)
-        problem = str(getattr(rt, "tunnel_problem", "") or "")
+        self.server_state.setText(f"Server: {describe_server(rt.server)}")
+        tunnel = rt.tunnel
+        problem = rt.tunnel_problem
         if tunnel is None:
             if self._sandbox():
                 self.tunnel_state.setText("Tunnel: not needed (sandbox)")
@@ -277,7 +282,7 @@ class MainWindow(QMainWindow):
                                            tunnel.last_check)
             if str(tunnel.state) in TUNNEL_BROKEN:  # it failed before the listener was there
                 self._tunnel_failed(tunnel.last_error or f"the tunnel is {tunnel.state}")
-        if getattr(rt, "team", None) is not None:  # a desk that joined a team: the relay answers HubSpot
+        if rt.team is not None:  # a desk that joined a team: the relay answers HubSpot
             self.hubspot_state.setText("HubSpot: through the team relay")
             self.tunnel_state.setText("Tunnel: not needed (team relay)")
         rt.start_worker()  # resumes what a previous run left, retries as they fall due, transcripts
@@ -325,7 +330,7 @@ class MainWindow(QMainWindow):
             self.tunnel_state.setText(f"Tunnel: {event.state}{url}")
             self.tunnel_state.setToolTip(event.message)
             self.upload_page.set_fetch_problem("")
-        tunnel = getattr(self.runtime, "tunnel", None)
+        tunnel = self.runtime.tunnel if self.runtime is not None else None
         self.settings_page.show_tunnel(str(event.state), event.message, event.public_url,
                                        getattr(tunnel, "last_check", None))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QDateTime, QEvent, QObject, Qt, QTime, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QResizeEvent
@@ -44,6 +44,9 @@ from desktop_app.ui.inspection_card import InspectionCard
 from desktop_app.ui.steps_view import StepsView
 from desktop_app.ui.transcript_pane import TranscriptPane
 
+if TYPE_CHECKING:
+    from desktop_app.runtime import Runtime
+
 MESSAGE_LINES = 5  # the most lines a message takes on the panel (more scroll inside the message)
 
 
@@ -74,7 +77,7 @@ class RecordingPanel(QWidget):
         super().__init__(parent)
         self.original_path = path
         self.path = path
-        self.runtime: Any = None
+        self.runtime: Runtime | None = None
         self.inspection: Any = None
         self.fixes: list[Any] = []
         self.submission_id: int | None = None
@@ -317,9 +320,9 @@ class RecordingPanel(QWidget):
                              "Not yet:\n" + "\n".join(f"• {r}" for r in reasons))
         self.changed.emit()
 
-    def set_runtime(self, runtime: Any, region: str) -> None:
+    def set_runtime(self, runtime: Runtime, region: str) -> None:
         self.runtime = self.transcript_pane.runtime = runtime
-        self.form.set_client(getattr(runtime, "client", None), region)
+        self.form.set_client(runtime.client, region)
         self.refresh()
         self._check_seen()
 
@@ -469,7 +472,8 @@ class RecordingPanel(QWidget):
 
     # -- Upload & Log ----------------------------------------------------------------------------
     def upload(self) -> None:
-        if not self.can_upload():
+        runtime = self.runtime
+        if not self.can_upload() or runtime is None:
             return
         details = self.form.details()
         self.running = True
@@ -478,13 +482,13 @@ class RecordingPanel(QWidget):
         self.refresh()
         self.log_again_button.hide()
         self.open_button.hide()
-        if getattr(self.runtime, "team", None) is not None:  # a desk that joined a team: to the relay
-            tasks.run_task(self.runtime.submit_to_team, Path(self.path), details, tasks.to_gui(self._team_progress),
+        if runtime.team is not None:  # a desk that joined a team: to the relay
+            tasks.run_task(runtime.submit_to_team, Path(self.path), details, tasks.to_gui(self._team_progress),
                            owner=self, name="submit-to-relay", pool=tasks.long_pool(), on_result=self._team_sent,
                            on_error=self._run_failed)
             return
         sha = self.seen.sha256 if self.seen is not None and self._seen_path == self.path else None
-        tasks.run_task(self.runtime.submit, Path(self.path), details, None, sha256=sha, owner=self, name="submit",
+        tasks.run_task(runtime.submit, Path(self.path), details, None, sha256=sha, owner=self, name="submit",
                        pool=tasks.long_pool(), on_result=self._submitted, on_error=self._run_failed)
 
     def _team_progress(self, _external_id: str, done: int, size: int) -> None:
@@ -514,14 +518,15 @@ class RecordingPanel(QWidget):
         self._run()
 
     def _run(self) -> None:
-        assert self.submission_id is not None
+        assert self.submission_id is not None and self.runtime is not None
         self.running = True
         self.refresh()
         tasks.run_task(self.runtime.run_submission, self.submission_id, owner=self, name="run-submission", pool=tasks.long_pool(),
                        on_result=self._ran, on_error=self._run_failed)
 
     def retry(self) -> None:
-        if self.submission_id is None or self.running:
+        runtime = self.runtime
+        if self.submission_id is None or self.running or runtime is None:
             return
         self.retry_button.hide()
         self._say("")
@@ -530,9 +535,9 @@ class RecordingPanel(QWidget):
         self.refresh()
         sid = self.submission_id
 
-        def again() -> Any:
-            self.runtime.retry(sid)
-            return self.runtime.run_submission(sid)
+        def again() -> h.Submission:
+            runtime.retry(sid)
+            return runtime.run_submission(sid)
 
         tasks.run_task(again, owner=self, name="retry", pool=tasks.long_pool(), on_result=self._ran, on_error=self._run_failed)
 
@@ -644,7 +649,7 @@ class RecordingPanel(QWidget):
     def call_link(self, sub: h.Submission | None) -> str | None:
         """The call's page: HubSpot's for an account; none for the sandbox (it has no pages, and its calls
         are not in app.hubspot.com)."""
-        if sub is None or getattr(self.runtime, "is_sandbox", False):
+        if sub is None or (self.runtime is not None and self.runtime.is_sandbox):
             return None
         return h.call_url(sub)
 

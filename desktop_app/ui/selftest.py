@@ -161,13 +161,15 @@ def check_server(sample: Path) -> None:
 
 def check_submission(sample: Path) -> None:
     from desktop_app import settings as settings_mod
+    from desktop_app.hubspot.endpoints import CallDetails
     from desktop_app.runtime import Runtime
-    from desktop_app.sync.pipeline import CallDetails
 
     runtime = Runtime(settings_mod.Settings(), sandbox=True)
     try:
         runtime.start()
         sandbox = runtime.sandbox
+        if sandbox is None:
+            raise CheckFailed("the sandbox did not start")
         owner = next((str(o["id"]) for o in sandbox.owners() if o.get("paid_seat")), "")
         contact = str(sandbox.contacts()[0]["id"])
         details = CallDetails(title="Call Relay self-test", timestamp=time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
@@ -176,7 +178,7 @@ def check_submission(sample: Path) -> None:
         sub = runtime.run_submission(runtime.submit(sample, details))
         if sub.status != "ready":
             raise CheckFailed(f"the submission ended {sub.status}: {sub.error}")
-        fetch = sandbox.wait_for_fetch(sub.call_id, timeout=30)
+        fetch = sandbox.wait_for_fetch(sub.call_id or "", timeout=30)
         if fetch.status != "transcribed":
             raise CheckFailed(f"the sandbox fetched the recording but did not accept it: {fetch.reason} "
                               f"{fetch.detail}".strip())

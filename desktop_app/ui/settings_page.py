@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app import keystore
+from desktop_app import keystore, phones
 from desktop_app import settings as settings_mod
 from desktop_app.ui import tasks
 
@@ -441,7 +441,7 @@ class SettingsPage(QWidget):
             except (settings_mod.SettingsError, ValueError) as exc:
                 bad[name] = str(exc)
         region = str(good.get("calls.default_region", "US"))
-        if "calls.default_region" in good and not _known_region(region):
+        if "calls.default_region" in good and not phones.known_region(region):
             bad["calls.default_region"] = f"{region!r} is not a region phonenumbers knows (two letters, e.g. US)."
         for name, label in self.errors.items():
             label.setText(bad.get(name, ""))
@@ -576,8 +576,3 @@ def _changed_signal(widget: QWidget) -> Any:
     assert isinstance(widget, QLineEdit)
     return widget.textChanged
 
-
-def _known_region(region: str) -> bool:
-    import phonenumbers
-
-    return region.upper() in phonenumbers.SUPPORTED_REGIONS

@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from desktop_app import openapi as spec
-from desktop_app.hubspot import endpoints, phones, versions
+from desktop_app import phones
+from desktop_app.hubspot import endpoints, versions
 from desktop_app.hubspot.endpoints import ApiRequest, AssociationTarget, CallDetails
 from desktop_app.hubspot.models import AssociationType, call_url
 
@@ -30,7 +31,7 @@ def check(req: ApiRequest) -> spec.RequestCheck:
 
 def details(**kw: object) -> CallDetails:
     base: dict[str, object] = dict(external_id="rec-7f3a", timestamp=WHEN, duration_ms=185_250, title="Call with Ann",
-                                   body="Follow up", owner_id="77", from_number="+15551234567",
+                                   notes="Follow up", owner_id="77", from_number="+15551234567",
                                    to_number="+15559876543", direction="OUTBOUND", disposition="f240bbac",
                                    status="COMPLETED")
     base.update(kw)
@@ -220,3 +221,21 @@ def test_each_request_has_its_own_path_in_each_api_version() -> None:
         assert found is not None and ("2026-09" in found[0].source) == (d.path != r.path), d.path
     with pytest.raises(ValueError, match="2026-09"):
         endpoints.at_version(reqs[0], "2025-01")
+
+
+def test_the_details_the_history_keeps_are_the_details_hubspot_gets() -> None:
+    """One CallDetails: what the form or a command states, kept in the history (``to_dict``), is what the
+    pipeline logs once it has an external id."""
+    from dataclasses import replace
+
+    from desktop_app.sync import pipeline
+
+    assert pipeline.CallDetails is CallDetails
+    kept = CallDetails(title="Renewal", timestamp="2026-11-20T10:00:00", duration_ms=3000, notes="Call back",
+                       contact_id="51", direction="OUTBOUND").to_dict()
+    assert "external_id" not in kept and kept["contact_id"] == "51"
+    props = endpoints.call_properties(replace(CallDetails.from_dict(kept), external_id="callrelay-1"),
+                                      app_id="1", external_account_id="9")
+    assert (props["hs_timestamp"], props["hs_call_body"], props["hs_call_direction"], props["hs_call_status"]) == (
+        "2026-11-20T10:00:00.000Z", "Call back", "OUTBOUND", "COMPLETED")
+    assert "hubspot_owner_id" not in props and "hs_call_to_number" not in props  # empty values left out

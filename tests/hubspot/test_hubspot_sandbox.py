@@ -23,7 +23,7 @@ WHEN = dt.datetime(2026, 2, 3, 14, 5, 0, tzinfo=dt.timezone.utc)
 
 def details(external_id: str, **kw: object) -> CallDetails:
     base: dict[str, object] = dict(external_id=external_id, timestamp=WHEN, duration_ms=185_250,
-                                   title="Call with Jane", body="Renewal", owner_id=OWNER,
+                                   title="Call with Jane", notes="Renewal", owner_id=OWNER,
                                    from_number="+16175550142", to_number="+16175550100", direction="INBOUND")
     base.update(kw)
     return CallDetails(**base)  # type: ignore[arg-type]

@@ -131,3 +131,19 @@ def test_a_file_whose_inspection_raises_is_refused_in_one_sentence_and_the_batch
     assert refusal == (f"{folder / 'call1.wav'}: refused: It could not be inspected, so it was not sent "
                        "('NoneType' object has no attribute 'sample_rate').")
     assert out.count(": ready, call ") == 2 and len(sb.calls()) == 2
+
+
+@pytest.mark.parametrize("when", ["yesterday", "2026-13-45T10:00:00"])
+def test_a_start_time_that_is_not_a_date_is_refused_before_anything_is_created(world: World, tmp_path: Path,
+                                                                                 when: str) -> None:
+    sb, _server, env = world
+    rec = write_call(tmp_path / "call.wav")
+    out = callrelay(env, "upload", str(rec), "--timestamp", when)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    [line] = out.stderr.strip().splitlines()  # one sentence, naming the value and the form wanted
+    assert repr(when) in line and "ISO 8601" in line and "Traceback" not in line, line
+    assert sb.calls() == [] and history(env) == []
+    right = callrelay(env, "upload", str(rec), "--timestamp", "2026-11-20T10:00:00+01:00")
+    assert right.returncode == 0, (right.stdout, right.stderr)
+    [call] = sb.calls()
+    assert call["properties"]["hs_timestamp"].startswith("2026-11-20T09:00:00"), call["properties"]
