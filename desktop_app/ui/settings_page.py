@@ -41,6 +41,7 @@ from desktop_app.ui import tasks
 
 if TYPE_CHECKING:
     from desktop_app.hubspot.client import HubSpotClient
+    from desktop_app.runtime import Runtime
 
 HIDDEN_SECTIONS = ("Window",)
 # Settings the app reads each time it uses them; any other change is taken up by a restart ("Restart now").
@@ -119,23 +120,23 @@ def tunnel_report(base: str, result: Any) -> list[str]:
     return lines
 
 
-def tunnel_test(runtime: Any) -> list[str]:
+def tunnel_test(runtime: Runtime | None) -> list[str]:
     """Run the tunnel's outside check now (in a worker: it goes out to the network and back)."""
     from desktop_app.tunnel.probe import probe_link_factory
     from desktop_app.tunnel.watchdog import ReachabilityCheck
 
-    server = getattr(runtime, "server", None)
-    if server is None:
+    server = runtime.server if runtime is not None else None
+    if runtime is None or server is None:
         return ["✗ The recording server is not running, so there is nothing to reach from outside: save the "
                 "settings and click Restart now, then test again."]
-    tunnel = getattr(runtime, "tunnel", None)
-    base = (getattr(tunnel, "public_url", None) if tunnel is not None else None) or server.public_url
+    tunnel = runtime.tunnel
+    base = (tunnel.public_url if tunnel is not None else None) or server.public_url
     if not base:
-        why = str(getattr(runtime, "tunnel_problem", "") or "") or (
+        why = runtime.tunnel_problem or (
             f"the tunnel is {tunnel.state}" if tunnel is not None else "no tunnel runs and no public URL is set")
         return [f"✗ Public URL: none ({why.rstrip('.')}). Choose a provider and fill in its fields (or the "
                 "public URL for manual), save, click Restart now, and test again."]
-    result = tunnel.check_now() if tunnel is not None and hasattr(tunnel, "check_now") else None
+    result = tunnel.check_now() if tunnel is not None else None
     if result is None:  # no tunnel (a public URL stated in the settings), or one without its own check
         result = ReachabilityCheck(probe_link_factory(runtime.store, server)).run(base)
     return tunnel_report(base, result)
@@ -160,7 +161,7 @@ class SettingsPage(QWidget):
     def __init__(self, settings: settings_mod.Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
-        self.runtime: Any = None
+        self.runtime: Runtime | None = None
         self.widgets: dict[str, QWidget] = {}
         self.secret_fields: dict[str, QLineEdit] = {}
         self.errors: dict[str, QLabel] = {}
@@ -487,7 +488,7 @@ class SettingsPage(QWidget):
         self.saved.emit()
 
     # -- connection ------------------------------------------------------------------------------
-    def set_runtime(self, runtime: Any) -> None:
+    def set_runtime(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def test_connection(self) -> tasks.Task:
@@ -495,7 +496,7 @@ class SettingsPage(QWidget):
         runtime = self.runtime
 
         def test() -> list[str]:
-            if runtime is not None and getattr(runtime, "client", None) is not None:
+            if runtime is not None and runtime.client is not None:
                 return connection_report(runtime.client)
             from desktop_app.hubspot.client import HubSpotClient
             from desktop_app.hubspot.config import load_config

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -33,6 +33,9 @@ from PySide6.QtWidgets import (
 from desktop_app.sync import history as h
 from desktop_app.transcribe import Transcript, Utterance
 from desktop_app.ui import tasks
+
+if TYPE_CHECKING:
+    from desktop_app.runtime import Runtime
 
 SIDES = {1: "Caller", 2: "Recipient"}
 POST, REPLACE = "&Post transcript", "Re&place posted transcript"
@@ -80,7 +83,7 @@ class TranscriptPane(QWidget):
         self.post_button = QPushButton(POST)
         self.post_button.setToolTip("Post this transcript, with your corrections, to the call in HubSpot")
         self.post_button.hide()
-        self.runtime: Any = None  # the panel's: its history and HubSpot client
+        self.runtime: Runtime | None = None  # the panel's: its history and HubSpot client
         self.submission: h.Submission | None = None  # the recording's (logged) submission
         self._post_task: tasks.Task | None = None
         for b in (self.transcribe_button, self.cancel_button, self.post_button):  # they join a row of the page: never widen it

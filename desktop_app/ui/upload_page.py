@@ -6,7 +6,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
@@ -32,15 +32,18 @@ from desktop_app.ui import look, tasks
 from desktop_app.ui.explain import breakable
 from desktop_app.ui.recording_panel import RecordingPanel
 
+if TYPE_CHECKING:
+    from desktop_app.runtime import Runtime
+
 SUFFIXES = tuple(sorted(AUDIO_SUFFIXES))  # what `callrelay upload --folder` takes, too
 FILE_FILTER = "Audio recordings (" + " ".join(f"*{s}" for s in SUFFIXES) + ");;All files (*)"
 
 
-def seats_of(runtime: Any) -> dict[str, bool]:
+def seats_of(runtime: Runtime) -> dict[str, bool]:
     """Which owners have a paid Sales/Service seat, where the app can know it (runs in a worker).
 
     HubSpot's owners API does not say; the sandbox keeps the flag for each of its owners."""
-    sandbox = getattr(runtime, "sandbox", None)
+    sandbox = runtime.sandbox
     if sandbox is None:
         return {}
     return {str(o["id"]): bool(o.get("paid_seat")) for o in sandbox.owners()}
@@ -75,7 +78,7 @@ STEP_NOW = {"checked": "keeping the recording", "stored": "registering the recor
 SAVE_DELAY_MS = 300  # the drafts are written this long after the last change (in a worker)
 
 
-def run_batch(runtime: Any, items: list[tuple[Path, Any, str | None]], cancel: threading.Event,
+def run_batch(runtime: Runtime, items: list[tuple[Path, Any, str | None]], cancel: threading.Event,
               submitted: Any) -> list[Any]:
     """Submit each recording as Upload & Log does (``runtime.submit``), then carry them together
     (``runtime.run_many``: HubSpot's batch calls where they fit). Runs in a worker. What became of each:
@@ -128,7 +131,7 @@ class UploadPage(QWidget):
         super().__init__(parent)
         self.region = region
         self.last_folder = last_folder
-        self.runtime: Any = None
+        self.runtime: Runtime | None = None
         self.offline_reason = ""
         self.fetch_problem = ""  # why HubSpot could not fetch a recording now (the tunnel), a blocker
         self.owners: list[tuple[str, str]] = []
@@ -428,12 +431,15 @@ class UploadPage(QWidget):
         self._show_batch()
 
     def _cancel_one(self, batch: Batch, submission_id: int) -> None:
+        runtime = self.runtime
+        assert runtime is not None, "a batch runs only once the runtime is up"
+
         def done(stopped: bool) -> None:
             if not stopped:
                 batch.refused += 1
                 self._show_batch()
 
-        tasks.run_task(self.runtime.cancel, submission_id, owner=self, name="cancel", on_result=done,
+        tasks.run_task(runtime.cancel, submission_id, owner=self, name="cancel", on_result=done,
                        on_error=lambda _e: done(False))
 
     def _show_batch(self) -> None:
@@ -507,11 +513,11 @@ class UploadPage(QWidget):
             panel.fetch_problem = reason
             panel.refresh()
 
-    def set_runtime(self, runtime: Any, region: str) -> None:
+    def set_runtime(self, runtime: Runtime, region: str) -> None:
         self.runtime, self.region = runtime, region
         for panel in self.panels:
             panel.set_runtime(runtime, region)
-        client = getattr(runtime, "client", None)
+        client = runtime.client
         if client is not None:
             tasks.run_task(client.owners, owner=self, name="owners", on_result=self._owners, on_error=lambda _e: None)
             tasks.run_task(seats_of, runtime, owner=self, name="seats", on_result=self._seats, on_error=lambda _e: None)
