@@ -201,11 +201,6 @@ class Seen:
     logged: h.Submission | None
 
 
-def _may_have_reached_hubspot(attempts: Sequence[h.Step]) -> bool:
-    """Whether an earlier attempt at a step ended without a clear answer (a crash, a lost answer, a retry)."""
-    return any(a.outcome in (h.STARTED, h.RETRY) for a in attempts)
-
-
 def _unsettled_for(attempts: Sequence[h.Step], policy: RetryPolicy) -> float:
     """Seconds until a search that finds nothing proves these earlier attempts created nothing.
 
@@ -395,22 +390,9 @@ class Pipeline:
         if not subs:
             return None
         self._crash_point("log_call", "before")
-        found: dict[str, str] = {}
         try:
-            attempts = {s.external_id: [st for st in s.steps if st.step == "log_call"] for s in subs}
-            retried = [ext for ext, prev in attempts.items() if prev]
-            if retried:  # an earlier attempt may have created some: read them by external id first
-                found = self.hubspot.find_calls(retried)
-                # HubSpot's search trails a create by seconds: what an unanswered attempt may have
-                # created is looked for once more after that lag, as ``_do_log_call`` does
-                unsure = [ext for ext in retried if ext not in found and _may_have_reached_hubspot(attempts[ext])]
-                wait = max((_unsettled_for(attempts[ext], self.policy) for ext in unsure), default=0.0)
-                if unsure and wait:
-                    log.info("waiting %.1f s for what earlier attempts may still create to show in search", wait)
-                    self.sleep(wait)
-                    found.update(self.hubspot.find_calls(unsure))
-            fresh = [(s.external_id, CallDetails.from_dict(s.details)) for s in subs if s.external_id not in found]
-            created = self.hubspot.create_calls(fresh) if fresh else {}
+            found, created = self._log_calls([(s, [st for st in s.steps if st.step == "log_call"]) for s in subs],
+                                             self.hubspot.find_calls, self.hubspot.create_calls)
         except (TransientError, PermanentError) as exc:
             self._crash_point("log_call", "after")
             for s in subs:  # the next batch, or ``run``, reads by external id before creating
@@ -546,19 +528,44 @@ class Pipeline:
         return {}, 200
 
     def _do_log_call(self, sub: h.Submission, prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
-        if prev:  # an earlier attempt may have created the call: look before creating
-            found = self.hubspot.find_call(sub.external_id)
-            wait = _unsettled_for(prev, self.policy) if found is None else 0.0
-            if wait:
-                log.info("submission %s: waiting %.1f s for what an earlier attempt may still create to show in "
-                         "search", sub.id, wait)
-                self.sleep(wait)
-                found = self.hubspot.find_call(sub.external_id)
-            if found is not None:
-                log.info("submission %s: adopted call %s created by an earlier attempt", sub.id, found)
-                return {"call_id": found, "portal_id": self.hubspot.portal_id, "_outcome": h.ADOPTED}, 200
-        call_id = self.hubspot.create_call(sub.external_id, CallDetails.from_dict(sub.details))
-        return {"call_id": call_id, "portal_id": self.hubspot.portal_id}, 201
+        def find_one(external_ids: Sequence[str]) -> dict[str, str]:
+            found = self.hubspot.find_call(external_ids[0])
+            return {} if found is None else {external_ids[0]: found}
+
+        def create_one(items: Sequence[tuple[str, CallDetails]]) -> dict[str, str]:
+            return {ext: self.hubspot.create_call(ext, details) for ext, details in items}
+
+        found, created = self._log_calls([(sub, prev)], find_one, create_one)
+        if sub.external_id in found:
+            return {"call_id": found[sub.external_id], "portal_id": self.hubspot.portal_id, "_outcome": h.ADOPTED}, 200
+        return {"call_id": created[sub.external_id], "portal_id": self.hubspot.portal_id}, 201
+
+    def _log_calls(self, subs: Sequence[tuple[h.Submission, Sequence[h.Step]]],
+                   find: Callable[[Sequence[str]], dict[str, str]],
+                   create: Callable[[Sequence[tuple[str, CallDetails]]], dict[str, str]],
+                   ) -> tuple[dict[str, str], dict[str, str]]:
+        """Log the calls of ``subs`` (each with its earlier ``log_call`` attempts), never a second one: (external
+        id → call id adopted, external id → call id created). The one path of ``log_call``, for one submission
+        (``find_call``/``create_call``) and for a batch (``find_calls``/``create_calls``).
+
+        Where an earlier attempt may have created the call it is looked for by external id first. HubSpot's
+        search trails a create by seconds, and an unanswered attempt may still be under way: what it may have
+        created is looked for once more when that time has passed (``_unsettled_for``); only then is the call
+        created. Raises TransientError or PermanentError."""
+        retried = {s.external_id: prev for s, prev in subs if prev}
+        found = find(list(retried)) if retried else {}
+        waits = {ext: _unsettled_for(prev, self.policy) for ext, prev in retried.items() if ext not in found}
+        unsure = [ext for ext, wait in waits.items() if wait > 0]
+        if unsure:
+            log.info("waiting %.1f s for what earlier attempts at %s may still create to show in search",
+                     max(waits.values()), ", ".join(unsure))
+            self.sleep(max(waits.values()))
+            found.update(find(unsure))
+        for s, _prev in subs:
+            if s.external_id in found:
+                log.info("submission %s: adopted call %s created by an earlier attempt", s.id, found[s.external_id])
+        fresh = [(s.external_id, CallDetails.from_dict(s.details)) for s, _prev in subs if s.external_id not in found]
+        return found, (create(fresh) if fresh else {})
 
     def _do_associate(self, sub: h.Submission, _prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
         details = CallDetails.from_dict(sub.details)
