@@ -63,6 +63,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("mark_ready", ASSOCIATED, READY_MARKED),
 )
 NEXT_STEP = {start: (name, end) for name, start, end in STEPS}
+_BEFORE_LOG_CALL = ("store", "register_endpoint")  # the steps a cancel may come during
 
 CRASH_ENV = "CALLRELAY_CRASH_AT"  # test hook: "<step>:<before|after>" makes the process die there
 
@@ -243,8 +244,8 @@ class Pipeline:
     on_change: Callable[[h.Submission], None] | None = None
     _endpoint_registered: str | None = None
     _endpoint_lock: threading.Lock = field(default_factory=threading.Lock)
-    _gate: threading.Lock = field(default_factory=threading.Lock)  # cancel vs. the first request for the call
-    _cancelled: set[int] = field(default_factory=set)
+    # a cancel vs. the pipeline's own writes: the first request for the call, the ends of the steps before it
+    _gate: threading.Lock = field(default_factory=threading.Lock)
 
     # -- entry points ----------------------------------------------------------------------------
     def submit(self, recording: Path, details: CallDetails, *, agent: str, sha256: str | None = None) -> int:
@@ -278,8 +279,6 @@ class Pipeline:
         """Put a failed submission back in the queue (after the user fixed the cause). A not-transcribed call
         (its owner got a paid seat, say) is marked ready for transcription again and watched anew."""
         sub = self._get(submission_id)
-        with self._gate:
-            self._cancelled.discard(submission_id)
         if sub.status == h.FAILED:
             self.history.update(submission_id, status=h.QUEUED, error=None, error_status=None,
                                 error_correlation_id=None, next_attempt_at=None)
@@ -288,11 +287,18 @@ class Pipeline:
                                 error_correlation_id=None, next_attempt_at=None, ready_at=None, transcript_checks=0)
 
     CANCELLED = "Cancelled before it reached HubSpot (nothing was sent for this call); use Retry to send it."
+    # what a cancel writes; the history holds it (``error`` is ``CANCELLED``) until ``retry`` clears it
+    _CANCEL = {"status": h.FAILED, "error": CANCELLED, "error_status": None, "error_correlation_id": None,
+               "next_attempt_at": None}
 
     def cancel(self, submission_id: int) -> bool:
         """Stop a submission that has not reached HubSpot yet: True when it is stopped (``failed``, saying
         it was cancelled); False, changing nothing, once a request for its call was written down
-        (``log_call`` started) or it finished. A run already under way stops before ``log_call``."""
+        (``log_call`` started) or it finished. A run already under way stops before ``log_call``.
+
+        The history is where a cancel lives (the submission's ``error`` is ``CANCELLED``): every process and
+        thread reads it there, and the pipeline's own writes before ``log_call`` (the end of a step under way,
+        a worker's "running") never clear it (they happen under ``_gate`` and keep it)."""
         with self._gate:
             sub = self._get(submission_id)
             order = [start for _, start, _ in STEPS]
@@ -300,21 +306,32 @@ class Pipeline:
                     or order.index(sub.state) > order.index(ENDPOINT_REGISTERED)
                     or any(s.step == "log_call" for s in sub.steps)):
                 return False
-            self._cancelled.add(submission_id)
-            self.history.update(submission_id, status=h.FAILED, error=self.CANCELLED, error_status=None,
-                                error_correlation_id=None, next_attempt_at=None)
+            self.history.update(submission_id, **self._CANCEL)
         self._changed(submission_id)
         return True
 
     def _stopped(self, submission_id: int) -> bool:
-        """Under ``_gate``: whether the submission was cancelled (a run that read it before may still be going)."""
-        if submission_id in self._cancelled:
-            sub = self._get(submission_id)
-            if sub.status != h.FAILED or sub.error != self.CANCELLED:  # a run under way wrote over the cancel
-                self.history.update(submission_id, status=h.FAILED, error=self.CANCELLED, error_status=None,
-                                    error_correlation_id=None, next_attempt_at=None)
+        """Under ``_gate``: whether the submission was cancelled or finished (a run that read it before may still
+        be going: one that wrote "running" over a cancel is set back to the cancel)."""
+        sub = self._get(submission_id)
+        if sub.error == self.CANCELLED:
+            if sub.status != h.FAILED:
+                self.history.update(submission_id, **self._CANCEL)
             return True
-        return self._get(submission_id).status not in h.UNFINISHED
+        return sub.status not in h.UNFINISHED
+
+    def _end_step(self, sub: h.Submission, step: str, step_id: int, outcome: str, *,
+                  submission: dict[str, Any], **fields: Any) -> bool:
+        """Write a step's end (``history.step_ended``); True when the submission was cancelled meanwhile. A step
+        before ``log_call`` may end after a cancel: it ends under ``_gate``, its results kept, the cancel too."""
+        if step not in _BEFORE_LOG_CALL:
+            self.history.step_ended(step_id, outcome, submission=submission, **fields)
+            return False
+        with self._gate:
+            cancelled = self._get(sub.id).error == self.CANCELLED
+            self.history.step_ended(step_id, outcome, submission={**submission, **self._CANCEL} if cancelled
+                                    else submission, **fields)
+        return cancelled
 
     def advance(self, submission_id: int) -> Outcome:
         """Run steps until the submission is ready, failed, or has to wait for a retry."""
@@ -447,15 +464,7 @@ class Pipeline:
 
     # -- one step --------------------------------------------------------------------------------
     def _run_step(self, sub: h.Submission, step: str, target: str) -> float | None:
-        """Run one step; None when it succeeded, else seconds to wait (-1: failed for good)."""
-        try:
-            return self._run_step_once(sub, step, target)
-        finally:
-            if sub.id in self._cancelled:  # cancelled while the step was under way: its end wrote over that
-                with self._gate:
-                    self._stopped(sub.id)
-
-    def _run_step_once(self, sub: h.Submission, step: str, target: str) -> float | None:
+        """Run one step; None when it succeeded, else seconds to wait (-1: failed for good, or cancelled)."""
         previous_attempts = [s for s in sub.steps if s.step == step]
         if step == "log_call":
             with self._gate:  # a cancel comes before this request is written down, or is refused
@@ -472,37 +481,37 @@ class Pipeline:
             attempts = len(previous_attempts) + 1
             if attempts >= self.policy.max_attempts:
                 message = f"{exc} (gave up after {attempts} attempts; use Retry)"
-                self._fail(sub, step_id, message, exc.status, exc.correlation_id)
+                self._fail(sub, step, step_id, message, exc.status, exc.correlation_id)
                 return -1.0
             delay = self.policy.backoff(attempts, exc.retry_after)
             due = h.now() + dt.timedelta(seconds=delay)
-            self.history.step_ended(
-                step_id, h.RETRY, http_status=exc.status, message=str(exc), correlation_id=exc.correlation_id,
-                next_retry_at=due, submission={"next_attempt_at": h.iso(due), "error": str(exc),
-                                               "error_status": exc.status, "error_correlation_id": exc.correlation_id},
-            )
+            if self._end_step(
+                sub, step, step_id, h.RETRY, http_status=exc.status, message=str(exc),
+                correlation_id=exc.correlation_id, next_retry_at=due,
+                submission={"next_attempt_at": h.iso(due), "error": str(exc), "error_status": exc.status,
+                            "error_correlation_id": exc.correlation_id}):
+                return -1.0
             log.info("submission %s: %s will be retried in %.1fs: %s", sub.id, step, delay, exc)
             return delay
         except PermanentError as exc:
             self._crash_point(step, "after")
-            self._fail(sub, step_id, str(exc), exc.status, exc.correlation_id)
+            self._fail(sub, step, step_id, str(exc), exc.status, exc.correlation_id)
             return -1.0
         self._crash_point(step, "after")
         outcome = fields.pop("_outcome", h.OK)
-        self.history.step_ended(
-            step_id, outcome, http_status=status,
-            submission={"state": target, "next_attempt_at": None, "error": None, "error_status": None,
-                        "error_correlation_id": None, **fields},
-        )
+        if self._end_step(sub, step, step_id, outcome, http_status=status,
+                          submission={"state": target, "next_attempt_at": None, "error": None, "error_status": None,
+                                      "error_correlation_id": None, **fields}):
+            return -1.0
         return None
 
-    def _fail(self, sub: h.Submission, step_id: int, message: str, status: int | None, cid: str | None) -> None:
-        self.history.step_ended(
-            step_id, h.FAILED_OUTCOME, http_status=status, message=message, correlation_id=cid,
-            submission={"status": h.FAILED, "error": message, "error_status": status, "error_correlation_id": cid,
-                        "next_attempt_at": None},
-        )
-        log.warning("submission %s failed: %s", sub.id, message)
+    def _fail(self, sub: h.Submission, step: str, step_id: int, message: str, status: int | None,
+              cid: str | None) -> None:
+        if not self._end_step(sub, step, step_id, h.FAILED_OUTCOME, http_status=status, message=message,
+                              correlation_id=cid, submission={
+                                  "status": h.FAILED, "error": message, "error_status": status,
+                                  "error_correlation_id": cid, "next_attempt_at": None}):
+            log.warning("submission %s failed: %s", sub.id, message)
 
     def _do_store(self, sub: h.Submission, _prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
         try:
