@@ -233,8 +233,32 @@ NOT_TRANSCRIBED_CAUSES = (
 )
 
 
+class SubmissionReader:
+    """A submission read from the history, and ``on_change`` told of it: shared by ``Pipeline`` and
+    ``transcripts.TranscriptPoster``."""
+
+    history: HistoryPort
+    on_change: Callable[[h.Submission], None] | None
+
+    def _missing(self, submission_id: int) -> Exception:
+        """What ``_get`` raises for an id the history does not have."""
+        return KeyError(f"no submission {submission_id}")
+
+    def _get(self, submission_id: int) -> h.Submission:
+        sub = self.history.get(submission_id)
+        if sub is None:
+            raise self._missing(submission_id)
+        return sub
+
+    def _changed(self, submission_id: int) -> h.Submission:
+        sub = self._get(submission_id)
+        if self.on_change:
+            self.on_change(sub)
+        return sub
+
+
 @dataclass
-class Pipeline:
+class Pipeline(SubmissionReader):
     history: HistoryPort
     store: StorePort
     hubspot: HubSpotPort
@@ -659,18 +683,6 @@ class Pipeline:
                 "these causes: " + "; ".join(NOT_TRANSCRIBED_CAUSES) + ".")
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _get(self, submission_id: int) -> h.Submission:
-        sub = self.history.get(submission_id)
-        if sub is None:
-            raise KeyError(f"no submission {submission_id}")
-        return sub
-
-    def _changed(self, submission_id: int) -> h.Submission:
-        sub = self._get(submission_id)
-        if self.on_change:
-            self.on_change(sub)
-        return sub
-
     @staticmethod
     def _crash_point(step: str, when: str) -> None:
         if os.environ.get(CRASH_ENV) == f"{step}:{when}":
