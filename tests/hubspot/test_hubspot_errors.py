@@ -241,3 +241,20 @@ def test_scrub_blanks_secrets_in_any_text() -> None:
     clean = errors.scrub(text, [TOKEN])
     assert HAPIKEY not in clean and TOKEN not in clean and "rt-9" not in clean
     assert clean.endswith("other") and "a=1" in clean
+
+
+@pytest.mark.parametrize("answer", [
+    Answer(503, hubspot_error("SERVICE_UNAVAILABLE", "down")),
+    Answer(429, hubspot_error("RATE_LIMITS", "You have reached your secondly limit.", policyName="SECONDLY")),
+    Answer(action="reset"),
+    Answer(action="stall"),
+], ids=["503", "429", "reset", "timeout"])
+def test_an_error_reported_at_once_promises_no_retry_the_client_does_not_make(scripted: Scripted,
+                                                                               answer: Answer) -> None:
+    """The client retries nothing now: its sentence (shown by `hubspot test`, contact search, set-up, and in the
+    history beside the pipeline's own retry note) must not say the request is tried again."""
+    scripted.default = answer
+    with make_client(scripted.url, read_timeout=0.3) as client, pytest.raises(HubSpotError) as info:
+        client.owners()
+    assert info.value.retryable and len(scripted.received) == 1
+    assert "tried again" not in info.value.agent_message and "tried again" not in str(info.value)
