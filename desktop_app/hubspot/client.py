@@ -1,16 +1,18 @@
-"""The HubSpot client: sends the requests ``endpoints`` builds, with auth, limits, retries and errors.
+"""The HubSpot client: sends the requests ``endpoints`` builds, with auth, limits and errors.
 
 One ``requests.Session`` (pooled connections, a ``User-Agent`` naming the app, a timeout on every
-call), one shared ``RateLimiter`` per account, retries with back-off and jitter for what can be
-retried — except a create whose answer was lost, which raises ``HubSpotError(ambiguous=True)``:
-the sync pipeline then searches by external id before creating again.
+call), one shared ``RateLimiter`` per account. The client does not retry failures: a 5xx, a timeout or a
+lost connection raises ``HubSpotError`` at once (``retryable``; ``ambiguous=True`` for a create whose
+answer was lost, after which the sync pipeline searches by external id before creating again), and the
+caller decides (the pipeline's ``RetryPolicy`` owns retries and back-off; an interactive caller shows the
+error). It waits only where HubSpot says to: a 429's ``Retry-After``, through the shared limiter
+(``RATE_LIMIT_WAITS`` at most per request).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +46,10 @@ from desktop_app.hubspot.recording_url import RecordingUrlGuard
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RECORDING_URL_READ_FRESH_S = 5.0  # a read of the recording URL older than this is made again before replacing it
+# How many rate-limit 429s (with Retry-After) one request waits out before it reports the 429: HubSpot's
+# SECONDLY window clears within its Retry-After, so a second 429 in a row means others share the account
+# heavily; the third is reported (retryable, with its Retry-After) and the caller's policy takes over.
+RATE_LIMIT_WAITS = 2
 
 
 class _ScrubFilter(logging.Filter):
@@ -128,10 +134,6 @@ class HubSpotClient:
         session: requests.Session | None = None,
         limiter: RateLimiter | None = None,
         token_store: TokenStore | None = None,
-        max_attempts: int = 5,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -139,10 +141,6 @@ class HubSpotClient:
         self.session.headers["User-Agent"] = USER_AGENT
         self.limiter = limiter if limiter is not None else limiter_for(config)
         self.token_store = token_store if token_store is not None else TokenStore()
-        self.max_attempts = max(1, max_attempts)
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self._sleep = sleep
         self._clock = clock
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()
@@ -233,20 +231,22 @@ class HubSpotClient:
         return {"Authorization": f"Bearer {self._bearer()}"}, []
 
     # --- sending --------------------------------------------------------------------------------
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        return float(delay * (0.5 + random.random() / 2))  # equal jitter
-
     def send(self, req: ApiRequest) -> requests.Response:
         """Send ``req`` (on the configured API version's path) and return the successful (2xx) response, or
-        raise ``HubSpotError``."""
+        raise ``HubSpotError``.
+
+        Each call is one attempt: a 5xx, a timeout or a lost connection raises at once (``retryable``, or
+        ``ambiguous`` for a create that may have happened), and whoever asked decides whether to try again
+        (the sync pipeline's ``RetryPolicy`` does, and writes each attempt down). The client waits only where
+        HubSpot says to: a rate-limit 429 with ``Retry-After`` makes the shared limiter hold every thread (and,
+        with a shared budget, every relay) that long, and the request is sent again, at most
+        ``RATE_LIMIT_WAITS`` times. An expired OAuth token is refreshed once and the request sent again."""
         req = endpoints.at_version(req, self.config.api_version)
         refreshed = False
-        attempt = 0
+        waits = 0
         while True:
-            attempt += 1
             headers, auth_params = self._auth(req)
-            ticket = self.limiter.acquire(req.kind)
+            ticket = self.limiter.acquire(req.kind)  # waits out a 429's pause, shared by every thread
             started = time.monotonic()
             try:
                 prepared = self.session.prepare_request(
@@ -259,10 +259,7 @@ class HubSpotClient:
                 err = errors.from_exception(exc, secrets=self._secrets(), operation=req.operation,
                                             may_have_happened=req.creates)
                 log.info("HubSpot %s %s failed: %s", req.method, req.path, err)
-                if err.ambiguous or not err.retryable or attempt >= self.max_attempts:
-                    raise err from None
-                self._sleep(self._backoff(attempt))
-                continue
+                raise err from None
             except BaseException:
                 self.limiter.release(ticket)  # never leave a slot held
                 raise
@@ -278,7 +275,6 @@ class HubSpotClient:
                     and self.config.auth == "oauth" and self._tokens[1]):
                 refreshed = True
                 self.refresh_token_now()
-                attempt -= 1
                 continue
             err = errors.from_response(resp, secrets=self._secrets(), operation=req.operation,
                                        ambiguous_if_5xx=req.creates)
@@ -287,10 +283,10 @@ class HubSpotClient:
                 if err.retry_after is None:
                     err.retry_after = self.limiter.seconds_until_daily_reset()
                 raise err
-            if err.ambiguous or not err.retryable or attempt >= self.max_attempts:
-                raise err
-            if resp.status_code != 429:  # after a 429 the limiter itself holds every thread back
-                self._sleep(err.retry_after if err.retry_after is not None else self._backoff(attempt))
+            if resp.status_code == 429 and err.retry_after is not None and waits < RATE_LIMIT_WAITS:
+                waits += 1  # the limiter holds this request, and every other, until the Retry-After has passed
+                continue
+            raise err
 
     @staticmethod
     def _json(resp: requests.Response, req: ApiRequest) -> Any:

@@ -124,5 +124,5 @@ def check_sign_in(account: Account) -> str:
     config = cfg.HubSpotConfig(api_url=account.api_url, access_token=account.access_token, app_id=account.app_id,
                                developer_api_key=account.developer_api_key, client_secret=account.client_secret,
                                read_timeout=15.0)
-    with HubSpotClient(config, max_attempts=2) as client:
+    with HubSpotClient(config) as client:
         return str(client.account_details().portal_id)

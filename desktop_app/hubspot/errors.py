@@ -196,8 +196,8 @@ def agent_sentence(status: int | None, category: str | None, message: str, *,
         if policy_name == DAILY:
             return ("The HubSpot account's daily API limit is used up; sending resumes after midnight "
                     "in the account's time zone.")
-        when = f" in {retry_after:.0f} s" if retry_after else " shortly"
-        return f"HubSpot's rate limit was reached; the request is tried again{when}."
+        when = f"wait {retry_after:g} s" if retry_after else "wait a moment"
+        return f"HubSpot's rate limit was reached; HubSpot asks to {when} before the next request."
     if status == 403:
         return f"HubSpot refused this request: {message}"
     if status == 404 or category == OBJECT_NOT_FOUND:
@@ -209,7 +209,7 @@ def agent_sentence(status: int | None, category: str | None, message: str, *,
         extra = f" ({'; '.join(fields)})" if fields else ""
         return f"HubSpot rejected the request: {message}{extra}"
     if status is not None and status >= 500:
-        return f"HubSpot had a problem on its side (HTTP {status}); the request is tried again."
+        return f"HubSpot had a problem on its side (HTTP {status}); it is worth trying again in a moment."
     return message
 
 
@@ -280,7 +280,7 @@ def from_exception(exc: requests.RequestException, *, secrets: Iterable[str] = (
     if ambiguous:
         sentence += "; the record may have been created, so it is looked up before trying again."
     else:
-        sentence += "; the request is tried again."
+        sentence += "."
     return HubSpotError(detail, category=category, retryable=True, agent_message=sentence,
                         ambiguous=ambiguous, operation=operation)
 

@@ -66,6 +66,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("mark_ready", ASSOCIATED, READY_MARKED),
 )
 NEXT_STEP = {start: (name, end) for name, start, end in STEPS}
+_BEFORE_LOG_CALL = ("store", "register_endpoint")  # the steps a cancel may come during
 
 
 class TransientError(Exception):
@@ -174,11 +175,6 @@ class Seen:
     logged: h.Submission | None
 
 
-def _may_have_reached_hubspot(attempts: Sequence[h.Step]) -> bool:
-    """Whether an earlier attempt at a step ended without a clear answer (a crash, a lost answer, a retry)."""
-    return any(a.outcome in (h.STARTED, h.RETRY) for a in attempts)
-
-
 def _unsettled_for(attempts: Sequence[h.Step], policy: RetryPolicy) -> float:
     """Seconds until a search that finds nothing proves these earlier attempts created nothing.
 
@@ -210,8 +206,32 @@ NOT_TRANSCRIBED_CAUSES = (
 )
 
 
+class SubmissionReader:
+    """A submission read from the history, and ``on_change`` told of it: shared by ``Pipeline`` and
+    ``transcripts.TranscriptPoster``."""
+
+    history: HistoryPort
+    on_change: Callable[[h.Submission], None] | None
+
+    def _missing(self, submission_id: int) -> Exception:
+        """What ``_get`` raises for an id the history does not have."""
+        return KeyError(f"no submission {submission_id}")
+
+    def _get(self, submission_id: int) -> h.Submission:
+        sub = self.history.get(submission_id)
+        if sub is None:
+            raise self._missing(submission_id)
+        return sub
+
+    def _changed(self, submission_id: int) -> h.Submission:
+        sub = self._get(submission_id)
+        if self.on_change:
+            self.on_change(sub)
+        return sub
+
+
 @dataclass
-class Pipeline:
+class Pipeline(SubmissionReader):
     history: HistoryPort
     store: StorePort
     hubspot: HubSpotPort
@@ -221,8 +241,8 @@ class Pipeline:
     on_change: Callable[[h.Submission], None] | None = None
     _endpoint_registered: str | None = None
     _endpoint_lock: threading.Lock = field(default_factory=threading.Lock)
-    _gate: threading.Lock = field(default_factory=threading.Lock)  # cancel vs. the first request for the call
-    _cancelled: set[int] = field(default_factory=set)
+    # a cancel vs. the pipeline's own writes: the first request for the call, the ends of the steps before it
+    _gate: threading.Lock = field(default_factory=threading.Lock)
 
     # -- entry points ----------------------------------------------------------------------------
     def submit(self, recording: Path, details: CallDetails, *, agent: str, sha256: str | None = None) -> int:
@@ -256,8 +276,6 @@ class Pipeline:
         """Put a failed submission back in the queue (after the user fixed the cause). A not-transcribed call
         (its owner got a paid seat, say) is marked ready for transcription again and watched anew."""
         sub = self._get(submission_id)
-        with self._gate:
-            self._cancelled.discard(submission_id)
         if sub.status == h.FAILED:
             self.history.update(submission_id, status=h.QUEUED, error=None, error_status=None,
                                 error_correlation_id=None, next_attempt_at=None)
@@ -266,11 +284,18 @@ class Pipeline:
                                 error_correlation_id=None, next_attempt_at=None, ready_at=None, transcript_checks=0)
 
     CANCELLED = "Cancelled before it reached HubSpot (nothing was sent for this call); use Retry to send it."
+    # what a cancel writes; the history holds it (``error`` is ``CANCELLED``) until ``retry`` clears it
+    _CANCEL = {"status": h.FAILED, "error": CANCELLED, "error_status": None, "error_correlation_id": None,
+               "next_attempt_at": None}
 
     def cancel(self, submission_id: int) -> bool:
         """Stop a submission that has not reached HubSpot yet: True when it is stopped (``failed``, saying
         it was cancelled); False, changing nothing, once a request for its call was written down
-        (``log_call`` started) or it finished. A run already under way stops before ``log_call``."""
+        (``log_call`` started) or it finished. A run already under way stops before ``log_call``.
+
+        The history is where a cancel lives (the submission's ``error`` is ``CANCELLED``): every process and
+        thread reads it there, and the pipeline's own writes before ``log_call`` (the end of a step under way,
+        a worker's "running") never clear it (they happen under ``_gate`` and keep it)."""
         with self._gate:
             sub = self._get(submission_id)
             order = [start for _, start, _ in STEPS]
@@ -278,21 +303,32 @@ class Pipeline:
                     or order.index(sub.state) > order.index(ENDPOINT_REGISTERED)
                     or any(s.step == "log_call" for s in sub.steps)):
                 return False
-            self._cancelled.add(submission_id)
-            self.history.update(submission_id, status=h.FAILED, error=self.CANCELLED, error_status=None,
-                                error_correlation_id=None, next_attempt_at=None)
+            self.history.update(submission_id, **self._CANCEL)
         self._changed(submission_id)
         return True
 
     def _stopped(self, submission_id: int) -> bool:
-        """Under ``_gate``: whether the submission was cancelled (a run that read it before may still be going)."""
-        if submission_id in self._cancelled:
-            sub = self._get(submission_id)
-            if sub.status != h.FAILED or sub.error != self.CANCELLED:  # a run under way wrote over the cancel
-                self.history.update(submission_id, status=h.FAILED, error=self.CANCELLED, error_status=None,
-                                    error_correlation_id=None, next_attempt_at=None)
+        """Under ``_gate``: whether the submission was cancelled or finished (a run that read it before may still
+        be going: one that wrote "running" over a cancel is set back to the cancel)."""
+        sub = self._get(submission_id)
+        if sub.error == self.CANCELLED:
+            if sub.status != h.FAILED:
+                self.history.update(submission_id, **self._CANCEL)
             return True
-        return self._get(submission_id).status not in h.UNFINISHED
+        return sub.status not in h.UNFINISHED
+
+    def _end_step(self, sub: h.Submission, step: str, step_id: int, outcome: str, *,
+                  submission: dict[str, Any], **fields: Any) -> bool:
+        """Write a step's end (``history.step_ended``); True when the submission was cancelled meanwhile. A step
+        before ``log_call`` may end after a cancel: it ends under ``_gate``, its results kept, the cancel too."""
+        if step not in _BEFORE_LOG_CALL:
+            self.history.step_ended(step_id, outcome, submission=submission, **fields)
+            return False
+        with self._gate:
+            cancelled = self._get(sub.id).error == self.CANCELLED
+            self.history.step_ended(step_id, outcome, submission={**submission, **self._CANCEL} if cancelled
+                                    else submission, **fields)
+        return cancelled
 
     def advance(self, submission_id: int) -> Outcome:
         """Run steps until the submission is ready, failed, or has to wait for a retry."""
@@ -368,22 +404,9 @@ class Pipeline:
         if not subs:
             return None
         crash_point("log_call", "before")
-        found: dict[str, str] = {}
         try:
-            attempts = {s.external_id: [st for st in s.steps if st.step == "log_call"] for s in subs}
-            retried = [ext for ext, prev in attempts.items() if prev]
-            if retried:  # an earlier attempt may have created some: read them by external id first
-                found = self.hubspot.find_calls(retried)
-                # HubSpot's search trails a create by seconds: what an unanswered attempt may have
-                # created is looked for once more after that lag, as ``_do_log_call`` does
-                unsure = [ext for ext in retried if ext not in found and _may_have_reached_hubspot(attempts[ext])]
-                wait = max((_unsettled_for(attempts[ext], self.policy) for ext in unsure), default=0.0)
-                if unsure and wait:
-                    log.info("waiting %.1f s for what earlier attempts may still create to show in search", wait)
-                    self.sleep(wait)
-                    found.update(self.hubspot.find_calls(unsure))
-            fresh = [(s.external_id, CallDetails.from_dict(s.details)) for s in subs if s.external_id not in found]
-            created = self.hubspot.create_calls(fresh) if fresh else {}
+            found, created = self._log_calls([(s, [st for st in s.steps if st.step == "log_call"]) for s in subs],
+                                             self.hubspot.find_calls, self.hubspot.create_calls)
         except (TransientError, PermanentError) as exc:
             crash_point("log_call", "after")
             for s in subs:  # the next batch, or ``run``, reads by external id before creating
@@ -438,15 +461,7 @@ class Pipeline:
 
     # -- one step --------------------------------------------------------------------------------
     def _run_step(self, sub: h.Submission, step: str, target: str) -> float | None:
-        """Run one step; None when it succeeded, else seconds to wait (-1: failed for good)."""
-        try:
-            return self._run_step_once(sub, step, target)
-        finally:
-            if sub.id in self._cancelled:  # cancelled while the step was under way: its end wrote over that
-                with self._gate:
-                    self._stopped(sub.id)
-
-    def _run_step_once(self, sub: h.Submission, step: str, target: str) -> float | None:
+        """Run one step; None when it succeeded, else seconds to wait (-1: failed for good, or cancelled)."""
         previous_attempts = [s for s in sub.steps if s.step == step]
         if step == "log_call":
             with self._gate:  # a cancel comes before this request is written down, or is refused
@@ -463,37 +478,37 @@ class Pipeline:
             attempts = len(previous_attempts) + 1
             if attempts >= self.policy.max_attempts:
                 message = f"{exc} (gave up after {attempts} attempts; use Retry)"
-                self._fail(sub, step_id, message, exc.status, exc.correlation_id)
+                self._fail(sub, step, step_id, message, exc.status, exc.correlation_id)
                 return -1.0
             delay = self.policy.backoff(attempts, exc.retry_after)
             due = h.now() + dt.timedelta(seconds=delay)
-            self.history.step_ended(
-                step_id, h.RETRY, http_status=exc.status, message=str(exc), correlation_id=exc.correlation_id,
-                next_retry_at=due, submission={"next_attempt_at": h.iso(due), "error": str(exc),
-                                               "error_status": exc.status, "error_correlation_id": exc.correlation_id},
-            )
+            if self._end_step(
+                sub, step, step_id, h.RETRY, http_status=exc.status, message=str(exc),
+                correlation_id=exc.correlation_id, next_retry_at=due,
+                submission={"next_attempt_at": h.iso(due), "error": str(exc), "error_status": exc.status,
+                            "error_correlation_id": exc.correlation_id}):
+                return -1.0
             log.info("submission %s: %s will be retried in %.1fs: %s", sub.id, step, delay, exc)
             return delay
         except PermanentError as exc:
             crash_point(step, "after")
-            self._fail(sub, step_id, str(exc), exc.status, exc.correlation_id)
+            self._fail(sub, step, step_id, str(exc), exc.status, exc.correlation_id)
             return -1.0
         crash_point(step, "after")
         outcome = fields.pop("_outcome", h.OK)
-        self.history.step_ended(
-            step_id, outcome, http_status=status,
-            submission={"state": target, "next_attempt_at": None, "error": None, "error_status": None,
-                        "error_correlation_id": None, **fields},
-        )
+        if self._end_step(sub, step, step_id, outcome, http_status=status,
+                          submission={"state": target, "next_attempt_at": None, "error": None, "error_status": None,
+                                      "error_correlation_id": None, **fields}):
+            return -1.0
         return None
 
-    def _fail(self, sub: h.Submission, step_id: int, message: str, status: int | None, cid: str | None) -> None:
-        self.history.step_ended(
-            step_id, h.FAILED_OUTCOME, http_status=status, message=message, correlation_id=cid,
-            submission={"status": h.FAILED, "error": message, "error_status": status, "error_correlation_id": cid,
-                        "next_attempt_at": None},
-        )
-        log.warning("submission %s failed: %s", sub.id, message)
+    def _fail(self, sub: h.Submission, step: str, step_id: int, message: str, status: int | None,
+              cid: str | None) -> None:
+        if not self._end_step(sub, step, step_id, h.FAILED_OUTCOME, http_status=status, message=message,
+                              correlation_id=cid, submission={
+                                  "status": h.FAILED, "error": message, "error_status": status,
+                                  "error_correlation_id": cid, "next_attempt_at": None}):
+            log.warning("submission %s failed: %s", sub.id, message)
 
     def _do_store(self, sub: h.Submission, _prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
         try:
@@ -519,19 +534,44 @@ class Pipeline:
         return {}, 200
 
     def _do_log_call(self, sub: h.Submission, prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
-        if prev:  # an earlier attempt may have created the call: look before creating
-            found = self.hubspot.find_call(sub.external_id)
-            wait = _unsettled_for(prev, self.policy) if found is None else 0.0
-            if wait:
-                log.info("submission %s: waiting %.1f s for what an earlier attempt may still create to show in "
-                         "search", sub.id, wait)
-                self.sleep(wait)
-                found = self.hubspot.find_call(sub.external_id)
-            if found is not None:
-                log.info("submission %s: adopted call %s created by an earlier attempt", sub.id, found)
-                return {"call_id": found, "portal_id": self.hubspot.portal_id, "_outcome": h.ADOPTED}, 200
-        call_id = self.hubspot.create_call(sub.external_id, CallDetails.from_dict(sub.details))
-        return {"call_id": call_id, "portal_id": self.hubspot.portal_id}, 201
+        def find_one(external_ids: Sequence[str]) -> dict[str, str]:
+            found = self.hubspot.find_call(external_ids[0])
+            return {} if found is None else {external_ids[0]: found}
+
+        def create_one(items: Sequence[tuple[str, CallDetails]]) -> dict[str, str]:
+            return {ext: self.hubspot.create_call(ext, details) for ext, details in items}
+
+        found, created = self._log_calls([(sub, prev)], find_one, create_one)
+        if sub.external_id in found:
+            return {"call_id": found[sub.external_id], "portal_id": self.hubspot.portal_id, "_outcome": h.ADOPTED}, 200
+        return {"call_id": created[sub.external_id], "portal_id": self.hubspot.portal_id}, 201
+
+    def _log_calls(self, subs: Sequence[tuple[h.Submission, Sequence[h.Step]]],
+                   find: Callable[[Sequence[str]], dict[str, str]],
+                   create: Callable[[Sequence[tuple[str, CallDetails]]], dict[str, str]],
+                   ) -> tuple[dict[str, str], dict[str, str]]:
+        """Log the calls of ``subs`` (each with its earlier ``log_call`` attempts), never a second one: (external
+        id → call id adopted, external id → call id created). The one path of ``log_call``, for one submission
+        (``find_call``/``create_call``) and for a batch (``find_calls``/``create_calls``).
+
+        Where an earlier attempt may have created the call it is looked for by external id first. HubSpot's
+        search trails a create by seconds, and an unanswered attempt may still be under way: what it may have
+        created is looked for once more when that time has passed (``_unsettled_for``); only then is the call
+        created. Raises TransientError or PermanentError."""
+        retried = {s.external_id: prev for s, prev in subs if prev}
+        found = find(list(retried)) if retried else {}
+        waits = {ext: _unsettled_for(prev, self.policy) for ext, prev in retried.items() if ext not in found}
+        unsure = [ext for ext, wait in waits.items() if wait > 0]
+        if unsure:
+            log.info("waiting %.1f s for what earlier attempts at %s may still create to show in search",
+                     max(waits.values()), ", ".join(unsure))
+            self.sleep(max(waits.values()))
+            found.update(find(unsure))
+        for s, _prev in subs:
+            if s.external_id in found:
+                log.info("submission %s: adopted call %s created by an earlier attempt", s.id, found[s.external_id])
+        fresh = [(s.external_id, CallDetails.from_dict(s.details)) for s, _prev in subs if s.external_id not in found]
+        return found, (create(fresh) if fresh else {})
 
     def _do_associate(self, sub: h.Submission, _prev: list[h.Step]) -> tuple[dict[str, Any], int | None]:
         details = CallDetails.from_dict(sub.details)
@@ -616,14 +656,3 @@ class Pipeline:
                 "these causes: " + "; ".join(NOT_TRANSCRIBED_CAUSES) + ".")
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _get(self, submission_id: int) -> h.Submission:
-        sub = self.history.get(submission_id)
-        if sub is None:
-            raise KeyError(f"no submission {submission_id}")
-        return sub
-
-    def _changed(self, submission_id: int) -> h.Submission:
-        sub = self._get(submission_id)
-        if self.on_change:
-            self.on_change(sub)
-        return sub

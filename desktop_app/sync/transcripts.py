@@ -45,6 +45,7 @@ from desktop_app.sync.pipeline import (
     TRANSCRIPT_POSTED,
     PermanentError,
     RetryPolicy,
+    SubmissionReader,
     TransientError,
     _unsettled_for,
 )
@@ -196,7 +197,7 @@ def _transcript_ids(steps: Sequence[h.Step], step: str) -> list[str]:
 
 
 @dataclass
-class TranscriptPoster:
+class TranscriptPoster(SubmissionReader):
     """Posts (and replaces) the transcripts of submissions; exactly once across crashes and retries."""
 
     history: h.History
@@ -321,17 +322,8 @@ class TranscriptPoster:
                                        str(sub.details.get("contact_id") or "")))
         return out
 
-    def _get(self, submission_id: int) -> h.Submission:
-        sub = self.history.get(submission_id)
-        if sub is None:
-            raise PostRefused(f"There is no submission {submission_id} in this data directory's history.")
-        return sub
-
-    def _changed(self, submission_id: int) -> h.Submission:
-        sub = self._get(submission_id)
-        if self.on_change:
-            self.on_change(sub)
-        return sub
+    def _missing(self, submission_id: int) -> Exception:
+        return PostRefused(f"There is no submission {submission_id} in this data directory's history.")
 
 
 # -- when the desk transcribes ----------------------------------------------------------------------

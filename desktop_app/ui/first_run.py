@@ -113,7 +113,7 @@ def oauth_sign_in(api_url: str, client_id: str, client_secret: str, port: int) -
         tokens = oauth.sign_in(config)
         signed_in = dataclasses.replace(config, access_token=tokens.access_token,
                                         refresh_token=tokens.refresh_token, token_expires_at=tokens.expires_at)
-        with HubSpotClient(signed_in, max_attempts=2) as client:
+        with HubSpotClient(signed_in) as client:
             portal = client.account_details().portal_id
     except HubSpotError as exc:
         raise StepFailed(exc.agent_message) from None
@@ -155,7 +155,7 @@ def check_developer_key(api_url: str, token: str, app_id: str, developer_api_key
     if problem:
         raise StepFailed(problem)
     try:
-        with HubSpotClient(config, max_attempts=2) as client:
+        with HubSpotClient(config) as client:
             setting = client.get_recording_settings()
     except HubSpotError as exc:
         if exc.status == 401:

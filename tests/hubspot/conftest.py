@@ -93,5 +93,5 @@ def sandbox(contract: ContractRecorder) -> Iterator[Sandbox]:
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[HubSpotClient]:
     """A private-app client of the sandbox, with its own limiter and quick back-off."""
-    with HubSpotClient(config_from_env(sandbox.env()), limiter=RateLimiter(), backoff_base=0.01) as c:
+    with HubSpotClient(config_from_env(sandbox.env()), limiter=RateLimiter()) as c:
         yield c

@@ -62,7 +62,7 @@ UNVERSIONED = ("/calling/v1/dispositions", "/account-info/v3/details")
 @pytest.mark.parametrize("version", versions.VERSIONS)
 def test_every_operation_of_the_client_goes_through_the_check(sandbox: Sandbox, contract: Any, version: str) -> None:
     config = dataclasses.replace(config_from_env(sandbox.env()), api_version=version)
-    with HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01) as client:
+    with HubSpotClient(config, limiter=RateLimiter()) as client:
         when = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
         client.get_recording_settings()
         client.create_recording_settings("https://rec.example.com/r/%s")

@@ -15,7 +15,7 @@ import pytest
 from hs_support import Answer, Scripted, hubspot_error
 
 from desktop_app.hubspot import errors
-from desktop_app.hubspot.client import HubSpotClient
+from desktop_app.hubspot.client import RATE_LIMIT_WAITS, HubSpotClient
 from desktop_app.hubspot.config import HubSpotConfig
 from desktop_app.hubspot.endpoints import CallDetails
 from desktop_app.hubspot.errors import HubSpotError
@@ -33,7 +33,7 @@ LABELS = {"results": [{"category": "HUBSPOT_DEFINED", "typeId": 194, "label": No
 def make_client(url: str, **kw: object) -> HubSpotClient:
     config = HubSpotConfig(api_url=url, access_token=TOKEN, developer_api_key=HAPIKEY, app_id="12345",
                            portal_id="99", is_sandbox=True, read_timeout=float(kw.pop("read_timeout", 5.0)))  # type: ignore[arg-type]
-    return HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01, **kw)  # type: ignore[arg-type]
+    return HubSpotClient(config, limiter=RateLimiter(), **kw)  # type: ignore[arg-type]
 
 
 def test_missing_scope_names_the_scope_and_is_not_retried(scripted: Scripted) -> None:
@@ -107,10 +107,14 @@ def test_daily_429_stops_without_retrying(scripted: Scripted) -> None:
     assert len(scripted.received) == 1
 
 
-def test_503_on_a_create_is_retried(scripted: Scripted) -> None:
+def test_503_on_a_create_is_reported_at_once_for_the_caller_to_retry(scripted: Scripted) -> None:
     scripted.add(Answer(200, LABELS), Answer(503, hubspot_error("SERVICE_UNAVAILABLE", "down")), Answer(201, CALL_JSON))
     with make_client(scripted.url) as client:
-        call = client.create_call(CALL, {"contacts": ["51"]})
+        with pytest.raises(HubSpotError) as info:
+            client.create_call(CALL, {"contacts": ["51"]})
+        assert info.value.retryable and not info.value.ambiguous and info.value.status == 503
+        assert [r.method for r in scripted.received] == ["GET", "POST"]  # the client itself tried once
+        call = client.create_call(CALL, {"contacts": ["51"]})  # the caller's (the pipeline's) next attempt
     assert call.id == "901"
     assert [r.method for r in scripted.received] == ["GET", "POST", "POST"]
 
@@ -124,12 +128,42 @@ def test_502_on_a_create_is_ambiguous_and_not_retried(scripted: Scripted) -> Non
     assert len(scripted.received) == 1
 
 
-def test_5xx_on_a_read_is_retried_until_attempts_run_out(scripted: Scripted) -> None:
+def test_5xx_on_a_read_is_reported_after_one_request(scripted: Scripted) -> None:
     scripted.default = Answer(500, hubspot_error("INTERNAL_ERROR", "boom"))
-    with make_client(scripted.url, max_attempts=3) as client, pytest.raises(HubSpotError) as info:
+    with make_client(scripted.url) as client, pytest.raises(HubSpotError) as info:
         client.read_call("901")
     assert info.value.retryable and not info.value.ambiguous
-    assert len(scripted.received) == 3
+    assert len(scripted.received) == 1
+
+
+def test_503_with_retry_after_is_reported_with_it_not_slept_on(scripted: Scripted) -> None:
+    scripted.default = Answer(503, hubspot_error("SERVICE_UNAVAILABLE", "down"), {"Retry-After": "30"})
+    with make_client(scripted.url) as client, pytest.raises(HubSpotError) as info:
+        started = time.monotonic()
+        client.owners()
+    assert time.monotonic() - started < 5  # the caller's policy waits the 30 s (RetryPolicy.backoff honours it)
+    assert info.value.retry_after == 30 and info.value.retryable
+    assert len(scripted.received) == 1
+
+
+def test_429s_in_a_row_are_waited_out_a_bounded_number_of_times(scripted: Scripted) -> None:
+    scripted.default = Answer(429, hubspot_error("RATE_LIMITS", "You have reached your secondly limit.",
+                                                 policyName="SECONDLY"), {"Retry-After": "0.2"})
+    with make_client(scripted.url) as client, pytest.raises(HubSpotError) as info:
+        client.owners()
+    assert info.value.status == 429 and info.value.retryable and info.value.retry_after == 0.2
+    assert len(scripted.received) == 1 + RATE_LIMIT_WAITS  # then the caller's policy takes over
+    assert client.limiter.pauses_429 == 1 + RATE_LIMIT_WAITS
+
+
+def test_a_429_without_retry_after_is_reported_at_once(scripted: Scripted) -> None:
+    scripted.default = Answer(429, hubspot_error("RATE_LIMITS", "You have reached your secondly limit.",
+                                                 policyName="SECONDLY"))
+    with make_client(scripted.url) as client, pytest.raises(HubSpotError) as info:
+        client.owners()
+    assert info.value.status == 429 and info.value.retryable
+    assert len(scripted.received) == 1
+    assert client.limiter.pauses_429 == 1  # the limiter still holds every thread for its window
 
 
 def test_reset_during_a_create_is_ambiguous(scripted: Scripted) -> None:
@@ -140,10 +174,14 @@ def test_reset_during_a_create_is_ambiguous(scripted: Scripted) -> None:
     assert len(scripted.received) == 1
 
 
-def test_reset_during_a_search_is_retried(scripted: Scripted) -> None:
+def test_reset_during_a_search_is_retryable_and_reported_at_once(scripted: Scripted) -> None:
     scripted.add(Answer(action="reset"), Answer(200, {"total": 0, "results": []}))
     with make_client(scripted.url) as client:
-        assert client.find_calls_by_external_id("rec-1") == []
+        with pytest.raises(HubSpotError) as info:
+            client.find_calls_by_external_id("rec-1")
+        assert info.value.retryable and not info.value.ambiguous and info.value.category == errors.NETWORK
+        assert len(scripted.received) == 1
+        assert client.find_calls_by_external_id("rec-1") == []  # the caller's next attempt
     assert len(scripted.received) == 2
 
 
@@ -158,14 +196,14 @@ def test_refused_connection_is_retryable_and_never_ambiguous() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with make_client(f"http://127.0.0.1:{port}", max_attempts=2) as client, pytest.raises(HubSpotError) as info:
+    with make_client(f"http://127.0.0.1:{port}") as client, pytest.raises(HubSpotError) as info:
         client.create_call(CALL)
     assert info.value.retryable and not info.value.ambiguous
     assert "could not be reached" in info.value.agent_message
 
 
 def test_unknown_host_is_reported_as_such() -> None:
-    with make_client("http://hubspot.invalid", max_attempts=1) as client, pytest.raises(HubSpotError) as info:
+    with make_client("http://hubspot.invalid") as client, pytest.raises(HubSpotError) as info:
         client.owners()
     assert "address could not be found" in info.value.agent_message and not info.value.ambiguous
 
@@ -182,10 +220,9 @@ def test_an_answer_that_is_not_hubspots_shape_is_a_bad_response(scripted: Script
 def test_secrets_never_reach_errors_or_logs(scripted: Scripted, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="urllib3")  # HubSpot's SDK (tests/conformance) sets it to WARNING
-    scripted.add(Answer(400, hubspot_error("VALIDATION_ERROR", f"bad key {HAPIKEY}")), Answer(action="reset"),
-                 Answer(action="reset"))
+    scripted.add(Answer(400, hubspot_error("VALIDATION_ERROR", f"bad key {HAPIKEY}")), Answer(action="reset"))
     raised = []
-    with make_client(scripted.url, max_attempts=2) as client:
+    with make_client(scripted.url) as client:
         for action in (lambda: client.create_recording_settings("http://127.0.0.1:1/r/%s"),
                        lambda: client.get_recording_settings()):
             with pytest.raises(HubSpotError) as info:
@@ -204,3 +241,20 @@ def test_scrub_blanks_secrets_in_any_text() -> None:
     clean = errors.scrub(text, [TOKEN])
     assert HAPIKEY not in clean and TOKEN not in clean and "rt-9" not in clean
     assert clean.endswith("other") and "a=1" in clean
+
+
+@pytest.mark.parametrize("answer", [
+    Answer(503, hubspot_error("SERVICE_UNAVAILABLE", "down")),
+    Answer(429, hubspot_error("RATE_LIMITS", "You have reached your secondly limit.", policyName="SECONDLY")),
+    Answer(action="reset"),
+    Answer(action="stall"),
+], ids=["503", "429", "reset", "timeout"])
+def test_an_error_reported_at_once_promises_no_retry_the_client_does_not_make(scripted: Scripted,
+                                                                               answer: Answer) -> None:
+    """The client retries nothing now: its sentence (shown by `hubspot test`, contact search, set-up, and in the
+    history beside the pipeline's own retry note) must not say the request is tried again."""
+    scripted.default = answer
+    with make_client(scripted.url, read_timeout=0.3) as client, pytest.raises(HubSpotError) as info:
+        client.owners()
+    assert info.value.retryable and len(scripted.received) == 1
+    assert "tried again" not in info.value.agent_message and "tried again" not in str(info.value)

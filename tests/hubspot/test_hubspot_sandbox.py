@@ -223,8 +223,11 @@ def test_mark_recording_ready(client: HubSpotClient, sandbox: Sandbox) -> None:
     assert sandbox.requests_for("recordings.ready")[0].json == {"engagementId": int(call.id)}
 
 
-def test_injected_503_on_create_is_retried_once(client: HubSpotClient, sandbox: Sandbox) -> None:
+def test_injected_503_on_create_is_reported_at_once_and_not_ambiguous(client: HubSpotClient, sandbox: Sandbox) -> None:
     sandbox.faults.fail("calls.create", times=1, status=503)
+    with pytest.raises(HubSpotError) as info:  # the caller (the pipeline's RetryPolicy) retries, not the client
+        client.create_call(details("rec-f1"))
+    assert info.value.retryable and not info.value.ambiguous and not sandbox.calls()
     client.create_call(details("rec-f1"))
     assert len(sandbox.calls()) == 1 and len(sandbox.requests_for("calls.create")) == 2
 
@@ -238,11 +241,14 @@ def test_lost_create_is_ambiguous_and_settled_by_searching(client: HubSpotClient
     assert len(sandbox.calls()) == 1 and sandbox.calls()[0]["id"] == found.id
 
 
-def test_timeout_on_a_search_is_retried(sandbox: Sandbox) -> None:
+def test_timeout_on_a_search_is_retryable_and_reported_at_once(sandbox: Sandbox) -> None:
     sandbox.faults.timeout("calls.search", seconds=1.0)
     config = dataclasses.replace(config_from_env(sandbox.env()), read_timeout=0.3)
-    with HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01) as client:
-        assert client.find_calls_by_external_id("rec-x") == []
+    with HubSpotClient(config, limiter=RateLimiter()) as client:
+        with pytest.raises(HubSpotError) as info:
+            client.find_calls_by_external_id("rec-x")
+        assert info.value.retryable and not info.value.ambiguous and info.value.category == errors.TIMEOUT
+        assert client.find_calls_by_external_id("rec-x") == []  # the caller's next attempt
     assert [(r.fault, r.status) for r in sandbox.requests_for("calls.search")] == [("timeout", 0), ("", 200)]
 
 
@@ -286,7 +292,7 @@ def test_on_the_2026_09_api_partial_batches_answer_200_and_the_client_reads_thei
     """2026-09 describes no 207: a batch with failures answers 200 with ``errors`` beside the results. The
     client reads the failures the same way on both versions."""
     config = dataclasses.replace(config_from_env(sandbox.env()), api_version="2026-09")
-    with HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01) as client:
+    with HubSpotClient(config, limiter=RateLimiter()) as client:
         when = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
         call = client.create_call(CallDetails("dated-1", when, 1000))
         done, failed = client.associate_batch("contacts", [(call.id, "101"), (call.id, "999999")])

@@ -30,7 +30,7 @@ def _oauth_client(sandbox: Sandbox, version: str = versions.V3) -> HubSpotClient
     token = sandbox.issue_token(SCOPES)
     assert isinstance(token, str)
     config = dataclasses.replace(config_from_env(sandbox.env()), access_token=token, api_version=version)
-    return HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01)
+    return HubSpotClient(config, limiter=RateLimiter())
 
 
 @pytest.fixture

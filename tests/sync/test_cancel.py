@@ -13,7 +13,7 @@ from sync_helpers import write_call
 from desktop_app import settings as settings_mod
 from desktop_app.runtime import Runtime
 from desktop_app.sync import history as h
-from desktop_app.sync.pipeline import CallDetails, RetryPolicy
+from desktop_app.sync.pipeline import CallDetails, Pipeline, RetryPolicy
 
 FAST = RetryPolicy(base_s=0.01, cap_s=0.05, search_lag_s=0.05, in_flight_s=0.5, ready_evidence_wait_s=2.0,
                    transcript_first_check_s=0.05, transcript_cap_s=0.1, transcript_deadline_s=30)
@@ -96,3 +96,19 @@ def test_a_step_that_ends_after_the_cancel_leaves_it_said(runtime: Runtime, tmp_
     assert sub.status == h.FAILED and "Cancelled" in (sub.error or ""), sub.error
     assert calls_of(runtime, sub) == []
     assert "log_call" not in [s.step for s in sub.steps]
+
+
+def test_a_cancel_is_kept_in_the_history_for_every_pipeline(runtime: Runtime, tmp_path: Path) -> None:
+    """A second pipeline on the same history (another process's: ``callrelay upload`` beside the desk) read the
+    submission before the cancel and writes "running" over it: its log_call still refuses, as the cancel is in
+    the history, not in the memory of the pipeline that was asked."""
+    sid = runtime.submit(write_call(tmp_path / "call.wav"), details(runtime))
+    first = runtime.pipeline
+    assert first is not None
+    first.store_now(sid)
+    other = Pipeline(first.history, first.store, first.hubspot, first.server, policy=first.policy)
+    assert runtime.cancel(sid) is True
+    runtime.history.update(sid, status=h.RUNNING)  # the other pipeline's worker read "queued" before the cancel
+    sub = other.run(sid)
+    assert sub.status == h.FAILED and "Cancelled" in (sub.error or ""), sub.error
+    assert calls_of(runtime, sub) == [] and "log_call" not in [s.step for s in sub.steps]

@@ -60,7 +60,7 @@ def oauth_token(sb: Sandbox) -> str:
 def poster(runtime: Runtime) -> Iterator[TranscriptPoster]:
     assert runtime.config is not None
     config = dataclasses.replace(runtime.config, access_token=oauth_token(runtime.sandbox))
-    with HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01) as client:
+    with HubSpotClient(config, limiter=RateLimiter()) as client:
         yield TranscriptPoster(runtime.history, ClientTranscripts(client), FAST, sleep=lambda s: None)
 
 
@@ -214,7 +214,7 @@ def test_the_desk_follows_the_runtime_and_takes_what_an_earlier_run_left(runtime
     seen: list[str] = []
     assert runtime.config is not None
     config = dataclasses.replace(runtime.config, access_token=oauth_token(runtime.sandbox))
-    with HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01) as client:
+    with HubSpotClient(config, limiter=RateLimiter()) as client:
         auto = transcripts.start_for(runtime, client=client, when=lambda: "not-transcribed",
                                      transcribe=lambda path: seen.append(threading.current_thread().name) or WORDS)
         try:

@@ -88,7 +88,7 @@ def use_oauth(runtime: Runtime) -> None:
     """The desk connected with OAuth (the only token that can hold the transcripts scope)."""
     assert runtime.config is not None
     config = dataclasses.replace(runtime.config, access_token=runtime.sandbox.issue_token(SCOPES))
-    runtime.client = HubSpotClient(config, limiter=RateLimiter(), backoff_base=0.01)
+    runtime.client = HubSpotClient(config, limiter=RateLimiter())
 
 
 def correct(pane, row: int, text: str) -> None:
