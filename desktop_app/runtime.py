@@ -17,6 +17,7 @@ import getpass
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +50,10 @@ if TYPE_CHECKING:  # the parts a run may not need are imported when it starts th
 __all__ = ["InProcessServerLink", "Runtime", "SetupError", "SubmissionRefused", "sandbox_wanted"]
 
 log = logging.getLogger(__name__)
+
+
+# how many times the start reads the account (a read: safe to repeat) before it says HubSpot cannot be reached
+START_READS = 3
 
 
 class SetupError(RuntimeError):
@@ -129,10 +134,7 @@ class Runtime:
         self.client = client = HubSpotClient(config)
         if not self.is_sandbox:  # the in-process sandbox is this desk's own: no one else registers there
             client.recording_url_guard = settings_guard(self._take_over, shared=self.settings)
-        try:
-            self.portal_id = config.portal_id or str(client.account_details().portal_id)
-        except HubSpotError as exc:
-            raise SetupError(f"HubSpot cannot be reached with this account: {exc}") from None
+        self.portal_id = config.portal_id or self._read_portal_id(client)
         # the portal id just learnt goes with the account: with hubspot.external_account_id empty (the
         # default) it is the id every call is logged under (hs_call_external_account_id)
         self.config = config = client.config
@@ -160,6 +162,19 @@ class Runtime:
         self.sandbox = Sandbox(port=0, state_file=paths.sandbox_dir() / "state.json",
                                search_lag_s=self._sandbox_lag()).start()
         return replace(config_from_env(self.sandbox.env(), self.settings), is_sandbox=True)
+
+    def _read_portal_id(self, client: HubSpotClient) -> str:
+        """The account's portal id (one read). The client reports a 5xx or a lost answer at once, so a
+        passing one is tried again here, at the retry policy's pace, a few times (the window waits for it);
+        then SetupError in one sentence."""
+        for attempt in range(1, START_READS + 1):
+            try:
+                return str(client.account_details().portal_id)
+            except HubSpotError as exc:
+                if not exc.retryable or attempt == START_READS:
+                    raise SetupError(f"HubSpot cannot be reached with this account: {exc}") from None
+                time.sleep(self.policy.backoff(attempt, exc.retry_after))
+        raise AssertionError("unreachable")
 
     def _take_over(self, current: str, wanted: str) -> bool:
         """Replace ``current``, a recording URL this desk did not register, by ``wanted``? (``take_over``)"""
