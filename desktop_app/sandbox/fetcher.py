@@ -266,8 +266,11 @@ def _helper_main(conn: Any) -> None:  # a helper process's entry point: fetch an
 
 # How long the child may take for one recording (each request has ``FetchJob.timeout`` of its own).
 APART_TIMEOUT_S = 900.0
-# Helper processes kept waiting for the next fetch (one more is started whenever all are busy).
+# Helper processes kept waiting for the next fetch (one more is started whenever all are busy) …
 IDLE_HELPERS = 2
+# … up to this many at once (~45 MB each): a batch marks a hundred calls ready at once, and a helper per
+# fetch ran 1,000 calls out of memory; the other fetches wait for one, as HubSpot's own queue makes them.
+MAX_HELPERS = 2
 
 
 class _Helper:
@@ -288,6 +291,8 @@ class _Helper:
 
 _idle: list[_Helper] = []
 _idle_lock = threading.Lock()
+_running = threading.Condition()
+_busy = 0  # helpers fetching now (at most MAX_HELPERS)
 
 
 def _take_helper(*, fresh: bool = False) -> _Helper:
@@ -312,7 +317,35 @@ def _give_back(helper: _Helper) -> None:
 def fetch_and_judge_apart(job: FetchJob, record: FetchRecord, timeout: float = APART_TIMEOUT_S) -> judge.Verdict:
     """Steps 1-3 in a helper process started with ``spawn`` and reused for later fetches: the download's
     requests, warnings and size are copied into ``record``; raises FetchFailed as ``fetch`` does, and
-    when the helper dies or overruns ``timeout`` (it is then ended, never reused)."""
+    when the helper dies or overruns ``timeout`` (it is then ended, never reused). At most ``MAX_HELPERS``
+    run at once; a fetch beyond waits for one to finish."""
+    global _busy
+    with _running:
+        _running.wait_for(lambda: _busy < MAX_HELPERS)
+        _busy += 1
+    try:
+        answer = _ask_a_helper(job, record, timeout)
+    finally:
+        with _running:
+            _busy -= 1
+            _running.notify()
+    if isinstance(answer, BaseException):
+        raise answer
+    done: FetchRecord
+    verdict: judge.Verdict | None
+    failure: tuple[str, str] | None
+    done, verdict, failure = answer
+    for name in ("retrieve_url", "authenticated_url", "requests", "warnings", "size", "fetched_by",
+                 "fetched_at_priority"):
+        setattr(record, name, getattr(done, name))
+    if failure is not None:
+        raise FetchFailed(*failure)
+    assert verdict is not None
+    return verdict
+
+
+def _ask_a_helper(job: FetchJob, record: FetchRecord, timeout: float) -> Any:
+    """The answer of a helper process to one fetch (kept for the next one when it went well)."""
     helper = _take_helper()
     while True:
         try:
@@ -328,19 +361,7 @@ def fetch_and_judge_apart(job: FetchJob, record: FetchRecord, timeout: float = A
                 raise FetchFailed("download_failed", "The fetch's process ended unexpectedly") from None
             helper = _take_helper(fresh=True)  # one kept waiting died meanwhile: a new one, once
     _give_back(helper)
-    if isinstance(answer, BaseException):
-        raise answer
-    done: FetchRecord
-    verdict: judge.Verdict | None
-    failure: tuple[str, str] | None
-    done, verdict, failure = answer
-    for name in ("retrieve_url", "authenticated_url", "requests", "warnings", "size", "fetched_by",
-                 "fetched_at_priority"):
-        setattr(record, name, getattr(done, name))
-    if failure is not None:
-        raise FetchFailed(*failure)
-    assert verdict is not None
-    return verdict
+    return answer
 
 
 class Fetches:

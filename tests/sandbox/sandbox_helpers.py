@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 import urllib.parse
 import wave
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class TinyRecordingServer:
         self.log = RecordingServerLog()
         self.honour_range = True
         self.retrieve_status = 200
+        self.file_delay_s = 0.0  # how long each /files/ answer waits (to make fetches overlap)
         self.map: dict[str, str] = {}  # externalId -> file name
         owner = self
 
@@ -74,6 +76,7 @@ class TinyRecordingServer:
                     self._send(200, body, "application/json")
                     return
                 if parts.path.startswith("/files/"):
+                    time.sleep(owner.file_delay_s)
                     data = owner.files[parts.path[len("/files/"):]].read_bytes()
                     header = self.headers.get("Range")
                     if header and owner.honour_range:

@@ -110,3 +110,33 @@ def test_a_helper_that_dies_is_replaced(
     record = sandbox.wait_for_fetch(call_id, timeout=60)
     assert record.status == "transcribed", (record.reason, record.detail)
     assert record.fetched_by not in (0, first, os.getpid())
+
+
+def test_many_fetches_at_once_share_a_bounded_number_of_helper_processes(
+        sandbox: Sandbox, http: requests.Session, recording_server: TinyRecordingServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """HubSpot fetches each recording marked ready; a batch marks a hundred at once. One helper process per
+    fetch at the same time (~45 MB each) ran benchmarks/sync.py's 1,000 calls out of memory: the helpers are
+    bounded, and the other fetches wait for one."""
+    import multiprocessing
+    import threading
+    import time
+
+    monkeypatch.setattr(fetcher, "MAX_HELPERS", 2, raising=False)
+    register(sandbox, http, recording_server)
+    recording_server.map["good"] = "stereo.wav"
+    recording_server.file_delay_s = 0.3  # each fetch takes a while: they overlap
+    calls = [log_call(sandbox, http, "good") for _ in range(8)]
+    for call_id in calls:
+        mark_ready(sandbox, http, call_id)
+    records: list[fetcher.FetchRecord] = []
+    waiter = threading.Thread(target=lambda: records.extend(sandbox.wait_for_fetch(c, timeout=90) for c in calls))
+    waiter.start()
+    peak = 0
+    while waiter.is_alive():
+        peak = max(peak, sum(1 for p in multiprocessing.active_children() if p.name == "sandbox-fetch"))
+        time.sleep(0.02)
+    waiter.join()
+    assert len(records) == len(calls)
+    assert all(r.status == "transcribed" for r in records), [(r.reason, r.detail) for r in records]
+    assert peak <= 2, f"{peak} helper processes at once"
