@@ -114,7 +114,7 @@ class Runtime:
         self.contacts: ContactResolver | None = None
         self.portal_id = ""
         self.last_warnings: list[str] = []
-        self._listeners: list[Callable[[h.Submission], None]] = []
+        self._listeners: list[Callable[[h.Submission], object]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._worker: Worker | None = None
@@ -148,7 +148,7 @@ class Runtime:
             except NoServer as exc:
                 raise SetupError(str(exc)) from None
         self.pipeline = Pipeline(self.history, self.store, ClientPort(client, portal_id=self.portal_id), link,
-                                 policy=self.policy, on_change=self._notify)
+                                 policy=self.policy, on_change=self.notify)
         self.scheduler = Scheduler(self.pipeline, self.history, self._stop)
         apply_retention(self.history, self.store, int(self.settings.get("calls.retention_days")))
         return self
@@ -304,11 +304,11 @@ class Runtime:
         self.stop()
 
     # -- listeners -------------------------------------------------------------------------------
-    def add_listener(self, callback: Callable[[h.Submission], None]) -> None:
+    def add_listener(self, callback: Callable[[h.Submission], object]) -> None:
         with self._lock:
             self._listeners.append(callback)
 
-    def _notify(self, sub: h.Submission) -> None:
+    def notify(self, sub: h.Submission) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for callback in listeners:
@@ -343,7 +343,7 @@ class Runtime:
         sid = self._pipeline().submit(Path(path), details, agent=agent or self.agent, sha256=sha256)
         sub = self.history.get(sid)
         if sub is not None:
-            self._notify(sub)
+            self.notify(sub)
         return sid
 
     def seen(self, path: Path) -> Seen:

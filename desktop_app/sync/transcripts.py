@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from desktop_app.errors import UserError
 from desktop_app.hubspot.endpoints import TranscriptUtterance
@@ -51,6 +51,11 @@ from desktop_app.sync.pipeline import (
 )
 from desktop_app.testing import crash_point
 from desktop_app.transcribe import Transcript
+
+if TYPE_CHECKING:
+    from desktop_app.hubspot.client import HubSpotClient
+    from desktop_app.server.recordings import RecordingStore
+    from desktop_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,25 @@ class TranscriptPort(Protocol):
     def people(self, owner_id: str, contact_id: str) -> dict[str, tuple[str, str]]: ...
 
 
+class TranscriberHost(Protocol):
+    """What the desk's transcriber and the app's Post take from the app's root (``runtime.Runtime``, a layer
+    above this one): its history, recording store, settings, retry policy and HubSpot client, and its
+    listeners (each change of a submission is announced through ``notify``)."""
+
+    @property
+    def history(self) -> h.History: ...
+    @property
+    def store(self) -> RecordingStore: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def policy(self) -> RetryPolicy: ...
+    @property
+    def client(self) -> HubSpotClient | None: ...
+    def add_listener(self, callback: Callable[[h.Submission], object]) -> None: ...
+    def notify(self, sub: h.Submission) -> None: ...
+
+
 # "owner:<id>" / "contact:<id>" → (name, email): who speaks, where known
 People = dict[str, tuple[str, str]]
 
@@ -78,7 +102,7 @@ People = dict[str, tuple[str, str]]
 class ClientTranscripts:
     """``TranscriptPort`` over ``HubSpotClient`` (HubSpot or the sandbox)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: HubSpotClient) -> None:
         self.client = client
 
     def post_transcript(self, call_id: str, utterances: Sequence[TranscriptUtterance]) -> str:
@@ -457,13 +481,16 @@ def when_setting(settings: Any) -> str:
     return value if value in WHEN_CHOICES else "never"
 
 
-def start_for(runtime: Any, *, transcribe: Callable[[Path], Transcript] | None = None,
-              when: Callable[[], str] | None = None, client: Any = None) -> AutoTranscriber:
+def start_for(runtime: TranscriberHost, *, transcribe: Callable[[Path], Transcript] | None = None,
+              when: Callable[[], str] | None = None, client: HubSpotClient | None = None) -> AutoTranscriber:
     """The desk's transcriber for a started ``Runtime``: it follows the runtime's submissions (a listener) and
     takes what an earlier run left; ``transcribe`` defaults to the engine with the settings' model and
     language, ``when`` to ``transcribe.when``, ``client`` to the runtime's. Stop it with ``stop()``."""
-    poster = TranscriptPoster(runtime.history, ClientTranscripts(client or runtime.client), runtime.policy,
-                              on_change=runtime._notify)
+    hubspot = client or runtime.client
+    if hubspot is None:  # the root starts it only with a HubSpot client (a joined desk has none: the relay logs)
+        raise ValueError("the desk's transcriber needs a HubSpot client")
+    poster = TranscriptPoster(runtime.history, ClientTranscripts(hubspot), runtime.policy,
+                              on_change=runtime.notify)
     def locate(sub: h.Submission) -> Path:  # the store's copy (the original may have moved since)
         stored = runtime.store.get(sub.recording_sha256 or "")
         return Path(stored.path) if stored is not None and Path(stored.path).exists() else Path(sub.recording_path)
@@ -475,15 +502,15 @@ def start_for(runtime: Any, *, transcribe: Callable[[Path], Transcript] | None =
     return auto
 
 
-def post_for_submission(runtime: Any, submission_id: int, transcript: Transcript, replace: bool = False, *,
-                        client: Any = None) -> Posted:
+def post_for_submission(runtime: TranscriberHost, submission_id: int, transcript: Transcript,
+                        replace: bool = False, *, client: HubSpotClient | None = None) -> Posted:
     """The app's Post transcript (a worker): ``transcript`` (the agent's corrected one) for the submission's call,
     through the same ``TranscriptPoster`` the command uses, on the runtime's client (or ``client``); the
     runtime's listeners hear each change. Raises ``PostRefused`` (one sentence)."""
     hubspot = client or runtime.client
     if hubspot is None:
         raise PostRefused("Call Relay is not connected to HubSpot; connect it in Settings, then post again.")
-    poster = TranscriptPoster(runtime.history, ClientTranscripts(hubspot), runtime.policy, on_change=runtime._notify)
+    poster = TranscriptPoster(runtime.history, ClientTranscripts(hubspot), runtime.policy, on_change=runtime.notify)
     return poster.post(submission_id, transcript, replace=replace)
 
 
