@@ -265,7 +265,7 @@ class Runtime:
         if not provider:
             self.tunnel_problem = "No tunnel provider is set and no public URL is given."
         else:
-            tunnel = factory.from_settings(provider, self.settings, server, store=self.store)
+            tunnel = factory.from_settings(provider, self.settings, server)
             try:
                 tunnel.start()
                 self.tunnel = tunnel

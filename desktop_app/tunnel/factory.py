@@ -67,19 +67,22 @@ def build_tunnel(
     raise TunnelConfigError(f"Unknown tunnel provider {provider!r}: one of {', '.join(PROVIDERS)}")
 
 
+class _Store(Protocol):
+    def add(self, path: Any) -> Any: ...
+
+
 class TunneledServer(Protocol):
     """What ``from_settings`` needs of the recording server (``server.app.RecordingServer`` has it)."""
 
     @property
     def port(self) -> int: ...
 
+    @property
+    def store(self) -> _Store: ...
+
     def set_public_url(self, url: str | None) -> None: ...
 
     def make_link(self, sha256: str) -> str: ...
-
-
-class _Store(Protocol):
-    def add(self, path: Any) -> Any: ...
 
 
 def from_settings(
@@ -89,16 +92,12 @@ def from_settings(
     *,
     overrides: Mapping[str, Any] | None = None,
     probe_url: Callable[[str], str] | None = None,
-    store: _Store | None = None,
 ) -> Tunnel:
     """The tunnel ``provider`` (settings, with ``overrides`` winning) in front of ``server``, not started:
-    checked through its public URL with the probe recording (added to ``store``, by default the server's
-    own), the server's links following the public URL it gets. TunnelConfigError for an unknown provider."""
+    checked through its public URL with the probe recording (added to the server's store), the server's links
+    following the public URL it gets. TunnelConfigError for an unknown provider."""
     if probe_url is None:
-        probe_store = store if store is not None else getattr(server, "store", None)
-        if probe_store is None:
-            raise TunnelConfigError("The recording server has no store to hold the probe recording.")
-        probe_url = probe_link_factory(probe_store, server)
+        probe_url = probe_link_factory(server.store, server)
     tunnel = build_tunnel(provider, settings, local_port=server.port, check=ReachabilityCheck(probe_url),
                           overrides=overrides)
 
